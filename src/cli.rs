@@ -1,0 +1,179 @@
+//! Command line: parses arguments and wires sources -> store -> views. Kept thin; the work is in
+//! the library modules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::server::{Server, ServerConfig, summary_line};
+use crate::units::{parse_duration, parse_size};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spantop",
+    version,
+    about = "Find the cold starts, fan-outs and critical paths in your OpenTelemetry traces"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReceiverArgs {
+    /// Address for OTLP/gRPC. Binds loopback by default; 0.0.0.0:4317 is an explicit choice.
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc: SocketAddr,
+    /// Address for OTLP/HTTP (POST /v1/traces, protobuf or JSON).
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub http: SocketAddr,
+    /// Largest request accepted, before and after decompression.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// Memory budget for held spans; whole traces are evicted, oldest complete first, beyond it.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub max_memory: usize,
+    /// A trace with no new span for this long is complete.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub trace_timeout: Duration,
+    /// Write every accepted batch to FILE as OTLP JSON lines (Collector file-exporter layout).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+}
+
+impl ReceiverArgs {
+    pub fn server_config(&self) -> ServerConfig {
+        let mut c = ServerConfig {
+            grpc_addr: self.grpc,
+            http_addr: self.http,
+            max_message_bytes: self.max_message_size,
+            record: self.record.clone(),
+            ..ServerConfig::default()
+        };
+        c.pipeline.store.max_memory = self.max_memory;
+        c.pipeline.store.inactivity_timeout = self.trace_timeout;
+        c
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub receiver: ReceiverArgs,
+    /// How often the summary line is logged.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub summary_every: Duration,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("spantop: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spantop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPANTOP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::start(args.receiver.server_config()).await?;
+    tracing::info!(
+        grpc = %server.grpc_addr,
+        http = %server.http_addr,
+        record = ?args.receiver.record,
+        "spantop serving OTLP (gRPC and HTTP); Ctrl-C to stop"
+    );
+    let mut ticker = tokio::time::interval(args.summary_every);
+    ticker.tick().await;
+    let mut prev_spans = 0;
+    let mut prev_at = Instant::now();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = ticker.tick() => {
+                let stats = server.snapshots.borrow().stats;
+                let now = Instant::now();
+                tracing::info!("{}", summary_line(&stats, &server.counters.read(), prev_spans, now - prev_at));
+                prev_spans = stats.spans_received;
+                prev_at = now;
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing requests in flight and flushing");
+    let stopped = server.stop().await?;
+    let now = Instant::now();
+    tracing::info!(
+        "final: {}",
+        summary_line(
+            &stopped.store.stats(),
+            &stopped.ingest,
+            prev_spans,
+            now - prev_at
+        )
+    );
+    if let (Some(lines), Some(path)) = (stopped.recorded_lines, &args.receiver.record) {
+        tracing::info!("recorded {lines} batches to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,231 @@
+//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzipped,
+//! answering with the status codes and bodies the OTLP/HTTP specification gives.
+
+use std::future::Future;
+use std::io::Read;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use tokio::net::TcpListener;
+
+use super::{HandOffError, Intake, otlp_json};
+
+/// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+#[derive(Clone)]
+struct HttpState {
+    intake: Intake,
+    max_message_bytes: usize,
+}
+
+pub fn router(intake: Intake, max_message_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export))
+        .with_state(HttpState {
+            intake,
+            max_message_bytes,
+        })
+        // The raw body limit; the decompressed size is checked separately.
+        .layer(DefaultBodyLimit::max(max_message_bytes))
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    intake: Intake,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(intake, max_message_bytes))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn content_type(headers: &HeaderMap) -> Option<Encoding> {
+    let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime = ct.split(';').next().unwrap_or_default().trim();
+    if mime.eq_ignore_ascii_case("application/x-protobuf")
+        || mime.eq_ignore_ascii_case("application/protobuf")
+    {
+        Some(Encoding::Protobuf)
+    } else if mime.eq_ignore_ascii_case("application/json") {
+        Some(Encoding::Json)
+    } else {
+        None
+    }
+}
+
+// gRPC status codes used in the body, as the spec asks.
+const INVALID_ARGUMENT: i32 = 3;
+const RESOURCE_EXHAUSTED: i32 = 8;
+const UNAVAILABLE: i32 = 14;
+
+fn error(status: StatusCode, enc: Encoding, code: i32, message: String) -> Response {
+    let body = RpcStatus { code, message };
+    encode(status, enc, &body)
+}
+
+fn encode<T: Message + serde::Serialize>(status: StatusCode, enc: Encoding, body: &T) -> Response {
+    match enc {
+        Encoding::Protobuf => (
+            status,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            body.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_vec(body).unwrap_or_default(),
+        )
+            .into_response(),
+    }
+}
+
+/// Inflates a gzip body, refusing output larger than `limit` (a small body can expand a
+/// thousandfold).
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
+    decoder
+        .read_to_end(&mut out)
+        .map_err(|e| GunzipError::Corrupt(e.to_string()))?;
+    if out.len() > limit {
+        return Err(GunzipError::TooLarge);
+    }
+    Ok(out)
+}
+
+enum GunzipError {
+    TooLarge,
+    Corrupt(String),
+}
+
+async fn export(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Some(enc) = content_type(&headers) else {
+        state.intake.count_malformed();
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported Content-Type: send application/x-protobuf or application/json",
+        )
+            .into_response();
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            state.intake.count_malformed();
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                RESOURCE_EXHAUSTED
+            } else {
+                INVALID_ARGUMENT
+            };
+            return error(status, enc, code, rejection.body_text());
+        }
+    };
+    let content_encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_ascii_lowercase());
+    let inflated;
+    let raw: &[u8] = match content_encoding.as_deref() {
+        None | Some("") | Some("identity") => &body,
+        Some("gzip") => match gunzip(&body, state.max_message_bytes) {
+            Ok(v) => {
+                inflated = v;
+                &inflated
+            }
+            Err(GunzipError::TooLarge) => {
+                state.intake.count_malformed();
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    enc,
+                    RESOURCE_EXHAUSTED,
+                    format!(
+                        "decompressed body exceeds the limit of {} bytes",
+                        state.max_message_bytes
+                    ),
+                );
+            }
+            Err(GunzipError::Corrupt(e)) => {
+                state.intake.count_malformed();
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    enc,
+                    INVALID_ARGUMENT,
+                    format!("invalid gzip body: {e}"),
+                );
+            }
+        },
+        Some(other) => {
+            state.intake.count_malformed();
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                enc,
+                INVALID_ARGUMENT,
+                format!("unsupported Content-Encoding {other:?}: send gzip or none"),
+            );
+        }
+    };
+    let decoded = match enc {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw)
+            .map_err(|e| format!("invalid OTLP protobuf body: {e}")),
+        Encoding::Json => {
+            otlp_json::decode_request(raw).map_err(|e| format!("invalid OTLP JSON body: {e}"))
+        }
+    };
+    let request = match decoded {
+        Ok(r) => r,
+        Err(message) => {
+            state.intake.count_malformed();
+            return error(StatusCode::BAD_REQUEST, enc, INVALID_ARGUMENT, message);
+        }
+    };
+    match state.intake.accept(request).await {
+        Ok(acc) => encode(
+            StatusCode::OK,
+            enc,
+            &ExportTraceServiceResponse {
+                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                    rejected_spans: acc.rejected as i64,
+                    error_message: acc.error_message,
+                }),
+            },
+        ),
+        Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
+            let mut resp = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                enc,
+                UNAVAILABLE,
+                e.to_string(),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Every way bytes become `Batch`es: the OTLP receivers (gRPC and HTTP), conversion from the
+//! OTLP types, and the recorder that writes accepted batches back out as OTLP JSON lines.
+//!
+//! Receivers hand batches to the store over a bounded channel. When the store falls behind
+//! for longer than `send_timeout`, the exporter gets a retryable status instead of the
+//! request being queued without bound.
+
+pub mod convert;
+pub mod grpc;
+pub mod http;
+pub mod otlp_json;
+pub mod record;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::model::Batch;
+
+/// The store's end of the ingest channel.
+pub type BatchTx = mpsc::Sender<Batch>;
+
+/// Request bodies larger than this are refused (before and after decompression).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the receivers counted; shared by every connection, read by the summary and views.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    pub requests: AtomicU64,
+    pub spans_accepted: AtomicU64,
+    /// Spans refused as invalid (bad ids), reported to the exporter as partial success.
+    pub spans_rejected: AtomicU64,
+    /// Requests refused because the store could not keep up (retryable for the exporter).
+    pub requests_throttled: AtomicU64,
+    /// Requests that could not be decoded at all, or were too large.
+    pub requests_malformed: AtomicU64,
+}
+
+/// A plain copy of the counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestStats {
+    pub requests: u64,
+    pub spans_accepted: u64,
+    pub spans_rejected: u64,
+    pub requests_throttled: u64,
+    pub requests_malformed: u64,
+}
+
+impl IngestCounters {
+    pub fn read(&self) -> IngestStats {
+        IngestStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            spans_accepted: self.spans_accepted.load(Ordering::Relaxed),
+            spans_rejected: self.spans_rejected.load(Ordering::Relaxed),
+            requests_throttled: self.requests_throttled.load(Ordering::Relaxed),
+            requests_malformed: self.requests_malformed.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Why a decoded request could not be handed on.
+#[derive(Debug, thiserror::Error)]
+pub enum HandOffError {
+    #[error("spantop is overloaded: the span store did not accept the batch in time")]
+    Busy,
+    #[error("spantop is shutting down")]
+    Closed,
+}
+
+/// Shared by both receivers: converts a request, sends its spans on, records them.
+#[derive(Clone)]
+pub struct Intake {
+    tx: BatchTx,
+    counters: Arc<IngestCounters>,
+    recorder: Option<record::RecorderTx>,
+    send_timeout: Duration,
+}
+
+/// What happened to one request's spans.
+#[derive(Debug)]
+pub struct Accepted {
+    pub rejected: u64,
+    pub error_message: String,
+}
+
+impl Intake {
+    pub fn new(
+        tx: BatchTx,
+        counters: Arc<IngestCounters>,
+        recorder: Option<record::RecorderTx>,
+        send_timeout: Duration,
+    ) -> Self {
+        Intake {
+            tx,
+            counters,
+            recorder,
+            send_timeout,
+        }
+    }
+
+    pub fn counters(&self) -> &Arc<IngestCounters> {
+        &self.counters
+    }
+
+    pub(crate) fn count_malformed(&self) {
+        IngestCounters::add(&self.counters.requests_malformed, 1);
+    }
+
+    pub async fn accept(
+        &self,
+        req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    ) -> Result<Accepted, HandOffError> {
+        IngestCounters::add(&self.counters.requests, 1);
+        let converted = convert::request_to_batch(req);
+        let accepted = Accepted {
+            rejected: converted.rejected,
+            error_message: converted.error_message(),
+        };
+        let batch = converted.batch;
+        let n = batch.spans.len() as u64;
+        if n > 0 {
+            // Serialise before the batch moves into the channel; written only once accepted.
+            let line = self
+                .recorder
+                .as_ref()
+                .map(|_| record::batch_to_json_line(&batch));
+            match self.tx.send_timeout(batch, self.send_timeout).await {
+                Ok(()) => {}
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    IngestCounters::add(&self.counters.requests_throttled, 1);
+                    return Err(HandOffError::Busy);
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(HandOffError::Closed),
+            }
+            if let (Some(rec), Some(line)) = (&self.recorder, line) {
+                rec.write(line).await;
+            }
+        }
+        IngestCounters::add(&self.counters.spans_accepted, n);
+        IngestCounters::add(&self.counters.spans_rejected, accepted.rejected);
+        Ok(accepted)
+    }
+}

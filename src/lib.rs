@@ -1,0 +1,13 @@
+//! spantop: a distributed-trace analyser for serverless and microservice systems.
+//!
+//! Data flows one way: `ingest` (OTLP receivers, files) -> `store` (trace assembly) ->
+//! `analysis` -> `ui` / `report`. `model` is the vocabulary every layer shares. See
+//! `DESIGN.md` in the shared folder for the whole picture.
+
+pub mod cli;
+pub mod ingest;
+pub mod model;
+pub mod pipeline;
+pub mod server;
+pub mod store;
+pub mod units;

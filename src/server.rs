@@ -1,0 +1,172 @@
+//! Receivers + pipeline, started together: what `serve`, `live` and `demo` run, and what the
+//! end-to-end tests start on `127.0.0.1:0`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::ingest::record::Recorder;
+use crate::ingest::{self, IngestCounters, IngestStats, Intake};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::store::{SpanStore, StoreSnapshot, StoreStats};
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub max_message_bytes: usize,
+    pub pipeline: PipelineConfig,
+    /// How long a receiver waits for room in the store's queue before answering "retry later".
+    pub send_timeout: Duration,
+    pub record: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            max_message_bytes: ingest::DEFAULT_MAX_MESSAGE_BYTES,
+            pipeline: PipelineConfig::default(),
+            send_timeout: Duration::from_millis(500),
+            record: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Both receivers on free loopback ports: for tests and `demo`.
+    pub fn ephemeral() -> Self {
+        ServerConfig {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        }
+    }
+}
+
+pub struct Server {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub snapshots: watch::Receiver<StoreSnapshot>,
+    pub counters: Arc<IngestCounters>,
+    shutdown: watch::Sender<bool>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<std::io::Result<()>>,
+    pipeline: Pipeline,
+    recorder: Option<Recorder>,
+}
+
+/// What was left when the server stopped.
+pub struct Stopped {
+    pub store: SpanStore,
+    pub ingest: IngestStats,
+    pub recorded_lines: Option<u64>,
+}
+
+impl Server {
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+        let grpc_listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen for OTLP/gRPC on {}", config.grpc_addr))?;
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen for OTLP/HTTP on {}", config.http_addr))?;
+        let (recorder, recorder_tx) = match &config.record {
+            Some(path) => {
+                let (r, tx) = Recorder::start(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                (Some(r), Some(tx))
+            }
+            None => (None, None),
+        };
+        let pipeline = Pipeline::spawn(config.pipeline.clone());
+        let counters = Arc::new(IngestCounters::default());
+        let intake = Intake::new(
+            pipeline.tx.clone(),
+            Arc::clone(&counters),
+            recorder_tx,
+            config.send_timeout,
+        );
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
+        let grpc = tokio::spawn(ingest::grpc::serve(
+            grpc_listener,
+            intake.clone(),
+            config.max_message_bytes,
+            wait_for(shutdown_rx.clone()),
+        ));
+        let http = tokio::spawn(ingest::http::serve(
+            http_listener,
+            intake,
+            config.max_message_bytes,
+            wait_for(shutdown_rx),
+        ));
+        Ok(Server {
+            grpc_addr,
+            http_addr,
+            snapshots: pipeline.snapshots.clone(),
+            counters,
+            shutdown,
+            grpc,
+            http,
+            pipeline,
+            recorder,
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish, drains the store's queue, completes
+    /// every open trace and flushes the recording.
+    pub async fn stop(self) -> anyhow::Result<Stopped> {
+        let _ = self.shutdown.send(true);
+        self.grpc.await?.context("OTLP/gRPC receiver failed")?;
+        self.http.await?.context("OTLP/HTTP receiver failed")?;
+        let mut store = self.pipeline.finish().await?;
+        store.complete_all();
+        let recorded_lines = match self.recorder {
+            Some(r) => Some(r.finish().context("writing the recording failed")?),
+            None => None,
+        };
+        Ok(Stopped {
+            store,
+            ingest: self.counters.read(),
+            recorded_lines,
+        })
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// The one-line summary `serve` logs: rates since the previous line, then totals.
+pub fn summary_line(
+    store: &StoreStats,
+    ingest: &IngestStats,
+    prev_spans: u64,
+    elapsed: Duration,
+) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
+    format!(
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans",
+        store.spans_held,
+        store.traces_held,
+        store.open_traces,
+        store.services_seen,
+        store.memory_bytes as f64 / (1024.0 * 1024.0),
+        store.max_memory_bytes as f64 / (1024.0 * 1024.0),
+        ingest.spans_rejected,
+        ingest.requests_throttled,
+        ingest.requests_malformed,
+        store.evicted_traces,
+        store.duplicate_spans,
+    )
+}

@@ -1,0 +1,354 @@
+//! `SpanStore`: owns every span, assembles traces from out-of-order batches, decides when a
+//! trace is complete, and keeps memory under a budget by evicting whole traces.
+//!
+//! One writer (the pipeline task) calls `ingest` and `tick`; readers get `Arc` snapshots.
+//! Time is passed in (`now`), never read here, so tests and replays control the clock.
+
+mod trace;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::model::{Batch, Span, Sym, TraceId};
+
+pub use trace::Trace;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// A trace with no new span for this long is complete.
+    pub inactivity_timeout: Duration,
+    /// Budget for held spans, in bytes (estimated from the span model's own sizes).
+    pub max_memory: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            inactivity_timeout: Duration::from_secs(10),
+            max_memory: 1 << 30,
+        }
+    }
+}
+
+/// Counters the views and the `serve` summary line show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Spans handed to the store, duplicates included.
+    pub spans_received: u64,
+    pub duplicate_spans: u64,
+    pub spans_held: u64,
+    pub traces_held: u64,
+    pub open_traces: u64,
+    pub traces_completed: u64,
+    /// Completed traces that a late span opened again.
+    pub traces_reopened: u64,
+    pub evicted_traces: u64,
+    pub evicted_spans: u64,
+    /// Of the evicted traces, those still open (only when no complete trace was left to evict).
+    pub evicted_open_traces: u64,
+    pub memory_bytes: u64,
+    pub max_memory_bytes: u64,
+    pub services_seen: u64,
+}
+
+/// What readers get: counters plus the complete traces held, oldest completion first.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSnapshot {
+    pub stats: StoreStats,
+    pub traces: Arc<[Arc<Trace>]>,
+}
+
+impl StoreSnapshot {
+    pub fn trace(&self, id: TraceId) -> Option<&Arc<Trace>> {
+        self.traces.iter().find(|t| t.trace_id == id)
+    }
+}
+
+#[derive(Debug)]
+enum SlotState {
+    Open {
+        last_activity: Instant,
+    },
+    /// `seq` tells a live entry in `complete_order` from a stale one.
+    Complete {
+        seq: u64,
+    },
+}
+
+#[derive(Debug)]
+struct TraceSlot {
+    trace: Arc<Trace>,
+    /// Span ids seen, built only once a trace is large enough that a linear scan would cost.
+    ids: Option<FxHashSet<crate::model::SpanId>>,
+    state: SlotState,
+}
+
+const DEDUP_SET_THRESHOLD: usize = 32;
+
+impl TraceSlot {
+    fn contains(&self, span: &Span) -> bool {
+        match &self.ids {
+            Some(ids) => ids.contains(&span.span_id),
+            None => self.trace.spans.iter().any(|s| s.span_id == span.span_id),
+        }
+    }
+
+    fn note_id(&mut self) {
+        let n = self.trace.spans.len();
+        match &mut self.ids {
+            Some(ids) => {
+                if let Some(last) = self.trace.spans.last() {
+                    ids.insert(last.span_id);
+                }
+            }
+            None if n >= DEDUP_SET_THRESHOLD => {
+                self.ids = Some(self.trace.spans.iter().map(|s| s.span_id).collect());
+            }
+            None => {}
+        }
+    }
+}
+
+pub struct SpanStore {
+    config: StoreConfig,
+    slots: FxHashMap<TraceId, TraceSlot>,
+    /// (time of activity, trace): scanned from the front by `tick`; entries go stale when a
+    /// trace sees later activity, and are skipped then.
+    activity: VecDeque<(Instant, TraceId)>,
+    /// Complete traces in completion order, for eviction and snapshots; may hold stale entries.
+    complete_order: VecDeque<(u64, TraceId)>,
+    next_seq: u64,
+    /// Traces completed since the last `take_completed`, for the analysis stage.
+    newly_completed: Vec<Arc<Trace>>,
+    services: FxHashSet<Sym>,
+    stats: StoreStats,
+    snapshot_cache: Option<Arc<[Arc<Trace>]>>,
+}
+
+impl SpanStore {
+    pub fn new(config: StoreConfig) -> Self {
+        let stats = StoreStats {
+            max_memory_bytes: config.max_memory as u64,
+            ..StoreStats::default()
+        };
+        SpanStore {
+            config,
+            slots: FxHashMap::default(),
+            activity: VecDeque::new(),
+            complete_order: VecDeque::new(),
+            next_seq: 0,
+            newly_completed: Vec::new(),
+            services: FxHashSet::default(),
+            stats,
+            snapshot_cache: None,
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        self.stats
+    }
+
+    /// Adds a batch. Spans may belong to any traces, in any order; a span already held is
+    /// dropped and counted. A span for a complete trace re-opens it.
+    pub fn ingest(&mut self, batch: Batch, now: Instant) {
+        self.stats.spans_received += batch.spans.len() as u64;
+        // A batch usually holds runs of spans from one trace; touch the activity queue once a run.
+        let mut last_touched: Option<TraceId> = None;
+        for span in batch.spans {
+            let id = span.trace_id;
+            if self.services.insert(span.service()) {
+                self.stats.services_seen = self.services.len() as u64;
+            }
+            let slot = self.slots.entry(id).or_insert_with(|| {
+                self.stats.traces_held += 1;
+                self.stats.open_traces += 1;
+                TraceSlot {
+                    trace: Arc::new(Trace::new(id)),
+                    ids: None,
+                    state: SlotState::Open { last_activity: now },
+                }
+            });
+            if slot.contains(&span) {
+                self.stats.duplicate_spans += 1;
+                continue;
+            }
+            if let SlotState::Complete { .. } = slot.state {
+                self.stats.traces_reopened += 1;
+                self.stats.open_traces += 1;
+                self.snapshot_cache = None;
+            }
+            slot.state = SlotState::Open { last_activity: now };
+            let size = span.memory_size();
+            // Clones the trace only if a reader still holds the completed version.
+            let trace = Arc::make_mut(&mut slot.trace);
+            trace.push(span, size);
+            slot.note_id();
+            self.stats.spans_held += 1;
+            self.stats.memory_bytes += size as u64;
+            if last_touched != Some(id) {
+                self.activity.push_back((now, id));
+                last_touched = Some(id);
+            }
+        }
+        self.enforce_budget();
+    }
+
+    /// Completes every open trace idle for the inactivity timeout.
+    pub fn tick(&mut self, now: Instant) {
+        let timeout = self.config.inactivity_timeout;
+        while let Some(&(at, id)) = self.activity.front() {
+            if now.saturating_duration_since(at) < timeout {
+                break;
+            }
+            self.activity.pop_front();
+            let idle = match self.slots.get(&id) {
+                Some(TraceSlot {
+                    state: SlotState::Open { last_activity },
+                    ..
+                }) => now.saturating_duration_since(*last_activity) >= timeout,
+                _ => false,
+            };
+            if idle {
+                self.complete(id);
+            }
+        }
+    }
+
+    /// Completes every open trace now: end of a file in replay, or shutdown.
+    pub fn complete_all(&mut self) {
+        let mut open: Vec<(Instant, TraceId)> = self
+            .slots
+            .iter()
+            .filter_map(|(id, s)| match s.state {
+                SlotState::Open { last_activity } => Some((last_activity, *id)),
+                SlotState::Complete { .. } => None,
+            })
+            .collect();
+        open.sort();
+        for (_, id) in open {
+            self.complete(id);
+        }
+        self.activity.clear();
+    }
+
+    fn complete(&mut self, id: TraceId) {
+        let Some(slot) = self.slots.get_mut(&id) else {
+            return;
+        };
+        if let SlotState::Complete { .. } = slot.state {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        slot.state = SlotState::Complete { seq };
+        Arc::make_mut(&mut slot.trace).finish();
+        self.newly_completed.push(Arc::clone(&slot.trace));
+        self.complete_order.push_back((seq, id));
+        self.stats.open_traces -= 1;
+        self.stats.traces_completed += 1;
+        self.snapshot_cache = None;
+    }
+
+    /// Traces completed (or completed again after a late span) since the last call.
+    pub fn take_completed(&mut self) -> Vec<Arc<Trace>> {
+        std::mem::take(&mut self.newly_completed)
+    }
+
+    fn enforce_budget(&mut self) {
+        while self.stats.memory_bytes > self.config.max_memory as u64 {
+            if !self.evict_oldest_complete() && !self.evict_oldest_open() {
+                break;
+            }
+        }
+    }
+
+    fn evict_oldest_complete(&mut self) -> bool {
+        while let Some((seq, id)) = self.complete_order.pop_front() {
+            let live = matches!(
+                self.slots.get(&id),
+                Some(TraceSlot { state: SlotState::Complete { seq: s }, .. }) if *s == seq
+            );
+            if live {
+                self.remove(id);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Last resort when only open traces are left: memory must stay bounded whatever the input.
+    fn evict_oldest_open(&mut self) -> bool {
+        while let Some((_, id)) = self.activity.pop_front() {
+            if matches!(
+                self.slots.get(&id),
+                Some(TraceSlot {
+                    state: SlotState::Open { .. },
+                    ..
+                })
+            ) {
+                self.stats.evicted_open_traces += 1;
+                self.stats.open_traces -= 1;
+                self.remove(id);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn remove(&mut self, id: TraceId) {
+        if let Some(slot) = self.slots.remove(&id) {
+            self.stats.evicted_traces += 1;
+            self.stats.evicted_spans += slot.trace.spans.len() as u64;
+            self.stats.spans_held -= slot.trace.spans.len() as u64;
+            self.stats.memory_bytes -= slot.trace.memory_bytes as u64;
+            self.stats.traces_held -= 1;
+            self.snapshot_cache = None;
+        }
+    }
+
+    /// Complete traces held, in completion order. Cheap when nothing changed since the last call.
+    pub fn snapshot(&mut self) -> StoreSnapshot {
+        let traces = match &self.snapshot_cache {
+            Some(t) => Arc::clone(t),
+            None => {
+                let slots = &self.slots;
+                self.complete_order.retain(|(seq, id)| {
+                    matches!(slots.get(id), Some(TraceSlot { state: SlotState::Complete { seq: s }, .. }) if s == seq)
+                });
+                let traces: Arc<[Arc<Trace>]> = self
+                    .complete_order
+                    .iter()
+                    .filter_map(|(_, id)| slots.get(id).map(|s| Arc::clone(&s.trace)))
+                    .collect();
+                self.snapshot_cache = Some(Arc::clone(&traces));
+                traces
+            }
+        };
+        StoreSnapshot {
+            stats: self.stats,
+            traces,
+        }
+    }
+
+    /// A trace by id, open or complete.
+    pub fn get(&self, id: TraceId) -> Option<&Arc<Trace>> {
+        self.slots.get(&id).map(|s| &s.trace)
+    }
+
+    pub fn is_complete(&self, id: TraceId) -> bool {
+        matches!(
+            self.slots.get(&id),
+            Some(TraceSlot {
+                state: SlotState::Complete { .. },
+                ..
+            })
+        )
+    }
+}

@@ -1,0 +1,83 @@
+use rustc_hash::FxHashSet;
+
+use crate::model::{Span, SpanId, TraceId};
+
+/// The spans of one trace. Once complete, spans are ordered by start time (then span id, so
+/// the order is deterministic) and `orphans` names the spans whose parent never arrived.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    pub trace_id: TraceId,
+    pub spans: Vec<Span>,
+    /// Spans whose parent is not in the trace (evidence of lost or unsampled spans).
+    pub orphans: Vec<SpanId>,
+    /// Bumped each time the trace completes; a re-opened trace completes with a higher version,
+    /// and its findings replace the earlier ones.
+    pub version: u32,
+    pub(crate) memory_bytes: usize,
+}
+
+impl Trace {
+    pub(crate) fn new(trace_id: TraceId) -> Self {
+        Trace {
+            trace_id,
+            spans: Vec::new(),
+            orphans: Vec::new(),
+            version: 0,
+            memory_bytes: 0,
+        }
+    }
+
+    /// A complete trace built directly from spans (tests, analysis of a single file trace).
+    pub fn from_spans(trace_id: TraceId, spans: Vec<Span>) -> Self {
+        let mut t = Trace::new(trace_id);
+        for s in spans {
+            let size = s.memory_size();
+            t.push(s, size);
+        }
+        t.finish();
+        t
+    }
+
+    pub(crate) fn push(&mut self, span: Span, size: usize) {
+        self.memory_bytes += size;
+        self.spans.push(span);
+    }
+
+    pub(crate) fn finish(&mut self) {
+        self.spans
+            .sort_by(|a, b| (a.start_ns, a.span_id).cmp(&(b.start_ns, b.span_id)));
+        let ids: FxHashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
+        self.orphans = self
+            .spans
+            .iter()
+            .filter(|s| s.parent_span_id.is_some_and(|p| !ids.contains(&p)))
+            .map(|s| s.span_id)
+            .collect();
+        self.version += 1;
+    }
+
+    /// Spans without a parent (true roots; orphans are not counted).
+    pub fn roots(&self) -> impl Iterator<Item = &Span> {
+        self.spans.iter().filter(|s| s.parent_span_id.is_none())
+    }
+
+    pub fn span(&self, id: SpanId) -> Option<&Span> {
+        self.spans.iter().find(|s| s.span_id == id)
+    }
+
+    pub fn start_ns(&self) -> u64 {
+        self.spans.iter().map(|s| s.start_ns).min().unwrap_or(0)
+    }
+
+    pub fn end_ns(&self) -> u64 {
+        self.spans.iter().map(|s| s.end_ns).max().unwrap_or(0)
+    }
+
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns().saturating_sub(self.start_ns())
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+}
