@@ -28,7 +28,7 @@ impl TraceService for OtlpGrpc {
         match self.intake.accept(request.into_inner()).await {
             Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
                 // OTLP: leave partial_success unset when everything was accepted.
-                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),
