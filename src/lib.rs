@@ -5,6 +5,7 @@
 //! `DESIGN.md` in the shared folder for the whole picture.
 
 pub mod cli;
+pub mod cmd_files;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

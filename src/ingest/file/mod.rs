@@ -11,6 +11,8 @@
 //! format at all is an error.
 
 mod jaeger;
+pub mod replay;
+pub mod write;
 mod zipkin;
 
 use std::fmt;
