@@ -201,6 +201,12 @@ fn read_content(
             return Ok(reading.finish());
         }
     };
+    // A lone ExportTraceServiceRequest starts with 0x0a, which is also a JSON newline; text
+    // has no other control bytes, while protobuf has tags and lengths below 0x20 early on.
+    let looks_like_text = head
+        .iter()
+        .take(4096)
+        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'));
     let first = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -208,11 +214,11 @@ fn read_content(
     match first {
         None if head.is_empty() => Ok(reading.finish()),
         // Only whitespace in the first buffer: JSON (lines) with blank lines first.
-        None => {
+        None if looks_like_text => {
             read_json(reader, &mut reading);
             Ok(reading.finish())
         }
-        Some((_, b'{' | b'[')) => {
+        Some((_, b'{' | b'[')) if looks_like_text => {
             read_json(reader, &mut reading);
             Ok(reading.finish())
         }
@@ -223,16 +229,16 @@ fn read_content(
             Ok(reading.finish())
         }
         // Field 1 (resource_spans), length-delimited: a bare ExportTraceServiceRequest/TracesData.
-        Some((0, 0x0a)) => {
+        _ if head[0] == 0x0a => {
             read_proto_message(reader, &mut reading);
             Ok(reading.finish())
         }
         // A big-endian length below 16 MiB starts with a zero byte.
-        Some((0, 0x00)) => {
+        _ if head[0] == 0x00 => {
             read_proto_stream(reader, &mut reading);
             Ok(reading.finish())
         }
-        Some(_) => Err(FileError::UnknownFormat {
+        _ => Err(FileError::UnknownFormat {
             path: reading.summary.path.clone(),
             head: head.iter().take(8).copied().collect(),
         }),
