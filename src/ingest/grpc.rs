@@ -28,7 +28,7 @@ impl TraceService for OtlpGrpc {
         match self.intake.accept(request.into_inner()).await {
             Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
                 // OTLP: leave partial_success unset when everything was accepted.
-                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),
@@ -42,8 +42,8 @@ impl TraceService for OtlpGrpc {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves. gzip is accepted (and used for
-/// responses when the client asks); requests over `max_message_bytes` are refused with
-/// RESOURCE_EXHAUSTED.
+/// responses when the client asks); requests over `max_message_bytes` are refused by tonic
+/// (OUT_OF_RANGE on the wire, RESOURCE_EXHAUSTED once inflated; neither is retryable).
 pub async fn serve(
     listener: TcpListener,
     intake: Intake,

@@ -210,7 +210,7 @@ async fn export(
             StatusCode::OK,
             enc,
             &ExportTraceServiceResponse {
-                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),
