@@ -325,16 +325,19 @@ async fn backpressure_gives_retryable_statuses() {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let limit = spantop::ingest::inflight_limit(8);
     let g = tokio::spawn(spantop::ingest::grpc::serve(
         grpc_listener,
         intake.clone(),
         1 << 20,
+        limit.clone(),
         wait(stop_rx.clone()),
     ));
     let h = tokio::spawn(spantop::ingest::http::serve(
         http_listener,
         intake,
         1 << 20,
+        limit,
         wait(stop_rx),
     ));
 
