@@ -3,7 +3,9 @@
 //! knows about views. ANALYSIS.md is the specification each module cites.
 
 pub mod attrs;
+pub mod cold_start;
 pub mod critical_path;
+pub mod edges;
 pub mod self_time;
 pub mod stats;
 pub mod tree;

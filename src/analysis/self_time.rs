@@ -43,7 +43,8 @@ mod tests {
     /// The eleven cases of Jaeger UI's compute-span-self-time.test.ts.
     #[test]
     fn jaeger_self_time_cases() {
-        let cases: &[((u64, u64), &[(u64, u64)], u64)] = &[
+        type Case = ((u64, u64), &'static [(u64, u64)], u64);
+        let cases: &[Case] = &[
             ((0, 100), &[], 100),
             ((0, 100), &[(10, 50)], 60),
             ((0, 100), &[(10, 30), (50, 70)], 60),
