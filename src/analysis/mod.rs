@@ -6,6 +6,8 @@ pub mod attrs;
 pub mod cold_start;
 pub mod critical_path;
 pub mod edges;
+pub mod errors;
+pub mod fanout;
 pub mod self_time;
 pub mod stats;
 pub mod tree;
