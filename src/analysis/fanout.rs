@@ -507,8 +507,8 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
     }
     let degree = |n: usize| nodes[n].0.map(|p| count[n] as f64 / count[p] as f64);
     let mut has_fanning_child = vec![false; nodes.len()];
-    for n in 0..nodes.len() {
-        if let (Some(p), Some(d)) = (nodes[n].0, degree(n))
+    for (n, &(parent, _)) in nodes.iter().enumerate() {
+        if let (Some(p), Some(d)) = (parent, degree(n))
             && d >= 2.0
         {
             has_fanning_child[p] = true;

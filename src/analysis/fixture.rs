@@ -73,11 +73,6 @@ impl TraceBuilder {
         Trace::from_spans(self.trace_id, self.spans)
     }
 
-    /// The spans so far, for tests that split one trace or feed several traces to an engine.
-    pub fn into_spans(self) -> Vec<Span> {
-        self.spans
-    }
-
     fn resource(&mut self, service: &str, attrs: &[(String, AnyValue)]) -> Arc<Resource> {
         let key = format!("{service}|{attrs:?}");
         Arc::clone(self.resources.entry(key).or_insert_with(|| {
@@ -116,12 +111,6 @@ impl SpanDraft<'_> {
     pub fn at(mut self, start: u64, end: u64) -> Self {
         self.start = ms(start);
         self.end = ms(end);
-        self
-    }
-    /// Start and end in ns, absolute.
-    pub fn at_ns(mut self, start: u64, end: u64) -> Self {
-        self.start = start;
-        self.end = end;
         self
     }
     pub fn parent(mut self, p: SpanId) -> Self {

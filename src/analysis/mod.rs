@@ -3,11 +3,14 @@
 //! knows about views. ANALYSIS.md is the specification each module cites.
 
 pub mod attrs;
+pub mod callgraph;
 pub mod cold_start;
 pub mod critical_path;
 pub mod edges;
 pub mod errors;
 pub mod fanout;
+pub mod hotspots;
+pub mod red;
 pub mod self_time;
 pub mod stats;
 pub mod tree;

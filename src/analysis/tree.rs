@@ -275,4 +275,21 @@ mod tests {
         assert_eq!(tree.end(0), tree.start(0));
         assert_eq!(tree.dur(0), 0);
     }
+
+    #[test]
+    fn remote_parent_flag_makes_an_internal_span_an_entry() {
+        let mut b = TraceBuilder::new();
+        let r = b.span("a", "root").at(0, 10).id();
+        let local = b.span("a", "local").at(1, 2).parent(r).id();
+        b.span("b", "remote child")
+            .at(3, 4)
+            .parent(r)
+            .flags(0x301)
+            .id();
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let idx = |id| t.spans.iter().position(|s| s.span_id == id).expect("span");
+        assert!(!tree.entry[idx(local)]);
+        assert_eq!(tree.entry.iter().filter(|&&e| e).count(), 2);
+    }
 }
