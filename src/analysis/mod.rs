@@ -7,6 +7,7 @@ pub mod callgraph;
 pub mod cold_start;
 pub mod critical_path;
 pub mod edges;
+pub mod engine;
 pub mod errors;
 pub mod fanout;
 pub mod hotspots;
