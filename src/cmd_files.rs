@@ -121,15 +121,35 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(outcome.exit_code())
 }
 
-/// Everything straight into one store; traces complete at the end of the input.
+/// Batches decoded but not yet in the store, in `replay --speed max`: enough to keep both
+/// threads busy, few enough to bound memory.
+const DECODE_AHEAD: usize = 64;
+
+/// Everything straight into one store; traces complete at the end of the input. Files are
+/// decoded on their own thread while this one feeds the store, so the two overlap.
 fn replay_max(files: &[PathBuf], config: StoreConfig) -> (Outcome, StoreStats) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(DECODE_AHEAD);
+    let files = files.to_vec();
+    let reader = std::thread::spawn(move || {
+        let mut outcome = Outcome::default();
+        for path in &files {
+            // A send fails only if the store side is gone; then there is nothing left to do.
+            outcome.file(read_path(path, &mut |b| {
+                let _ = tx.send(b);
+            }));
+        }
+        outcome
+    });
     let mut store = SpanStore::new(config);
-    let mut outcome = Outcome::default();
-    for path in files {
-        let now = std::time::Instant::now();
-        outcome.file(read_path(path, &mut |b| store.ingest(b, now)));
+    let now = std::time::Instant::now();
+    for batch in rx {
+        store.ingest(batch, now);
     }
     store.complete_all();
+    let outcome = reader.join().unwrap_or_else(|_| Outcome {
+        fatal: true,
+        ..Outcome::default()
+    });
     (outcome, store.stats())
 }
 
