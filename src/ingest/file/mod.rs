@@ -11,6 +11,7 @@
 //! format at all is an error.
 
 mod jaeger;
+mod otlp_wire;
 pub mod replay;
 pub mod write;
 mod zipkin;
@@ -21,7 +22,6 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
@@ -535,6 +535,7 @@ impl Decoded {
 struct Reading<'a> {
     summary: FileSummary,
     trace_ids: FxHashSet<TraceId>,
+    names: otlp_wire::Names,
     sink: &'a mut dyn FnMut(Batch),
 }
 
@@ -546,6 +547,7 @@ impl<'a> Reading<'a> {
                 ..FileSummary::default()
             },
             trace_ids: FxHashSet::default(),
+            names: otlp_wire::Names::default(),
             sink,
         }
     }
@@ -622,8 +624,11 @@ impl<'a> Reading<'a> {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match ExportTraceServiceRequest::decode(bytes) {
-            Ok(req) => self.otlp(req, Format::OtlpProto, at),
+        match otlp_wire::decode_request(bytes, &mut self.names) {
+            Ok(d) => {
+                self.saw(Format::OtlpProto);
+                self.deliver(d.spans, d.rejected, d.problems, at);
+            }
             Err(e) => {
                 self.summary.skipped += 1;
                 self.note(at, &format!("invalid OTLP protobuf: {e}"));
