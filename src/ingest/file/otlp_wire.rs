@@ -36,10 +36,13 @@ const MAX_VALUE_DEPTH: usize = 16;
 /// unbounded distinct keys or span names.
 const MAX_CACHED_NAMES: usize = 64 * 1024;
 
-/// Interned names by their bytes, so a repeated key costs one hash of a short slice.
+/// Per-reader decoding state: interned names by their bytes, so a repeated key costs one
+/// hash of a short slice, and a reused buffer for span attributes, so their list is
+/// allocated once at its final size instead of grown and shrunk.
 #[derive(Default)]
 pub(crate) struct Names {
     map: FxHashMap<Box<[u8]>, Sym>,
+    attrs: Vec<KeyValue>,
 }
 
 impl Names {
@@ -271,7 +274,8 @@ fn span(
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let (mut trace_state, mut name) = ("", "");
     let (mut kind, mut flags, mut start_ns, mut end_ns) = (0i32, 0u32, 0u64, 0u64);
-    let mut attributes = Vec::new();
+    let mut attributes = std::mem::take(&mut names.attrs);
+    attributes.clear();
     let mut events = Vec::new();
     let mut links = Vec::new();
     let mut status = Status::default();
@@ -312,6 +316,8 @@ fn span(
             (_, wire) => w.skip(wire)?,
         }
     }
+    let attrs: Box<[KeyValue]> = attributes.drain(..).collect();
+    names.attrs = attributes;
     // Same checks and messages as `convert::span_from_proto`.
     let trace_id = match TraceId::from_bytes(trace_id) {
         Ok(t) => t,
@@ -360,7 +366,7 @@ fn span(
         start_ns,
         end_ns,
         status,
-        attributes: attributes.into_boxed_slice(),
+        attributes: attrs,
         events: events.into_boxed_slice(),
         links: links.into_boxed_slice(),
         resource: Arc::clone(resource),
