@@ -243,11 +243,14 @@ fn scope_spans(mut r: Reader<'_>, resource: &Arc<Resource>, out: &mut Converted)
     scope.schema_url = non_empty(schema_url);
     let scope = Arc::new(scope);
     out.batch.spans.reserve(span_count);
+    // Attributes gather here, then move to an exactly sized slice: a growing Vec per span
+    // would leave its spare capacity behind in every span held.
+    let mut scratch = Vec::new();
     r.pos = start;
     while !r.done() {
         let (field, wt) = r.key()?;
         match field {
-            2 => match span(r.sub(wt)?, resource, &scope)? {
+            2 => match span(r.sub(wt)?, resource, &scope, &mut scratch)? {
                 Ok(s) => out.batch.spans.push(s),
                 Err(why) => out.reject(why),
             },
@@ -280,12 +283,13 @@ fn span(
     mut r: Reader<'_>,
     resource: &Arc<Resource>,
     scope: &Arc<Scope>,
+    attributes: &mut Vec<KeyValue>,
 ) -> Result<std::result::Result<Span, String>> {
+    attributes.clear();
     let (mut trace_id, mut span_id, mut parent): (&[u8], &[u8], &[u8]) = (&[], &[], &[]);
     let mut name: Option<&str> = Some("");
     let mut trace_state = "";
     let (mut kind, mut flags, mut start, mut end) = (0i32, 0u32, 0u64, 0u64);
-    let mut attributes = Vec::new();
     let mut events = Vec::new();
     let mut links = Vec::new();
     let mut status = Status::default();
@@ -363,7 +367,7 @@ fn span(
         start_ns: start,
         end_ns: end,
         status,
-        attributes: attributes.into_boxed_slice(),
+        attributes: attributes.drain(..).collect(),
         events: events.into_boxed_slice(),
         links: links.into_boxed_slice(),
         resource: Arc::clone(resource),
