@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
     Serve(ServeArgs),
+    /// Load trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) into the store.
+    Replay(crate::cmd_files::ReplayArgs),
+    /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
+    Convert(crate::cmd_files::ConvertArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -90,6 +94,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Replay(args) => crate::cmd_files::replay(args).await,
+            Command::Convert(args) => crate::cmd_files::convert(args).await,
         }
     });
     match result {
