@@ -10,6 +10,7 @@ pub mod edges;
 pub mod engine;
 pub mod errors;
 pub mod fanout;
+pub mod findings;
 pub mod hotspots;
 pub mod red;
 pub mod self_time;
