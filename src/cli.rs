@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
     Serve(ServeArgs),
+    /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
+    /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -77,6 +80,7 @@ pub struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,6 +94,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
+            Command::Report(args) => crate::report::run(&args),
         }
     });
     match result {

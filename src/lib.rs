@@ -9,6 +9,7 @@ pub mod cli;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod units;
