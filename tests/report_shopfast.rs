@@ -1,39 +1,21 @@
 //! The shopfast sample against its answer key: every expectation the key states, checked on
-//! the engine's findings. The key is read at run time, so the same test holds for any seed or
+//! the output of `spantop report --format json --per-trace`. The key is read at run time, so the same test holds for any seed or
 //! rate of the generator (drop another sample + key pair into tests/data/shopfast/).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
-use spantop::analysis::engine::{AnalysisConfig, Engine};
-use spantop::analysis::findings::{Findings, FindingsOptions};
-use spantop::ingest::{convert, otlp_json};
-use spantop::model::{Span, TraceId};
-use spantop::store::Trace;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/shopfast")
 }
 
-fn load_traces(path: &Path) -> Vec<Trace> {
-    let text = std::fs::read_to_string(path).expect("sample readable");
-    let mut by_trace: BTreeMap<TraceId, Vec<Span>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let req = otlp_json::decode_request(line.as_bytes()).expect("valid OTLP JSON line");
-        for s in convert::request_to_batch(req).batch.spans {
-            by_trace.entry(s.trace_id).or_default().push(s);
-        }
-    }
-    by_trace
-        .into_iter()
-        .map(|(id, spans)| Trace::from_spans(id, spans))
-        .collect()
-}
-
 struct Case {
     key: Value,
-    findings: Findings,
+    /// `spantop report --format json --per-trace` on the sample.
+    findings: Value,
 }
 
 fn cases() -> Vec<Case> {
@@ -46,25 +28,18 @@ fn cases() -> Vec<Case> {
         };
         let key: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("key"))
             .expect("key is JSON");
-        let mut engine = Engine::new(AnalysisConfig::default());
-        for t in load_traces(Path::new(&format!("{stem}.otlp.jsonl"))) {
-            engine.add_trace(&t);
-        }
-        let findings = Findings::build(
-            &engine,
-            FindingsOptions {
-                per_trace: true,
-                ..FindingsOptions::default()
-            },
-        );
+        let output = Command::new(env!("CARGO_BIN_EXE_spantop"))
+            .args(["report", "--format", "json", "--per-trace"])
+            .arg(format!("{stem}.otlp.jsonl"))
+            .output()
+            .expect("spantop runs");
+        assert!(output.status.success(), "report failed: {output:?}");
+        let findings: Value = serde_json::from_slice(&output.stdout).expect("report is JSON");
+        assert_eq!(findings["schema"], "spantop.report/v1");
         out.push(Case { key, findings });
     }
     assert!(!out.is_empty(), "no sample with an answer key found");
     out
-}
-
-fn json(f: &Findings) -> Value {
-    serde_json::to_value(f).expect("findings serialise")
 }
 
 fn s(v: &Value) -> String {
@@ -91,7 +66,7 @@ fn close(a: f64, b: f64, tol: f64, what: &str) {
 fn cold_starts_match_the_key() {
     for c in cases() {
         let exp = &c.key["expectations"]["cold_starts"];
-        let got = json(&c.findings)["cold_starts"].clone();
+        let got = c.findings["cold_starts"].clone();
         assert_eq!(got["count"], exp["count"]);
         assert_eq!(got["traces_with_cold_start"], exp["traces_with_cold_start"]);
         let mut per_fn: HashMap<String, (u64, f64)> = HashMap::new();
@@ -183,7 +158,7 @@ fn by_parent(list: &Value) -> BTreeMap<(String, String), Value> {
 fn n_plus_one_loops_match_the_key() {
     for c in cases() {
         let exp = &c.key["expectations"]["n_plus_one"];
-        let got = json(&c.findings)["n_plus_one"].clone();
+        let got = c.findings["n_plus_one"].clone();
         assert_eq!(got["count"], exp["occurrences"]);
         let (g, e) = (by_parent(&got["list"]), by_parent(&exp["list"]));
         assert_eq!(g.keys().collect::<Vec<_>>(), e.keys().collect::<Vec<_>>());
@@ -221,7 +196,7 @@ fn n_plus_one_loops_match_the_key() {
 fn parallel_fanouts_match_the_key() {
     for c in cases() {
         let exp = &c.key["expectations"]["parallel_fanout"];
-        let got = json(&c.findings)["parallel_fanouts"].clone();
+        let got = c.findings["parallel_fanouts"].clone();
         assert_eq!(got["count"], exp["occurrences"]);
         let (g, e) = (by_parent(&got["list"]), by_parent(&exp["list"]));
         assert_eq!(g.keys().collect::<Vec<_>>(), e.keys().collect::<Vec<_>>());
@@ -254,11 +229,11 @@ fn check_edge(got: &Value, exp: &Value) {
 fn hotspot_edge_and_every_edge_match_the_key() {
     for c in cases() {
         let exp = &c.key["expectations"]["hotspot_edge"];
-        let got = json(&c.findings)["hotspots"].clone();
+        let got = c.findings["hotspots"].clone();
         check_edge(&got["edges_by_gap_mean"][0], &exp["stats"]);
         check_edge(&got["edges_by_gap_total"][0], &exp["stats"]);
         check_edge(&got["edges_by_gap_mean"][1], &exp["runner_up_by_mean_gap"]);
-        let rows = json(&c.findings)["service_map"].clone();
+        let rows = c.findings["service_map"].clone();
         for e in c.key["edges"].as_array().expect("edges") {
             let row = rows
                 .as_array()
@@ -276,7 +251,7 @@ fn hotspot_edge_and_every_edge_match_the_key() {
 #[test]
 fn error_origins_match_the_key() {
     for c in cases() {
-        let got = json(&c.findings)["errors"]["list"].clone();
+        let got = c.findings["errors"]["list"].clone();
         let exp = &c.key["expectations"]["errors"];
         let mut want = 0;
         for group in ["propagating", "contained"] {
@@ -321,7 +296,7 @@ fn error_origins_match_the_key() {
 fn async_links_match_the_key() {
     for c in cases() {
         let exp = &c.key["expectations"]["async_messaging"];
-        let got = json(&c.findings)["async_messaging"].clone();
+        let got = c.findings["async_messaging"].clone();
         assert_eq!(got["consumer_traces"], exp["consumer_traces"]);
         assert_eq!(got["links"], exp["links"]);
         assert_eq!(
@@ -364,7 +339,7 @@ fn async_links_match_the_key() {
 #[test]
 fn critical_path_of_every_trace_matches_the_key() {
     for c in cases() {
-        let got = json(&c.findings)["traces"].clone();
+        let got = c.findings["traces"].clone();
         let by_id: HashMap<String, &Value> = got
             .as_array()
             .expect("traces")
@@ -413,7 +388,7 @@ fn critical_path_of_every_trace_matches_the_key() {
 #[test]
 fn critical_path_by_scenario_matches_the_key() {
     for c in cases() {
-        let got = json(&c.findings)["traces"].clone();
+        let got = c.findings["traces"].clone();
         let by_id: HashMap<String, &Value> = got
             .as_array()
             .expect("traces")
