@@ -206,7 +206,7 @@ fn invocation(tree: &TraceTree<'_>, paths: &[RootPath], i: usize) -> Invocation 
             .and_then(|t| parse_rfc3339_ns(&t)),
         init_cp_ns,
         pre_handler_cp_ns,
-        trace_duration_ns: tree.trace.duration_ns(),
+        trace_duration_ns: tree.trace_duration(),
         inconsistent: attribute == Some(false) && init.is_some(),
     }
 }

@@ -489,6 +489,14 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
             .parent_entry(i)
             .map(|p| node_of[p])
             .filter(|&n| n != usize::MAX);
+        // An entry span under an entry of the same service (nested middleware, a Zipkin
+        // server span inside another) is no new hop: it belongs to its parent's invocation.
+        if let Some(p) = parent_node
+            && nodes[p].1 == tree.service(i)
+        {
+            node_of[i] = p;
+            continue;
+        }
         let key = (parent_node, tree.service(i));
         let n = *index.entry(key).or_insert_with(|| {
             nodes.push(key);

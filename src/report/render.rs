@@ -507,6 +507,15 @@ fn services(f: &Findings, top: usize) -> Section {
     }
 }
 
+/// Names come from telemetry: control characters (newlines in span names) would break lines.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
 /// Plain text with aligned columns; empty tables are left out.
 pub fn text(sections: &[Section]) -> String {
     let mut out = String::new();
@@ -516,10 +525,14 @@ pub fn text(sections: &[Section]) -> String {
             let _ = writeln!(out, "{l}");
         }
         if let Some(t) = s.table.as_ref().filter(|t| !t.rows.is_empty()) {
+            let rows: Vec<Vec<String>> = t
+                .rows
+                .iter()
+                .map(|r| r.iter().map(|c| clean(c)).collect())
+                .collect();
             let widths: Vec<usize> = (0..t.headers.len())
                 .map(|c| {
-                    t.rows
-                        .iter()
+                    rows.iter()
                         .map(|r| r[c].chars().count())
                         .chain([t.headers[c].chars().count()])
                         .max()
@@ -535,7 +548,7 @@ pub fn text(sections: &[Section]) -> String {
                 l.trim_end().to_owned()
             };
             let _ = writeln!(out, "{}", line(t.headers.clone()));
-            for r in &t.rows {
+            for r in &rows {
                 let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
             }
         }
@@ -557,7 +570,7 @@ pub fn markdown(sections: &[Section]) -> String {
             let _ = writeln!(out, "| {} |", t.headers.join(" | "));
             let _ = writeln!(out, "|{}", "---|".repeat(t.headers.len()));
             for r in &t.rows {
-                let cells: Vec<String> = r.iter().map(|c| esc(c)).collect();
+                let cells: Vec<String> = r.iter().map(|c| esc(&clean(c))).collect();
                 let _ = writeln!(out, "| {} |", cells.join(" | "));
             }
             out.push('\n');
