@@ -125,7 +125,9 @@ pub struct OriginRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct Errors {
     pub traces_with_errors: usize,
+    /// Error origins (one per error tree) whose failure reached a root.
     pub reaching_root: usize,
+    /// Error origins a non-error ancestor swallowed.
     pub absorbed: usize,
     pub by_origin: Vec<OriginRow>,
     pub list: Vec<ErrorOrigin>,

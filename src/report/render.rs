@@ -400,8 +400,11 @@ fn errors(f: &Findings, top: usize) -> Section {
     Section {
         title: "Error origins".into(),
         lines: vec![format!(
-            "{} traces with errors: {} reached the root, {} were absorbed on the way.",
-            e.traces_with_errors, e.reaching_root, e.absorbed
+            "{} error origins in {} traces: {} reached a root (the user saw them), {} were absorbed on the way.",
+            e.reaching_root + e.absorbed,
+            e.traces_with_errors,
+            e.reaching_root,
+            e.absorbed
         )],
         table: Some(Table {
             headers: vec![
