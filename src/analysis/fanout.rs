@@ -117,14 +117,13 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
             out.push(finish(tree, e, &g, f, kind, Some(sig.to_owned())));
         }
         // Distinct calls that run at the same time: overlap components of the entry's calls.
+        let sig_of: FxHashMap<usize, &str> = calls
+            .iter()
+            .zip(&sigs)
+            .map(|(&c, s)| (c, s.as_str()))
+            .collect();
         for comp in overlap_components(tree, &calls) {
-            let first_sig = &sigs[calls.iter().position(|&c| c == comp[0]).unwrap_or(0)];
-            let one_signature = comp.iter().all(|c| {
-                calls
-                    .iter()
-                    .position(|x| x == c)
-                    .is_some_and(|k| &sigs[k] == first_sig)
-            });
+            let one_signature = comp.iter().all(|c| sig_of.get(c) == sig_of.get(&comp[0]));
             if comp.len() >= MIN_DEGREE && !one_signature {
                 let f = measure(tree, &comp, &inclusive_cp);
                 out.push(finish(tree, e, &comp, f, FanOutKind::Parallel, None));
