@@ -104,3 +104,26 @@ fn bad_condition_and_missing_file_fail_clearly() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/trace.json"));
 }
+
+#[test]
+fn clock_skew_is_flagged_and_optionally_adjusted() {
+    let skew = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/zipkin/skew.json")
+        .to_string_lossy()
+        .into_owned();
+    let json = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![skew.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        serde_json::from_slice(&report(&args).stdout).expect("JSON")
+    };
+    let raw = json(&[]);
+    assert_eq!(raw["service_map"][0]["clock_skew_suspected"], 1);
+    assert_eq!(raw["input"]["clock_skew_adjusted_spans"], 0);
+    let fixed = json(&["--max-clock-skew", "1m"]);
+    assert_eq!(fixed["service_map"][0]["clock_skew_suspected"], 0);
+    assert!(fixed["input"]["clock_skew_adjusted_spans"].as_u64() > Some(0));
+    assert_eq!(
+        raw["service_map"][0]["gap"]["mean_ms"], fixed["service_map"][0]["gap"]["mean_ms"],
+        "the gap does not depend on clock offsets"
+    );
+}

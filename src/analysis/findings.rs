@@ -68,6 +68,8 @@ pub struct InputSummary {
     pub window_s: f64,
     pub orphan_spans: usize,
     pub traces_with_warnings: usize,
+    /// Spans shifted by the clock-skew adjustment (`--max-clock-skew`).
+    pub clock_skew_adjusted_spans: usize,
     /// Traces beyond the findings bound: counted in aggregates, not listed.
     pub traces_not_listed: usize,
 }
@@ -279,6 +281,11 @@ impl Findings {
                 window_s: window,
                 orphan_spans: all.iter().map(|f| f.orphan_spans).sum(),
                 traces_with_warnings: all.iter().filter(|f| !f.warnings.is_empty()).count(),
+                clock_skew_adjusted_spans: all
+                    .iter()
+                    .flat_map(|f| &f.clock_skew)
+                    .filter(|n| matches!(n, super::skew::SkewNote::Adjusted { .. }))
+                    .count(),
                 traces_not_listed: engine.dropped_findings,
             },
             latency: agg.durations.summary_ms(),

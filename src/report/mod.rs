@@ -61,6 +61,10 @@ pub struct ReportArgs {
     /// Exact Jaeger UI critical path: a child must end strictly before the point returned to.
     #[arg(long)]
     pub jaeger_strict: bool,
+    /// Shift spans of a host whose clock is off by up to this much (Jaeger's adjuster); off by
+    /// default, as in Jaeger. Client/server gaps need no adjustment either way.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_clock_skew: Option<Duration>,
     /// First invocations of a FaaS instance this close to the start of the data are "unknown"
     /// rather than cold (the capture may have started after the instance).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -78,6 +82,9 @@ impl ReportArgs {
             },
             // Replay lists every trace; memory is bounded by the input, not by time.
             max_traces_kept: usize::MAX,
+            max_clock_skew_ns: self
+                .max_clock_skew
+                .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 }
