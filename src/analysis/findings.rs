@@ -46,6 +46,7 @@ pub struct Findings {
     pub latency: Summary,
     pub cold_starts: ColdStarts,
     pub n_plus_one: FanOutList,
+    pub mn_plus_one: FanOutList,
     pub parallel_fanouts: FanOutList,
     pub chains: Vec<ChainRow>,
     pub hotspots: Hotspots,
@@ -303,6 +304,7 @@ impl Findings {
                 list: truncate(cold_list, top),
             },
             n_plus_one: fanout_list(&all, FanOutKind::NPlusOne, top),
+            mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
             hotspots: Hotspots {
@@ -356,7 +358,7 @@ fn fanout_list(all: &[&std::sync::Arc<TraceFindings>], kind: FanOutKind, top: us
         .flat_map(|f| f.fanouts.iter().filter(|x| x.kind == kind).cloned())
         .collect();
     let key = |f: &FanOut| match kind {
-        FanOutKind::NPlusOne => f.union_ms,
+        FanOutKind::NPlusOne | FanOutKind::MnPlusOne => f.union_ms,
         FanOutKind::Parallel => f.cp_ms,
     };
     list.sort_by(|a, b| {

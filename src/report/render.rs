@@ -44,6 +44,7 @@ pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
         overview(f),
         cold_starts(f, top),
         n_plus_one(f, top),
+        mn_plus_one(f, top),
         parallel(f, top),
         chains(f, top),
         hotspots(f, top),
@@ -240,6 +241,49 @@ fn n_plus_one(f: &Findings, top: usize) -> Section {
                         ms(g.savings_ms),
                         ms(g.cp_ms),
                         g.truncated.to_string(),
+                        g.worst.trace_id.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn mn_plus_one(f: &Findings, top: usize) -> Section {
+    let l = &f.mn_plus_one;
+    let groups = group_fanouts(&l.list, |x| {
+        format!(
+            "{} {}: [{}]",
+            x.parent_service,
+            x.parent_name,
+            x.pattern.join("; ")
+        )
+    });
+    Section {
+        title: "MN+1 loops".into(),
+        lines: vec![format!(
+            "{} repeated call sequences in {} traces (2–8 different calls repeated ≥ 3 times).",
+            l.count, l.traces
+        )],
+        table: Some(Table {
+            headers: vec![
+                "loop body",
+                "times",
+                "calls",
+                "time held",
+                "batching saves",
+                "worst trace",
+            ],
+            rows: groups
+                .into_iter()
+                .take(top)
+                .map(|(k, g)| {
+                    vec![
+                        k,
+                        g.n.to_string(),
+                        format!("{}–{}", g.min_degree, g.max_degree),
+                        ms(g.union_ms),
+                        ms(g.savings_ms),
                         g.worst.trace_id.to_string(),
                     ]
                 })
