@@ -174,6 +174,8 @@ pub struct ServiceRow {
     pub red: RedRow,
     pub cp_total_ms: f64,
     pub cp_share: f64,
+    /// Self time of all the service's spans (Jaeger's definition), for contrast with CP time.
+    pub self_total_ms: f64,
     /// Cold starts / classified invocations, for services that are functions.
     pub cold_start_rate: Option<f64>,
 }
@@ -230,6 +232,7 @@ impl Findings {
                 .then((a.trace_id, a.invocation_span_id).cmp(&(b.trace_id, b.invocation_span_id)))
         });
         let cp_by_service = agg.hotspots.by_service();
+        let self_by_service = agg.hotspots.self_by_service();
         let fn_rate: FxHashMap<Sym, f64> = functions
             .iter()
             .map(|f| (f.function, f.cold_rate))
@@ -244,6 +247,7 @@ impl Findings {
                     .copied()
                     .unwrap_or((0.0, 0.0));
                 ServiceRow {
+                    self_total_ms: self_by_service.get(&red.service).copied().unwrap_or(0.0),
                     cold_start_rate: fn_rate.get(&red.service).copied(),
                     red,
                     cp_total_ms,
@@ -540,5 +544,84 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
             .collect(),
         client_gap_on_path_ms: ns_to_ms(f.client_gap_on_path_ns as f64),
         critical_path: f.critical_path.iter().map(path_row).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::{AnalysisConfig, Engine};
+    use crate::analysis::fixture::TraceBuilder;
+    use crate::model::SpanKind;
+    use crate::store::Trace;
+
+    fn producer(trace: u128, span: u64) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(trace);
+        let r = b
+            .span("order-service", "POST /orders")
+            .kind(SpanKind::Server)
+            .at(0, 50)
+            .id();
+        b.span("order-service", "order-events publish")
+            .kind(SpanKind::Producer)
+            .at(10, 12)
+            .parent(r)
+            .with_id(span)
+            .id();
+        b.build()
+    }
+
+    fn consumer() -> Trace {
+        let mut b = TraceBuilder::with_trace_id(99);
+        let t1 = TraceId::from_u128(1).expect("id");
+        let t2 = TraceId::from_u128(2).expect("id");
+        b.span("notification-fn", "order-events process")
+            .kind(SpanKind::Consumer)
+            .at(100, 150)
+            .link(t1, SpanId::from_u64(0x51).expect("id"))
+            .link(t2, SpanId::from_u64(0x52).expect("id"))
+            .id();
+        b.build()
+    }
+
+    /// E5: a consumer linking producers in two other traces gives two async links to
+    /// order-service, whichever trace arrives first.
+    #[test]
+    fn e5_batch_links_resolve_in_any_arrival_order() {
+        let orders = [[0, 1, 2], [2, 0, 1], [1, 2, 0]];
+        for order in orders {
+            let traces = [producer(1, 0x51), producer(2, 0x52), consumer()];
+            let mut engine = Engine::new(AnalysisConfig::default());
+            for k in order {
+                engine.add_trace(&traces[k]);
+            }
+            let f = Findings::build(&engine, FindingsOptions::default());
+            let a = &f.async_messaging;
+            assert_eq!(
+                (a.links, a.resolved, a.consumer_traces),
+                (2, 2, 1),
+                "order {order:?}"
+            );
+            assert_eq!(a.edges.len(), 1);
+            assert_eq!(
+                a.edges[0].producer_service.map(Sym::as_str),
+                Some("order-service")
+            );
+            assert_eq!(a.edges[0].consumer_service.as_str(), "notification-fn");
+            assert_eq!(a.edges[0].links, 2);
+            assert_eq!(a.list[0].publish_to_process_ms, Some(88.0));
+        }
+    }
+
+    #[test]
+    fn unresolved_link_is_kept_with_unknown_producer() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        engine.add_trace(&consumer());
+        let f = Findings::build(&engine, FindingsOptions::default());
+        assert_eq!(
+            (f.async_messaging.links, f.async_messaging.resolved),
+            (2, 0)
+        );
+        assert_eq!(f.async_messaging.edges[0].producer_service, None);
     }
 }
