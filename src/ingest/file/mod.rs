@@ -11,7 +11,6 @@
 //! format at all is an error.
 
 mod jaeger;
-mod otlp_wire;
 pub mod replay;
 pub mod write;
 mod zipkin;
@@ -25,8 +24,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
-use super::convert;
 use super::otlp_json::{self, Signal};
+use super::{convert, otlp_proto};
 use crate::model::{Batch, Span, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
@@ -535,7 +534,6 @@ impl Decoded {
 struct Reading<'a> {
     summary: FileSummary,
     trace_ids: FxHashSet<TraceId>,
-    names: otlp_wire::Names,
     sink: &'a mut dyn FnMut(Batch),
 }
 
@@ -547,7 +545,6 @@ impl<'a> Reading<'a> {
                 ..FileSummary::default()
             },
             trace_ids: FxHashSet::default(),
-            names: otlp_wire::Names::default(),
             sink,
         }
     }
@@ -624,10 +621,10 @@ impl<'a> Reading<'a> {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match otlp_wire::decode_request(bytes, &mut self.names) {
-            Ok(d) => {
+        match otlp_proto::decode_request(bytes) {
+            Ok(c) => {
                 self.saw(Format::OtlpProto);
-                self.deliver(d.spans, d.rejected, d.problems, at);
+                self.deliver(c.batch.spans, c.rejected, c.errors, at);
             }
             Err(e) => {
                 self.summary.skipped += 1;
