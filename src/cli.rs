@@ -30,6 +30,9 @@ pub enum Command {
     Replay(crate::cmd_files::ReplayArgs),
     /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
     Convert(crate::cmd_files::ConvertArgs),
+    /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
+    /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -81,6 +84,7 @@ pub struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,6 +100,8 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Replay(args) => crate::cmd_files::replay(args).await,
             Command::Convert(args) => crate::cmd_files::convert(args).await,
+            // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
+            Command::Report(args) => crate::report::run(&args),
         }
     });
     match result {

@@ -10,6 +10,7 @@ pub mod cmd_files;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod units;
