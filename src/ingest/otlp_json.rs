@@ -347,13 +347,17 @@ pub(crate) fn i64_of(v: &Value) -> Option<i64> {
 pub(crate) fn f64_of(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => match s.trim() {
-            "NaN" | "nan" => Some(f64::NAN),
-            "Infinity" | "+Infinity" | "inf" => Some(f64::INFINITY),
-            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-            t => t.parse().ok(),
-        },
+        Value::String(s) => f64_from_str(s),
         _ => None,
+    }
+}
+
+pub(crate) fn f64_from_str(s: &str) -> Option<f64> {
+    match s.trim() {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Infinity" | "+Infinity" | "inf" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        t => t.parse().ok(),
     }
 }
 
@@ -370,9 +374,13 @@ pub(crate) fn bool_of(v: &Value) -> Option<bool> {
 /// An id of `len` bytes: hex (any case) per the OTLP/JSON spec, or base64 as the generic
 /// protobuf JSON mapping writes `bytes`. Unreadable text gives an empty (invalid) id.
 pub(crate) fn id_bytes(v: Option<&Value>, len: usize) -> Vec<u8> {
-    let Some(Value::String(s)) = v else {
-        return Vec::new();
-    };
+    match v {
+        Some(Value::String(s)) => id_from_str(s, len),
+        _ => Vec::new(),
+    }
+}
+
+pub(crate) fn id_from_str(s: &str, len: usize) -> Vec<u8> {
     let s = s.trim();
     if s.len() == len * 2
         && let Some(bytes) = decode_hex(s)
@@ -396,7 +404,7 @@ pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let engine = &base64::engine::general_purpose::STANDARD;
     engine
         .decode(s)
@@ -405,7 +413,7 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// `kind` as a number, or as the enum name (`SPAN_KIND_SERVER`, or just `SERVER`).
-fn span_kind(v: Option<&Value>) -> i32 {
+pub(crate) fn span_kind(v: Option<&Value>) -> i32 {
     const NAMES: [&str; 6] = [
         "UNSPECIFIED",
         "INTERNAL",
@@ -417,7 +425,7 @@ fn span_kind(v: Option<&Value>) -> i32 {
     enum_value(v, "SPAN_KIND_", &NAMES)
 }
 
-fn status_code(v: Option<&Value>) -> i32 {
+pub(crate) fn status_code(v: Option<&Value>) -> i32 {
     enum_value(v, "STATUS_CODE_", &["UNSET", "OK", "ERROR"])
 }
 

@@ -11,6 +11,7 @@
 //! format at all is an error.
 
 mod jaeger;
+mod otlp_json_fast;
 pub mod replay;
 pub mod write;
 mod zipkin;
@@ -276,6 +277,12 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
         if text.is_empty() {
             continue;
         }
+        if let Some(c) = otlp_json_fast::decode(text) {
+            undecided = false;
+            reading.summary.framing = Framing::JsonLines;
+            reading.converted(c, line_no);
+            continue;
+        }
         match serde_json::from_slice::<Value>(text) {
             Err(e) if undecided && e.is_eof() => {
                 // Pretty-printed: the rest of the file is this one document.
@@ -314,6 +321,10 @@ fn read_json_document(
             Some(first_line),
             format!("JSON document exceeds the {MAX_RECORD_BYTES}-byte limit; not read"),
         );
+        return;
+    }
+    if let Some(c) = otlp_json_fast::decode(trim_ascii(&text)) {
+        reading.converted(c, first_line);
         return;
     }
     match serde_json::from_slice::<Value>(&text) {
@@ -608,6 +619,13 @@ impl<'a> Reading<'a> {
             }
         }
         (self.sink)(Batch::new(spans));
+    }
+
+    /// An OTLP JSON record the fast path decoded.
+    fn converted(&mut self, c: convert::Converted, line: u64) {
+        let at = self.location(Some(line));
+        self.saw(Format::OtlpJson);
+        self.deliver(c.batch.spans, c.rejected, c.errors, at);
     }
 
     fn otlp(&mut self, req: ExportTraceServiceRequest, format: Format, at: String) {
