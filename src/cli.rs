@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
     Serve(ServeArgs),
+    /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
+    Simulate(crate::cmd_simulate::SimulateArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -90,6 +92,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Simulate(args) => crate::cmd_simulate::run(args).await,
         }
     });
     match result {

@@ -5,6 +5,8 @@
 //! `DESIGN.md` in the shared folder for the whole picture.
 
 pub mod cli;
+pub mod cmd_simulate;
+pub mod demo;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
