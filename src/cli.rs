@@ -28,6 +28,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
     Simulate(crate::cmd_simulate::SimulateArgs),
+    /// Receive OTLP and watch it in the live TUI.
+    Live(crate::cmd_live::LiveArgs),
+    /// First run: a simulated serverless + microservice shop sending to a local receiver, in the TUI.
+    Demo(crate::cmd_live::DemoArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,7 +82,10 @@ pub struct ServeArgs {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // Log lines on stderr would tear through the TUI's screen.
+    if !matches!(cli.command, Command::Live(_) | Command::Demo(_)) {
+        init_logging();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,6 +100,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Simulate(args) => crate::cmd_simulate::run(args).await,
+            Command::Live(args) => crate::cmd_live::live(args).await,
+            Command::Demo(args) => crate::cmd_live::demo(args).await,
         }
     });
     match result {

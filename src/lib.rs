@@ -5,6 +5,7 @@
 //! `DESIGN.md` in the shared folder for the whole picture.
 
 pub mod cli;
+pub mod cmd_live;
 pub mod cmd_simulate;
 pub mod demo;
 pub mod ingest;
@@ -12,4 +13,5 @@ pub mod model;
 pub mod pipeline;
 pub mod server;
 pub mod store;
+pub mod ui;
 pub mod units;
