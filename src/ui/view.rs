@@ -118,17 +118,21 @@ impl App {
             ),
         };
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        let mut spans = vec![
-            TextSpan::styled(" spantop ", theme::TITLE),
-            badge,
-            TextSpan::raw(format!(
-                " {} spans/s │ {} traces │ {:.0}/{:.0} MiB │ ",
-                thousands(h.spans_per_sec.round() as u64),
-                thousands(h.store.traces_held),
-                mib(h.store.memory_bytes),
-                mib(h.store.max_memory_bytes),
-            )),
-        ];
+        let mut spans = vec![TextSpan::styled(" spantop ", theme::TITLE), badge];
+        // Next to the source badge, so it survives a narrow terminal.
+        if self.paused {
+            spans.push(TextSpan::styled(
+                " PAUSED ",
+                Style::new().bg(Color::Yellow).fg(Color::Black),
+            ));
+        }
+        spans.extend([TextSpan::raw(format!(
+            " {} spans/s │ {} traces │ {:.0}/{:.0} MiB │ ",
+            thousands(h.spans_per_sec.round() as u64),
+            thousands(h.store.traces_held),
+            mib(h.store.memory_bytes),
+            mib(h.store.max_memory_bytes),
+        ))]);
         let drops = h.ingest.spans_rejected + h.ingest.requests_throttled + h.store.evicted_traces;
         spans.push(TextSpan::styled(
             format!(
@@ -137,12 +141,6 @@ impl App {
             ),
             if drops > 0 { theme::ERROR } else { theme::DIM },
         ));
-        if self.paused {
-            spans.push(TextSpan::styled(
-                " PAUSED ",
-                Style::new().bg(Color::Yellow).fg(Color::Black),
-            ));
-        }
         frame.render_widget(Line::from(spans), area);
     }
 
