@@ -4,6 +4,7 @@
 //! `analysis` -> `ui` / `report`. `model` is the vocabulary every layer shares. See
 //! `DESIGN.md` in the shared folder for the whole picture.
 
+pub mod analysis;
 pub mod cli;
 pub mod cmd_live;
 pub mod cmd_simulate;

@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub pipeline: PipelineConfig,
     /// How long a receiver waits for room in the store's queue before answering "retry later".
     pub send_timeout: Duration,
+    /// Requests decoded at once over both receivers; the rest wait on their connections.
+    pub max_inflight_requests: usize,
     pub record: Option<PathBuf>,
 }
 
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             max_message_bytes: ingest::DEFAULT_MAX_MESSAGE_BYTES,
             pipeline: PipelineConfig::default(),
             send_timeout: Duration::from_millis(500),
+            max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
             record: None,
         }
     }
@@ -97,16 +100,19 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
+        let limit = ingest::inflight_limit(config.max_inflight_requests);
         let grpc = tokio::spawn(ingest::grpc::serve(
             grpc_listener,
             intake.clone(),
             config.max_message_bytes,
+            limit.clone(),
             wait_for(shutdown_rx.clone()),
         ));
         let http = tokio::spawn(ingest::http::serve(
             http_listener,
             intake,
             config.max_message_bytes,
+            limit,
             wait_for(shutdown_rx),
         ));
         Ok(Server {

@@ -28,7 +28,7 @@ impl TraceService for OtlpGrpc {
         match self.intake.accept(request.into_inner()).await {
             Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
                 // OTLP: leave partial_success unset when everything was accepted.
-                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),
@@ -42,12 +42,13 @@ impl TraceService for OtlpGrpc {
 }
 
 /// Serves OTLP/gRPC on `listener` until `shutdown` resolves. gzip is accepted (and used for
-/// responses when the client asks); requests over `max_message_bytes` are refused with
-/// RESOURCE_EXHAUSTED.
+/// responses when the client asks); requests over `max_message_bytes` are refused by tonic
+/// (OUT_OF_RANGE on the wire, RESOURCE_EXHAUSTED once inflated; neither is retryable).
 pub async fn serve(
     listener: TcpListener,
     intake: Intake,
     max_message_bytes: usize,
+    limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let service = TraceServiceServer::new(OtlpGrpc { intake })
@@ -55,6 +56,7 @@ pub async fn serve(
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_message_bytes);
     tonic::transport::Server::builder()
+        .layer(limit)
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await

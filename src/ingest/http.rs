@@ -39,7 +39,11 @@ struct HttpState {
     max_message_bytes: usize,
 }
 
-pub fn router(intake: Intake, max_message_bytes: usize) -> Router {
+pub fn router(
+    intake: Intake,
+    max_message_bytes: usize,
+    limit: tower::limit::GlobalConcurrencyLimitLayer,
+) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
         .with_state(HttpState {
@@ -48,15 +52,17 @@ pub fn router(intake: Intake, max_message_bytes: usize) -> Router {
         })
         // The raw body limit; the decompressed size is checked separately.
         .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(limit)
 }
 
 pub async fn serve(
     listener: TcpListener,
     intake: Intake,
     max_message_bytes: usize,
+    limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(intake, max_message_bytes))
+    axum::serve(listener, router(intake, max_message_bytes, limit))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -210,7 +216,7 @@ async fn export(
             StatusCode::OK,
             enc,
             &ExportTraceServiceResponse {
-                partial_success: (acc.rejected > 0).then(|| ExportTracePartialSuccess {
+                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),

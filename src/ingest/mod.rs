@@ -6,6 +6,7 @@
 //! request being queued without bound.
 
 pub mod convert;
+pub mod file;
 pub mod grpc;
 pub mod http;
 pub mod otlp_json;
@@ -24,6 +25,18 @@ pub type BatchTx = mpsc::Sender<Batch>;
 
 /// Request bodies larger than this are refused (before and after decompression).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Requests decoded and converted at once, over both receivers. Requests beyond it wait on
+/// their connection before their body is read, so in-flight memory stays below this many
+/// times the message limit however many exporters connect.
+pub const DEFAULT_MAX_INFLIGHT_REQUESTS: usize = 64;
+
+/// The admission limit both receivers share (see `DEFAULT_MAX_INFLIGHT_REQUESTS`).
+pub fn inflight_limit(max_inflight: usize) -> tower::limit::GlobalConcurrencyLimitLayer {
+    tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(std::sync::Arc::new(
+        tokio::sync::Semaphore::new(max_inflight.max(1)),
+    ))
+}
 
 /// What the receivers counted; shared by every connection, read by the summary and views.
 #[derive(Debug, Default)]

@@ -174,7 +174,7 @@ impl Span {
     /// between many spans and are not counted here.
     pub fn memory_size(&self) -> usize {
         let attrs = |kv: &[KeyValue]| {
-            kv.len() * size_of::<KeyValue>() + kv.iter().map(|k| k.value.heap_size()).sum::<usize>()
+            std::mem::size_of_val(kv) + kv.iter().map(|k| k.value.heap_size()).sum::<usize>()
         };
         size_of::<Span>()
             + attrs(&self.attributes)

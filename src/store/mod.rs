@@ -352,3 +352,6 @@ impl SpanStore {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;

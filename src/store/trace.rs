@@ -44,8 +44,7 @@ impl Trace {
     }
 
     pub(crate) fn finish(&mut self) {
-        self.spans
-            .sort_by(|a, b| (a.start_ns, a.span_id).cmp(&(b.start_ns, b.span_id)));
+        self.spans.sort_by_key(|s| (s.start_ns, s.span_id));
         let ids: FxHashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
         self.orphans = self
             .spans

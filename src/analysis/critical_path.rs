@@ -1,0 +1,378 @@
+//! Critical path, Jaeger-UI compatible (ANALYSIS.md §2.1) with spantop's two documented
+//! choices: back-to-back children are both on the path (`<=`, unless `jaeger_strict`), and
+//! orphan subtrees get their own path flagged `orphan` instead of being dropped.
+//!
+//! The path is a list of sections `(span, start, end)` that tile each root exactly. Children
+//! that outlive their parent are clipped to it; children wholly outside it are dropped with
+//! their subtree; a CONSUMER under a PRODUCER is non-blocking and never followed.
+
+use crate::model::SpanKind;
+
+use super::tree::TraceTree;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CpOptions {
+    /// Follow a child only if it ends strictly before the point being returned to, exactly as
+    /// Jaeger UI does (then back-to-back siblings leave the earlier one off the path).
+    pub jaeger_strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Section {
+    pub span: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Section {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+}
+
+/// The path of one root, sections latest first (Jaeger's order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootPath {
+    pub root: usize,
+    pub orphan: bool,
+    pub sections: Vec<Section>,
+}
+
+/// Critical paths of every root of the trace, in root start order.
+pub fn critical_paths(tree: &TraceTree<'_>, opts: CpOptions) -> Vec<RootPath> {
+    let clip = sanitize(tree);
+    tree.roots
+        .iter()
+        .map(|&root| RootPath {
+            root,
+            orphan: tree.orphan_root[root],
+            sections: path_of_root(tree, &clip, root, opts),
+        })
+        .collect()
+}
+
+/// A span's interval after clipping to its parent, or `None` when it was dropped.
+type Clipped = Vec<Option<(u64, u64)>>;
+
+/// Jaeger's `sanitizeOverFlowingChildren` plus `createCPSpanMap`'s producer/consumer cut, in
+/// pre-order so each parent is clipped before its children.
+fn sanitize(tree: &TraceTree<'_>) -> Clipped {
+    let mut clip: Clipped = vec![None; tree.len()];
+    for &i in &tree.preorder {
+        let (s, e) = (tree.start(i), tree.end(i));
+        let Some(p) = tree.parent[i] else {
+            clip[i] = Some((s, e));
+            continue;
+        };
+        let Some((ps, pe)) = clip[p] else {
+            continue; // the parent was dropped: so is its subtree
+        };
+        let non_blocking =
+            tree.span(p).kind == SpanKind::Producer && tree.span(i).kind == SpanKind::Consumer;
+        if non_blocking {
+            continue;
+        }
+        clip[i] = if s >= ps {
+            if s >= pe { None } else { Some((s, e.min(pe))) }
+        } else if e <= ps {
+            None
+        } else {
+            Some((ps, e.min(pe)))
+        };
+    }
+    clip
+}
+
+/// Jaeger's `computeCriticalPath`, iteratively: from the end of the root, descend into the
+/// child that finished last before the current point; when none is left, charge the rest to
+/// the span and return to its parent at the span's start.
+fn path_of_root(
+    tree: &TraceTree<'_>,
+    clip: &Clipped,
+    root: usize,
+    opts: CpOptions,
+) -> Vec<Section> {
+    let mut out = Vec::new();
+    let Some((root_start, root_end)) = clip[root] else {
+        return out;
+    };
+    if root_end == root_start && tree.children[root].is_empty() {
+        return out;
+    }
+    let mut cur = root;
+    let mut returning: Option<u64> = None;
+    while let Some((cs, ce)) = clip[cur] {
+        let hi = returning.unwrap_or(ce);
+        match last_finishing_child(tree, clip, cur, returning, opts) {
+            Some((child, child_end)) => {
+                if child_end != hi {
+                    out.push(Section {
+                        span: cur,
+                        start: child_end,
+                        end: hi,
+                    });
+                }
+                cur = child;
+                returning = None;
+            }
+            None => {
+                if cs != hi {
+                    out.push(Section {
+                        span: cur,
+                        start: cs,
+                        end: hi,
+                    });
+                }
+                match tree.parent[cur] {
+                    Some(p) if cur != root => {
+                        returning = Some(cs);
+                        cur = p;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    out
+}
+
+fn last_finishing_child(
+    tree: &TraceTree<'_>,
+    clip: &Clipped,
+    cur: usize,
+    returning: Option<u64>,
+    opts: CpOptions,
+) -> Option<(usize, u64)> {
+    let mut best: Option<(usize, u64)> = None;
+    for &c in &tree.children[cur] {
+        let Some((cs, ce)) = clip[c] else { continue };
+        let eligible = match returning {
+            None => true,
+            Some(r) if opts.jaeger_strict => ce < r,
+            // `cs < r` keeps a zero-length child at the return point from being re-entered.
+            Some(r) => ce <= r && cs < r,
+        };
+        // Strict `>`: on equal ends the child that started first wins, as in Jaeger.
+        if eligible && best.is_none_or(|(_, be)| ce > be) {
+            best = Some((c, ce));
+        }
+    }
+    best
+}
+
+/// Critical-path time per span (ns), summed over all roots.
+pub fn cp_time_per_span(n: usize, paths: &[RootPath]) -> Vec<u64> {
+    let mut t = vec![0; n];
+    for p in paths {
+        for s in &p.sections {
+            t[s.span] += s.len();
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixture::{TraceBuilder, ms};
+    use crate::model::SpanId;
+    use crate::store::Trace;
+
+    /// Sections as `(name, start_ms, end_ms)`, latest first, for the given root index.
+    fn sections(t: &Trace, opts: CpOptions) -> Vec<Vec<(String, u64, u64)>> {
+        let tree = TraceTree::new(t);
+        critical_paths(&tree, opts)
+            .into_iter()
+            .map(|p| {
+                p.sections
+                    .iter()
+                    .map(|s| {
+                        (
+                            tree.span(s.span).name.as_str().to_owned(),
+                            (s.start - ms(0)) / 1_000_000,
+                            (s.end - ms(0)) / 1_000_000,
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn v(items: &[(&str, u64, u64)]) -> Vec<(String, u64, u64)> {
+        items
+            .iter()
+            .map(|&(n, a, b)| (n.to_owned(), a, b))
+            .collect()
+    }
+
+    fn child(b: &mut TraceBuilder, name: &str, p: SpanId, s: u64, e: u64) -> SpanId {
+        b.span("svc", name).at(s, e).parent(p).id()
+    }
+
+    #[test]
+    fn cp1_parallel_fanout_follows_the_last_finisher() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 100).id();
+        child(&mut b, "A", p, 10, 50);
+        child(&mut b, "B", p, 10, 90);
+        child(&mut b, "C", p, 10, 70);
+        let got = sections(&b.build(), CpOptions::default());
+        assert_eq!(got, vec![v(&[("P", 90, 100), ("B", 10, 90), ("P", 0, 10)])]);
+    }
+
+    #[test]
+    fn cp2_nested_n_plus_one() {
+        let mut b = TraceBuilder::new();
+        let r = b.span("svc", "R").at(0, 100).id();
+        let c = b
+            .span("svc", "C")
+            .kind(SpanKind::Client)
+            .at(5, 95)
+            .parent(r)
+            .id();
+        let s = b
+            .span("db", "S")
+            .kind(SpanKind::Server)
+            .at(10, 90)
+            .parent(c)
+            .id();
+        child(&mut b, "D1", s, 20, 30);
+        child(&mut b, "D2", s, 35, 45);
+        child(&mut b, "D3", s, 50, 60);
+        let got = sections(&b.build(), CpOptions::default());
+        let want = v(&[
+            ("R", 95, 100),
+            ("C", 90, 95),
+            ("S", 60, 90),
+            ("D3", 50, 60),
+            ("S", 45, 50),
+            ("D2", 35, 45),
+            ("S", 30, 35),
+            ("D1", 20, 30),
+            ("S", 10, 20),
+            ("C", 5, 10),
+            ("R", 0, 5),
+        ]);
+        assert_eq!(got, vec![want]);
+    }
+
+    #[test]
+    fn cp3_touching_siblings_both_on_path_unless_strict() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 40).id();
+        child(&mut b, "A", p, 10, 20);
+        child(&mut b, "B", p, 20, 30);
+        let t = b.build();
+        assert_eq!(
+            sections(&t, CpOptions::default()),
+            vec![v(&[
+                ("P", 30, 40),
+                ("B", 20, 30),
+                ("A", 10, 20),
+                ("P", 0, 10)
+            ])]
+        );
+        assert_eq!(
+            sections(
+                &t,
+                CpOptions {
+                    jaeger_strict: true
+                }
+            ),
+            vec![v(&[("P", 30, 40), ("B", 20, 30), ("P", 0, 20)])]
+        );
+    }
+
+    #[test]
+    fn cp4_overlapping_siblings_charge_the_overlap_to_the_parent() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 100).id();
+        child(&mut b, "A", p, 10, 60);
+        child(&mut b, "B", p, 50, 90);
+        assert_eq!(
+            sections(&b.build(), CpOptions::default()),
+            vec![v(&[("P", 90, 100), ("B", 50, 90), ("P", 0, 50)])]
+        );
+    }
+
+    #[test]
+    fn cp5_orphan_subtree_gets_its_own_path() {
+        let mut b = TraceBuilder::new();
+        b.span("svc", "R").at(0, 50).id();
+        let x = b.span("svc", "X").at(60, 80).parent_id(0xdead).id();
+        child(&mut b, "Y", x, 65, 75);
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let paths = critical_paths(&tree, CpOptions::default());
+        assert_eq!(paths.len(), 2);
+        assert!(!paths[0].orphan && paths[1].orphan);
+        assert_eq!(
+            sections(&t, CpOptions::default()),
+            vec![
+                v(&[("R", 0, 50)]),
+                v(&[("X", 75, 80), ("Y", 65, 75), ("X", 60, 65)])
+            ]
+        );
+    }
+
+    #[test]
+    fn child_outliving_parent_is_clipped_and_path_tiles_the_root() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 100).id();
+        let a = child(&mut b, "A", p, 40, 150);
+        child(&mut b, "A1", a, 120, 140); // starts after A's clipped end: dropped
+        let t = b.build();
+        assert_eq!(
+            sections(&t, CpOptions::default()),
+            vec![v(&[("A", 40, 100), ("P", 0, 40)])]
+        );
+        let tree = TraceTree::new(&t);
+        let paths = critical_paths(&tree, CpOptions::default());
+        let total: u64 = paths[0].sections.iter().map(Section::len).sum();
+        assert_eq!(total, tree.dur(paths[0].root));
+        for w in paths[0].sections.windows(2) {
+            assert_eq!(w[0].start, w[1].end, "sections are contiguous");
+        }
+    }
+
+    #[test]
+    fn zero_length_and_negative_children_terminate() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 30).id();
+        child(&mut b, "Z", p, 10, 10);
+        child(&mut b, "Z2", p, 10, 10);
+        child(&mut b, "N", p, 20, 15); // negative: zero-length at 20
+        let got = sections(&b.build(), CpOptions::default());
+        assert_eq!(got, vec![v(&[("P", 20, 30), ("P", 10, 20), ("P", 0, 10)])]);
+    }
+
+    #[test]
+    fn two_roots_each_get_a_path() {
+        let mut b = TraceBuilder::new();
+        b.span("svc", "R1").at(0, 10).id();
+        b.span("svc", "R2").at(20, 30).id();
+        let got = sections(&b.build(), CpOptions::default());
+        assert_eq!(got, vec![v(&[("R1", 0, 10)]), v(&[("R2", 20, 30)])]);
+    }
+
+    #[test]
+    fn producer_consumer_child_is_non_blocking() {
+        let mut b = TraceBuilder::new();
+        let a = b.span("svc", "A").kind(SpanKind::Producer).at(1, 31).id();
+        let c = b
+            .span("svc", "B")
+            .kind(SpanKind::Consumer)
+            .at(10, 20)
+            .parent(a)
+            .id();
+        child(&mut b, "C", c, 12, 14);
+        assert_eq!(
+            sections(&b.build(), CpOptions::default()),
+            vec![v(&[("A", 1, 31)])]
+        );
+    }
+}

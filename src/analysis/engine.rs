@@ -1,0 +1,370 @@
+//! Runs every per-trace analysis in the order of ANALYSIS.md §6 and folds the results into
+//! cross-trace aggregates. A trace that completes again (higher `version`) replaces its earlier
+//! findings and takes its earlier contribution back out of the aggregates.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::model::{SpanId, SpanKind, Sym, TraceId};
+use crate::store::Trace;
+
+use super::callgraph::ServiceMap;
+use super::cold_start::{self, ColdStartConfig, Invocation};
+use super::critical_path::{self, CpOptions, RootPath};
+use super::edges::{self, Call, LinkRef, ProducerRef};
+use super::errors::{self, ErrorOrigin, SpanRef};
+use super::fanout::{self, FanOut, FanOutChain};
+use super::hotspots::{self, HotspotAgg, TraceHotspots};
+use super::red::{self, Red, Request};
+use super::self_time;
+use super::tree::{TraceTree, TreeWarning};
+
+#[derive(Debug, Clone, Copy)]
+pub struct AnalysisConfig {
+    pub critical_path: CpOptions,
+    pub cold_start: ColdStartConfig,
+    /// Per-trace findings kept for lists and drill-down; aggregates keep counting beyond it.
+    pub max_traces_kept: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        AnalysisConfig {
+            critical_path: CpOptions::default(),
+            cold_start: ColdStartConfig::default(),
+            max_traces_kept: 200_000,
+        }
+    }
+}
+
+/// One critical-path section with what a view needs to show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionRef {
+    pub span_id: SpanId,
+    pub service: Sym,
+    pub name: Sym,
+    pub kind: SpanKind,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// The critical path of one root, sections in chronological order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TracePath {
+    pub root: SpanRef,
+    pub orphan: bool,
+    pub sections: Vec<SectionRef>,
+}
+
+/// Everything found in one complete trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceFindings {
+    pub trace_id: TraceId,
+    pub version: u32,
+    pub root: Option<SpanRef>,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub span_count: usize,
+    pub orphan_spans: usize,
+    pub warnings: Vec<TreeWarning>,
+    pub critical_path: Vec<TracePath>,
+    pub cp_by_service_ns: Vec<(Sym, u64)>,
+    /// Critical-path time of client spans waiting on another process (§2.3 `cp_gap_time`).
+    pub client_gap_on_path_ns: u64,
+    pub services_in_order: Vec<Sym>,
+    pub services_first_seen: Vec<Sym>,
+    #[serde(skip)]
+    pub hotspots: TraceHotspots,
+    pub calls: Vec<Call>,
+    pub links: Vec<LinkRef>,
+    pub producers: Vec<ProducerRef>,
+    pub invocations: Vec<Invocation>,
+    pub fanouts: Vec<FanOut>,
+    pub chains: Vec<FanOutChain>,
+    pub errors: Vec<ErrorOrigin>,
+    #[serde(skip)]
+    pub requests: Vec<Request>,
+}
+
+/// Analyses one complete trace. Pure: the same trace always gives the same findings.
+pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
+    let tree = TraceTree::new(trace);
+    let self_ns = self_time::self_times(&tree);
+    let calls = edges::calls(&tree);
+    let (links, producers) = edges::links_and_producers(&tree);
+    let paths = critical_path::critical_paths(&tree, cfg.critical_path);
+    let cp = critical_path::cp_time_per_span(tree.len(), &paths);
+    let root_ns: u64 = paths
+        .iter()
+        .map(|p| p.sections.iter().map(|s| s.len()).sum::<u64>())
+        .sum();
+    let main = tree
+        .effective_root()
+        .and_then(|r| paths.iter().find(|p| p.root == r));
+    let (services_in_order, services_first_seen) =
+        main.map(|p| service_order(&tree, p)).unwrap_or_default();
+    let mut cp_by_service: FxHashMap<Sym, u64> = FxHashMap::default();
+    for (i, &t) in cp.iter().enumerate() {
+        if t > 0 {
+            *cp_by_service.entry(tree.service(i)).or_default() += t;
+        }
+    }
+    let mut cp_by_service_ns: Vec<(Sym, u64)> = cp_by_service.into_iter().collect();
+    cp_by_service_ns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    TraceFindings {
+        trace_id: trace.trace_id,
+        version: trace.version,
+        root: tree.effective_root().map(|r| SpanRef::of(&tree, r)),
+        start_ns: trace.start_ns(),
+        duration_ns: trace.duration_ns(),
+        span_count: trace.spans.len(),
+        orphan_spans: trace.orphans.len(),
+        critical_path: paths.iter().map(|p| trace_path(&tree, p)).collect(),
+        cp_by_service_ns,
+        client_gap_on_path_ns: client_gap_on_path(&tree, &paths),
+        services_in_order,
+        services_first_seen,
+        hotspots: hotspots::trace_hotspots(&tree, &cp, &self_ns, root_ns),
+        invocations: cold_start::invocations(&tree, &paths),
+        fanouts: fanout::fanouts(&tree, &cp),
+        chains: fanout::chains(&tree, &cp),
+        errors: errors::error_origins(&tree),
+        requests: red::requests(&tree),
+        calls,
+        links,
+        producers,
+        warnings: tree.warnings.clone(),
+    }
+}
+
+fn trace_path(tree: &TraceTree<'_>, p: &RootPath) -> TracePath {
+    TracePath {
+        root: SpanRef::of(tree, p.root),
+        orphan: p.orphan,
+        sections: p
+            .sections
+            .iter()
+            .rev()
+            .map(|s| {
+                let span = tree.span(s.span);
+                SectionRef {
+                    span_id: span.span_id,
+                    service: span.service(),
+                    name: span.name,
+                    kind: span.kind,
+                    start_ns: s.start,
+                    end_ns: s.end,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Services of the path's sections in time order, consecutive repeats merged, and the order in
+/// which services first appear.
+fn service_order(tree: &TraceTree<'_>, p: &RootPath) -> (Vec<Sym>, Vec<Sym>) {
+    let mut in_order: Vec<Sym> = p
+        .sections
+        .iter()
+        .rev()
+        .map(|s| tree.service(s.span))
+        .collect();
+    in_order.dedup();
+    let mut first = Vec::new();
+    for s in &in_order {
+        if !first.contains(s) {
+            first.push(*s);
+        }
+    }
+    (in_order, first)
+}
+
+fn client_gap_on_path(tree: &TraceTree<'_>, paths: &[RootPath]) -> u64 {
+    let waits = |i: usize| {
+        matches!(tree.span(i).kind, SpanKind::Client | SpanKind::Producer)
+            && tree.children[i].iter().any(|&c| tree.other_process(i, c))
+    };
+    paths
+        .iter()
+        .flat_map(|p| &p.sections)
+        .filter(|s| waits(s.span))
+        .map(|s| s.len())
+        .sum()
+}
+
+/// Aggregates that can take a trace's contribution back.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregates {
+    pub traces: usize,
+    pub spans: usize,
+    pub min_start_ns: Option<u64>,
+    pub max_end_ns: Option<u64>,
+    pub hotspots: HotspotAgg,
+    pub red: Red,
+    pub service_map: ServiceMap,
+    pub durations: super::stats::Samples,
+}
+
+impl Aggregates {
+    fn apply(&mut self, f: &TraceFindings, add: bool) {
+        if add {
+            self.traces += 1;
+            self.spans += f.span_count;
+            self.durations.push(f.duration_ns as i64);
+            let end = f.start_ns + f.duration_ns;
+            self.min_start_ns = Some(self.min_start_ns.map_or(f.start_ns, |m| m.min(f.start_ns)));
+            self.max_end_ns = Some(self.max_end_ns.map_or(end, |m| m.max(end)));
+        } else {
+            self.traces = self.traces.saturating_sub(1);
+            self.spans = self.spans.saturating_sub(f.span_count);
+            self.durations.remove(f.duration_ns as i64);
+        }
+        self.hotspots.apply(&f.hotspots, add);
+        self.red.apply(&f.requests, add);
+        self.service_map.apply(&f.calls, add);
+    }
+
+    /// Seconds the data covers (first span start to last span end).
+    pub fn window_s(&self) -> f64 {
+        match (self.min_start_ns, self.max_end_ns) {
+            (Some(a), Some(b)) if b > a => (b - a) as f64 / 1e9,
+            _ => 0.0,
+        }
+    }
+}
+
+/// Per-trace findings plus aggregates; fed complete traces in any order.
+#[derive(Debug, Default)]
+pub struct Engine {
+    config: AnalysisConfig,
+    traces: FxHashMap<TraceId, Arc<TraceFindings>>,
+    /// Arrival order of kept findings, for the `max_traces_kept` bound.
+    order: VecDeque<TraceId>,
+    agg: Aggregates,
+    /// Traces whose findings were dropped for the bound (still in the aggregates).
+    pub dropped_findings: usize,
+}
+
+impl Engine {
+    pub fn new(config: AnalysisConfig) -> Self {
+        Engine {
+            config,
+            ..Engine::default()
+        }
+    }
+
+    pub fn config(&self) -> &AnalysisConfig {
+        &self.config
+    }
+
+    /// Analyses a complete trace; a newer version of a known trace replaces the older one.
+    pub fn add_trace(&mut self, trace: &Trace) {
+        if let Some(old) = self.traces.get(&trace.trace_id) {
+            if old.version >= trace.version {
+                return;
+            }
+            let old = Arc::clone(old);
+            self.agg.apply(&old, false);
+        } else {
+            self.order.push_back(trace.trace_id);
+        }
+        let f = analyse_trace(trace, &self.config);
+        self.agg.apply(&f, true);
+        self.traces.insert(trace.trace_id, Arc::new(f));
+        while self.traces.len() > self.config.max_traces_kept {
+            let Some(id) = self.order.pop_front() else {
+                break;
+            };
+            if self.traces.remove(&id).is_some() {
+                self.dropped_findings += 1;
+            }
+        }
+    }
+
+    pub fn aggregates(&self) -> &Aggregates {
+        &self.agg
+    }
+
+    pub fn trace(&self, id: TraceId) -> Option<&Arc<TraceFindings>> {
+        self.traces.get(&id)
+    }
+
+    /// Kept findings in a stable order (trace start, then id), for deterministic reports.
+    pub fn findings(&self) -> Vec<&Arc<TraceFindings>> {
+        let mut v: Vec<&Arc<TraceFindings>> = self.traces.values().collect();
+        v.sort_by_key(|f| (f.start_ns, f.trace_id));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixture::TraceBuilder;
+
+    fn trace(extra: bool) -> Trace {
+        let mut b = TraceBuilder::new();
+        let r = b.span("gw", "GET /").kind(SpanKind::Server).at(0, 100).id();
+        let c = b
+            .span("gw", "call")
+            .kind(SpanKind::Client)
+            .at(10, 90)
+            .parent(r)
+            .id();
+        b.span("svc", "serve")
+            .kind(SpanKind::Server)
+            .at(20, 80)
+            .parent(c)
+            .id();
+        if extra {
+            b.span("svc", "late").at(30, 40).parent(c).id();
+        }
+        let mut t = b.build();
+        if extra {
+            t.version = 2;
+        }
+        t
+    }
+
+    #[test]
+    fn recompleted_trace_replaces_its_contribution() {
+        let mut e = Engine::new(AnalysisConfig::default());
+        e.add_trace(&trace(false));
+        e.add_trace(&trace(false)); // same version again: ignored
+        assert_eq!(e.aggregates().traces, 1);
+        e.add_trace(&trace(true));
+        let agg = e.aggregates();
+        assert_eq!((agg.traces, agg.spans), (1, 4));
+        assert_eq!(agg.service_map.rows()[0].calls, 1);
+        assert_eq!(e.findings().len(), 1);
+    }
+
+    #[test]
+    fn trace_findings_report_path_services_and_client_gap() {
+        let f = analyse_trace(&trace(false), &AnalysisConfig::default());
+        let names: Vec<&str> = f.services_in_order.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["gw", "svc", "gw"]);
+        assert_eq!(f.client_gap_on_path_ns, 20_000_000);
+        let total: u64 = f.cp_by_service_ns.iter().map(|x| x.1).sum();
+        assert_eq!(total, f.duration_ns);
+    }
+
+    #[test]
+    fn bounded_findings_keep_aggregates() {
+        let mut e = Engine::new(AnalysisConfig {
+            max_traces_kept: 1,
+            ..AnalysisConfig::default()
+        });
+        for id in 1..=3u128 {
+            let mut b = TraceBuilder::with_trace_id(id);
+            b.span("a", "x").at(0, 10).id();
+            e.add_trace(&b.build());
+        }
+        assert_eq!(e.findings().len(), 1);
+        assert_eq!(e.dropped_findings, 2);
+        assert_eq!(e.aggregates().traces, 3);
+    }
+}

@@ -1,0 +1,255 @@
+//! Critical-path hotspots across traces, CRISP-style (ANALYSIS.md §2.4): per (service,
+//! operation) and per call path, the critical-path time summed over traces, its share of all
+//! root time, in how many traces it was on the path, and p50/p95 of the per-trace time where
+//! it was. Self time is kept beside it for contrast.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::model::Sym;
+
+use super::stats::{Samples, ns_to_ms};
+use super::tree::TraceTree;
+
+pub type OpKey = (Sym, Sym);
+
+/// One trace's contribution to the hotspot tables.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TraceHotspots {
+    /// Σ root durations of the trace (one per root path).
+    pub root_ns: u64,
+    pub cp_by_op: Vec<(OpKey, u64)>,
+    pub self_by_op: Vec<(OpKey, OpTimes)>,
+    /// CRISP calling context: `svc:op->svc:op` of the entry spans above, then the span's op.
+    pub cp_by_call_path: Vec<(Box<str>, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct OpTimes {
+    pub count: u64,
+    pub total_ns: u64,
+    pub self_ns: u64,
+}
+
+/// Sums critical-path and self time per operation and call path for one trace.
+pub fn trace_hotspots(
+    tree: &TraceTree<'_>,
+    cp: &[u64],
+    self_ns: &[u64],
+    root_ns: u64,
+) -> TraceHotspots {
+    let op = |i: usize| (tree.service(i), tree.span(i).name);
+    let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
+    let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
+    let mut cp_by_path: FxHashMap<Box<str>, u64> = FxHashMap::default();
+    let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
+    for &i in &tree.preorder {
+        if tree.entry[i] {
+            let here = format!("{}:{}", tree.service(i), tree.span(i).name);
+            entry_path[i] = Some(
+                match tree.parent_entry(i).and_then(|p| entry_path[p].as_deref()) {
+                    Some(up) => format!("{up}->{here}"),
+                    None => here,
+                },
+            );
+        }
+        let t = self_by_op.entry(op(i)).or_default();
+        t.count += 1;
+        t.total_ns += tree.dur(i);
+        t.self_ns += self_ns[i];
+        if cp[i] > 0 {
+            *cp_by_op.entry(op(i)).or_default() += cp[i];
+            let ctx = entry_path[tree.entry_of[i]].as_deref().unwrap_or("");
+            let key = if tree.entry[i] {
+                ctx.to_owned()
+            } else {
+                format!("{ctx}->{}", tree.span(i).name)
+            };
+            *cp_by_path.entry(key.into()).or_default() += cp[i];
+        }
+    }
+    let mut h = TraceHotspots {
+        root_ns,
+        cp_by_op: cp_by_op.into_iter().collect(),
+        self_by_op: self_by_op.into_iter().collect(),
+        cp_by_call_path: cp_by_path.into_iter().collect(),
+    };
+    h.cp_by_op.sort();
+    h.self_by_op.sort_by_key(|(k, _)| *k);
+    h.cp_by_call_path.sort();
+    h
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct CpAgg {
+    total: u64,
+    per_trace: Samples,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HotspotAgg {
+    root_ns: u64,
+    ops: BTreeMap<OpKey, CpAgg>,
+    times: BTreeMap<OpKey, OpTimes>,
+    paths: BTreeMap<Box<str>, CpAgg>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hotspot {
+    pub service: Sym,
+    pub operation: Sym,
+    pub cp_total_ms: f64,
+    pub cp_share: f64,
+    /// Traces where the operation was on the critical path.
+    pub occurrence: usize,
+    pub cp_p50_ms: f64,
+    pub cp_p95_ms: f64,
+    pub self_total_ms: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallPathHotspot {
+    pub call_path: Box<str>,
+    pub cp_total_ms: f64,
+    pub cp_share: f64,
+    pub occurrence: usize,
+}
+
+impl HotspotAgg {
+    pub fn apply(&mut self, h: &TraceHotspots, add: bool) {
+        let upd = |x: &mut u64, v: u64| *x = if add { *x + v } else { x.saturating_sub(v) };
+        upd(&mut self.root_ns, h.root_ns);
+        for (k, v) in &h.cp_by_op {
+            let a = self.ops.entry(*k).or_default();
+            apply_cp(a, *v, add);
+        }
+        self.ops.retain(|_, a| !a.per_trace.is_empty());
+        for (k, v) in &h.self_by_op {
+            let t = self.times.entry(*k).or_default();
+            upd(&mut t.count, v.count);
+            upd(&mut t.total_ns, v.total_ns);
+            upd(&mut t.self_ns, v.self_ns);
+        }
+        self.times.retain(|_, t| t.count > 0);
+        for (k, v) in &h.cp_by_call_path {
+            let a = self.paths.entry(k.clone()).or_default();
+            apply_cp(a, *v, add);
+        }
+        self.paths.retain(|_, a| !a.per_trace.is_empty());
+    }
+
+    fn share(&self, ns: u64) -> f64 {
+        if self.root_ns == 0 {
+            0.0
+        } else {
+            ns as f64 / self.root_ns as f64
+        }
+    }
+
+    /// Operations by critical-path time, largest first.
+    pub fn operations(&self) -> Vec<Hotspot> {
+        let mut rows: Vec<Hotspot> = self
+            .ops
+            .iter()
+            .map(|(&(service, operation), a)| {
+                let s = a.per_trace.sorted();
+                let p = |q| ns_to_ms(super::stats::percentile(&s, q).unwrap_or(0.0));
+                let t = self
+                    .times
+                    .get(&(service, operation))
+                    .copied()
+                    .unwrap_or_default();
+                Hotspot {
+                    service,
+                    operation,
+                    cp_total_ms: ns_to_ms(a.total as f64),
+                    cp_share: self.share(a.total),
+                    occurrence: a.per_trace.len(),
+                    cp_p50_ms: p(0.5),
+                    cp_p95_ms: p(0.95),
+                    self_total_ms: ns_to_ms(t.self_ns as f64),
+                    count: t.count,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.cp_total_ms
+                .total_cmp(&a.cp_total_ms)
+                .then((a.service, a.operation).cmp(&(b.service, b.operation)))
+        });
+        rows
+    }
+
+    pub fn call_paths(&self) -> Vec<CallPathHotspot> {
+        let mut rows: Vec<CallPathHotspot> = self
+            .paths
+            .iter()
+            .map(|(k, a)| CallPathHotspot {
+                call_path: k.clone(),
+                cp_total_ms: ns_to_ms(a.total as f64),
+                cp_share: self.share(a.total),
+                occurrence: a.per_trace.len(),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.cp_total_ms
+                .total_cmp(&a.cp_total_ms)
+                .then(a.call_path.cmp(&b.call_path))
+        });
+        rows
+    }
+
+    /// Critical-path time and share per service.
+    pub fn by_service(&self) -> BTreeMap<Sym, (f64, f64)> {
+        let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
+        for (&(svc, _), a) in &self.ops {
+            *m.entry(svc).or_default() += a.total;
+        }
+        m.into_iter()
+            .map(|(k, v)| (k, (ns_to_ms(v as f64), self.share(v))))
+            .collect()
+    }
+}
+
+fn apply_cp(a: &mut CpAgg, v: u64, add: bool) {
+    if add {
+        a.total += v;
+        a.per_trace.push(v as i64);
+    } else {
+        a.total = a.total.saturating_sub(v);
+        a.per_trace.remove(v as i64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::fixture::MS;
+
+    #[test]
+    fn cp6_aggregation_over_traces() {
+        let op = (Sym::new("db"), Sym::new("query"));
+        let mut agg = HotspotAgg::default();
+        let traces: Vec<TraceHotspots> = [(10, 100), (0, 80), (30, 120)]
+            .into_iter()
+            .map(|(cp, root)| TraceHotspots {
+                root_ns: root * MS,
+                cp_by_op: if cp > 0 { vec![(op, cp * MS)] } else { vec![] },
+                ..TraceHotspots::default()
+            })
+            .collect();
+        for t in &traces {
+            agg.apply(t, true);
+        }
+        let rows = agg.operations();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].occurrence, 2);
+        assert_eq!(rows[0].cp_p50_ms, 20.0);
+        assert!((rows[0].cp_share - 40.0 / 300.0).abs() < 1e-12);
+        agg.apply(&traces[2], false);
+        assert_eq!(agg.operations()[0].cp_total_ms, 10.0);
+    }
+}

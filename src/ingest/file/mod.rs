@@ -1,0 +1,636 @@
+//! Trace files: every common format in, the same `Batch`es the receivers produce out.
+//!
+//! The format is told from the content, never from the name alone: gzip by its magic bytes
+//! (read transparently), JSON by its first byte, then each JSON document by its shape (OTLP,
+//! Jaeger, Zipkin), so JSON lines may even mix formats; anything else is OTLP protobuf, either
+//! one `ExportTraceServiceRequest` or the Collector file exporter's stream of messages, each
+//! prefixed by its length as a 4-byte big-endian integer.
+//!
+//! One bad line, message or span costs only itself: the reader goes on, counts it, and keeps
+//! the first few `file:line: what` messages. Only a file that cannot be opened or is no trace
+//! format at all is an error.
+
+mod jaeger;
+mod zipkin;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use rustc_hash::FxHashSet;
+use serde_json::Value;
+
+use super::convert;
+use super::otlp_json::{self, Signal};
+use crate::model::{Batch, Span, TraceId};
+
+/// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
+/// (lines) or end the file (documents, messages), so a corrupt length cannot exhaust memory.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
+
+/// How many problem messages a summary keeps; the rest are only counted.
+pub const MAX_PROBLEMS_KEPT: usize = 10;
+
+/// Read buffer size: large sequential reads, whatever the format.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The trace format of a file (or of one record in a file of mixed JSON lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    OtlpJson,
+    OtlpProto,
+    JaegerJson,
+    ZipkinJson,
+    /// JSON lines holding more than one of the above.
+    Mixed,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::OtlpJson => "OTLP JSON",
+            Format::OtlpProto => "OTLP protobuf",
+            Format::JaegerJson => "Jaeger JSON",
+            Format::ZipkinJson => "Zipkin v2 JSON",
+            Format::Mixed => "mixed JSON",
+        })
+    }
+}
+
+/// How records are laid out in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Framing {
+    /// One document (or message) for the whole file.
+    #[default]
+    Document,
+    /// One JSON document per line.
+    JsonLines,
+    /// Protobuf messages each prefixed by a 4-byte big-endian length.
+    LengthPrefixed,
+}
+
+/// What reading one file produced.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileSummary {
+    pub path: PathBuf,
+    /// `None` when the file held no trace record at all (empty, or only metrics and logs).
+    pub format: Option<Format>,
+    pub framing: Framing,
+    pub gzip: bool,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Lines, documents or messages that held traces.
+    pub records: u64,
+    pub spans: u64,
+    /// Distinct trace ids among the spans read.
+    pub traces: u64,
+    /// OTLP records of other signals (metrics, logs, profiles): skipped, and not a problem.
+    pub other_signals: u64,
+    /// Records and spans lost to bad input. Non-zero means the replay is incomplete.
+    pub skipped: u64,
+    /// The first few problems, as `file:line: what was wrong`.
+    pub problems: Vec<String>,
+}
+
+impl FileSummary {
+    pub fn is_clean(&self) -> bool {
+        self.skipped == 0
+    }
+}
+
+impl fmt::Display for FileSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = self
+            .format
+            .map_or_else(|| "no traces".to_owned(), |f| f.to_string());
+        write!(
+            f,
+            "{}: {format}{}, {} records, {} spans in {} traces",
+            self.path.display(),
+            if self.gzip { " (gzip)" } else { "" },
+            self.records,
+            self.spans,
+            self.traces,
+        )?;
+        if self.other_signals > 0 {
+            write!(f, ", {} non-trace records ignored", self.other_signals)?;
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} SKIPPED", self.skipped)?;
+            for p in &self.problems {
+                write!(f, "\n  {p}")?;
+            }
+            if self.skipped as usize > self.problems.len() {
+                write!(f, "\n  ...")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a trace file (neither JSON nor OTLP protobuf; starts with {head:02x?})")]
+    UnknownFormat { path: PathBuf, head: Vec<u8> },
+}
+
+/// Reads one file, handing each decoded batch to `sink` as soon as it is complete.
+pub fn read_path(path: &Path, sink: &mut dyn FnMut(Batch)) -> Result<FileSummary, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_from(path, file, sink)
+}
+
+/// Reads trace data from any reader; `path` only names it in messages.
+pub fn read_from(
+    path: &Path,
+    reader: impl Read,
+    sink: &mut dyn FnMut(Batch),
+) -> Result<FileSummary, FileError> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
+    let io_err = |source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let head = reader.fill_buf().map_err(io_err)?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let gz = flate2::bufread::MultiGzDecoder::new(reader);
+        let mut inner = BufReader::with_capacity(READ_BUFFER, gz);
+        let mut reading = Reading::new(path, sink);
+        reading.summary.gzip = true;
+        return read_content(&mut inner, reading);
+    }
+    read_content(&mut reader, Reading::new(path, sink))
+}
+
+/// Reads several files in order, gathering every batch; one summary (or error) per file.
+pub fn read_paths(paths: &[PathBuf]) -> (Vec<Batch>, Vec<Result<FileSummary, FileError>>) {
+    let mut batches = Vec::new();
+    let results = paths
+        .iter()
+        .map(|p| read_path(p, &mut |b| batches.push(b)))
+        .collect();
+    (batches, results)
+}
+
+fn read_content(
+    reader: &mut impl BufRead,
+    mut reading: Reading<'_>,
+) -> Result<FileSummary, FileError> {
+    let head = match reader.fill_buf() {
+        Ok(h) => h,
+        Err(e) => {
+            // A corrupt gzip header shows up here.
+            reading.problem(None, format!("cannot read: {e}"));
+            return Ok(reading.finish());
+        }
+    };
+    let first = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| (i, head[i]));
+    match first {
+        None if head.is_empty() => Ok(reading.finish()),
+        // Only whitespace in the first buffer: JSON (lines) with blank lines first.
+        None => {
+            read_json(reader, &mut reading);
+            Ok(reading.finish())
+        }
+        Some((_, b'{' | b'[')) => {
+            read_json(reader, &mut reading);
+            Ok(reading.finish())
+        }
+        // A UTF-8 byte order mark, as some Windows tools write before JSON.
+        Some((i, 0xef)) if head[i..].starts_with(&[0xef, 0xbb, 0xbf]) => {
+            reader.consume(i + 3);
+            read_json(reader, &mut reading);
+            Ok(reading.finish())
+        }
+        // Field 1 (resource_spans), length-delimited: a bare ExportTraceServiceRequest/TracesData.
+        Some((0, 0x0a)) => {
+            read_proto_message(reader, &mut reading);
+            Ok(reading.finish())
+        }
+        // A big-endian length below 16 MiB starts with a zero byte.
+        Some((0, 0x00)) => {
+            read_proto_stream(reader, &mut reading);
+            Ok(reading.finish())
+        }
+        Some(_) => Err(FileError::UnknownFormat {
+            path: reading.summary.path.clone(),
+            head: head.iter().take(8).copied().collect(),
+        }),
+    }
+}
+
+// === JSON ===
+
+/// JSON lines, or one document over many lines. The first non-blank line decides: if it is
+/// a complete JSON value the file is JSON lines, if it ends mid-value it is one document.
+fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    let mut decided_lines = false;
+    loop {
+        line.clear();
+        let got = match read_line(reader, &mut line) {
+            Ok(got) => got,
+            Err(e) => {
+                reading.problem(Some(line_no + 1), format!("read failed: {e}"));
+                return;
+            }
+        };
+        let Line::Read(got) = got else {
+            if let Line::TooLong(n) = got {
+                line_no += 1;
+                reading.problem(
+                    Some(line_no),
+                    format!("line of {n} bytes exceeds the {MAX_RECORD_BYTES}-byte limit; skipped"),
+                );
+                continue;
+            }
+            return;
+        };
+        line_no += 1;
+        reading.summary.bytes += got as u64;
+        let text = trim_ascii(&line);
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(text) {
+            Ok(doc) => {
+                if !decided_lines {
+                    decided_lines = true;
+                    reading.summary.framing = Framing::JsonLines;
+                }
+                reading.document(doc, line_no);
+            }
+            Err(e) if !decided_lines && e.is_eof() => {
+                // Pretty-printed: the rest of the file is this one document.
+                read_json_document(reader, reading, line, line_no);
+                return;
+            }
+            Err(e) => {
+                decided_lines = true;
+                reading.summary.framing = Framing::JsonLines;
+                reading.problem(Some(line_no), format!("invalid JSON: {e}"));
+            }
+        }
+    }
+}
+
+fn read_json_document(
+    reader: &mut impl BufRead,
+    reading: &mut Reading<'_>,
+    mut text: Vec<u8>,
+    first_line: u64,
+) {
+    let already = text.len();
+    let limit = (MAX_RECORD_BYTES - already.min(MAX_RECORD_BYTES)) as u64 + 1;
+    if let Err(e) = reader.take(limit).read_to_end(&mut text) {
+        reading.problem(Some(first_line), format!("read failed: {e}"));
+        return;
+    }
+    reading.summary.bytes += (text.len() - already) as u64;
+    if text.len() > MAX_RECORD_BYTES {
+        reading.problem(
+            Some(first_line),
+            format!("JSON document exceeds the {MAX_RECORD_BYTES}-byte limit; not read"),
+        );
+        return;
+    }
+    match serde_json::from_slice::<Value>(&text) {
+        Ok(doc) => reading.document(doc, first_line),
+        Err(e) => reading.problem(
+            Some(first_line + e.line().saturating_sub(1) as u64),
+            format!("invalid JSON: {e}"),
+        ),
+    }
+}
+
+enum Line {
+    Read(usize),
+    TooLong(usize),
+    Eof,
+}
+
+/// One line into `buf` (newline included), refusing to buffer more than the record limit.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Line> {
+    let n = reader
+        .by_ref()
+        .take(MAX_RECORD_BYTES as u64 + 1)
+        .read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(Line::Eof);
+    }
+    if n > MAX_RECORD_BYTES && buf.last() != Some(&b'\n') {
+        // Skip the rest of the over-long line without holding it.
+        let mut skipped = n;
+        loop {
+            let chunk = reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    reader.consume(i + 1);
+                    skipped += i + 1;
+                    break;
+                }
+                None => {
+                    let len = chunk.len();
+                    reader.consume(len);
+                    skipped += len;
+                }
+            }
+        }
+        buf.clear();
+        return Ok(Line::TooLong(skipped));
+    }
+    Ok(Line::Read(n))
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+// === OTLP protobuf ===
+
+fn read_proto_message(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
+    let mut buf = Vec::new();
+    match reader
+        .take(MAX_RECORD_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+    {
+        Ok(n) if n > MAX_RECORD_BYTES => {
+            reading.problem(
+                None,
+                format!("protobuf message exceeds the {MAX_RECORD_BYTES}-byte limit; not read"),
+            );
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            reading.problem(None, format!("read failed: {e}"));
+            return;
+        }
+    }
+    reading.summary.bytes += buf.len() as u64;
+    reading.proto(&buf, None);
+}
+
+fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
+    reading.summary.framing = Framing::LengthPrefixed;
+    let mut buf = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let mut len = [0u8; 4];
+        match read_full(reader, &mut len) {
+            Ok(0) => return,
+            Ok(4) => {}
+            Ok(n) => {
+                reading.problem_at(offset, format!("truncated: {n} of 4 length bytes"));
+                return;
+            }
+            Err(e) => {
+                reading.problem_at(offset, format!("read failed: {e}"));
+                return;
+            }
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_RECORD_BYTES {
+            // Past a corrupt length there is no way to find the next message.
+            reading.problem_at(
+                offset,
+                format!("message length {len} exceeds the {MAX_RECORD_BYTES}-byte limit; rest of file not read"),
+            );
+            return;
+        }
+        buf.clear();
+        buf.resize(len, 0);
+        match read_full(reader, &mut buf) {
+            Ok(n) if n == len => {}
+            Ok(n) => {
+                reading.problem_at(offset, format!("truncated: {n} of {len} message bytes"));
+                return;
+            }
+            Err(e) => {
+                reading.problem_at(offset, format!("read failed: {e}"));
+                return;
+            }
+        }
+        reading.summary.bytes += 4 + len as u64;
+        reading.proto(&buf, Some(offset));
+        offset += 4 + len as u64;
+    }
+}
+
+/// Like `read_exact`, but says how much was there at end of input.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+// === per-file state ===
+
+/// Spans and problems from one JSON document of a non-OTLP format.
+#[derive(Default)]
+pub(crate) struct Decoded {
+    pub spans: Vec<Span>,
+    /// Spans (or traces) that could not be read, with what was wrong.
+    pub problems: Vec<String>,
+    pub rejected: u64,
+}
+
+impl Decoded {
+    pub(crate) fn reject(&mut self, what: String) {
+        self.rejected += 1;
+        if self.problems.len() < MAX_PROBLEMS_KEPT {
+            self.problems.push(what);
+        }
+    }
+}
+
+struct Reading<'a> {
+    summary: FileSummary,
+    trace_ids: FxHashSet<TraceId>,
+    sink: &'a mut dyn FnMut(Batch),
+}
+
+impl<'a> Reading<'a> {
+    fn new(path: &Path, sink: &'a mut dyn FnMut(Batch)) -> Self {
+        Reading {
+            summary: FileSummary {
+                path: path.to_owned(),
+                ..FileSummary::default()
+            },
+            trace_ids: FxHashSet::default(),
+            sink,
+        }
+    }
+
+    fn finish(mut self) -> FileSummary {
+        self.summary.traces = self.trace_ids.len() as u64;
+        self.summary
+    }
+
+    fn location(&self, line: Option<u64>) -> String {
+        match line {
+            Some(l) => format!("{}:{l}", self.summary.path.display()),
+            None => self.summary.path.display().to_string(),
+        }
+    }
+
+    fn problem(&mut self, line: Option<u64>, what: String) {
+        self.summary.skipped += 1;
+        let at = self.location(line);
+        self.note(at, &what);
+    }
+
+    fn problem_at(&mut self, offset: u64, what: String) {
+        self.summary.skipped += 1;
+        let at = format!("{}: message at byte {offset}", self.summary.path.display());
+        self.note(at, &what);
+    }
+
+    fn saw(&mut self, format: Format) {
+        self.summary.format = match self.summary.format {
+            None => Some(format),
+            Some(f) if f == format => Some(f),
+            Some(_) => Some(Format::Mixed),
+        };
+    }
+
+    /// Keeps a message without counting it (the caller counts what it stands for).
+    fn note(&mut self, at: String, what: &str) {
+        if self.summary.problems.len() < MAX_PROBLEMS_KEPT {
+            self.summary.problems.push(format!("{at}: {what}"));
+        }
+    }
+
+    /// Hands good spans on and accounts for the rejected ones; `line` locates the record.
+    fn deliver(&mut self, spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
+        self.summary.records += 1;
+        self.summary.skipped += rejected;
+        for p in &problems {
+            self.note(at.clone(), p);
+        }
+        if spans.is_empty() {
+            return;
+        }
+        self.summary.spans += spans.len() as u64;
+        // Spans of one trace come in runs; skip the hash lookup within a run.
+        let mut last = None;
+        for s in &spans {
+            if last != Some(s.trace_id) {
+                self.trace_ids.insert(s.trace_id);
+                last = Some(s.trace_id);
+            }
+        }
+        (self.sink)(Batch::new(spans));
+    }
+
+    fn otlp(&mut self, req: ExportTraceServiceRequest, format: Format, at: String) {
+        self.saw(format);
+        let c = convert::request_to_batch(req);
+        self.deliver(c.batch.spans, c.rejected, c.errors, at);
+    }
+
+    fn proto(&mut self, bytes: &[u8], offset: Option<u64>) {
+        let at = match offset {
+            Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
+            None => self.summary.path.display().to_string(),
+        };
+        match ExportTraceServiceRequest::decode(bytes) {
+            Ok(req) => self.otlp(req, Format::OtlpProto, at),
+            Err(e) => {
+                self.summary.skipped += 1;
+                self.note(at, &format!("invalid OTLP protobuf: {e}"));
+            }
+        }
+    }
+
+    /// One parsed JSON document: told apart by its shape.
+    fn document(&mut self, doc: Value, line: u64) {
+        let at = self.location(Some(line));
+        match doc {
+            Value::Object(ref o) if o.is_empty() => self.summary.records += 1,
+            Value::Object(ref o) => match otlp_json::signal_of(o) {
+                Signal::Traces => match otlp_json::request_from_value(doc) {
+                    Ok(req) => self.otlp(req, Format::OtlpJson, at),
+                    Err(e) => self.problem(Some(line), e),
+                },
+                Signal::Other => self.summary.other_signals += 1,
+                Signal::Unknown if jaeger::looks_like(&doc) => {
+                    self.saw(Format::JaegerJson);
+                    let d = jaeger::decode(doc);
+                    self.deliver(d.spans, d.rejected, d.problems, at);
+                }
+                Signal::Unknown if zipkin::looks_like(&doc) => {
+                    self.saw(Format::ZipkinJson);
+                    let d = zipkin::decode(Value::Array(vec![doc]));
+                    self.deliver(d.spans, d.rejected, d.problems, at);
+                }
+                Signal::Unknown => {
+                    let keys: Vec<&str> = o.keys().take(5).map(String::as_str).collect();
+                    let what = format!("not a trace document (keys: {})", keys.join(", "));
+                    self.problem(Some(line), what);
+                }
+            },
+            Value::Array(ref items) => match items.first() {
+                None => self.summary.records += 1,
+                Some(first) if zipkin::looks_like(first) => {
+                    self.saw(Format::ZipkinJson);
+                    let d = zipkin::decode(doc);
+                    self.deliver(d.spans, d.rejected, d.problems, at);
+                }
+                Some(first) if jaeger::looks_like(first) => {
+                    self.saw(Format::JaegerJson);
+                    let d = jaeger::decode(doc);
+                    self.deliver(d.spans, d.rejected, d.problems, at);
+                }
+                Some(_) => self.problem(
+                    Some(line),
+                    "JSON array of neither Zipkin nor Jaeger spans".to_owned(),
+                ),
+            },
+            other => self.problem(
+                Some(line),
+                format!(
+                    "expected a JSON object or array, found {}",
+                    otlp_json::type_name(&other)
+                ),
+            ),
+        }
+    }
+}

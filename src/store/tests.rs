@@ -1,0 +1,207 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::model::{Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId};
+
+fn resource(service: &str) -> Arc<Resource> {
+    Arc::new(Resource::new(vec![crate::model::KeyValue::new(
+        "service.name",
+        crate::model::AnyValue::Str(service.into()),
+    )]))
+}
+
+fn span(trace: u128, id: u64, parent: Option<u64>, service: &str) -> Span {
+    Span {
+        trace_id: TraceId::from_u128(trace).expect("non-zero"),
+        span_id: SpanId::from_u64(id).expect("non-zero"),
+        parent_span_id: parent.and_then(SpanId::from_u64),
+        name: Sym::new("op"),
+        kind: SpanKind::Internal,
+        flags: 0,
+        start_ns: id * 10,
+        end_ns: id * 10 + 5,
+        status: Status::default(),
+        attributes: Box::new([]),
+        events: Box::new([]),
+        links: Box::new([]),
+        resource: resource(service),
+        scope: Arc::new(Scope::default()),
+        extra: None,
+    }
+}
+
+fn config(timeout_ms: u64, max_memory: usize) -> StoreConfig {
+    StoreConfig {
+        inactivity_timeout: Duration::from_millis(timeout_ms),
+        max_memory,
+    }
+}
+
+#[test]
+fn assembles_out_of_order_spans_across_batches() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    // Children first, root last, interleaved with another trace.
+    store.ingest(
+        Batch::new(vec![span(1, 3, Some(2), "db"), span(2, 1, None, "b")]),
+        t0,
+    );
+    store.ingest(Batch::new(vec![span(1, 2, Some(1), "api")]), t0);
+    store.ingest(
+        Batch::new(vec![span(1, 1, None, "gw")]),
+        t0 + Duration::from_millis(50),
+    );
+    store.tick(t0 + Duration::from_millis(120));
+    // Trace 2 idle for 120 ms: complete. Trace 1 saw a span at 50 ms: still open.
+    assert!(store.is_complete(TraceId::from_u128(2).expect("id")));
+    assert!(!store.is_complete(TraceId::from_u128(1).expect("id")));
+    store.tick(t0 + Duration::from_millis(151));
+    let done = store.take_completed();
+    assert_eq!(done.len(), 2);
+    let t1 = done
+        .iter()
+        .find(|t| t.trace_id.as_u128() == 1)
+        .expect("trace 1 completed");
+    let ids: Vec<u64> = t1.spans.iter().map(|s| s.span_id.as_u64()).collect();
+    assert_eq!(ids, vec![1, 2, 3], "sorted by start time");
+    assert!(t1.orphans.is_empty());
+    let stats = store.stats();
+    assert_eq!(stats.spans_held, 4);
+    assert_eq!(stats.traces_held, 2);
+    assert_eq!(stats.open_traces, 0);
+    assert_eq!(stats.services_seen, 4);
+}
+
+#[test]
+fn duplicate_span_is_dropped_and_counted() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    store.ingest(
+        Batch::new(vec![span(1, 1, None, "a"), span(1, 2, Some(1), "a")]),
+        t0,
+    );
+    store.ingest(Batch::new(vec![span(1, 2, Some(1), "a")]), t0);
+    let stats = store.stats();
+    assert_eq!(stats.spans_received, 3);
+    assert_eq!(stats.duplicate_spans, 1);
+    assert_eq!(stats.spans_held, 2);
+}
+
+#[test]
+fn duplicates_are_found_in_large_traces_too() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    let spans: Vec<Span> = (1..=100).map(|i| span(7, i, None, "a")).collect();
+    store.ingest(Batch::new(spans.clone()), t0);
+    store.ingest(Batch::new(spans), t0);
+    assert_eq!(store.stats().duplicate_spans, 100);
+    assert_eq!(store.stats().spans_held, 100);
+}
+
+#[test]
+fn orphan_is_reported_when_parent_never_arrives() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    store.ingest(
+        Batch::new(vec![span(1, 1, None, "a"), span(1, 5, Some(4), "b")]),
+        t0,
+    );
+    store.tick(t0 + Duration::from_millis(20));
+    let done = store.take_completed();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].orphans, vec![SpanId::from_u64(5).expect("id")]);
+}
+
+#[test]
+fn late_span_reopens_a_completed_trace() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    store.ingest(Batch::new(vec![span(1, 1, None, "a")]), t0);
+    store.tick(t0 + Duration::from_millis(20));
+    let first = store.take_completed();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].version, 1);
+    let snap = store.snapshot();
+    assert_eq!(snap.traces.len(), 1);
+
+    store.ingest(
+        Batch::new(vec![span(1, 2, Some(1), "b")]),
+        t0 + Duration::from_millis(30),
+    );
+    assert!(!store.is_complete(TraceId::from_u128(1).expect("id")));
+    assert_eq!(store.stats().traces_reopened, 1);
+    assert_eq!(store.stats().open_traces, 1);
+    assert!(
+        store.snapshot().traces.is_empty(),
+        "open traces are not in snapshots"
+    );
+    // The snapshot taken earlier still sees the trace as it was.
+    assert_eq!(snap.traces[0].spans.len(), 1);
+
+    store.tick(t0 + Duration::from_millis(45));
+    let again = store.take_completed();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].version, 2);
+    assert_eq!(again[0].spans.len(), 2);
+    assert_eq!(store.stats().traces_completed, 2);
+}
+
+#[test]
+fn eviction_keeps_memory_under_budget_oldest_complete_first() {
+    let t0 = Instant::now();
+    let one_trace = {
+        let s: Vec<Span> = (1..=10).map(|i| span(1, i, None, "a")).collect();
+        s.iter().map(Span::memory_size).sum::<usize>()
+    };
+    // Room for about three traces of ten spans.
+    let mut store = SpanStore::new(config(10, one_trace * 3 + one_trace / 2));
+    for t in 1..=3u128 {
+        let spans: Vec<Span> = (1..=10).map(|i| span(t, i, None, "a")).collect();
+        store.ingest(Batch::new(spans), t0 + Duration::from_millis(t as u64));
+        store.tick(t0 + Duration::from_millis(t as u64 + 15));
+    }
+    assert_eq!(store.stats().evicted_traces, 0);
+    for t in 4..=5u128 {
+        let spans: Vec<Span> = (1..=10).map(|i| span(t, i, None, "a")).collect();
+        store.ingest(Batch::new(spans), t0 + Duration::from_millis(100));
+    }
+    let stats = store.stats();
+    assert!(stats.memory_bytes <= stats.max_memory_bytes);
+    assert_eq!(stats.evicted_traces, 2);
+    assert_eq!(stats.evicted_spans, 20);
+    assert_eq!(stats.evicted_open_traces, 0, "complete traces go first");
+    assert!(store.get(TraceId::from_u128(1).expect("id")).is_none());
+    assert!(store.get(TraceId::from_u128(2).expect("id")).is_none());
+    assert!(store.get(TraceId::from_u128(3).expect("id")).is_some());
+    assert!(store.get(TraceId::from_u128(5).expect("id")).is_some());
+}
+
+#[test]
+fn open_traces_are_evicted_when_nothing_else_is_left() {
+    let t0 = Instant::now();
+    let size = span(1, 1, None, "a").memory_size();
+    let mut store = SpanStore::new(config(1000, size * 5));
+    for t in 1..=20u128 {
+        store.ingest(Batch::new(vec![span(t, 1, None, "a")]), t0);
+    }
+    let stats = store.stats();
+    assert!(stats.memory_bytes <= stats.max_memory_bytes);
+    assert_eq!(stats.evicted_open_traces, 15);
+    assert_eq!(stats.open_traces, 5);
+    assert!(store.get(TraceId::from_u128(20).expect("id")).is_some());
+}
+
+#[test]
+fn complete_all_finishes_everything() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10_000, usize::MAX));
+    store.ingest(
+        Batch::new(vec![span(1, 1, None, "a"), span(2, 1, None, "a")]),
+        t0,
+    );
+    store.complete_all();
+    assert_eq!(store.take_completed().len(), 2);
+    assert_eq!(store.snapshot().traces.len(), 2);
+    assert_eq!(store.stats().open_traces, 0);
+}

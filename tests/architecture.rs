@@ -1,0 +1,135 @@
+//! The one-way data flow of DESIGN.md, checked on the source text: a module may use only the
+//! layers before it, and only `ingest` may name the OTLP wire types.
+
+use std::path::{Path, PathBuf};
+
+/// For each layer, the crate modules it must never name.
+const FORBIDDEN: &[(&str, &[&str])] = &[
+    (
+        "model",
+        &[
+            "ingest", "store", "analysis", "ui", "report", "demo", "pipeline", "server", "cli",
+        ],
+    ),
+    (
+        "ingest",
+        &[
+            "store", "analysis", "ui", "report", "pipeline", "server", "cli",
+        ],
+    ),
+    (
+        "store",
+        &[
+            "ingest", "analysis", "ui", "report", "demo", "pipeline", "server", "cli",
+        ],
+    ),
+    (
+        "analysis",
+        &[
+            "ingest", "ui", "report", "demo", "pipeline", "server", "cli",
+        ],
+    ),
+    ("report", &["ui", "demo", "server", "cli"]),
+    ("ui", &["cli"]),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn layer_files(layer: &str) -> Vec<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src.join(layer), &mut files);
+    let single = src.join(format!("{layer}.rs"));
+    if single.exists() {
+        files.push(single);
+    }
+    files
+}
+
+/// Code lines only: comments may mention any module.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(path).expect("source file is readable");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !(t.starts_with("//") || t.starts_with("*"))
+        })
+        .map(|(i, l)| (i + 1, l.to_owned()))
+        .collect()
+}
+
+#[test]
+fn layers_only_depend_downstream() {
+    let mut violations = Vec::new();
+    for (layer, forbidden) in FORBIDDEN {
+        for file in layer_files(layer) {
+            for (n, line) in code_lines(&file) {
+                for target in *forbidden {
+                    let pats = [
+                        format!("crate::{target}::"),
+                        format!("crate::{target};"),
+                        format!("crate::{target}}}"),
+                        format!("crate::{target},"),
+                        format!("spantop::{target}::"),
+                    ];
+                    if pats.iter().any(|p| line.contains(p.as_str())) {
+                        violations.push(format!(
+                            "{}:{n}: `{layer}` must not use `{target}`: {}",
+                            file.display(),
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "layering violations:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn only_ingest_names_the_otlp_types() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 5, "found the sources");
+    let ingest = src.join("ingest");
+    let mut violations = Vec::new();
+    for file in files.iter().filter(|f| !f.starts_with(&ingest)) {
+        for (n, line) in code_lines(file) {
+            if line.contains("opentelemetry_proto") {
+                violations.push(format!("{}:{n}: {}", file.display(), line.trim()));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "OTLP types outside ingest:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_check_itself_catches_a_violation() {
+    // Guards against a pattern list that silently matches nothing.
+    let line = "use crate::ui::App;";
+    assert!(line.contains("crate::ui::"));
+    let lines = code_lines(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/architecture.rs"));
+    assert!(lines.iter().any(|(_, l)| l.contains("crate::ui::App")));
+}

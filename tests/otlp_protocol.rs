@@ -1,0 +1,417 @@
+//! The OTLP receivers at the protocol level: partial success, malformed bodies, size limits,
+//! gzip, content types, backpressure and recording, with hand-built requests.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use spantop::ingest::http::RpcStatus;
+use spantop::ingest::{IngestCounters, Intake};
+use spantop::model::TraceId;
+use spantop::server::{Server, ServerConfig};
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+
+fn span(trace: [u8; 16], id: u64, parent: u64, name: &str) -> Span {
+    Span {
+        trace_id: trace.to_vec(),
+        span_id: id.to_be_bytes().to_vec(),
+        parent_span_id: if parent == 0 {
+            vec![]
+        } else {
+            parent.to_be_bytes().to_vec()
+        },
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: 1_700_000_000_000_000_000 + id * 1000,
+        end_time_unix_nano: 1_700_000_000_000_000_000 + id * 1000 + 500,
+        ..Default::default()
+    }
+}
+
+fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(service.into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+const T1: [u8; 16] = [1; 16];
+
+async fn start(max_message_bytes: usize) -> Server {
+    let mut config = ServerConfig::ephemeral();
+    config.max_message_bytes = max_message_bytes;
+    config.pipeline.store.inactivity_timeout = Duration::from_millis(200);
+    config.pipeline.tick_interval = Duration::from_millis(50);
+    Server::start(config).await.expect("server starts")
+}
+
+async fn wait_for_spans(server: &mut Server, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.snapshots.borrow_and_update().stats.spans_held < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for {n} spans");
+        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+async fn post(
+    server: &Server,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{}/v1/traces", server.http_addr))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    req.send().await.expect("request reaches the server")
+}
+
+#[tokio::test]
+async fn grpc_rejects_bad_spans_with_partial_success_and_keeps_the_rest() {
+    let mut server = start(1 << 20).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects")
+        .send_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Gzip);
+    let mut bad_len = span(T1, 3, 1, "short id");
+    bad_len.span_id = vec![1, 2, 3];
+    let zero_trace = span([0; 16], 4, 0, "zero trace");
+    let req = request(
+        "svc",
+        vec![
+            span(T1, 1, 0, "root"),
+            bad_len,
+            span(T1, 2, 1, "child"),
+            zero_trace,
+        ],
+    );
+    let resp = client
+        .export(req)
+        .await
+        .expect("export answers")
+        .into_inner();
+    let partial = resp.partial_success.expect("partial success reported");
+    assert_eq!(partial.rejected_spans, 2);
+    assert!(
+        partial.error_message.contains("span_id"),
+        "{}",
+        partial.error_message
+    );
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
+    wait_for_spans(&mut server, 2).await;
+
+    // A fully valid request: no partial_success at all.
+    let ok = client
+        .export(request("svc", vec![span([2; 16], 9, 0, "other")]))
+        .await
+        .expect("export answers")
+        .into_inner();
+    assert_eq!(
+        ok,
+        ExportTraceServiceResponse {
+            partial_success: None
+        }
+    );
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.ingest.spans_rejected, 2);
+    assert_eq!(stopped.ingest.spans_accepted, 3);
+    assert_eq!(stopped.store.stats().traces_held, 2);
+}
+
+#[tokio::test]
+async fn grpc_refuses_messages_over_the_limit() {
+    let server = start(64 * 1024).await;
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects");
+    let big: Vec<Span> = (1..=2000)
+        .map(|i| span(T1, i, 0, "a-fairly-long-operation-name"))
+        .collect();
+    let status = client
+        .export(request("svc", big.clone()))
+        .await
+        .expect_err("refused");
+    // tonic's answer to an over-long message: not retryable, so the exporter drops it.
+    assert_eq!(status.code(), tonic::Code::OutOfRange);
+    // Compressed below the limit but far above it once inflated: refused all the same.
+    let mut gz = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects")
+        .send_compressed(CompressionEncoding::Gzip);
+    let req = request("svc", big);
+    assert!(
+        gzip(&req.encode_to_vec()).len() < 64 * 1024,
+        "compresses under the limit"
+    );
+    let status = gz.export(req).await.expect_err("refused after inflating");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    // Still serving.
+    client
+        .export(request("svc", vec![span(T1, 1, 0, "small")]))
+        .await
+        .expect("small request accepted");
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn http_protobuf_gzip_and_json_bodies_are_accepted() {
+    let mut server = start(1 << 20).await;
+    let body = request(
+        "proto-svc",
+        vec![span(T1, 1, 0, "root"), span(T1, 2, 1, "child")],
+    )
+    .encode_to_vec();
+    let resp = post(&server, "application/x-protobuf", Some("gzip"), gzip(&body)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/x-protobuf");
+    let decoded = ExportTraceServiceResponse::decode(resp.bytes().await.expect("body"))
+        .expect("protobuf response");
+    assert_eq!(decoded.partial_success, None);
+
+    let json = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"json-svc"}}]},
+      "scopeSpans":[{"spans":[
+        {"traceId":"0202020202020202020202020202020a","spanId":"0000000000000001","name":"j","kind":2,
+         "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000100000000"},
+        {"traceId":"0202020202020202020202020202020a","spanId":"0000000000","name":"bad id","kind":1,
+         "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000100000000"}]}]}]}"#;
+    let resp = post(&server, "application/json", None, json.as_bytes().to_vec()).await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json response");
+    // int64 is a string in proto3 JSON; some writers use a number. Accept either.
+    let rejected = &body["partialSuccess"]["rejectedSpans"];
+    assert!(
+        rejected == &serde_json::json!(1) || rejected == &serde_json::json!("1"),
+        "{body}"
+    );
+    assert!(
+        body["partialSuccess"]["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("span_id"))
+    );
+    wait_for_spans(&mut server, 3).await;
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.ingest.spans_rejected, 1);
+    assert_eq!(stopped.store.stats().services_seen, 2);
+}
+
+#[tokio::test]
+async fn http_errors_follow_the_otlp_spec_and_the_server_keeps_serving() {
+    let mut server = start(64 * 1024).await;
+
+    let resp = post(
+        &server,
+        "application/x-protobuf",
+        None,
+        b"\xff\xff\xff not protobuf".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let status =
+        RpcStatus::decode(resp.bytes().await.expect("body")).expect("google.rpc.Status body");
+    assert!(status.message.contains("protobuf"), "{}", status.message);
+
+    let resp = post(
+        &server,
+        "application/json",
+        None,
+        b"{\"resourceSpans\": [ {".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("json error body");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("JSON")),
+        "{body}"
+    );
+
+    let resp = post(&server, "text/plain", None, b"hello".to_vec()).await;
+    assert_eq!(resp.status(), 415);
+
+    let resp = post(
+        &server,
+        "application/x-protobuf",
+        Some("br"),
+        b"xx".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 415);
+
+    let resp = post(
+        &server,
+        "application/x-protobuf",
+        Some("gzip"),
+        b"not gzip".to_vec(),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+
+    let resp = post(
+        &server,
+        "application/x-protobuf",
+        None,
+        vec![0u8; 100 * 1024],
+    )
+    .await;
+    assert_eq!(resp.status(), 413);
+
+    // A gzip bomb: 64 KiB on the wire, 8 MiB once inflated.
+    let bomb = gzip(&vec![0u8; 8 << 20]);
+    assert!(bomb.len() < 64 * 1024);
+    let resp = post(&server, "application/x-protobuf", Some("gzip"), bomb).await;
+    assert_eq!(resp.status(), 413);
+
+    // After all that, a good request still goes through.
+    let body = request("svc", vec![span(T1, 1, 0, "root")]).encode_to_vec();
+    let resp = post(&server, "application/x-protobuf", None, body).await;
+    assert_eq!(resp.status(), 200);
+    wait_for_spans(&mut server, 1).await;
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.ingest.requests_malformed, 7);
+}
+
+/// Receivers wired to a store that never drains: the queue fills, and exporters are told to
+/// retry later instead of the server buffering without bound.
+#[tokio::test]
+async fn backpressure_gives_retryable_statuses() {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let counters = Arc::new(IngestCounters::default());
+    let intake = Intake::new(tx, Arc::clone(&counters), None, Duration::from_millis(50));
+    let grpc_listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let grpc_addr = grpc_listener.local_addr().expect("addr");
+    let http_addr = http_listener.local_addr().expect("addr");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let limit = spantop::ingest::inflight_limit(8);
+    let g = tokio::spawn(spantop::ingest::grpc::serve(
+        grpc_listener,
+        intake.clone(),
+        1 << 20,
+        limit.clone(),
+        wait(stop_rx.clone()),
+    ));
+    let h = tokio::spawn(spantop::ingest::http::serve(
+        http_listener,
+        intake,
+        1 << 20,
+        limit,
+        wait(stop_rx),
+    ));
+
+    let mut client = TraceServiceClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .expect("connects");
+    // The first batch fills the one slot; the rest cannot get in.
+    client
+        .export(request("svc", vec![span(T1, 1, 0, "a")]))
+        .await
+        .expect("first fits");
+    for i in 2..5 {
+        let status = client
+            .export(request("svc", vec![span(T1, i, 0, "a")]))
+            .await
+            .expect_err("store is full");
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+    }
+    let resp = reqwest::Client::new()
+        .post(format!("http://{http_addr}/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(request("svc", vec![span(T1, 9, 0, "a")]).encode_to_vec())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let stats = counters.read();
+    assert_eq!(stats.requests_throttled, 4);
+    assert_eq!(stats.spans_accepted, 1);
+    assert_eq!(rx.len(), 1, "nothing queued beyond the bound");
+    let _ = stop_tx.send(true);
+    drop(rx);
+    let _ = g.await;
+    let _ = h.await;
+}
+
+#[tokio::test]
+async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rec.jsonl");
+    let mut config = ServerConfig::ephemeral();
+    config.record = Some(path.clone());
+    let server = Server::start(config).await.expect("starts");
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects");
+    for i in 0..5u64 {
+        client
+            .export(request(
+                "rec",
+                vec![
+                    span(T1, i * 2 + 1, 0, "root"),
+                    span(T1, i * 2 + 2, i * 2 + 1, "child"),
+                ],
+            ))
+            .await
+            .expect("accepted");
+    }
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.recorded_lines, Some(5));
+    let text = std::fs::read_to_string(&path).expect("recording exists");
+    let mut spans = 0;
+    for line in text.lines() {
+        let req = spantop::ingest::otlp_json::decode_request(line.as_bytes())
+            .expect("each line is an OTLP request");
+        let converted = spantop::ingest::convert::request_to_batch(req);
+        assert_eq!(converted.rejected, 0);
+        for s in &converted.batch.spans {
+            assert_eq!(s.trace_id, TraceId::from_bytes(&T1).expect("id"));
+            assert_eq!(s.service().as_str(), "rec");
+        }
+        spans += converted.batch.spans.len();
+    }
+    assert_eq!(spans, 10);
+    assert_eq!(text.lines().count(), 5);
+}

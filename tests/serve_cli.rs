@@ -1,0 +1,152 @@
+//! The real `spantop serve` binary: starts on free loopback ports, takes OTLP, logs its summary,
+//! and on SIGTERM / SIGINT stops cleanly with the recording flushed.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+struct Serve {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Serve {
+    fn start(record: &std::path::Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
+            .args([
+                "serve",
+                "--grpc",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--summary-every",
+                "200ms",
+            ])
+            .arg("--record")
+            .arg(record)
+            .env("SPANTOP_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spantop binary starts");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Serve {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next log line containing `needle`, within a deadline.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {needle:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let start = line
+        .find(key)
+        .map(|i| i + key.len())
+        .expect("field present");
+    line[start..].split_whitespace().next().expect("value")
+}
+
+fn spans(n: u64) -> ExportTraceServiceRequest {
+    let spans = (1..=n)
+        .map(|i| Span {
+            trace_id: vec![7; 16],
+            span_id: i.to_be_bytes().to_vec(),
+            name: "op".into(),
+            start_time_unix_nano: 1_000 + i,
+            end_time_unix_nano: 2_000 + i,
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn run_and_stop(sig: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = dir.path().join("rec.jsonl");
+    let mut serve = Serve::start(&record);
+    let started = serve.wait_line("serving OTLP");
+    let grpc = field(&started, "grpc=").to_owned();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut client = TraceServiceClient::connect(format!("http://{grpc}"))
+            .await
+            .expect("connects");
+        client.export(spans(25)).await.expect("accepted");
+    });
+    let summary = serve.wait_line("held 25 spans");
+    assert!(summary.contains("spans/s"), "{summary}");
+    assert!(summary.contains("rejected 0 spans"), "{summary}");
+    serve.signal(sig);
+    let fin = serve.wait_line("final:");
+    assert!(fin.contains("held 25 spans in 1 traces (0 open)"), "{fin}");
+    let status = serve.child.wait().expect("exits");
+    assert!(status.success(), "clean exit after {sig}: {status:?}");
+    let text = std::fs::read_to_string(&record).expect("recording written");
+    assert_eq!(text.lines().count(), 1);
+    assert_eq!(
+        text.matches("\"spanId\"").count(),
+        25,
+        "every accepted span recorded"
+    );
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm_with_recording_flushed() {
+    run_and_stop("-TERM");
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigint() {
+    run_and_stop("-INT");
+}
