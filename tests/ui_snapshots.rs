@@ -23,7 +23,7 @@ fn view_data(spans: Vec<Span>) -> ViewData {
     let mut store = SpanStore::new(StoreConfig::default());
     store.ingest(Batch::new(spans), Instant::now());
     store.complete_all();
-    ViewData::build(store.snapshot())
+    ViewData::analyse(store.snapshot())
 }
 
 /// 150 user requests at 25 per second from the demo shop, seed 42.

@@ -1,29 +1,30 @@
-//! What the views show, derived from one store snapshot: per-service, per-function, per-edge
-//! and per-trace rows, each finding carrying its evidence (trace id, span id) so Enter can jump
-//! to it. Built off the render path (once per snapshot, at most once a second) and shared as an
+//! What the views show: rows built from one store snapshot plus the analysis engine's findings
+//! and aggregates, each finding carrying its evidence (trace id, span id) so Enter can jump to
+//! it. Built off the render path (once per snapshot, at most once a second) and shared as an
 //! `Arc`, so a frame costs the same whatever the ingest rate.
 //!
-//! These are the views' own summaries of what the store holds: a span marked
-//! `faas.coldstart`, CLIENT calls repeated one after another, CLIENT calls in flight together,
-//! client/server time on an edge. When `crate::analysis` publishes findings, they replace the
-//! derivations here row for row.
+//! The findings are `crate::analysis`'s; this module only groups and ranks them for tables.
+
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::model::{AnyValue, Span, SpanId, SpanKind, Sym, TraceId};
+use crate::analysis::cold_start;
+use crate::analysis::edges::CallKind;
+use crate::analysis::engine::{Engine, TraceFindings};
+use crate::analysis::fanout::FanOutKind;
+use crate::model::{AnyValue, SpanId, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
-
-pub const INIT_SPAN_NAME: &str = "Initialization";
-/// Repeated sequential calls to one operation from one parent count as an N+1 from this many.
-pub const NPLUS1_MIN: usize = 3;
-/// Calls in flight together from one parent count as a parallel fan-out from this many.
-pub const FANOUT_MIN: usize = 3;
 
 /// A finding's evidence: where to look in the Trace view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evidence {
     pub trace_id: TraceId,
     pub span_id: SpanId,
+}
+
+fn ms_to_ns(ms: f64) -> u64 {
+    (ms.max(0.0) * 1e6) as u64
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +53,6 @@ impl TraceRow {
 #[derive(Debug, Clone)]
 pub struct ServiceRow {
     pub service: Sym,
-    pub spans: u64,
     /// Entry spans (SERVER, CONSUMER or roots): the requests the service handled.
     pub requests: u64,
     pub errors: u64,
@@ -62,6 +62,8 @@ pub struct ServiceRow {
     pub p99_ns: u64,
     pub invocations: u64,
     pub cold_starts: u64,
+    /// Share of all critical-path time spent in this service.
+    pub cp_share: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -75,20 +77,20 @@ pub struct ColdStartRow {
     pub init_p99_ns: u64,
     pub cold_p50_ns: u64,
     pub warm_p50_ns: u64,
-    /// The slowest cold invocation held.
+    /// Cold minus warm median duration, when both sides have samples.
+    pub penalty_ns: Option<u64>,
+    /// Cold starts whose init time lay on their request's critical path.
+    pub on_critical_path: u64,
+    /// The cold start that cost its request the most critical-path time.
     pub worst: Option<Evidence>,
-}
-
-impl ColdStartRow {
-    pub fn penalty_ns(&self) -> u64 {
-        self.cold_p50_ns.saturating_sub(self.warm_p50_ns)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FanoutKind {
     NPlus1,
     Parallel,
+    /// A chain of fan-outs across services, and how much it multiplies the work.
+    Chain,
 }
 
 #[derive(Debug, Clone)]
@@ -96,56 +98,64 @@ pub struct FanoutRow {
     pub kind: FanoutKind,
     pub service: Sym,
     pub parent: Sym,
-    /// The repeated operation (N+1) or the services called at once (parallel).
+    /// The repeated operation (N+1), the services called at once (parallel), the path (chain).
     pub target: String,
     pub occurrences: u64,
-    pub max_degree: usize,
-    pub degree_sum: u64,
-    /// Time spent in the calls (N+1) or waiting for the slowest of them (parallel).
+    /// Largest degree (calls per parent), or amplification for a chain.
+    pub max_degree: f64,
+    pub degree_sum: f64,
+    /// Critical-path time the pattern cost, summed over occurrences.
     pub cost_ns: u64,
     pub worst: Evidence,
-    worst_cost: u64,
+    worst_cost: f64,
 }
 
 impl FanoutRow {
     pub fn mean_degree(&self) -> f64 {
-        self.degree_sum as f64 / self.occurrences.max(1) as f64
+        self.degree_sum / self.occurrences.max(1) as f64
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HotspotKind {
+    /// An operation's time on requests' critical paths.
+    CriticalPath,
+    /// Client time outside the server span on an edge: network, queues, proxies.
+    EdgeGap,
 }
 
 #[derive(Debug, Clone)]
-pub struct EdgeRow {
-    pub caller: Sym,
-    pub callee: Sym,
+pub struct HotspotRow {
+    pub kind: HotspotKind,
+    pub service: Sym,
+    /// The callee, for an edge.
+    pub callee: Option<Sym>,
     pub operation: Sym,
-    pub calls: u64,
-    pub errors: u64,
-    pub client_ns: u64,
-    pub server_ns: u64,
-    /// Client time outside the server span (network, queues, proxies), summed.
-    pub gap_ns: u64,
-    pub p50_ns: u64,
-    pub worst: Evidence,
-    worst_gap: u64,
+    pub count: u64,
+    pub total_ns: u64,
+    /// Share of all critical-path time (critical path) or of the edge's client time (gap).
+    pub share: f64,
+    pub worst: Option<Evidence>,
 }
 
-impl EdgeRow {
-    pub fn gap_mean_ns(&self) -> u64 {
-        self.gap_ns / self.calls.max(1)
+impl HotspotRow {
+    pub fn mean_ns(&self) -> u64 {
+        self.total_ns / self.count.max(1)
     }
 }
 
-/// One service-to-service edge summed over operations, for the Map.
+/// One service-to-service edge of the service map.
 #[derive(Debug, Clone)]
 pub struct MapEdge {
     pub caller: Sym,
     pub callee: Sym,
+    pub kind: &'static str,
     pub calls: u64,
     pub errors: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
     /// An example call: the one with the largest client/server gap.
-    pub worst: Evidence,
+    pub worst: Option<Evidence>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -154,13 +164,13 @@ pub struct ViewData {
     /// The data clock: the latest span end held. Views measure "ago" from it, never from the
     /// wall clock, so replays and snapshot tests render the same frame every time.
     pub clock_ns: u64,
-    pub first_ns: u64,
     index: FxHashMap<TraceId, usize>,
+    findings: FxHashMap<TraceId, Arc<TraceFindings>>,
     pub traces: Vec<TraceRow>,
     pub services: Vec<ServiceRow>,
     pub cold_starts: Vec<ColdStartRow>,
     pub fanouts: Vec<FanoutRow>,
-    pub edges: Vec<EdgeRow>,
+    pub hotspots: Vec<HotspotRow>,
     pub map: Vec<MapEdge>,
 }
 
@@ -176,517 +186,407 @@ impl ViewData {
         self.index.get(&id).and_then(|&i| self.traces.get(i))
     }
 
+    pub fn findings(&self, id: TraceId) -> Option<&TraceFindings> {
+        self.findings.get(&id).map(|f| &**f)
+    }
+
     /// Spans in other traces that link to `span` (consumers of a message it produced).
     pub fn linked_from(&self, trace_id: TraceId, span_id: SpanId) -> Vec<Evidence> {
-        self.snapshot
-            .traces
-            .iter()
-            .filter(|t| t.trace_id != trace_id)
-            .flat_map(|t| t.spans.iter())
-            .filter(|s| {
-                s.links
+        self.findings
+            .values()
+            .filter(|f| f.trace_id != trace_id)
+            .flat_map(|f| {
+                f.links
                     .iter()
-                    .any(|l| l.trace_id == trace_id && l.span_id == span_id)
-            })
-            .map(|s| Evidence {
-                trace_id: s.trace_id,
-                span_id: s.span_id,
+                    .filter(|l| l.trace_id == trace_id && l.span_id == span_id)
+                    .map(|l| Evidence {
+                        trace_id: f.trace_id,
+                        span_id: l.consumer_span,
+                    })
             })
             .collect()
     }
 
-    pub fn build(snapshot: StoreSnapshot) -> ViewData {
-        let mut b = Builder::default();
-        let mut traces = Vec::with_capacity(snapshot.traces.len());
+    /// Analyses every trace of `snapshot` with a fresh engine: for tests and one-shot views.
+    pub fn analyse(snapshot: StoreSnapshot) -> ViewData {
+        let mut engine = Engine::default();
+        for t in snapshot.traces.iter() {
+            engine.add_trace(t);
+        }
+        ViewData::build(snapshot, &engine)
+    }
+
+    /// Rows for every tab from the store's snapshot and the engine that has seen its traces.
+    pub fn build(snapshot: StoreSnapshot, engine: &Engine) -> ViewData {
+        let findings: FxHashMap<TraceId, Arc<TraceFindings>> = engine
+            .findings()
+            .into_iter()
+            .map(|f| (f.trace_id, Arc::clone(f)))
+            .collect();
         let mut index = FxHashMap::default();
+        let mut traces = Vec::with_capacity(snapshot.traces.len());
         for (i, t) in snapshot.traces.iter().enumerate() {
             index.insert(t.trace_id, i);
-            traces.push(b.trace(t));
+            traces.push(trace_row(t, findings.get(&t.trace_id).map(|f| &**f)));
         }
         let clock_ns = traces.iter().map(|t| t.end_ns).max().unwrap_or(0);
-        let first_ns = traces.iter().map(|t| t.start_ns).min().unwrap_or(0);
-        let window_s = (clock_ns.saturating_sub(first_ns) as f64 / 1e9).max(1.0);
+        let mut all: Vec<&TraceFindings> = findings.values().map(|f| &**f).collect();
+        all.sort_by_key(|f| (f.start_ns, f.trace_id));
+        let cold_starts = cold_start_rows(&all, engine, &snapshot, &index);
         ViewData {
-            services: b.services(window_s),
-            cold_starts: b.cold_starts(),
-            fanouts: b.fanouts.into_values().collect(),
-            map: map_edges(&b.edges),
-            edges: b.edges.into_values().map(|(row, _)| row).collect(),
+            services: service_rows(engine, &cold_starts),
+            fanouts: fanout_rows(&all),
+            hotspots: hotspot_rows(&all, engine),
+            map: map_rows(&all, engine),
+            cold_starts,
             snapshot,
             clock_ns,
-            first_ns,
             index,
+            findings,
             traces,
         }
     }
 }
 
-#[derive(Default)]
-struct ServiceAcc {
-    spans: u64,
-    errors: u64,
-    durations: Vec<u64>,
-    invocations: u64,
-    cold: u64,
-}
-
-#[derive(Default)]
-struct FunctionAcc {
-    memory_mb: Option<i64>,
-    instances: FxHashSet<Box<str>>,
-    cold: Vec<u64>,
-    warm: Vec<u64>,
-    init: Vec<u64>,
-    worst: Option<(u64, Evidence)>,
-}
-
-#[derive(Default)]
-struct Builder {
-    services: FxHashMap<Sym, ServiceAcc>,
-    functions: FxHashMap<Sym, FunctionAcc>,
-    fanouts: FxHashMap<(FanoutKind, Sym, Sym, String), FanoutRow>,
-    edges: FxHashMap<(Sym, Sym, Sym), (EdgeRow, Vec<u64>)>,
-}
-
-fn is_faas(span: &Span) -> bool {
-    let r = &span.resource;
-    r.attr("faas.name").is_some()
-        || r.attr("cloud.platform")
-            .and_then(AnyValue::as_str)
-            .is_some_and(|p| p == "aws_lambda" || p.contains("function"))
-}
-
-fn is_entry(span: &Span) -> bool {
-    matches!(span.kind, SpanKind::Server | SpanKind::Consumer) || span.parent_span_id.is_none()
-}
-
-impl Builder {
-    fn trace(&mut self, t: &Trace) -> TraceRow {
-        let pos: FxHashMap<SpanId, usize> = t
-            .spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.span_id, i))
-            .collect();
-        let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.spans.len()];
-        for (i, s) in t.spans.iter().enumerate() {
-            if let Some(&p) = s.parent_span_id.and_then(|p| pos.get(&p)) {
-                children[p].push(i);
-            }
-        }
-        let mut services = FxHashSet::default();
-        let mut row = TraceRow {
-            trace_id: t.trace_id,
-            root_service: Sym::new(crate::model::UNKNOWN_SERVICE),
-            root_name: Sym::new(""),
-            start_ns: t.start_ns(),
-            end_ns: t.end_ns(),
-            spans: t.spans.len(),
-            services: 0,
-            errors: 0,
-            cold_starts: 0,
-            nplus1: false,
-            fanout: false,
-            orphans: t.orphans.len(),
-            links: 0,
-        };
-        let root = t
-            .roots()
-            .next()
-            .or_else(|| t.spans.iter().find(|s| t.orphans.contains(&s.span_id)))
-            .or(t.spans.first());
-        if let Some(r) = root {
-            row.root_service = r.service();
-            row.root_name = r.name;
-        }
-        for (i, s) in t.spans.iter().enumerate() {
-            services.insert(s.service());
-            row.links += s.links.len();
-            let acc = self.services.entry(s.service()).or_default();
-            acc.spans += 1;
-            if s.is_error() {
-                row.errors += 1;
-            }
-            if is_entry(s) {
-                acc.durations.push(s.duration_ns());
-                if s.is_error() {
-                    acc.errors += 1;
-                }
-                if is_faas(s) {
-                    let cold = s.attr("faas.coldstart").and_then(AnyValue::as_bool) == Some(true);
-                    acc.invocations += 1;
-                    if cold {
-                        acc.cold += 1;
-                        row.cold_starts += 1;
-                    }
-                    self.invocation(t, s, cold, &children[i]);
-                }
-            }
-            if s.kind == SpanKind::Client {
-                self.edge(t, s, &children[i]);
-            }
-            let (n1, par) = self.fanout(t, s, &children[i]);
-            row.nplus1 |= n1;
-            row.fanout |= par;
-        }
-        row.services = services.len();
-        row
-    }
-
-    fn invocation(&mut self, t: &Trace, s: &Span, cold: bool, kids: &[usize]) {
-        let name = s
-            .resource
-            .attr("faas.name")
-            .and_then(AnyValue::as_str)
-            .map_or(s.service(), Sym::new);
-        let f = self.functions.entry(name).or_default();
-        if f.memory_mb.is_none() {
-            f.memory_mb = s
-                .resource
-                .attr("faas.max_memory")
-                .and_then(AnyValue::as_i64)
-                .map(|b| b / (1024 * 1024));
-        }
-        if let Some(inst) = s.resource.attr("faas.instance").and_then(AnyValue::as_str)
-            && !f.instances.contains(inst)
-        {
-            f.instances.insert(inst.into());
-        }
-        let d = s.duration_ns();
-        if cold {
-            f.cold.push(d);
-            if let Some(init) = kids
+fn trace_row(t: &Trace, f: Option<&TraceFindings>) -> TraceRow {
+    let root = t
+        .roots()
+        .next()
+        .or_else(|| t.spans.iter().find(|s| t.orphans.contains(&s.span_id)))
+        .or(t.spans.first());
+    let services: FxHashSet<Sym> = t.spans.iter().map(|s| s.service()).collect();
+    TraceRow {
+        trace_id: t.trace_id,
+        root_service: root.map_or_else(|| Sym::new(crate::model::UNKNOWN_SERVICE), |r| r.service()),
+        root_name: root.map_or_else(|| Sym::new(""), |r| r.name),
+        start_ns: t.start_ns(),
+        end_ns: t.end_ns(),
+        spans: t.spans.len(),
+        services: services.len(),
+        errors: t.spans.iter().filter(|s| s.is_error()).count(),
+        cold_starts: f.map_or(0, |f| {
+            f.invocations
                 .iter()
-                .map(|&k| &t.spans[k])
-                .find(|k| k.name.as_str() == INIT_SPAN_NAME)
-            {
-                f.init.push(init.duration_ns());
-            }
-            if f.worst.is_none_or(|(w, _)| d > w) {
-                f.worst = Some((
-                    d,
-                    Evidence {
-                        trace_id: t.trace_id,
-                        span_id: s.span_id,
-                    },
-                ));
-            }
-        } else {
-            f.warm.push(d);
-        }
-    }
-
-    fn edge(&mut self, t: &Trace, client: &Span, kids: &[usize]) {
-        let server = kids
-            .iter()
-            .map(|&k| &t.spans[k])
-            .find(|k| matches!(k.kind, SpanKind::Server | SpanKind::Consumer));
-        let callee = match server {
-            Some(s) => s.service(),
-            None => match client.attr("peer.service").and_then(AnyValue::as_str) {
-                Some(p) => Sym::new(p),
-                None => match client.attr("db.system").and_then(AnyValue::as_str) {
-                    Some(db) => Sym::new(db),
-                    None => return,
-                },
-            },
-        };
-        if callee == client.service() && server.is_none() {
-            return;
-        }
-        let gap = server.map_or(0, |s| client.duration_ns().saturating_sub(s.duration_ns()));
-        let evidence = Evidence {
-            trace_id: t.trace_id,
-            span_id: client.span_id,
-        };
-        let (row, durations) = self
-            .edges
-            .entry((client.service(), callee, client.name))
-            .or_insert_with(|| {
-                (
-                    EdgeRow {
-                        caller: client.service(),
-                        callee,
-                        operation: client.name,
-                        calls: 0,
-                        errors: 0,
-                        client_ns: 0,
-                        server_ns: 0,
-                        gap_ns: 0,
-                        p50_ns: 0,
-                        worst: evidence,
-                        worst_gap: 0,
-                    },
-                    Vec::new(),
-                )
-            });
-        row.calls += 1;
-        row.errors += u64::from(client.is_error());
-        row.client_ns += client.duration_ns();
-        row.server_ns += server.map_or(0, Span::duration_ns);
-        row.gap_ns += gap;
-        if gap > row.worst_gap {
-            row.worst_gap = gap;
-            row.worst = evidence;
-        }
-        durations.push(client.duration_ns());
-    }
-
-    /// N+1: at least `NPLUS1_MIN` CLIENT children with one name, each starting after the
-    /// previous ended. Parallel: at least `FANOUT_MIN` CLIENT children in flight at one instant.
-    fn fanout(&mut self, t: &Trace, parent: &Span, kids: &[usize]) -> (bool, bool) {
-        let mut calls: Vec<&Span> = kids
-            .iter()
-            .map(|&k| &t.spans[k])
-            .filter(|k| k.kind == SpanKind::Client)
-            .collect();
-        if calls.len() < NPLUS1_MIN.min(FANOUT_MIN) {
-            return (false, false);
-        }
-        calls.sort_by_key(|c| (c.start_ns, c.span_id));
-        let mut found_n1 = false;
-        let mut by_name: FxHashMap<Sym, Vec<&Span>> = FxHashMap::default();
-        for c in &calls {
-            by_name.entry(c.name).or_default().push(c);
-        }
-        for (name, group) in by_name {
-            let sequential = group.windows(2).all(|w| w[0].end_ns <= w[1].start_ns);
-            if group.len() >= NPLUS1_MIN && sequential {
-                found_n1 = true;
-                let cost = group.iter().map(|c| c.duration_ns()).sum();
-                self.record_fanout(
-                    FanoutKind::NPlus1,
-                    t,
-                    parent,
-                    name.as_str().to_owned(),
-                    group.len(),
-                    cost,
-                );
-            }
-        }
-        // Sweep: the most calls in flight at once, and who they were.
-        let mut best: &[&Span] = &[];
-        for (i, c) in calls.iter().enumerate() {
-            let overlapping = calls[i..]
-                .iter()
-                .take_while(|o| o.start_ns < c.end_ns)
-                .count();
-            if overlapping > best.len() {
-                best = &calls[i..i + overlapping];
-            }
-        }
-        let found_par = best.len() >= FANOUT_MIN;
-        if found_par {
-            let mut targets: Vec<&str> = best
-                .iter()
-                .map(|c| {
-                    c.attr("peer.service")
-                        .and_then(AnyValue::as_str)
-                        .unwrap_or(c.name.as_str())
-                })
-                .collect();
-            targets.sort_unstable();
-            targets.dedup();
-            let start = best.iter().map(|c| c.start_ns).min().unwrap_or(0);
-            let end = best.iter().map(|c| c.end_ns).max().unwrap_or(0);
-            self.record_fanout(
-                FanoutKind::Parallel,
-                t,
-                parent,
-                targets.join(","),
-                best.len(),
-                end.saturating_sub(start),
-            );
-        }
-        (found_n1, found_par)
-    }
-
-    fn record_fanout(
-        &mut self,
-        kind: FanoutKind,
-        t: &Trace,
-        parent: &Span,
-        target: String,
-        degree: usize,
-        cost: u64,
-    ) {
-        let evidence = Evidence {
-            trace_id: t.trace_id,
-            span_id: parent.span_id,
-        };
-        let row = self
-            .fanouts
-            .entry((kind, parent.service(), parent.name, target.clone()))
-            .or_insert_with(|| FanoutRow {
-                kind,
-                service: parent.service(),
-                parent: parent.name,
-                target,
-                occurrences: 0,
-                max_degree: 0,
-                degree_sum: 0,
-                cost_ns: 0,
-                worst: evidence,
-                worst_cost: 0,
-            });
-        row.occurrences += 1;
-        row.max_degree = row.max_degree.max(degree);
-        row.degree_sum += degree as u64;
-        row.cost_ns += cost;
-        if cost > row.worst_cost {
-            row.worst_cost = cost;
-            row.worst = evidence;
-        }
-    }
-
-    fn services(&mut self, window_s: f64) -> Vec<ServiceRow> {
-        self.services
-            .iter_mut()
-            .map(|(&service, acc)| {
-                acc.durations.sort_unstable();
-                let requests = acc.durations.len() as u64;
-                ServiceRow {
-                    service,
-                    spans: acc.spans,
-                    requests,
-                    errors: acc.errors,
-                    rate_per_s: requests as f64 / window_s,
-                    p50_ns: percentile(&acc.durations, 0.50),
-                    p95_ns: percentile(&acc.durations, 0.95),
-                    p99_ns: percentile(&acc.durations, 0.99),
-                    invocations: acc.invocations,
-                    cold_starts: acc.cold,
-                }
-            })
-            .collect()
-    }
-
-    fn cold_starts(&mut self) -> Vec<ColdStartRow> {
-        self.functions
-            .iter_mut()
-            .map(|(&function, f)| {
-                f.cold.sort_unstable();
-                f.warm.sort_unstable();
-                f.init.sort_unstable();
-                ColdStartRow {
-                    function,
-                    memory_mb: f.memory_mb,
-                    instances: f.instances.len(),
-                    invocations: (f.cold.len() + f.warm.len()) as u64,
-                    cold: f.cold.len() as u64,
-                    init_p50_ns: percentile(&f.init, 0.50),
-                    init_p99_ns: percentile(&f.init, 0.99),
-                    cold_p50_ns: percentile(&f.cold, 0.50),
-                    warm_p50_ns: percentile(&f.warm, 0.50),
-                    worst: f.worst.map(|(_, e)| e),
-                }
-            })
-            .collect()
+                .filter(|i| i.local_verdict().and_then(|v| v.cold) == Some(true))
+                .count()
+        }),
+        nplus1: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::NPlusOne)),
+        fanout: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::Parallel)),
+        orphans: t.orphans.len(),
+        links: t.spans.iter().map(|s| s.links.len()).sum(),
     }
 }
 
-#[derive(Default)]
-struct MapAcc {
-    calls: u64,
-    errors: u64,
-    durations: Vec<u64>,
-    worst: Option<(u64, Evidence)>,
-}
-
-fn map_edges(edges: &FxHashMap<(Sym, Sym, Sym), (EdgeRow, Vec<u64>)>) -> Vec<MapEdge> {
-    let mut by_pair: FxHashMap<(Sym, Sym), MapAcc> = FxHashMap::default();
-    for ((caller, callee, _), (row, durations)) in edges {
-        let e = by_pair.entry((*caller, *callee)).or_default();
-        e.calls += row.calls;
-        e.errors += row.errors;
-        e.durations.extend_from_slice(durations);
-        if e.worst.is_none_or(|(gap, _)| row.worst_gap > gap) {
-            e.worst = Some((row.worst_gap, row.worst));
-        }
-    }
-    by_pair
+fn service_rows(engine: &Engine, cold: &[ColdStartRow]) -> Vec<ServiceRow> {
+    let agg = engine.aggregates();
+    let cp = agg.hotspots.by_service();
+    agg.red
+        .services(agg.window_s().max(1.0))
         .into_iter()
-        .filter_map(|((caller, callee), mut acc)| {
-            acc.durations.sort_unstable();
-            Some(MapEdge {
-                caller,
-                callee,
-                calls: acc.calls,
-                errors: acc.errors,
-                p50_ns: percentile(&acc.durations, 0.50),
-                p99_ns: percentile(&acc.durations, 0.99),
-                worst: acc.worst?.1,
-            })
+        .map(|r| {
+            let c = cold.iter().find(|c| c.function == r.service);
+            ServiceRow {
+                service: r.service,
+                requests: r.requests as u64,
+                errors: r.errors as u64,
+                rate_per_s: r.rate_per_s,
+                p50_ns: ms_to_ns(r.duration.p50_ms),
+                p95_ns: ms_to_ns(r.duration.p95_ms),
+                p99_ns: ms_to_ns(r.duration.p99_ms),
+                invocations: c.map_or(0, |c| c.invocations),
+                cold_starts: c.map_or(0, |c| c.cold),
+                cp_share: cp.get(&r.service).map_or(0.0, |x| x.1),
+            }
         })
         .collect()
 }
 
-/// Linear-interpolated percentile of sorted values (numpy "linear"), 0 when empty.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
-    match sorted.len() {
-        0 => 0,
-        1 => sorted[0],
-        n => {
-            let k = (n - 1) as f64 * p;
-            let lo = k.floor() as usize;
-            let hi = k.ceil() as usize;
-            let (a, b) = (sorted[lo] as f64, sorted[hi] as f64);
-            (a + (b - a) * (k - lo as f64)) as u64
-        }
-    }
-}
-
-/// Spans on the critical path, Jaeger style: from the root's end, repeatedly descend into the
-/// child that finished last before the current point, then continue before that child began.
-pub fn critical_path(t: &Trace) -> FxHashSet<SpanId> {
-    let pos: FxHashMap<SpanId, usize> = t
-        .spans
+fn cold_start_rows(
+    all: &[&TraceFindings],
+    engine: &Engine,
+    snapshot: &StoreSnapshot,
+    index: &FxHashMap<TraceId, usize>,
+) -> Vec<ColdStartRow> {
+    let invs: Vec<cold_start::Invocation> = all
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_id, i))
+        .flat_map(|f| f.invocations.iter().cloned())
         .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.spans.len()];
-    for (i, s) in t.spans.iter().enumerate() {
-        if let Some(&p) = s.parent_span_id.and_then(|p| pos.get(&p)) {
-            children[p].push(i);
+    let epoch = engine.aggregates().min_start_ns.unwrap_or(0);
+    let verdicts = cold_start::classify(&invs, epoch, engine.config().cold_start);
+    let (starts, functions) = cold_start::function_costs(&invs, &verdicts);
+    let mut rows: FxHashMap<Sym, ColdStartRow> = FxHashMap::default();
+    for f in functions {
+        let instances: FxHashSet<&str> = invs
+            .iter()
+            .filter(|i| i.function == f.function)
+            .filter_map(|i| i.instance.as_deref())
+            .collect();
+        let row = rows.entry(f.function).or_insert_with(|| ColdStartRow {
+            function: f.function,
+            memory_mb: None,
+            instances: 0,
+            invocations: 0,
+            cold: 0,
+            init_p50_ns: 0,
+            init_p99_ns: 0,
+            cold_p50_ns: 0,
+            warm_p50_ns: 0,
+            penalty_ns: None,
+            on_critical_path: 0,
+            worst: None,
+        });
+        // One row per function; a function with several triggers keeps the busiest trigger's
+        // percentiles and sums the counts.
+        if f.invocations as u64 > row.invocations {
+            row.init_p50_ns = ms_to_ns(f.init.p50_ms);
+            row.init_p99_ns = ms_to_ns(f.init.p99_ms);
+            row.cold_p50_ns = ms_to_ns(f.server_penalty.cold.p50_ms);
+            row.warm_p50_ns = ms_to_ns(f.server_penalty.warm.p50_ms);
+            row.penalty_ns = f.server_penalty.delta_p50_ms.map(ms_to_ns);
+        }
+        row.instances = instances.len();
+        row.invocations += f.invocations as u64;
+        row.cold += f.cold as u64;
+        row.on_critical_path += f.on_critical_path as u64;
+    }
+    let mut worst: FxHashMap<Sym, (f64, f64, Evidence)> = FxHashMap::default();
+    for s in &starts {
+        let key = (s.cold_cp_ms, s.init_ms);
+        let ev = Evidence {
+            trace_id: s.trace_id,
+            span_id: s.invocation_span_id,
+        };
+        let w = worst.entry(s.function).or_insert((key.0, key.1, ev));
+        if key > (w.0, w.1) {
+            *w = (key.0, key.1, ev);
         }
     }
-    let mut on_path = FxHashSet::default();
-    let Some(root) = t
-        .spans
-        .iter()
-        .position(|s| s.parent_span_id.is_none())
-        .or_else(|| (!t.spans.is_empty()).then_some(0))
-    else {
-        return on_path;
-    };
-    // Explicit stack: (span, point in time to look back from); deep traces must not overflow.
-    let mut stack = vec![(root, t.spans[root].end_ns)];
-    while let Some((i, limit)) = stack.pop() {
-        on_path.insert(t.spans[i].span_id);
-        let mut cursor = limit.min(t.spans[i].end_ns);
-        loop {
-            let next = children[i]
-                .iter()
-                .copied()
-                .filter(|&c| t.spans[c].start_ns < cursor)
-                .max_by_key(|&c| (t.spans[c].end_ns.min(cursor), t.spans[c].start_ns));
-            let Some(c) = next else { break };
-            stack.push((c, cursor));
-            cursor = t.spans[c].start_ns;
-        }
+    for (function, row) in rows.iter_mut() {
+        row.worst = worst.get(function).map(|w| w.2);
+        // Memory size is a resource attribute: read it from any held invocation span.
+        row.memory_mb = invs
+            .iter()
+            .filter(|i| i.function == *function)
+            .find_map(|i| {
+                let t = snapshot.traces.get(*index.get(&i.trace_id)?)?;
+                t.span(i.span_id)?
+                    .resource
+                    .attr("faas.max_memory")
+                    .and_then(AnyValue::as_i64)
+            })
+            .map(|b| b / (1024 * 1024));
     }
-    on_path
+    rows.into_values().collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentile_interpolates() {
-        assert_eq!(percentile(&[], 0.5), 0);
-        assert_eq!(percentile(&[10, 20, 30, 40], 0.5), 25);
-        assert_eq!(percentile(&[10, 20, 30, 40], 0.99), 39);
+fn fanout_rows(all: &[&TraceFindings]) -> Vec<FanoutRow> {
+    let mut rows: FxHashMap<(FanoutKind, Sym, Sym, String), FanoutRow> = FxHashMap::default();
+    let mut record = |kind, service, parent, target: String, degree: f64, cost_ms: f64, ev| {
+        let row = rows
+            .entry((kind, service, parent, target.clone()))
+            .or_insert_with(|| FanoutRow {
+                kind,
+                service,
+                parent,
+                target,
+                occurrences: 0,
+                max_degree: 0.0,
+                degree_sum: 0.0,
+                cost_ns: 0,
+                worst: ev,
+                worst_cost: f64::MIN,
+            });
+        row.occurrences += 1;
+        row.max_degree = row.max_degree.max(degree);
+        row.degree_sum += degree;
+        row.cost_ns += ms_to_ns(cost_ms);
+        if cost_ms > row.worst_cost {
+            row.worst_cost = cost_ms;
+            row.worst = ev;
+        }
+    };
+    for f in all {
+        for x in &f.fanouts {
+            let (kind, target) = match x.kind {
+                FanOutKind::NPlusOne => (
+                    FanoutKind::NPlus1,
+                    x.target_operations.first().map_or_else(
+                        || x.signature.clone().unwrap_or_default(),
+                        |o| o.to_string(),
+                    ),
+                ),
+                FanOutKind::Parallel => {
+                    let mut t: Vec<&str> = x.target_services.iter().map(|s| s.as_str()).collect();
+                    t.sort_unstable();
+                    t.dedup();
+                    (FanoutKind::Parallel, t.join(","))
+                }
+            };
+            let ev = Evidence {
+                trace_id: f.trace_id,
+                span_id: x.parent_span_id,
+            };
+            record(
+                kind,
+                x.parent_service,
+                x.parent_name,
+                target,
+                x.degree as f64,
+                x.cp_ms,
+                ev,
+            );
+        }
+        let Some(root) = &f.root else { continue };
+        for c in &f.chains {
+            let path: Vec<&str> = c.services.iter().map(|s| s.as_str()).collect();
+            let Some(&first) = c.services.first() else {
+                continue;
+            };
+            let ev = Evidence {
+                trace_id: f.trace_id,
+                span_id: root.span_id,
+            };
+            record(
+                FanoutKind::Chain,
+                first,
+                root.name,
+                path.join("→"),
+                c.amplification,
+                c.cp_ms,
+                ev,
+            );
+        }
     }
+    rows.into_values().collect()
+}
+
+/// One edge operation's client/server gaps: calls, gap and client time, the widest gap.
+#[derive(Default)]
+struct GapAcc {
+    calls: u64,
+    gap_ns: u64,
+    client_ns: u64,
+    widest: Option<(u64, Evidence)>,
+}
+
+fn hotspot_rows(all: &[&TraceFindings], engine: &Engine) -> Vec<HotspotRow> {
+    // Evidence for each operation: the trace where it held the critical path longest.
+    let mut cp_worst: FxHashMap<(Sym, Sym), (u64, Evidence)> = FxHashMap::default();
+    let mut gaps: FxHashMap<(Sym, Sym, Sym), GapAcc> = FxHashMap::default();
+    for f in all {
+        for p in &f.critical_path {
+            for s in &p.sections {
+                let len = s.end_ns.saturating_sub(s.start_ns);
+                let e = cp_worst.entry((s.service, s.name)).or_insert((
+                    0,
+                    Evidence {
+                        trace_id: f.trace_id,
+                        span_id: s.span_id,
+                    },
+                ));
+                if len > e.0 {
+                    *e = (
+                        len,
+                        Evidence {
+                            trace_id: f.trace_id,
+                            span_id: s.span_id,
+                        },
+                    );
+                }
+            }
+        }
+        for c in &f.calls {
+            let (Some(gap), CallKind::Rpc) = (c.gap_ns, c.kind) else {
+                continue;
+            };
+            let gap = gap.max(0) as u64;
+            let e = gaps.entry((c.caller, c.callee, c.operation)).or_default();
+            e.calls += 1;
+            e.gap_ns += gap;
+            e.client_ns += c.client_ns;
+            let ev = Evidence {
+                trace_id: f.trace_id,
+                span_id: c.client_span,
+            };
+            if e.widest.is_none_or(|(g, _)| gap > g) {
+                e.widest = Some((gap, ev));
+            }
+        }
+    }
+    let mut rows: Vec<HotspotRow> = engine
+        .aggregates()
+        .hotspots
+        .operations()
+        .into_iter()
+        .map(|h| HotspotRow {
+            kind: HotspotKind::CriticalPath,
+            service: h.service,
+            callee: None,
+            operation: h.operation,
+            count: h.occurrence as u64,
+            total_ns: ms_to_ns(h.cp_total_ms),
+            share: h.cp_share,
+            worst: cp_worst.get(&(h.service, h.operation)).map(|w| w.1),
+        })
+        .collect();
+    rows.extend(
+        gaps.into_iter()
+            .map(|((caller, callee, op), g)| HotspotRow {
+                kind: HotspotKind::EdgeGap,
+                service: caller,
+                callee: Some(callee),
+                operation: op,
+                count: g.calls,
+                total_ns: g.gap_ns,
+                share: g.gap_ns as f64 / g.client_ns.max(1) as f64,
+                worst: g.widest.map(|w| w.1),
+            }),
+    );
+    rows
+}
+
+fn map_rows(all: &[&TraceFindings], engine: &Engine) -> Vec<MapEdge> {
+    let mut worst: FxHashMap<(Sym, Sym), (i64, Evidence)> = FxHashMap::default();
+    for f in all {
+        for c in &f.calls {
+            let gap = c.gap_ns.unwrap_or(0);
+            let ev = Evidence {
+                trace_id: f.trace_id,
+                span_id: c.client_span,
+            };
+            let e = worst.entry((c.caller, c.callee)).or_insert((gap, ev));
+            if gap > e.0 {
+                *e = (gap, ev);
+            }
+        }
+    }
+    engine
+        .aggregates()
+        .service_map
+        .rows()
+        .into_iter()
+        .map(|r| MapEdge {
+            caller: r.caller,
+            callee: r.callee,
+            kind: match r.kind {
+                CallKind::Rpc => "rpc",
+                CallKind::Messaging => "messaging",
+                CallKind::Database => "database",
+                CallKind::External => "external",
+            },
+            calls: r.calls as u64,
+            errors: r.errors as u64,
+            p50_ns: ms_to_ns(r.client.p50_ms),
+            p99_ns: ms_to_ns(r.client.p99_ms),
+            worst: worst.get(&(r.caller, r.callee)).map(|w| w.1),
+        })
+        .collect()
+}
+
+/// Spans on the trace's critical path, as the analysis found it.
+pub fn critical_path(f: Option<&TraceFindings>) -> FxHashSet<SpanId> {
+    f.into_iter()
+        .flat_map(|f| f.critical_path.iter())
+        .flat_map(|p| p.sections.iter().map(|s| s.span_id))
+        .collect()
 }

@@ -32,6 +32,7 @@ pub use app::{App, Effect, Source, Tab};
 pub use data::ViewData;
 pub use view::{Header, KEYS};
 
+use crate::analysis::engine::Engine;
 use crate::ingest::IngestCounters;
 use crate::store::StoreSnapshot;
 
@@ -69,22 +70,33 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Derives `ViewData` from each new snapshot on a blocking thread, at most once per
-/// `DERIVE_EVERY`, and publishes it; the render loop only ever swaps an `Arc`.
+/// Feeds each new snapshot's complete traces to the analysis engine and derives `ViewData`
+/// from both, on a blocking thread, at most once per `DERIVE_EVERY`; the render loop only ever
+/// swaps an `Arc`. The engine skips traces it has already analysed, so each trace is analysed
+/// once (again only when a late span re-opened it).
 fn spawn_deriver(mut snapshots: watch::Receiver<StoreSnapshot>) -> watch::Receiver<Arc<ViewData>> {
-    let first = snapshots.borrow_and_update().clone();
-    let (tx, rx) = watch::channel(Arc::new(ViewData::build(first)));
+    let (tx, rx) = watch::channel(Arc::new(ViewData::default()));
     tokio::spawn(async move {
-        while snapshots.changed().await.is_ok() {
+        let mut engine = Engine::default();
+        loop {
             let started = Instant::now();
             let snap = snapshots.borrow_and_update().clone();
-            let Ok(data) = tokio::task::spawn_blocking(move || ViewData::build(snap)).await else {
-                break;
-            };
+            let job = tokio::task::spawn_blocking(move || {
+                for t in snap.traces.iter() {
+                    engine.add_trace(t);
+                }
+                let data = ViewData::build(snap, &engine);
+                (engine, data)
+            });
+            let Ok((back, data)) = job.await else { break };
+            engine = back;
             if tx.send(Arc::new(data)).is_err() {
                 break;
             }
             tokio::time::sleep(DERIVE_EVERY.saturating_sub(started.elapsed())).await;
+            if snapshots.changed().await.is_err() {
+                break;
+            }
         }
     });
     rx

@@ -11,7 +11,8 @@ use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 
 use super::app::ListState;
 use super::data::{
-    ColdStartRow, EdgeRow, Evidence, FanoutKind, FanoutRow, MapEdge, ServiceRow, TraceRow, ViewData,
+    ColdStartRow, Evidence, FanoutKind, FanoutRow, HotspotKind, HotspotRow, MapEdge, ServiceRow,
+    TraceRow, ViewData,
 };
 use super::filter::Term;
 use super::text::{clean, dur};
@@ -46,7 +47,7 @@ impl ListTab {
             ListTab::Traces => (0, false),
             ListTab::ColdStarts => (4, true),
             ListTab::Fanout => (6, true),
-            ListTab::Hotspots => (7, true),
+            ListTab::Hotspots => (4, true),
             ListTab::Map => (0, false),
         }
     }
@@ -57,7 +58,7 @@ impl ListTab {
             ListTab::Traces => TRACE_COLS.len(),
             ListTab::ColdStarts => COLD_COLS.len(),
             ListTab::Fanout => FANOUT_COLS.len(),
-            ListTab::Hotspots => EDGE_COLS.len(),
+            ListTab::Hotspots => HOTSPOT_COLS.len(),
             ListTab::Map => MAP_COLS.len(),
         }
     }
@@ -189,10 +190,10 @@ const SERVICE_COLS: [Col<ServiceRow>; 8] = [
         |r| Key::Num(pct(r.cold_starts, r.invocations)),
     ),
     wide(col(
-        "Spans",
-        Constraint::Length(8),
-        |r, _| r.spans.to_string(),
-        |r| Key::Num(r.spans as f64),
+        "CP%",
+        Constraint::Length(6),
+        |r, _| format!("{:.1}", r.cp_share * 100.0),
+        |r| Key::Num(r.cp_share),
     )),
 ];
 
@@ -347,7 +348,7 @@ impl Row for TraceRow {
 
 // === Cold starts ===
 
-const COLD_COLS: [Col<ColdStartRow>; 11] = [
+const COLD_COLS: [Col<ColdStartRow>; 12] = [
     col(
         "Function",
         Constraint::Min(16),
@@ -411,8 +412,14 @@ const COLD_COLS: [Col<ColdStartRow>; 11] = [
     col(
         "Penalty",
         Constraint::Length(9),
-        |r, _| format!("+{}", dur(r.penalty_ns())),
-        |r| Key::Num(r.penalty_ns() as f64),
+        |r, _| r.penalty_ns.map_or("-".into(), |p| format!("+{}", dur(p))),
+        |r| Key::Num(r.penalty_ns.unwrap_or(0) as f64),
+    ),
+    col(
+        "On CP",
+        Constraint::Length(6),
+        |r, _| r.on_critical_path.to_string(),
+        |r| Key::Num(r.on_critical_path as f64),
     ),
 ];
 
@@ -437,16 +444,8 @@ const FANOUT_COLS: [Col<FanoutRow>; 7] = [
     col(
         "Kind",
         Constraint::Length(8),
-        |r, _| match r.kind {
-            FanoutKind::NPlus1 => "N+1".into(),
-            FanoutKind::Parallel => "parallel".into(),
-        },
-        |r| {
-            Key::Text(match r.kind {
-                FanoutKind::NPlus1 => "N+1",
-                FanoutKind::Parallel => "parallel",
-            })
-        },
+        |r, _| fanout_kind(r.kind).into(),
+        |r| Key::Text(fanout_kind(r.kind)),
     ),
     col(
         "Service",
@@ -475,7 +474,10 @@ const FANOUT_COLS: [Col<FanoutRow>; 7] = [
     col(
         "Degree",
         Constraint::Length(9),
-        |r, _| format!("{:.1}/{}", r.mean_degree(), r.max_degree),
+        |r, _| match r.kind {
+            FanoutKind::Chain => format!("×{:.1}", r.max_degree),
+            _ => format!("{:.1}/{:.0}", r.mean_degree(), r.max_degree),
+        },
         |r| Key::Num(r.mean_degree()),
     ),
     col(
@@ -485,6 +487,14 @@ const FANOUT_COLS: [Col<FanoutRow>; 7] = [
         |r| Key::Num(r.cost_ns as f64),
     ),
 ];
+
+fn fanout_kind(k: FanoutKind) -> &'static str {
+    match k {
+        FanoutKind::NPlus1 => "N+1",
+        FanoutKind::Parallel => "parallel",
+        FanoutKind::Chain => "chain",
+    }
+}
 
 impl Row for FanoutRow {
     fn text_matches(&self, w: &str) -> bool {
@@ -496,7 +506,7 @@ impl Row for FanoutRow {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
             Term::NPlus1 => self.kind == FanoutKind::NPlus1,
-            Term::Fanout => self.kind == FanoutKind::Parallel,
+            Term::Fanout => self.kind != FanoutKind::NPlus1,
             Term::LongerThan(ns) => self.cost_ns > *ns,
             Term::ShorterThan(ns) => self.cost_ns < *ns,
             _ => false,
@@ -504,71 +514,78 @@ impl Row for FanoutRow {
     }
 }
 
-// === Hotspots (edges by client/server gap) ===
+// === Hotspots: operations by critical-path time, edges by client/server gap ===
 
-const EDGE_COLS: [Col<EdgeRow>; 8] = [
+fn hotspot_kind(k: HotspotKind) -> &'static str {
+    match k {
+        HotspotKind::CriticalPath => "crit path",
+        HotspotKind::EdgeGap => "edge gap",
+    }
+}
+
+fn hotspot_where(r: &HotspotRow) -> String {
+    match r.callee {
+        Some(callee) => format!("{} → {}", clean(r.service.as_str()), clean(callee.as_str())),
+        None => clean(r.service.as_str()).into_owned(),
+    }
+}
+
+const HOTSPOT_COLS: [Col<HotspotRow>; 7] = [
     col(
-        "Caller",
-        Constraint::Min(14),
-        |r, _| clean(r.caller.as_str()).into_owned(),
-        |r| Key::Text(r.caller.as_str()),
+        "Kind",
+        Constraint::Length(9),
+        |r, _| hotspot_kind(r.kind).into(),
+        |r| Key::Text(hotspot_kind(r.kind)),
     ),
     col(
-        "Callee",
-        Constraint::Min(14),
-        |r, _| clean(r.callee.as_str()).into_owned(),
-        |r| Key::Text(r.callee.as_str()),
+        "Where",
+        Constraint::Min(20),
+        |r, _| hotspot_where(r),
+        |r| Key::Text(r.service.as_str()),
     ),
-    wide(col(
+    col(
         "Operation",
         Constraint::Min(18),
         |r, _| clean(r.operation.as_str()).into_owned(),
         |r| Key::Text(r.operation.as_str()),
-    )),
-    col(
-        "Calls",
+    ),
+    wide(col(
+        "Count",
         Constraint::Length(6),
-        |r, _| r.calls.to_string(),
-        |r| Key::Num(r.calls as f64),
-    ),
-    wide(col(
-        "Client",
-        Constraint::Length(8),
-        |r, _| dur(r.client_ns / r.calls.max(1)),
-        |r| Key::Num((r.client_ns / r.calls.max(1)) as f64),
-    )),
-    wide(col(
-        "Server",
-        Constraint::Length(8),
-        |r, _| dur(r.server_ns / r.calls.max(1)),
-        |r| Key::Num((r.server_ns / r.calls.max(1)) as f64),
+        |r, _| r.count.to_string(),
+        |r| Key::Num(r.count as f64),
     )),
     col(
-        "Gap avg",
+        "Total",
         Constraint::Length(8),
-        |r, _| dur(r.gap_mean_ns()),
-        |r| Key::Num(r.gap_mean_ns() as f64),
+        |r, _| dur(r.total_ns),
+        |r| Key::Num(r.total_ns as f64),
     ),
     col(
-        "Gap sum",
+        "Mean",
         Constraint::Length(8),
-        |r, _| dur(r.gap_ns),
-        |r| Key::Num(r.gap_ns as f64),
+        |r, _| dur(r.mean_ns()),
+        |r| Key::Num(r.mean_ns() as f64),
+    ),
+    col(
+        "Share",
+        Constraint::Length(6),
+        |r, _| format!("{:.1}%", r.share * 100.0),
+        |r| Key::Num(r.share),
     ),
 ];
 
-impl Row for EdgeRow {
+impl Row for HotspotRow {
     fn text_matches(&self, w: &str) -> bool {
-        contains(self.caller.as_str(), w)
-            || contains(self.callee.as_str(), w)
+        contains(self.service.as_str(), w)
+            || self.callee.is_some_and(|c| contains(c.as_str(), w))
             || contains(self.operation.as_str(), w)
     }
     fn matches(&self, term: &Term, _: &ViewData) -> bool {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
-            Term::Error => self.errors > 0,
-            Term::LongerThan(ns) => self.gap_mean_ns() > *ns,
-            Term::ShorterThan(ns) => self.gap_mean_ns() < *ns,
+            Term::LongerThan(ns) => self.mean_ns() > *ns,
+            Term::ShorterThan(ns) => self.mean_ns() < *ns,
             _ => false,
         }
     }
@@ -576,7 +593,7 @@ impl Row for EdgeRow {
 
 // === Map ===
 
-const MAP_COLS: [Col<MapEdge>; 6] = [
+const MAP_COLS: [Col<MapEdge>; 7] = [
     col(
         "Caller",
         Constraint::Min(18),
@@ -589,6 +606,12 @@ const MAP_COLS: [Col<MapEdge>; 6] = [
         |r, _| format!("──▶ {}", clean(r.callee.as_str())),
         |r| Key::Text(r.callee.as_str()),
     ),
+    wide(col(
+        "Kind",
+        Constraint::Length(9),
+        |r, _| r.kind.into(),
+        |r| Key::Text(r.kind),
+    )),
     col(
         "Calls",
         Constraint::Length(7),
@@ -663,7 +686,7 @@ pub fn visible_len(tab: ListTab, state: &ListState, data: &ViewData) -> usize {
         ListTab::Traces => visible(&data.traces, &TRACE_COLS, state, data).len(),
         ListTab::ColdStarts => visible(&data.cold_starts, &COLD_COLS, state, data).len(),
         ListTab::Fanout => visible(&data.fanouts, &FANOUT_COLS, state, data).len(),
-        ListTab::Hotspots => visible(&data.edges, &EDGE_COLS, state, data).len(),
+        ListTab::Hotspots => visible(&data.hotspots, &HOTSPOT_COLS, state, data).len(),
         ListTab::Map => visible(&data.map, &MAP_COLS, state, data).len(),
     }
 }
@@ -702,12 +725,12 @@ pub fn activate(tab: ListTab, state: &ListState, data: &ViewData) -> Option<Acti
             .map(Activate::Open),
         ListTab::Fanout => pick(&data.fanouts, &FANOUT_COLS, state, data)
             .map(|i| Activate::Open(data.fanouts[i].worst)),
-        ListTab::Hotspots => {
-            pick(&data.edges, &EDGE_COLS, state, data).map(|i| Activate::Open(data.edges[i].worst))
-        }
-        ListTab::Map => {
-            pick(&data.map, &MAP_COLS, state, data).map(|i| Activate::Open(data.map[i].worst))
-        }
+        ListTab::Hotspots => pick(&data.hotspots, &HOTSPOT_COLS, state, data)
+            .and_then(|i| data.hotspots[i].worst)
+            .map(Activate::Open),
+        ListTab::Map => pick(&data.map, &MAP_COLS, state, data)
+            .and_then(|i| data.map[i].worst)
+            .map(Activate::Open),
     }
 }
 
@@ -743,7 +766,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
         ListTab::Fanout => draw(
             frame,
             area,
-            "N+1 loops and parallel fan-outs, by time they cost",
+            "N+1 loops, parallel fan-outs and chains, by critical-path time",
             &data.fanouts,
             &FANOUT_COLS,
             state,
@@ -752,9 +775,9 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
         ListTab::Hotspots => draw(
             frame,
             area,
-            "Edges by client time outside the server",
-            &data.edges,
-            &EDGE_COLS,
+            "Operations by critical-path time; edges by client time outside the server",
+            &data.hotspots,
+            &HOTSPOT_COLS,
             state,
             data,
         ),
@@ -771,7 +794,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
 }
 
 /// Below this width the `wide_only` columns are left out.
-const WIDE: u16 = 100;
+const WIDE: u16 = 110;
 
 #[allow(clippy::too_many_arguments)] // a table's title, rows, columns, state and data: all needed
 fn draw<T: Row>(

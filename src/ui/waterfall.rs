@@ -10,10 +10,15 @@ use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::TraceView;
-use super::data::{FANOUT_MIN, INIT_SPAN_NAME, NPLUS1_MIN, ViewData, critical_path};
+use super::data::{ViewData, critical_path};
 use super::text::{clean, dur, fit};
 use super::theme;
+use crate::analysis::engine::TraceFindings;
+use crate::analysis::fanout::FanOutKind;
 use crate::model::{AnyValue, KeyValue, Span, SpanId, SpanKind, StatusCode};
+
+/// The span name spantop's demo and the shopfast samples give a cold start's init phase.
+const INIT_SPAN_NAME: &str = "Initialization";
 use crate::store::Trace;
 
 /// One visible line of the waterfall.
@@ -75,49 +80,21 @@ struct Marks {
     fanout: usize,
 }
 
-fn marks(t: &Trace) -> FxHashMap<SpanId, Marks> {
-    let mut kids: FxHashMap<SpanId, Vec<&Span>> = FxHashMap::default();
-    for s in &t.spans {
-        if let Some(p) = s.parent_span_id
-            && s.kind == SpanKind::Client
-        {
-            kids.entry(p).or_default().push(s);
-        }
-    }
+/// Cold starts, N+1 loops and fan-outs of the trace, by the span they are marked on.
+fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
     let mut out: FxHashMap<SpanId, Marks> = FxHashMap::default();
-    for s in &t.spans {
-        if s.attr("faas.coldstart").and_then(AnyValue::as_bool) == Some(true) {
-            out.entry(s.span_id).or_default().cold = true;
+    let Some(f) = f else { return out };
+    for inv in &f.invocations {
+        if inv.local_verdict().and_then(|v| v.cold) == Some(true) {
+            out.entry(inv.span_id).or_default().cold = true;
         }
     }
-    for (parent, mut calls) in kids {
-        calls.sort_by_key(|c| (c.start_ns, c.span_id));
-        let mut by_name: FxHashMap<_, Vec<&Span>> = FxHashMap::default();
-        for c in &calls {
-            by_name.entry(c.name).or_default().push(c);
+    for x in &f.fanouts {
+        let m = out.entry(x.parent_span_id).or_default();
+        match x.kind {
+            FanOutKind::NPlusOne => m.nplus1 = m.nplus1.max(x.degree),
+            FanOutKind::Parallel => m.fanout = m.fanout.max(x.degree),
         }
-        let loop_len = by_name
-            .values()
-            .filter(|g| g.len() >= NPLUS1_MIN && g.windows(2).all(|w| w[0].end_ns <= w[1].start_ns))
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0);
-        let in_flight = (0..calls.len())
-            .map(|i| {
-                calls[i..]
-                    .iter()
-                    .take_while(|o| o.start_ns < calls[i].end_ns)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0);
-        let m = out.entry(parent).or_default();
-        m.nplus1 = loop_len;
-        m.fanout = if in_flight >= FANOUT_MIN {
-            in_flight
-        } else {
-            0
-        };
     }
     out
 }
@@ -162,8 +139,9 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         .constraints(split)
         .areas(body);
     let rows = rows(trace, &view.collapsed);
-    let critical = critical_path(trace);
-    let marks = marks(trace);
+    let findings = data.findings(trace.trace_id);
+    let critical = critical_path(findings);
+    let marks = marks(findings);
     let selected_row = view
         .selected
         .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
@@ -459,7 +437,7 @@ fn render_details(
             )));
         }
     }
-    // Only producers are linked to; scanning every trace for other spans would cost too much.
+    // Only producers are linked to; scanning every trace's links for other spans is wasted work.
     if s.kind == SpanKind::Producer {
         let from = data.linked_from(t.trace_id, s.span_id);
         if !from.is_empty() {
