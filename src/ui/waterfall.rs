@@ -99,6 +99,9 @@ fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
     out
 }
 
+/// Rows kept visible above and below the selected span.
+const SCROLL_MARGIN: usize = 4;
+
 /// Below this width the details go under the waterfall instead of beside it.
 const SIDE_BY_SIDE: u16 = 110;
 
@@ -255,12 +258,15 @@ fn render_waterfall(
     frame.render_widget(axis_line, Rect { height: 1, ..inner });
 
     let height = inner.height as usize - 1;
-    if selected < view.offset {
-        view.offset = selected;
-    } else if selected >= view.offset + height {
-        view.offset = selected + 1 - height;
+    // Keep a few rows of context around the selection, as editors do: a jump to a finding
+    // shows what the span contains, not just the span.
+    let margin = SCROLL_MARGIN.min(height.saturating_sub(1) / 2);
+    if selected < view.offset + margin {
+        view.offset = selected.saturating_sub(margin);
+    } else if selected + margin >= view.offset + height {
+        view.offset = selected + margin + 1 - height;
     }
-    view.offset = view.offset.min(rows.len().saturating_sub(1));
+    view.offset = view.offset.min(rows.len().saturating_sub(height));
     for (line, (pos, r)) in rows
         .iter()
         .enumerate()
