@@ -90,6 +90,18 @@ pub struct ListState {
     pub sort: usize,
     pub descending: bool,
     pub filter: Filter,
+    /// The filtered, sorted row order of the last frame, and what it was computed for: with
+    /// 100,000 traces, sorting on every frame would cost more than drawing it.
+    pub(crate) order: Option<(OrderKey, std::sync::Arc<[usize]>)>,
+}
+
+/// What a cached row order depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderKey {
+    pub generation: u64,
+    pub sort: usize,
+    pub descending: bool,
+    pub filter: Filter,
 }
 
 /// The Trace tab: which trace, which span, what is folded.

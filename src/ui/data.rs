@@ -6,6 +6,7 @@
 //! The findings are `crate::analysis`'s; this module only groups and ranks them for tables.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -15,6 +16,9 @@ use crate::analysis::engine::{Engine, TraceFindings};
 use crate::analysis::fanout::FanOutKind;
 use crate::model::{AnyValue, SpanId, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
+
+/// Generation 0 is the empty `ViewData::default()`.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// A finding's evidence: where to look in the Trace view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +164,8 @@ pub struct MapEdge {
 
 #[derive(Debug, Clone, Default)]
 pub struct ViewData {
+    /// Unique per build: lets views cache what they computed from this data.
+    pub generation: u64,
     pub snapshot: StoreSnapshot,
     /// The data clock: the latest span end held. Views measure "ago" from it, never from the
     /// wall clock, so replays and snapshot tests render the same frame every time.
@@ -234,6 +240,7 @@ impl ViewData {
         all.sort_by_key(|f| (f.start_ns, f.trace_id));
         let cold_starts = cold_start_rows(&all, engine, &snapshot, &index);
         ViewData {
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             services: service_rows(engine, &cold_starts),
             fanouts: fanout_rows(&all),
             hotspots: hotspot_rows(&all, engine),

@@ -9,7 +9,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 
-use super::app::ListState;
+use std::sync::Arc;
+
+use super::app::{ListState, OrderKey};
 use super::data::{
     ColdStartRow, Evidence, FanoutKind, FanoutRow, HotspotKind, HotspotRow, MapEdge, ServiceRow,
     TraceRow, ViewData,
@@ -806,7 +808,20 @@ fn draw<T: Row>(
     state: &mut ListState,
     data: &ViewData,
 ) {
-    let order = visible(items, cols, state, data);
+    let key = OrderKey {
+        generation: data.generation,
+        sort: state.sort,
+        descending: state.descending,
+        filter: state.filter.clone(),
+    };
+    let order = match &state.order {
+        Some((k, order)) if *k == key => Arc::clone(order),
+        _ => {
+            let order: Arc<[usize]> = visible(items, cols, state, data).into();
+            state.order = Some((key, Arc::clone(&order)));
+            order
+        }
+    };
     let shown: Vec<(usize, &Col<T>)> = cols
         .iter()
         .enumerate()
