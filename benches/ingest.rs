@@ -18,6 +18,10 @@ use prost::Message;
 use spantop::ingest::convert::request_to_batch;
 use spantop::store::{SpanStore, StoreConfig};
 
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn kv(key: &str, v: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.into(),
