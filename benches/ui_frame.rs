@@ -61,22 +61,35 @@ fn main() {
 
     let started = Instant::now();
     let data = ViewData::build(snapshot.clone(), &engine);
-    println!("ViewData::build (once a second, off the render path): {:.1?}", started.elapsed());
+    println!(
+        "ViewData::build (once a second, off the render path): {:.1?}",
+        started.elapsed()
+    );
     let started = Instant::now();
     for t in snapshot.traces.iter() {
         engine.add_trace(t); // already analysed: what the deriver pays per snapshot
     }
-    println!("re-offering every held trace to the engine: {:.1?}", started.elapsed());
+    println!(
+        "re-offering every held trace to the engine: {:.1?}",
+        started.elapsed()
+    );
 
     let header = Header {
         spans_per_sec: 0.0,
         store: snapshot.stats,
         ingest: Default::default(),
+        replay_progress: None,
     };
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     let mut app = App::new(Source::Live);
     for (k, tab) in Tab::ALL.iter().enumerate() {
-        app.handle_key(KeyEvent::new(KeyCode::Char(char::from(b'1' + k as u8)), KeyModifiers::NONE), &data);
+        app.handle_key(
+            KeyEvent::new(
+                KeyCode::Char(char::from(b'1' + k as u8)),
+                KeyModifiers::NONE,
+            ),
+            &data,
+        );
         if *tab == Tab::Trace {
             // Open the longest trace, as a user hunting the slowest request would.
             app.handle_key(KeyEvent::new(KeyCode::Char('2'), KeyModifiers::NONE), &data);
@@ -89,7 +102,9 @@ fn main() {
         let mut worst = Duration::ZERO;
         for _ in 0..FRAMES {
             let s = Instant::now();
-            terminal.draw(|f| app.render(f, &data, &header)).expect("draw");
+            terminal
+                .draw(|f| app.render(f, &data, &header))
+                .expect("draw");
             let d = s.elapsed();
             total += d;
             worst = worst.max(d);

@@ -32,6 +32,8 @@ pub enum Command {
     Live(crate::cmd_live::LiveArgs),
     /// First run: a simulated serverless + microservice shop sending to a local receiver, in the TUI.
     Demo(crate::cmd_live::DemoArgs),
+    /// Saved trace files in the TUI, as fast as possible or at their recorded pace.
+    Replay(crate::cmd_replay::ReplayArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -83,7 +85,10 @@ pub struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines on stderr would tear through the TUI's screen.
-    if !matches!(cli.command, Command::Live(_) | Command::Demo(_)) {
+    if !matches!(
+        cli.command,
+        Command::Live(_) | Command::Demo(_) | Command::Replay(_)
+    ) {
         init_logging();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +107,7 @@ pub fn main() -> ExitCode {
             Command::Simulate(args) => crate::cmd_simulate::run(args).await,
             Command::Live(args) => crate::cmd_live::live(args).await,
             Command::Demo(args) => crate::cmd_live::demo(args).await,
+            Command::Replay(args) => crate::cmd_replay::run(args).await,
         }
     });
     match result {

@@ -33,6 +33,7 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let feed = Feed {
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
+        progress: None,
     };
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     server
@@ -61,6 +62,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let feed = Feed {
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
+        progress: None,
     };
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     let _ = stop_tx.send(());

@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod cli;
 pub mod cmd_live;
+pub mod cmd_replay;
 pub mod cmd_simulate;
 pub mod demo;
 pub mod ingest;

@@ -41,6 +41,7 @@ fn header(data: &ViewData) -> Header {
         spans_per_sec: 812.0,
         store: data.snapshot.stats,
         ingest: IngestStats::default(),
+        replay_progress: Some(0.4),
     }
 }
 
@@ -206,9 +207,7 @@ fn space_pauses_and_resumes_the_view() {
 #[test]
 fn help_lists_every_key_and_any_key_closes_it() {
     let data = shop_data();
-    let mut app = App::new(Source::Replay {
-        progress: Some(0.4),
-    });
+    let mut app = App::new(Source::Replay);
     press(&mut app, &data, KeyCode::Char('?'));
     let t = draw(&mut app, &data, 120, 40);
     insta::assert_snapshot!("help_120x40", t.backend());
@@ -276,4 +275,61 @@ fn escape_sequences_in_telemetry_render_as_visible_text() {
         s.contains("user.agent = \\e]0;pwned\\u{7}curl\\r\\n"),
         "{s}"
     );
+}
+
+/// The shopfast sample (OpenTelemetry Python SDK, seed 42): 114 traces with an answer key.
+fn sample_data() -> ViewData {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/generated/shopfast-seed42-n100.otlp.jsonl.gz");
+    let (batches, results) = spantop::ingest::file::read_paths(&[path]);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|s| s.is_clean()))
+    );
+    view_data(batches.into_iter().flat_map(|b| b.spans).collect())
+}
+
+#[test]
+fn sample_file_cold_starts_and_trace_match_the_answer_key() {
+    let data = sample_data();
+    assert_eq!(data.traces.len(), 114);
+    let cold: Vec<(&str, u64)> = {
+        let mut v: Vec<_> = data
+            .cold_starts
+            .iter()
+            .map(|r| (r.function.as_str(), r.cold))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        cold,
+        [
+            ("auth-authorizer", 6),
+            ("checkout-fn", 16),
+            ("notification-fn", 2),
+            ("reco-model-fn", 21)
+        ]
+    );
+    let mut app = App::new(Source::Replay);
+    for (w, h) in [(120, 40), (80, 24)] {
+        press(&mut app, &data, KeyCode::Char('4'));
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("sample_cold_starts_{w}x{h}"), t.backend());
+        press(&mut app, &data, KeyCode::Enter);
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("sample_trace_{w}x{h}"), t.backend());
+        press(&mut app, &data, KeyCode::Esc);
+    }
+    for (key, name) in [
+        ('1', "services"),
+        ('5', "fanout"),
+        ('6', "hotspots"),
+        ('7', "map"),
+    ] {
+        press(&mut app, &data, KeyCode::Char(key));
+        let t = draw(&mut app, &data, 120, 40);
+        insta::assert_snapshot!(format!("sample_{name}_120x40"), t.backend());
+    }
 }

@@ -63,13 +63,11 @@ impl Tab {
 }
 
 /// Where the data comes from, for the header badge.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Live,
-    /// `progress` is the share of a timed replay already played, when known.
-    Replay {
-        progress: Option<f64>,
-    },
+    /// Saved files played back; how far is in `Header::replay_progress`.
+    Replay,
 }
 
 /// What the loop must do after a key.

@@ -19,7 +19,7 @@ pub mod waterfall;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -40,6 +40,8 @@ use crate::store::StoreSnapshot;
 pub struct Feed {
     pub snapshots: watch::Receiver<StoreSnapshot>,
     pub counters: Option<Arc<IngestCounters>>,
+    /// A replay's progress, 0 to 1, as `f64` bits.
+    pub progress: Option<Arc<AtomicU64>>,
 }
 
 const FRAME: Duration = Duration::from_millis(66);
@@ -205,6 +207,10 @@ async fn event_loop(
                     spans_per_sec: rate.update(stats.spans_received),
                     store: stats,
                     ingest: feed.counters.as_ref().map(|c| c.read()).unwrap_or_default(),
+                    replay_progress: feed
+                        .progress
+                        .as_ref()
+                        .map(|p| f64::from_bits(p.load(Ordering::Relaxed))),
                 };
                 if next != header {
                     header = next;

@@ -21,6 +21,8 @@ pub struct Header {
     pub spans_per_sec: f64,
     pub store: StoreStats,
     pub ingest: IngestStats,
+    /// Share of the replayed spans sent so far.
+    pub replay_progress: Option<f64>,
 }
 
 /// Every key, for `?` and the README. One table so the help can't drift from the handling.
@@ -109,8 +111,8 @@ impl App {
             Source::Live => {
                 TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black))
             }
-            Source::Replay { progress } => TextSpan::styled(
-                match progress {
+            Source::Replay => TextSpan::styled(
+                match h.replay_progress {
                     Some(p) => format!(" REPLAY {:.0}% ", p * 100.0),
                     None => " REPLAY ".to_owned(),
                 },
