@@ -28,6 +28,7 @@ fn stdout(o: &Output) -> String {
 fn replay_of_mixed_formats_prints_summaries_and_succeeds() {
     let out = spantop(&[
         "replay",
+        "--headless",
         &sample("generated/shopfast-seed42-n100.otlp.jsonl.gz"),
         &sample("zipkin-v2-json/yelp.json"),
         &sample("jaeger-json/jaeger-ui__genaiTestTrace.json"),
@@ -55,7 +56,7 @@ fn skipped_input_exits_2_and_unreadable_files_exit_1() {
     .expect("sample");
     let one_line: String = good.split_whitespace().collect::<Vec<_>>().join(" ");
     std::fs::write(&bad, format!("{one_line}\n{{\"resourceSpans\": [\n")).expect("write");
-    let out = spantop(&["replay", &bad.display().to_string()]);
+    let out = spantop(&["replay", "--headless", &bad.display().to_string()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("1 spans in 1 traces, 1 SKIPPED"), "{text}");
@@ -64,6 +65,7 @@ fn skipped_input_exits_2_and_unreadable_files_exit_1() {
     let missing = dir.path().join("missing.json");
     let out = spantop(&[
         "replay",
+        "--headless",
         &bad.display().to_string(),
         &missing.display().to_string(),
     ]);
@@ -83,7 +85,7 @@ fn convert_writes_files_that_replay_to_the_same_spans() {
         assert!(stdout(&out).contains("wrote 547 spans"), "{}", stdout(&out));
     }
     let summary = |p: &Path| {
-        let out = spantop(&["replay", &p.display().to_string()]);
+        let out = spantop(&["replay", "--headless", &p.display().to_string()]);
         assert_eq!(out.status.code(), Some(0));
         let text = stdout(&out);
         text.lines()
@@ -104,6 +106,7 @@ fn convert_writes_files_that_replay_to_the_same_spans() {
 fn timed_replay_feeds_the_same_spans() {
     let out = spantop(&[
         "replay",
+        "--headless",
         "--speed",
         "1000x",
         &sample("generated/shopfast-seed42-n100.otlp.jsonl.gz"),
