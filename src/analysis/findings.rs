@@ -107,11 +107,22 @@ pub struct ChainRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hotspots {
+    /// Bottom-up: every trace.
     pub operations: Vec<Hotspot>,
+    /// Top-down: per endpoint (root service and operation), its traces only.
+    pub by_endpoint: Vec<EndpointHotspots>,
     pub call_paths: Vec<CallPathHotspot>,
     /// Caller→callee edges with a server span, by mean client-vs-server gap.
     pub edges_by_gap_mean: Vec<EdgeRow>,
     pub edges_by_gap_total: Vec<EdgeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointHotspots {
+    pub service: Sym,
+    pub operation: Sym,
+    pub traces: usize,
+    pub operations: Vec<Hotspot>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +160,8 @@ pub struct ResolvedLink {
     pub producer_name: Option<Sym>,
     /// `consumer.start − producer.end`; across hosts, so subject to clock skew.
     pub publish_to_process_ms: Option<f64>,
+    /// End of the consumer's trace minus start of the producer's trace (§3.3), when both are in.
+    pub end_to_end_async_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -313,6 +326,7 @@ impl Findings {
             chains: truncate(chain_rows(&all), top),
             hotspots: Hotspots {
                 operations: truncate(agg.hotspots.operations(), top),
+                by_endpoint: truncate(by_endpoint(&all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
@@ -444,6 +458,33 @@ fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
     }
 }
 
+/// CRISP top-down: the hotspot table of each endpoint over its own traces, busiest first.
+fn by_endpoint(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<EndpointHotspots> {
+    let mut per: BTreeMap<(Sym, Sym), (usize, super::hotspots::HotspotAgg)> = BTreeMap::new();
+    for f in all {
+        if let Some(r) = &f.root {
+            let e = per.entry((r.service, r.name)).or_default();
+            e.0 += 1;
+            e.1.apply(&f.hotspots, true);
+        }
+    }
+    let mut rows: Vec<EndpointHotspots> = per
+        .into_iter()
+        .map(|((service, operation), (traces, agg))| EndpointHotspots {
+            service,
+            operation,
+            traces,
+            operations: truncate(agg.operations(), top),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.traces
+            .cmp(&a.traces)
+            .then((a.service, a.operation).cmp(&(b.service, b.operation)))
+    });
+    rows
+}
+
 fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncMessaging {
     let producers: FxHashMap<(TraceId, SpanId), &super::edges::ProducerRef> = all
         .iter()
@@ -453,6 +494,8 @@ fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncM
                 .map(move |p| ((f.trace_id, p.span_id), p))
         })
         .collect();
+    let trace_start: FxHashMap<TraceId, u64> =
+        all.iter().map(|f| (f.trace_id, f.start_ns)).collect();
     let mut list = Vec::new();
     let mut consumer_traces = Vec::new();
     for f in all {
@@ -470,6 +513,9 @@ fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncM
                 producer_name: p.map(|p| p.name),
                 publish_to_process_ms: p
                     .map(|p| ns_to_ms(l.consumer_start_ns as f64 - p.end_ns as f64)),
+                end_to_end_async_ms: trace_start.get(&l.trace_id).map(|&producer_start| {
+                    ns_to_ms((f.start_ns + f.duration_ns) as f64 - producer_start as f64)
+                }),
             });
         }
     }
@@ -610,6 +656,7 @@ mod tests {
             assert_eq!(a.edges[0].consumer_service.as_str(), "notification-fn");
             assert_eq!(a.edges[0].links, 2);
             assert_eq!(a.list[0].publish_to_process_ms, Some(88.0));
+            assert_eq!(a.list[0].end_to_end_async_ms, Some(150.0));
         }
     }
 
@@ -623,5 +670,32 @@ mod tests {
             (2, 0)
         );
         assert_eq!(f.async_messaging.edges[0].producer_service, None);
+    }
+
+    #[test]
+    fn top_down_hotspots_are_per_endpoint() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        for (id, root, child) in [
+            (1, "GET /a", "db-a"),
+            (2, "GET /a", "db-a"),
+            (3, "GET /b", "db-b"),
+        ] {
+            let mut b = TraceBuilder::with_trace_id(id);
+            let r = b.span("gw", root).kind(SpanKind::Server).at(0, 100).id();
+            b.span("gw", child).at(10, 90).parent(r).id();
+            engine.add_trace(&b.build());
+        }
+        let f = Findings::build(&engine, FindingsOptions::default());
+        let eps = &f.hotspots.by_endpoint;
+        assert_eq!(eps.len(), 2);
+        assert_eq!((eps[0].operation.as_str(), eps[0].traces), ("GET /a", 2));
+        assert_eq!(eps[0].operations[0].operation.as_str(), "db-a");
+        assert_eq!(eps[0].operations[0].cp_share, 0.8);
+        assert!(
+            eps[1]
+                .operations
+                .iter()
+                .all(|h| h.operation.as_str() != "db-a")
+        );
     }
 }
