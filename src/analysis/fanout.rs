@@ -436,8 +436,10 @@ pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
         let d = first_str(s, &[attrs::MESSAGING_DESTINATION]).unwrap_or("");
         return format!("msg {m} {d}");
     }
-    let peer = callee(tree, c).map_or("", Sym::as_str);
-    format!("span {peer} {}", s.name)
+    match callee(tree, c) {
+        Some(peer) => format!("span {peer} {}", s.name),
+        None => format!("span {}", s.name),
+    }
 }
 
 /// SQL with literals replaced by `?`, `IN (?, ?, …)` collapsed and whitespace normalised.
