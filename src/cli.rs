@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
     Serve(ServeArgs),
+    /// Load trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) into the store.
+    Replay(crate::cmd_files::ReplayArgs),
+    /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
+    Convert(crate::cmd_files::ConvertArgs),
     /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
     /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
     Report(crate::report::ReportArgs),
@@ -94,6 +98,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Replay(args) => crate::cmd_files::replay(args).await,
+            Command::Convert(args) => crate::cmd_files::convert(args).await,
             // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
             Command::Report(args) => crate::report::run(&args),
         }

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod cmd_files;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
