@@ -273,6 +273,8 @@ impl Engine {
     }
 
     /// Analyses a complete trace; a newer version of a known trace replaces the older one.
+    /// A trace whose findings were already dropped for `max_traces_kept` cannot take its old
+    /// contribution back, so a late re-completion of it counts twice in the aggregates.
     pub fn add_trace(&mut self, trace: &Trace) {
         if let Some(old) = self.traces.get(&trace.trace_id) {
             if old.version >= trace.version {
