@@ -104,10 +104,10 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     let trace = adjusted.as_ref().unwrap_or(trace);
     let tree = TraceTree::new(trace);
     let self_ns = self_time::self_times(&tree);
-    let calls = edges::calls(&tree);
     let (links, producers) = edges::links_and_producers(&tree);
     let paths = critical_path::critical_paths(&tree, cfg.critical_path);
     let cp = critical_path::cp_time_per_span(tree.len(), &paths);
+    let calls = edges::calls(&tree, &critical_path::inclusive_cp(&tree, &cp));
     let root_ns: u64 = paths
         .iter()
         .map(|p| p.sections.iter().map(|s| s.len()).sum::<u64>())

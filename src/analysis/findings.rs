@@ -112,9 +112,23 @@ pub struct Hotspots {
     /// Top-down: per endpoint (root service and operation), its traces only.
     pub by_endpoint: Vec<EndpointHotspots>,
     pub call_paths: Vec<CallPathHotspot>,
+    /// Caller→callee edges by the critical-path time of their calls (client span and all
+    /// under it), across traces.
+    pub edges_by_cp: Vec<EdgeCpRow>,
     /// Caller→callee edges with a server span, by mean client-vs-server gap.
     pub edges_by_gap_mean: Vec<EdgeRow>,
     pub edges_by_gap_total: Vec<EdgeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeCpRow {
+    pub caller: Sym,
+    pub callee: Sym,
+    pub kind: CallKind,
+    pub calls: usize,
+    pub cp_total_ms: f64,
+    pub cp_share: f64,
+    pub gap_mean_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -280,6 +294,24 @@ impl Findings {
                 .total_cmp(&a.gap.mean_ms)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
+        let mut by_cp: Vec<EdgeCpRow> = edge_rows
+            .iter()
+            .filter(|e| e.cp_total_ms > 0.0)
+            .map(|e| EdgeCpRow {
+                caller: e.caller,
+                callee: e.callee,
+                kind: e.kind,
+                calls: e.calls,
+                cp_total_ms: e.cp_total_ms,
+                cp_share: agg.hotspots.share((e.cp_total_ms * 1e6) as u64),
+                gap_mean_ms: (e.gap.n > 0).then_some(e.gap.mean_ms),
+            })
+            .collect();
+        by_cp.sort_by(|a, b| {
+            b.cp_total_ms
+                .total_cmp(&a.cp_total_ms)
+                .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
+        });
         let mut by_total = by_gap.clone();
         by_total.sort_by(|a, b| {
             b.gap
@@ -328,6 +360,7 @@ impl Findings {
                 operations: truncate(agg.hotspots.operations(), top),
                 by_endpoint: truncate(by_endpoint(&all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
+                edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
             },

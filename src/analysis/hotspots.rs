@@ -141,7 +141,8 @@ impl HotspotAgg {
         self.paths.retain(|_, a| !a.per_trace.is_empty());
     }
 
-    fn share(&self, ns: u64) -> f64 {
+    /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
+    pub fn share(&self, ns: u64) -> f64 {
         if self.root_ns == 0 {
             0.0
         } else {

@@ -48,6 +48,7 @@ pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
         parallel(f, top),
         chains(f, top),
         hotspots(f, top),
+        edge_hotspots(f, top),
         gaps(f, top),
         errors(f, top),
         messaging(f),
@@ -404,6 +405,32 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                         ms(h.cp_p50_ms),
                         ms(h.cp_p95_ms),
                         ms(h.self_total_ms),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn edge_hotspots(f: &Findings, top: usize) -> Section {
+    Section {
+        title: "Critical-path edges".into(),
+        lines: vec!["Calls between services ranked by the critical-path time they held (the call and everything under it).".into()],
+        table: Some(Table {
+            headers: vec!["caller → callee", "kind", "calls", "CP time", "share", "gap mean"],
+            rows: f
+                .hotspots
+                .edges_by_cp
+                .iter()
+                .take(top)
+                .map(|e| {
+                    vec![
+                        format!("{} → {}", e.caller, e.callee),
+                        format!("{:?}", e.kind).to_lowercase(),
+                        e.calls.to_string(),
+                        ms(e.cp_total_ms),
+                        pct(e.cp_share),
+                        e.gap_mean_ms.map_or("-".into(), ms),
                     ]
                 })
                 .collect(),
