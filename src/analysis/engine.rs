@@ -362,6 +362,8 @@ mod tests {
         let names: Vec<&str> = f.services_in_order.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, ["gw", "svc", "gw"]);
         assert_eq!(f.client_gap_on_path_ns, 20_000_000);
+        assert_eq!(f.calls.len(), 1);
+        assert_eq!(f.calls[0].cp_ns, 80_000_000, "the call and its server span");
         let total: u64 = f.cp_by_service_ns.iter().map(|x| x.1).sum();
         assert_eq!(total, f.duration_ns);
     }
