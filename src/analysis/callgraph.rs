@@ -153,6 +153,7 @@ impl ServiceMap {
                 negative_gaps: e.negative_gaps,
                 clock_skew_suspected: e.clock_skew_suspected,
                 cp_total_ms: ns_to_ms(e.cp_ns as f64),
+                worst_gap: None,
             })
             .collect()
     }
@@ -173,6 +174,15 @@ pub struct EdgeRow {
     pub negative_gaps: usize,
     pub clock_skew_suspected: usize,
     pub cp_total_ms: f64,
+    /// Evidence: the kept call with the largest gap.
+    pub worst_gap: Option<GapEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapEvidence {
+    pub trace_id: crate::model::TraceId,
+    pub client_span_id: crate::model::SpanId,
+    pub gap_ms: f64,
 }
 
 #[cfg(test)]

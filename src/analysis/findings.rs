@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::{SpanId, Sym, TraceId};
 
-use super::callgraph::EdgeRow;
+use super::callgraph::{EdgeRow, GapEvidence};
 use super::cold_start::{self, ColdStart, FunctionColdStarts};
 use super::edges::CallKind;
 use super::engine::{Engine, TraceFindings, TracePath};
@@ -282,7 +282,8 @@ impl Findings {
                 }
             })
             .collect();
-        let edge_rows = agg.service_map.rows();
+        let mut edge_rows = agg.service_map.rows();
+        attach_gap_evidence(&mut edge_rows, &all);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -357,7 +358,7 @@ impl Findings {
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
             hotspots: Hotspots {
-                operations: truncate(agg.hotspots.operations(), top),
+                operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
                 by_endpoint: truncate(by_endpoint(&all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_cp: truncate(by_cp, top),
@@ -488,6 +489,56 @@ fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
         absorbed: list.iter().filter(|e| !e.propagated_to_root).count(),
         by_origin: truncate(by_origin, top),
         list: truncate(list, top),
+    }
+}
+
+/// Names, for each hotspot operation, the kept trace where it held the path longest.
+fn with_worst_traces(
+    mut rows: Vec<Hotspot>,
+    all: &[&std::sync::Arc<TraceFindings>],
+) -> Vec<Hotspot> {
+    let mut worst: FxHashMap<(Sym, Sym), (u64, TraceId)> = FxHashMap::default();
+    for f in all {
+        for &(k, ns) in &f.hotspots.cp_by_op {
+            let w = worst.entry(k).or_insert((ns, f.trace_id));
+            if ns > w.0 {
+                *w = (ns, f.trace_id);
+            }
+        }
+    }
+    for r in &mut rows {
+        r.worst_trace = worst.get(&(r.service, r.operation)).map(|w| w.1);
+    }
+    rows
+}
+
+/// Names, for each edge, the kept call with the largest client-vs-server gap.
+fn attach_gap_evidence(rows: &mut [EdgeRow], all: &[&std::sync::Arc<TraceFindings>]) {
+    let mut worst: FxHashMap<(Sym, Sym, CallKind), GapEvidence> = FxHashMap::default();
+    for f in all {
+        for c in &f.calls {
+            let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
+                continue;
+            };
+            let gap_ms = ns_to_ms(g as f64);
+            let w = worst
+                .entry((c.caller, c.callee, c.kind))
+                .or_insert(GapEvidence {
+                    trace_id: f.trace_id,
+                    client_span_id: c.client_span,
+                    gap_ms,
+                });
+            if gap_ms > w.gap_ms {
+                *w = GapEvidence {
+                    trace_id: f.trace_id,
+                    client_span_id: c.client_span,
+                    gap_ms,
+                };
+            }
+        }
+    }
+    for r in rows {
+        r.worst_gap = worst.remove(&(r.caller, r.callee, r.kind));
     }
 }
 
@@ -730,5 +781,39 @@ mod tests {
                 .iter()
                 .all(|h| h.operation.as_str() != "db-a")
         );
+    }
+
+    #[test]
+    fn hotspots_and_edges_name_their_worst_trace() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        for (id, server_end) in [(1, 90), (2, 70)] {
+            let mut b = TraceBuilder::with_trace_id(id);
+            let r = b.span("gw", "GET /").kind(SpanKind::Server).at(0, 100).id();
+            let c = b
+                .span("gw", "call")
+                .kind(SpanKind::Client)
+                .at(10, 95)
+                .parent(r)
+                .id();
+            b.span("svc", "serve")
+                .kind(SpanKind::Server)
+                .at(20, server_end)
+                .parent(c)
+                .id();
+            engine.add_trace(&b.build());
+        }
+        let f = Findings::build(&engine, FindingsOptions::default());
+        let two = TraceId::from_u128(2).expect("id");
+        let one = TraceId::from_u128(1).expect("id");
+        let edge = &f.hotspots.edges_by_gap_mean[0];
+        let worst = edge.worst_gap.as_ref().expect("evidence");
+        assert_eq!((worst.trace_id, worst.gap_ms), (two, 35.0));
+        let serve = f
+            .hotspots
+            .operations
+            .iter()
+            .find(|h| h.operation.as_str() == "serve")
+            .expect("row");
+        assert_eq!(serve.worst_trace, Some(one), "the longer server span");
     }
 }

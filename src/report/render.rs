@@ -405,6 +405,7 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                         ms(h.cp_p50_ms),
                         ms(h.cp_p95_ms),
                         ms(h.self_total_ms),
+                        h.worst_trace.map_or("-".into(), |t| t.to_string()),
                     ]
                 })
                 .collect(),
@@ -443,7 +444,7 @@ fn gaps(f: &Findings, top: usize) -> Section {
         title: "Client/server gaps".into(),
         lines: vec!["Time a client waited that the callee's server span does not explain (network, queueing, unseen cold starts), by mean.".into()],
         table: Some(Table {
-            headers: vec!["caller → callee", "calls", "gap mean", "gap p50", "gap p95", "gap total", "server outlived client", "skew?"],
+            headers: vec!["caller → callee", "calls", "gap mean", "gap p50", "gap p95", "gap total", "server outlived client", "skew?", "worst call (trace/span)"],
             rows: f
                 .hotspots
                 .edges_by_gap_mean
@@ -459,6 +460,9 @@ fn gaps(f: &Findings, top: usize) -> Section {
                         ms(e.gap.total_ms),
                         e.negative_gaps.to_string(),
                         e.clock_skew_suspected.to_string(),
+                        e.worst_gap
+                            .as_ref()
+                            .map_or("-".into(), |w| format!("{}/{}", w.trace_id, w.client_span_id)),
                     ]
                 })
                 .collect(),
