@@ -389,6 +389,7 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                 "p50/trace",
                 "p95/trace",
                 "self time",
+                "worst trace",
             ],
             rows: f
                 .hotspots
@@ -667,6 +668,70 @@ mod tests {
         assert_eq!(ms(317.1), "317 ms");
         assert_eq!(ms(1430.0), "1.43 s");
         assert_eq!(pct(0.2105), "21.1%");
+    }
+
+    /// Every table's rows have as many cells as it has headers, on a trace that fills every
+    /// section (a cold start, an N+1 loop, a gap, an error).
+    #[test]
+    fn every_table_is_rectangular() {
+        use crate::analysis::attrs;
+        use crate::analysis::engine::{AnalysisConfig, Engine};
+        use crate::analysis::findings::FindingsOptions;
+        use crate::analysis::fixture::TraceBuilder;
+        use crate::model::{AnyValue, SpanKind};
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("gw", "POST")
+            .kind(SpanKind::Server)
+            .at(0, 200)
+            .error()
+            .id();
+        let c = b
+            .span("gw", "fn invoke")
+            .kind(SpanKind::Client)
+            .at(1, 199)
+            .parent(r)
+            .error()
+            .id();
+        let f = b
+            .span("fn", "fn")
+            .kind(SpanKind::Server)
+            .res(attrs::FAAS_NAME, "fn")
+            .attr(attrs::FAAS_COLDSTART, AnyValue::Bool(true))
+            .at(5, 190)
+            .parent(c)
+            .error()
+            .id();
+        b.span("fn", "Initialization")
+            .res(attrs::FAAS_NAME, "fn")
+            .at(6, 50)
+            .parent(f)
+            .id();
+        for i in 0..4 {
+            b.span("fn", "GET /x")
+                .kind(SpanKind::Client)
+                .str_attr(attrs::HTTP_REQUEST_METHOD, "GET")
+                .str_attr(attrs::URL_FULL, &format!("http://x/items/{i}"))
+                .at(60 + 20 * i, 70 + 20 * i)
+                .parent(f)
+                .error()
+                .id();
+        }
+        let mut engine = Engine::new(AnalysisConfig::default());
+        engine.add_trace(&b.build());
+        let findings = Findings::build(&engine, FindingsOptions::default());
+        let secs = sections(&findings, 10);
+        let mut rows = 0;
+        for s in &secs {
+            if let Some(t) = &s.table {
+                for r in &t.rows {
+                    assert_eq!(r.len(), t.headers.len(), "section {}", s.title);
+                    rows += 1;
+                }
+            }
+        }
+        assert!(rows >= 6, "the trace fills most tables ({rows} rows)");
+        assert!(text(&secs).contains("== COLD STARTS =="));
     }
 
     #[test]
