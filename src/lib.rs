@@ -7,10 +7,15 @@
 pub mod analysis;
 pub mod cli;
 pub mod cmd_files;
+pub mod cmd_live;
+pub mod cmd_replay;
+pub mod cmd_simulate;
+pub mod demo;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod ui;
 pub mod units;

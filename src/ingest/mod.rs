@@ -6,6 +6,7 @@
 //! request being queued without bound.
 
 pub mod convert;
+pub mod export;
 pub mod file;
 pub mod grpc;
 pub mod http;

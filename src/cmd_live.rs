@@ -1,0 +1,81 @@
+//! `spantop live` (receivers + TUI) and `spantop demo` (receivers on free local ports, the
+//! built-in simulated system sending to them, and the TUI).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::cli::{ReceiverArgs, shutdown_signal};
+use crate::demo::{Rate, SimulateConfig, simulate};
+use crate::server::{Server, ServerConfig};
+use crate::ui::{self, Feed, Source};
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    #[command(flatten)]
+    pub receiver: ReceiverArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// User requests per second the simulated shop serves.
+    #[arg(long, default_value = "25")]
+    pub rate: Rate,
+    /// Seed of the simulated shop.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::start(args.receiver.server_config()).await?;
+    let feed = Feed {
+        snapshots: server.snapshots.clone(),
+        counters: Some(server.counters.clone()),
+        progress: None,
+    };
+    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
+    server
+        .stop()
+        .await
+        .context("stopping the receivers failed")?;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Simulated traces finish within a few seconds; a short inactivity timeout shows them sooner.
+const DEMO_TRACE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let mut config = ServerConfig::ephemeral();
+    config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
+    let server = Server::start(config).await?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sim = SimulateConfig {
+        rate: args.rate,
+        seed: args.seed,
+        ..SimulateConfig::new(format!("http://{}", server.grpc_addr))
+    };
+    let simulator = tokio::spawn(simulate(sim, async {
+        let _ = stop_rx.await;
+    }));
+    let feed = Feed {
+        snapshots: server.snapshots.clone(),
+        counters: Some(server.counters.clone()),
+        progress: None,
+    };
+    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
+    let _ = stop_tx.send(());
+    let sent = simulator.await.context("the simulator panicked")?;
+    server
+        .stop()
+        .await
+        .context("stopping the receivers failed")?;
+    result?;
+    let sent = sent.context("the simulator failed")?;
+    eprintln!(
+        "demo: sent {} spans in {} traces ({} requests failed)",
+        sent.spans, sent.traces, sent.failed_requests
+    );
+    Ok(ExitCode::SUCCESS)
+}

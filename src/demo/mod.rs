@@ -1,0 +1,17 @@
+//! The built-in simulated system and the OTLP client that sends its traffic.
+//!
+//! `shop` generates the spans (model types, deterministic for a seed); `send` turns them into
+//! OTLP requests and sends them over gRPC or HTTP to any endpoint, paced or as fast as the
+//! receiver takes them. `spantop demo` points it at its own receivers; `spantop simulate` at any
+//! collector, which also makes it the load generator for benchmarks.
+//!
+//! Imports `model` and `ingest::convert` (for the model -> OTLP conversion) only.
+
+mod rng;
+pub mod send;
+pub mod shop;
+
+pub use crate::ingest::export::Protocol;
+pub use rng::Rng;
+pub use send::{Rate, SimulateConfig, SimulateStats, simulate};
+pub use shop::{Scenario, Shop, ShopConfig};

@@ -1,0 +1,416 @@
+//! `App`: view state only (tab, selections, sort, filters, the open trace, pause, help), and
+//! `handle_key`, which changes it and returns the `Effect` the loop carries out. No I/O here,
+//! and data is only read: it arrives as a `ViewData` the loop owns.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use rustc_hash::FxHashSet;
+
+use super::data::{Evidence, ViewData};
+use super::filter::Filter;
+use super::tables::{self, ListTab};
+use super::waterfall;
+use crate::model::{SpanId, TraceId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Services,
+    Traces,
+    Trace,
+    ColdStarts,
+    Fanout,
+    Hotspots,
+    Map,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 7] = [
+        Tab::Services,
+        Tab::Traces,
+        Tab::Trace,
+        Tab::ColdStarts,
+        Tab::Fanout,
+        Tab::Hotspots,
+        Tab::Map,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Services => "Services",
+            Tab::Traces => "Traces",
+            Tab::Trace => "Trace",
+            Tab::ColdStarts => "Cold starts",
+            Tab::Fanout => "Fan-out",
+            Tab::Hotspots => "Hotspots",
+            Tab::Map => "Map",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|&t| t == self).unwrap_or(0)
+    }
+
+    pub fn list(self) -> Option<ListTab> {
+        match self {
+            Tab::Services => Some(ListTab::Services),
+            Tab::Traces => Some(ListTab::Traces),
+            Tab::Trace => None,
+            Tab::ColdStarts => Some(ListTab::ColdStarts),
+            Tab::Fanout => Some(ListTab::Fanout),
+            Tab::Hotspots => Some(ListTab::Hotspots),
+            Tab::Map => Some(ListTab::Map),
+        }
+    }
+}
+
+/// Where the data comes from, for the header badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Live,
+    /// Saved files played back; how far is in `Header::replay_progress`.
+    Replay,
+}
+
+/// What the loop must do after a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    Quit,
+    /// Stop taking new data into the view (ingest goes on).
+    Pause,
+    Resume,
+}
+
+/// Selection, scroll, sort and filter of one table.
+#[derive(Debug, Clone, Default)]
+pub struct ListState {
+    pub selected: usize,
+    pub offset: usize,
+    pub sort: usize,
+    pub descending: bool,
+    pub filter: Filter,
+    /// The filtered, sorted row order of the last frame, and what it was computed for: with
+    /// 100,000 traces, sorting on every frame would cost more than drawing it.
+    pub(crate) order: Option<(OrderKey, std::sync::Arc<[usize]>)>,
+}
+
+/// What a cached row order depends on.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OrderKey {
+    pub generation: u64,
+    pub sort: usize,
+    pub descending: bool,
+    pub filter: Filter,
+}
+
+/// The Trace tab: which trace, which span, what is folded.
+#[derive(Debug, Clone)]
+pub struct TraceView {
+    pub trace_id: TraceId,
+    pub selected: Option<SpanId>,
+    pub collapsed: FxHashSet<SpanId>,
+    pub offset: usize,
+    /// Which of the selected span's links `f` follows next.
+    link_cursor: usize,
+}
+
+impl TraceView {
+    pub fn new(trace_id: TraceId, selected: Option<SpanId>) -> Self {
+        TraceView {
+            trace_id,
+            selected,
+            collapsed: FxHashSet::default(),
+            offset: 0,
+            link_cursor: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Back {
+    Tab(Tab),
+    Trace(Box<TraceView>),
+}
+
+/// Rows a page key moves.
+const PAGE: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub tab: Tab,
+    pub source: Source,
+    pub paused: bool,
+    pub help: bool,
+    /// The filter being typed after `/`, not applied until Enter.
+    pub editing: Option<String>,
+    pub lists: [ListState; ListTab::COUNT],
+    pub trace: Option<TraceView>,
+    /// One line of feedback (e.g. "linked trace not held"), cleared by the next key.
+    pub status: Option<String>,
+    back: Vec<Back>,
+}
+
+impl App {
+    pub fn new(source: Source) -> Self {
+        let lists = std::array::from_fn(|i| {
+            let (sort, descending) = ListTab::ALL[i].default_sort();
+            ListState {
+                sort,
+                descending,
+                ..ListState::default()
+            }
+        });
+        App {
+            tab: Tab::Services,
+            source,
+            paused: false,
+            help: false,
+            editing: None,
+            lists,
+            trace: None,
+            status: None,
+            back: Vec::new(),
+        }
+    }
+
+    pub fn list(&self, tab: ListTab) -> &ListState {
+        &self.lists[tab as usize]
+    }
+
+    pub fn list_mut(&mut self, tab: ListTab) -> &mut ListState {
+        &mut self.lists[tab as usize]
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent, data: &ViewData) -> Effect {
+        self.status = None;
+        if let Some(text) = &mut self.editing {
+            match key.code {
+                KeyCode::Enter => {
+                    let text = std::mem::take(text);
+                    self.editing = None;
+                    if let Some(tab) = self.tab.list() {
+                        let list = self.list_mut(tab);
+                        list.filter = Filter::parse(&text);
+                        list.selected = 0;
+                        list.offset = 0;
+                    }
+                }
+                KeyCode::Esc => self.editing = None,
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
+                _ => {}
+            }
+            return Effect::None;
+        }
+        if self.help {
+            // Any key closes help; q still quits.
+            self.help = false;
+            if key.code != KeyCode::Char('q') {
+                return Effect::None;
+            }
+        }
+        match key.code {
+            KeyCode::Char('q') => return Effect::Quit,
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Effect::Quit;
+            }
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Char(' ') => {
+                self.paused = !self.paused;
+                return if self.paused {
+                    Effect::Pause
+                } else {
+                    Effect::Resume
+                };
+            }
+            KeyCode::Char(c @ '1'..='7') => {
+                let tab = Tab::ALL[c as usize - '1' as usize];
+                self.switch(tab);
+            }
+            KeyCode::Tab => self.switch(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
+            KeyCode::BackTab => {
+                self.switch(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
+            }
+            KeyCode::Esc => self.go_back(),
+            _ => match self.tab.list() {
+                Some(tab) => self.list_key(tab, key, data),
+                None => self.trace_key(key, data),
+            },
+        }
+        Effect::None
+    }
+
+    fn switch(&mut self, tab: Tab) {
+        if tab != self.tab {
+            self.back.push(Back::Tab(self.tab));
+            self.tab = tab;
+        }
+    }
+
+    fn go_back(&mut self) {
+        match self.back.pop() {
+            Some(Back::Tab(tab)) => self.tab = tab,
+            Some(Back::Trace(view)) => {
+                self.trace = Some(*view);
+                self.tab = Tab::Trace;
+            }
+            None => {
+                // Nothing to go back to: Esc clears the table's filter instead.
+                if let Some(tab) = self.tab.list() {
+                    self.list_mut(tab).filter = Filter::default();
+                }
+            }
+        }
+    }
+
+    /// Opens a trace in the Trace tab, remembering where we came from for Esc.
+    pub fn open_trace(&mut self, ev: Evidence) {
+        let from = match (self.tab, self.trace.take()) {
+            (Tab::Trace, Some(view)) => Back::Trace(Box::new(view)),
+            (tab, prev) => {
+                self.trace = prev;
+                Back::Tab(tab)
+            }
+        };
+        self.back.push(from);
+        self.trace = Some(TraceView::new(ev.trace_id, Some(ev.span_id)));
+        self.tab = Tab::Trace;
+    }
+
+    fn list_key(&mut self, tab: ListTab, key: KeyEvent, data: &ViewData) {
+        let len = tables::visible_len(tab, self.list(tab), data);
+        let list = self.list_mut(tab);
+        let last = len.saturating_sub(1);
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => list.selected = (list.selected + 1).min(last),
+            KeyCode::Up | KeyCode::Char('k') => list.selected = list.selected.saturating_sub(1),
+            KeyCode::PageDown => list.selected = (list.selected + PAGE).min(last),
+            KeyCode::PageUp => list.selected = list.selected.saturating_sub(PAGE),
+            KeyCode::Home | KeyCode::Char('g') => list.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => list.selected = last,
+            KeyCode::Char('s') | KeyCode::Right | KeyCode::Char('l') => {
+                list.sort = (list.sort + 1) % tab.columns();
+            }
+            KeyCode::Left | KeyCode::Char('h') => {
+                list.sort = (list.sort + tab.columns() - 1) % tab.columns();
+            }
+            KeyCode::Char('S') | KeyCode::Char('r') => list.descending = !list.descending,
+            KeyCode::Char('/') => {
+                self.editing = Some(self.list(tab).filter.text().to_owned());
+            }
+            KeyCode::Enter => match tables::activate(tab, self.list(tab), data) {
+                Some(tables::Activate::Open(ev)) => self.open_trace(ev),
+                Some(tables::Activate::TracesOf(service)) => {
+                    self.switch(Tab::Traces);
+                    let traces = self.list_mut(ListTab::Traces);
+                    traces.filter = Filter::parse(&format!("service={service}"));
+                    traces.selected = 0;
+                    traces.offset = 0;
+                }
+                None => self.status = Some("nothing to open here".into()),
+            },
+            _ => {}
+        }
+    }
+
+    fn trace_key(&mut self, key: KeyEvent, data: &ViewData) {
+        let Some(view) = &mut self.trace else {
+            return;
+        };
+        let Some(trace) = data.trace(view.trace_id) else {
+            return;
+        };
+        let rows = waterfall::rows(trace, &view.collapsed);
+        let cur = view
+            .selected
+            .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
+            .unwrap_or(0);
+        let last = rows.len().saturating_sub(1);
+        let select_row = |view: &mut TraceView, row: usize| {
+            if let Some(r) = rows.get(row) {
+                view.selected = Some(trace.spans[r.idx].span_id);
+                view.link_cursor = 0;
+            }
+        };
+        let selected = rows.get(cur).map(|r| &trace.spans[r.idx]);
+        match key.code {
+            KeyCode::Down | KeyCode::Char('j') => select_row(view, (cur + 1).min(last)),
+            KeyCode::Up | KeyCode::Char('k') => select_row(view, cur.saturating_sub(1)),
+            KeyCode::PageDown => select_row(view, (cur + PAGE).min(last)),
+            KeyCode::PageUp => select_row(view, cur.saturating_sub(PAGE)),
+            KeyCode::Home | KeyCode::Char('g') => select_row(view, 0),
+            KeyCode::End | KeyCode::Char('G') => select_row(view, last),
+            KeyCode::Left | KeyCode::Char('h') => {
+                if let Some(p) = selected.and_then(|s| s.parent_span_id)
+                    && trace.span(p).is_some()
+                {
+                    view.selected = Some(p);
+                }
+            }
+            KeyCode::Right | KeyCode::Char('l') => {
+                if let Some(s) = selected {
+                    if view.collapsed.remove(&s.span_id) {
+                        return;
+                    }
+                    if let Some(child) = rows.get(cur + 1).filter(|r| r.depth > rows[cur].depth) {
+                        view.selected = Some(trace.spans[child.idx].span_id);
+                    }
+                }
+            }
+            KeyCode::Char(']') | KeyCode::Char('[') => {
+                let forward = key.code == KeyCode::Char(']');
+                if let Some(s) = selected {
+                    let siblings: Vec<SpanId> = rows
+                        .iter()
+                        .map(|r| &trace.spans[r.idx])
+                        .filter(|o| o.parent_span_id == s.parent_span_id)
+                        .map(|o| o.span_id)
+                        .collect();
+                    if let Some(i) = siblings.iter().position(|&id| id == s.span_id) {
+                        let j = if forward {
+                            (i + 1).min(siblings.len() - 1)
+                        } else {
+                            i.saturating_sub(1)
+                        };
+                        view.selected = Some(siblings[j]);
+                    }
+                }
+            }
+            KeyCode::Enter | KeyCode::Char('c') => {
+                if let Some(s) = selected
+                    && rows[cur].children > 0
+                    && !view.collapsed.remove(&s.span_id)
+                {
+                    view.collapsed.insert(s.span_id);
+                }
+            }
+            KeyCode::Char('f') => {
+                let Some(s) = selected else { return };
+                let mut targets: Vec<Evidence> = s
+                    .links
+                    .iter()
+                    .map(|l| Evidence {
+                        trace_id: l.trace_id,
+                        span_id: l.span_id,
+                    })
+                    .collect();
+                if targets.is_empty() {
+                    targets = data.linked_from(trace.trace_id, s.span_id);
+                }
+                if targets.is_empty() {
+                    self.status = Some("this span has no links".into());
+                    return;
+                }
+                let target = targets[view.link_cursor % targets.len()];
+                view.link_cursor += 1;
+                if data.trace(target.trace_id).is_some() {
+                    self.open_trace(target);
+                } else {
+                    self.status = Some(format!("linked trace {} is not held", target.trace_id));
+                }
+            }
+            _ => {}
+        }
+    }
+}

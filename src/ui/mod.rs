@@ -1,0 +1,252 @@
+//! The live TUI (ratatui + crossterm).
+//!
+//! - `data`: `ViewData`, what the tabs show, derived from a store snapshot off the render path.
+//! - `app`: `App`, view state only; `handle_key` updates it and returns an `Effect`.
+//! - `view`, `tables`, `waterfall`: drawing, from `&ViewData` and the data clock only.
+//! - `text`: every string from telemetry is made safe for the terminal here.
+//!
+//! The loop below joins them: keys, new snapshots and a frame timer; it draws at most once a
+//! frame and only when something changed. Nothing else in the crate imports `ui`.
+
+pub mod app;
+pub mod data;
+pub mod filter;
+pub mod tables;
+pub mod text;
+mod theme;
+pub mod view;
+pub mod waterfall;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossterm::event::{
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+use tokio::sync::{mpsc, watch};
+
+pub use app::{App, Effect, Source, Tab};
+pub use data::ViewData;
+pub use view::{Header, KEYS};
+
+use crate::analysis::engine::Engine;
+use crate::ingest::IngestCounters;
+use crate::store::StoreSnapshot;
+
+/// What the TUI watches: the store's snapshots and the receivers' counters.
+pub struct Feed {
+    pub snapshots: watch::Receiver<StoreSnapshot>,
+    pub counters: Option<Arc<IngestCounters>>,
+    /// A replay's progress, 0 to 1, as `f64` bits.
+    pub progress: Option<Arc<AtomicU64>>,
+}
+
+const FRAME: Duration = Duration::from_millis(66);
+/// Views are re-derived from the store at most this often: deriving walks every held span.
+const DERIVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Puts the terminal back however the TUI ends: return, error or panic (ratatui's panic hook
+/// restores first, then this guard's drop is a harmless second restore).
+struct TerminalGuard {
+    terminal: ratatui::DefaultTerminal,
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<Self> {
+        let terminal = ratatui::try_init().context("cannot set up the terminal")?;
+        if let Err(e) = crossterm::execute!(std::io::stdout(), event::EnableMouseCapture) {
+            ratatui::restore();
+            return Err(e).context("cannot enable mouse reporting");
+        }
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Feeds each new snapshot's complete traces to the analysis engine and derives `ViewData`
+/// from both, on a blocking thread, at most once per `DERIVE_EVERY`; the render loop only ever
+/// swaps an `Arc`. The engine skips traces it has already analysed, so each trace is analysed
+/// once (again only when a late span re-opened it).
+fn spawn_deriver(mut snapshots: watch::Receiver<StoreSnapshot>) -> watch::Receiver<Arc<ViewData>> {
+    let (tx, rx) = watch::channel(Arc::new(ViewData::default()));
+    tokio::spawn(async move {
+        let mut engine = Engine::default();
+        loop {
+            let started = Instant::now();
+            let snap = snapshots.borrow_and_update().clone();
+            let job = tokio::task::spawn_blocking(move || {
+                for t in snap.traces.iter() {
+                    engine.add_trace(t);
+                }
+                let data = ViewData::build(snap, &engine);
+                (engine, data)
+            });
+            let Ok((back, data)) = job.await else { break };
+            engine = back;
+            if tx.send(Arc::new(data)).is_err() {
+                break;
+            }
+            tokio::time::sleep(DERIVE_EVERY.saturating_sub(started.elapsed())).await;
+            if snapshots.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reader blocks) until `stop`.
+fn spawn_input(stop: Arc<AtomicBool>) -> mpsc::Receiver<Event> {
+    // A few keys of slack; a human can't outrun 15 frames a second by more.
+    let (tx, rx) = mpsc::channel(64);
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if tx.blocking_send(ev).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                },
+                Ok(false) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    rx
+}
+
+/// Maps a terminal event to the key `App` understands: presses only (no repeats or
+/// releases), and the mouse wheel as up/down.
+fn as_key(ev: Event) -> Option<KeyEvent> {
+    match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press => Some(k),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => Some(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
+            MouseEventKind::ScrollUp => Some(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Runs the TUI until `q`, Ctrl-C or `shutdown` (SIGTERM). The terminal is restored on every
+/// way out.
+pub async fn run(
+    feed: Feed,
+    source: Source,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut guard = TerminalGuard::enter()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut input = spawn_input(Arc::clone(&stop));
+    let result = event_loop(&mut guard, feed, source, &mut input, shutdown).await;
+    stop.store(true, Ordering::Relaxed);
+    drop(guard);
+    result
+}
+
+async fn event_loop(
+    guard: &mut TerminalGuard,
+    feed: Feed,
+    source: Source,
+    input: &mut mpsc::Receiver<Event>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
+    let mut derived = spawn_deriver(feed.snapshots.clone());
+    let mut data = Arc::clone(&derived.borrow_and_update());
+    let mut app = App::new(source);
+    let mut frame = tokio::time::interval(FRAME);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut rate = RateMeter::default();
+    let mut header = Header::default();
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            ev = input.recv() => {
+                let Some(ev) = ev else { return Ok(()) };
+                if matches!(ev, Event::Resize(..)) {
+                    dirty = true;
+                }
+                if let Some(key) = as_key(ev) {
+                    match app.handle_key(key, &data) {
+                        Effect::Quit => return Ok(()),
+                        Effect::Resume => data = Arc::clone(&derived.borrow_and_update()),
+                        Effect::Pause | Effect::None => {}
+                    }
+                    dirty = true;
+                }
+            }
+            changed = derived.changed() => {
+                if changed.is_err() {
+                    // The deriver stopped (the store is gone); keep showing what we have.
+                    derived = watch::channel(Arc::clone(&data)).1;
+                    continue;
+                }
+                if !app.paused {
+                    data = Arc::clone(&derived.borrow_and_update());
+                    dirty = true;
+                }
+            }
+            _ = frame.tick() => {
+                let stats = feed.snapshots.borrow().stats;
+                let next = Header {
+                    spans_per_sec: rate.update(stats.spans_received),
+                    store: stats,
+                    ingest: feed.counters.as_ref().map(|c| c.read()).unwrap_or_default(),
+                    replay_progress: feed
+                        .progress
+                        .as_ref()
+                        .map(|p| f64::from_bits(p.load(Ordering::Relaxed))),
+                };
+                if next != header {
+                    header = next;
+                    dirty = true;
+                }
+                if dirty {
+                    guard
+                        .terminal
+                        .draw(|f| app.render(f, &data, &header))
+                        .context("cannot draw to the terminal")?;
+                    dirty = false;
+                }
+            }
+        }
+    }
+}
+
+/// Spans per second received, over a window of about a second.
+#[derive(Default)]
+struct RateMeter {
+    since: Option<(Instant, u64)>,
+    rate: f64,
+}
+
+impl RateMeter {
+    fn update(&mut self, total: u64) -> f64 {
+        let now = Instant::now();
+        match self.since {
+            Some((at, base)) if now.duration_since(at) >= Duration::from_secs(1) => {
+                self.rate =
+                    total.saturating_sub(base) as f64 / now.duration_since(at).as_secs_f64();
+                self.since = Some((now, total));
+            }
+            Some(_) => {}
+            None => self.since = Some((now, total)),
+        }
+        self.rate
+    }
+}

@@ -1,0 +1,335 @@
+//! Frames of the real `App`, drawn with `TestBackend` from data the simulated shop produced and
+//! the span store assembled, at 120x40 and 80x24; keys go through the same `handle_key` as in
+//! production. Rendering uses the data clock, so every frame is the same on every run.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use spantop::demo::{Shop, ShopConfig};
+use spantop::ingest::IngestStats;
+use spantop::model::{
+    AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
+};
+use spantop::store::{SpanStore, StoreConfig};
+use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
+
+/// 2026-01-01T00:00:00Z: a fixed simulated clock.
+const T0: u64 = 1_767_225_600_000_000_000;
+
+fn view_data(spans: Vec<Span>) -> ViewData {
+    let mut store = SpanStore::new(StoreConfig::default());
+    store.ingest(Batch::new(spans), Instant::now());
+    store.complete_all();
+    ViewData::analyse(store.snapshot())
+}
+
+/// 150 user requests at 25 per second from the demo shop, seed 42.
+fn shop_data() -> ViewData {
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut spans = Vec::new();
+    for i in 0..150 {
+        shop.request(T0 + i * 40_000_000, &mut spans);
+    }
+    view_data(spans)
+}
+
+fn header(data: &ViewData) -> Header {
+    Header {
+        spans_per_sec: 812.0,
+        store: data.snapshot.stats,
+        ingest: IngestStats::default(),
+        replay_progress: Some(0.4),
+    }
+}
+
+fn draw(app: &mut App, data: &ViewData, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    let header = header(data);
+    terminal
+        .draw(|f| app.render(f, data, &header))
+        .expect("draw");
+    terminal
+}
+
+fn press(app: &mut App, data: &ViewData, code: KeyCode) -> Effect {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE), data)
+}
+
+fn type_text(app: &mut App, data: &ViewData, text: &str) {
+    for c in text.chars() {
+        press(app, data, KeyCode::Char(c));
+    }
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    t.backend().to_string()
+}
+
+#[test]
+fn every_tab_at_120x40_and_80x24() {
+    let data = shop_data();
+    for (w, h) in [(120, 40), (80, 24)] {
+        let mut app = App::new(Source::Live);
+        for (i, tab) in Tab::ALL.iter().enumerate() {
+            press(&mut app, &data, KeyCode::Char(char::from(b'1' + i as u8)));
+            assert_eq!(app.tab, *tab);
+            if *tab == Tab::Trace {
+                // Nothing opened yet: the tab says how to open one.
+                let t = draw(&mut app, &data, w, h);
+                assert!(screen(&t).contains("No trace open"));
+                continue;
+            }
+            let t = draw(&mut app, &data, w, h);
+            insta::assert_snapshot!(
+                format!(
+                    "tab_{}_{w}x{h}",
+                    tab.title().replace(' ', "_").to_lowercase()
+                ),
+                t.backend()
+            );
+        }
+    }
+}
+
+#[test]
+fn enter_on_a_cold_start_opens_its_trace_and_esc_goes_back() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Trace);
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    assert!(
+        s.contains("[cold]") && s.contains("Initialization [init]"),
+        "{s}"
+    );
+    insta::assert_snapshot!("trace_from_cold_start_120x40", t.backend());
+    let t = draw(&mut app, &data, 80, 24);
+    insta::assert_snapshot!("trace_from_cold_start_80x24", t.backend());
+
+    // Navigate: first child, next sibling, parent; fold the root.
+    press(&mut app, &data, KeyCode::Char('l'));
+    press(&mut app, &data, KeyCode::Char(']'));
+    press(&mut app, &data, KeyCode::Char('h'));
+    press(&mut app, &data, KeyCode::Char('g'));
+    press(&mut app, &data, KeyCode::Char('c'));
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(screen(&t).contains('▸'));
+    insta::assert_snapshot!("trace_root_folded", t.backend());
+
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(app.tab, Tab::ColdStarts);
+}
+
+#[test]
+fn follow_a_link_from_the_consumer_to_the_producer_trace() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "service=notification-fn");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Enter);
+    let consumer = app.trace.as_ref().expect("trace open").trace_id;
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(screen(&t).contains("order-events process"));
+    insta::assert_snapshot!("consumer_trace", t.backend());
+
+    press(&mut app, &data, KeyCode::Char('f'));
+    let producer = app.trace.as_ref().expect("trace open").trace_id;
+    assert_ne!(producer, consumer);
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    assert!(
+        s.contains("Linked from") && s.contains(&consumer.to_string()),
+        "{s}"
+    );
+    insta::assert_snapshot!("producer_trace_after_following_link", t.backend());
+
+    // Esc returns to the consumer trace, then to the filtered list.
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(app.trace.as_ref().map(|v| v.trace_id), Some(consumer));
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(app.tab, Tab::Traces);
+}
+
+#[test]
+fn filter_and_sort_the_traces_table() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error duration>500ms");
+    let t = draw(&mut app, &data, 80, 24);
+    assert!(screen(&t).contains("/error duration>500ms"));
+    press(&mut app, &data, KeyCode::Enter);
+    // Sort by Duration (third column), longest first.
+    press(&mut app, &data, KeyCode::Char('s'));
+    press(&mut app, &data, KeyCode::Char('s'));
+    press(&mut app, &data, KeyCode::Char('S'));
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    assert!(
+        s.contains("Duration▼") && s.contains("filter: error duration>500ms"),
+        "{s}"
+    );
+    let rows = data
+        .traces
+        .iter()
+        .filter(|r| r.errors > 0 && r.duration_ns() > 500_000_000)
+        .count();
+    assert!(rows > 0);
+    assert!(s.contains(&format!("{rows}/{}", data.traces.len())), "{s}");
+    insta::assert_snapshot!("traces_filtered_sorted", t.backend());
+}
+
+#[test]
+fn space_pauses_and_resumes_the_view() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    assert_eq!(press(&mut app, &data, KeyCode::Char(' ')), Effect::Pause);
+    let t = draw(&mut app, &data, 80, 24);
+    assert!(
+        screen(&t)
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("PAUSED"))
+    );
+    assert_eq!(press(&mut app, &data, KeyCode::Char(' ')), Effect::Resume);
+    let t = draw(&mut app, &data, 80, 24);
+    assert!(!screen(&t).contains("PAUSED"));
+}
+
+#[test]
+fn help_lists_every_key_and_any_key_closes_it() {
+    let data = shop_data();
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('?'));
+    let t = draw(&mut app, &data, 120, 40);
+    insta::assert_snapshot!("help_120x40", t.backend());
+    press(&mut app, &data, KeyCode::Char('x'));
+    assert!(!app.help);
+    assert_eq!(press(&mut app, &data, KeyCode::Char('q')), Effect::Quit);
+}
+
+fn hostile_span(id: u64, parent: Option<u64>, name: &str, resource: &Arc<Resource>) -> Span {
+    Span {
+        trace_id: TraceId::from_u128(0xabc).expect("non-zero"),
+        span_id: SpanId::from_u64(id).expect("non-zero"),
+        parent_span_id: parent.and_then(SpanId::from_u64),
+        name: Sym::new(name),
+        kind: SpanKind::Server,
+        flags: 0,
+        start_ns: T0 + id * 1_000_000,
+        end_ns: T0 + 50_000_000,
+        status: Status::default(),
+        attributes: vec![KeyValue::new(
+            "user.agent",
+            AnyValue::Str("\x1b]0;pwned\x07curl\r\n".into()),
+        )]
+        .into(),
+        events: Box::new([]),
+        links: Box::new([]),
+        resource: Arc::clone(resource),
+        scope: Arc::new(Scope::default()),
+        extra: None,
+    }
+}
+
+#[test]
+fn escape_sequences_in_telemetry_render_as_visible_text() {
+    let resource = Arc::new(Resource::new(vec![KeyValue::new(
+        "service.name",
+        AnyValue::Str("svc\x1b[2J".into()),
+    )]));
+    let data = view_data(vec![
+        hostile_span(1, None, "GET /\x1b[31mred\x1b[0m", &resource),
+        hostile_span(2, Some(1), "child\u{9b}6n\u{202e}", &resource),
+    ]);
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let list = draw(&mut app, &data, 120, 40);
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('j'));
+    let trace = draw(&mut app, &data, 120, 40);
+    for t in [&list, &trace] {
+        for cell in t.backend().buffer().content() {
+            assert!(
+                !cell
+                    .symbol()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
+                "raw control character reached the screen: {:?}",
+                cell.symbol()
+            );
+        }
+    }
+    assert!(screen(&list).contains("svc\\e[2J: GET /\\e[31mred\\e[0m"));
+    let s = screen(&trace);
+    assert!(s.contains("child\\u{9b}6n\\u{202e}"), "{s}");
+    assert!(
+        s.contains("user.agent = \\e]0;pwned\\u{7}curl\\r\\n"),
+        "{s}"
+    );
+}
+
+/// The shopfast sample (OpenTelemetry Python SDK, seed 42): 114 traces with an answer key.
+fn sample_data() -> ViewData {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples/generated/shopfast-seed42-n100.otlp.jsonl.gz");
+    let (batches, results) = spantop::ingest::file::read_paths(&[path]);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|s| s.is_clean()))
+    );
+    view_data(batches.into_iter().flat_map(|b| b.spans).collect())
+}
+
+#[test]
+fn sample_file_cold_starts_and_trace_match_the_answer_key() {
+    let data = sample_data();
+    assert_eq!(data.traces.len(), 114);
+    let cold: Vec<(&str, u64)> = {
+        let mut v: Vec<_> = data
+            .cold_starts
+            .iter()
+            .map(|r| (r.function.as_str(), r.cold))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        cold,
+        [
+            ("auth-authorizer", 6),
+            ("checkout-fn", 16),
+            ("notification-fn", 2),
+            ("reco-model-fn", 21)
+        ]
+    );
+    let mut app = App::new(Source::Replay);
+    for (w, h) in [(120, 40), (80, 24)] {
+        press(&mut app, &data, KeyCode::Char('4'));
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("sample_cold_starts_{w}x{h}"), t.backend());
+        press(&mut app, &data, KeyCode::Enter);
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("sample_trace_{w}x{h}"), t.backend());
+        press(&mut app, &data, KeyCode::Esc);
+    }
+    for (key, name) in [
+        ('1', "services"),
+        ('5', "fanout"),
+        ('6', "hotspots"),
+        ('7', "map"),
+    ] {
+        press(&mut app, &data, KeyCode::Char(key));
+        let t = draw(&mut app, &data, 120, 40);
+        insta::assert_snapshot!(format!("sample_{name}_120x40"), t.backend());
+    }
+}
