@@ -1,5 +1,5 @@
-//! Properties that must hold on any input, checked on every public sample in the shared
-//! folder (real Zipkin, Jaeger and OpenTelemetry Demo captures) and on the shopfast sample:
+//! Properties that must hold on any input, checked on every public sample (the copies in
+//! `samples/`: real Zipkin, Jaeger and OpenTelemetry Demo captures) and on the shopfast sample:
 //! each root's critical path tiles the root exactly, self time never exceeds duration, and the
 //! whole engine runs without panicking.
 
@@ -17,11 +17,11 @@ use spantop::store::{SpanStore, StoreConfig, Trace};
 
 fn sample_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let public = root.join("../shared/samples/public");
+    // The repository's copies of the public samples (samples/PROVENANCE.md).
+    let public = root.join("samples");
     let mut files = vec![root.join("tests/data/shopfast/shopfast-seed42-n100.otlp.jsonl")];
     for dir in ["zipkin-v2-json", "jaeger-json", "otlp-json"] {
-        let entries =
-            std::fs::read_dir(public.join(dir)).expect("../shared/samples/public is readable");
+        let entries = std::fs::read_dir(public.join(dir)).expect("samples/ is readable");
         files.extend(
             entries
                 .map(|e| e.expect("dir entry").path())
