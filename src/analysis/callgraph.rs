@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::model::Sym;
 
 use super::edges::{Call, CallKind};
-use super::stats::{Samples, Summary};
+use super::stats::{Samples, Summary, ns_to_ms};
 use super::tree::TraceTree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,8 @@ pub struct EdgeAgg {
     pub gap: Samples,
     pub negative_gaps: usize,
     pub clock_skew_suspected: usize,
+    /// Critical-path time of the calls (client span and everything under it).
+    pub cp_ns: u64,
 }
 
 pub type EdgeKey = (Sym, Sym, CallKind);
@@ -110,6 +112,11 @@ impl ServiceMap {
             if c.clock_skew_suspected {
                 count(&mut e.clock_skew_suspected);
             }
+            e.cp_ns = if add {
+                e.cp_ns + c.cp_ns
+            } else {
+                e.cp_ns.saturating_sub(c.cp_ns)
+            };
         }
         if !add {
             self.edges.retain(|_, e| e.calls > 0);
@@ -145,6 +152,8 @@ impl ServiceMap {
                 gap: e.gap.summary_ms(),
                 negative_gaps: e.negative_gaps,
                 clock_skew_suspected: e.clock_skew_suspected,
+                cp_total_ms: ns_to_ms(e.cp_ns as f64),
+                worst_gap: None,
             })
             .collect()
     }
@@ -164,6 +173,16 @@ pub struct EdgeRow {
     pub gap: Summary,
     pub negative_gaps: usize,
     pub clock_skew_suspected: usize,
+    pub cp_total_ms: f64,
+    /// Evidence: the kept call with the largest gap.
+    pub worst_gap: Option<GapEvidence>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GapEvidence {
+    pub trace_id: crate::model::TraceId,
+    pub client_span_id: crate::model::SpanId,
+    pub gap_ms: f64,
 }
 
 #[cfg(test)]
@@ -189,7 +208,13 @@ mod tests {
                 .id();
             traces.push(b.build());
         }
-        let per: Vec<Vec<Call>> = traces.iter().map(|t| calls(&TraceTree::new(t))).collect();
+        let per: Vec<Vec<Call>> = traces
+            .iter()
+            .map(|t| {
+                let tree = TraceTree::new(t);
+                calls(&tree, &vec![0; tree.len()])
+            })
+            .collect();
         let mut map = ServiceMap::default();
         for c in &per {
             map.apply(c, true);
@@ -229,6 +254,6 @@ mod tests {
         let kinds: Vec<SpanEdge> = g.edge_weights().copied().collect();
         assert_eq!(kinds.iter().filter(|&&k| k == SpanEdge::ChildOf).count(), 1);
         assert_eq!(kinds.iter().filter(|&&k| k == SpanEdge::Link).count(), 1);
-        assert_eq!(service_graph(&calls(&tree)).edge_count(), 0);
+        assert_eq!(service_graph(&calls(&tree, &[0; 3])).edge_count(), 0);
     }
 }

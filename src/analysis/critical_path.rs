@@ -175,6 +175,17 @@ pub fn cp_time_per_span(n: usize, paths: &[RootPath]) -> Vec<u64> {
     t
 }
 
+/// Critical-path time of each span's whole subtree (the span and everything under it).
+pub fn inclusive_cp(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<u64> {
+    let mut inc = cp.to_vec();
+    for &i in tree.preorder.iter().rev() {
+        if let Some(p) = tree.parent[i] {
+            inc[p] += inc[i];
+        }
+    }
+    inc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,6 +41,9 @@ pub struct Call {
     pub legs_ns: Option<(i64, i64)>,
     pub clock_skew_suspected: bool,
     pub error: bool,
+    /// Critical-path time of the client span and everything under it: what this call cost
+    /// the request.
+    pub cp_ns: u64,
 }
 
 impl Call {
@@ -69,12 +72,15 @@ pub struct ProducerRef {
     pub end_ns: u64,
 }
 
-/// Every call made in the trace, in span order.
-pub fn calls(tree: &TraceTree<'_>) -> Vec<Call> {
-    (0..tree.len()).filter_map(|c| call_of(tree, c)).collect()
+/// Every call made in the trace, in span order. `inclusive_cp` is the critical-path time of
+/// each span's subtree (`critical_path::inclusive_cp`).
+pub fn calls(tree: &TraceTree<'_>, inclusive_cp: &[u64]) -> Vec<Call> {
+    (0..tree.len())
+        .filter_map(|c| call_of(tree, c, inclusive_cp[c]))
+        .collect()
 }
 
-fn call_of(tree: &TraceTree<'_>, c: usize) -> Option<Call> {
+fn call_of(tree: &TraceTree<'_>, c: usize, cp_ns: u64) -> Option<Call> {
     let span = tree.span(c);
     if !matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
         return None;
@@ -98,6 +104,7 @@ fn call_of(tree: &TraceTree<'_>, c: usize) -> Option<Call> {
         legs_ns: None,
         clock_skew_suspected: false,
         error: span.is_error() || servers.iter().any(|&s| tree.span(s).is_error()),
+        cp_ns,
     };
     let Some(&first) = servers.first() else {
         let (callee, kind) = virtual_callee(tree, c)?;
@@ -196,7 +203,7 @@ mod tests {
     fn one_call(b: TraceBuilder) -> Call {
         let t = b.build();
         let tree = TraceTree::new(&t);
-        let mut c = calls(&tree);
+        let mut c = calls(&tree, &vec![0; tree.len()]);
         assert_eq!(c.len(), 1);
         c.remove(0)
     }

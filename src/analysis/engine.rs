@@ -104,10 +104,10 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     let trace = adjusted.as_ref().unwrap_or(trace);
     let tree = TraceTree::new(trace);
     let self_ns = self_time::self_times(&tree);
-    let calls = edges::calls(&tree);
     let (links, producers) = edges::links_and_producers(&tree);
     let paths = critical_path::critical_paths(&tree, cfg.critical_path);
     let cp = critical_path::cp_time_per_span(tree.len(), &paths);
+    let calls = edges::calls(&tree, &critical_path::inclusive_cp(&tree, &cp));
     let root_ns: u64 = paths
         .iter()
         .map(|p| p.sections.iter().map(|s| s.len()).sum::<u64>())
@@ -273,6 +273,8 @@ impl Engine {
     }
 
     /// Analyses a complete trace; a newer version of a known trace replaces the older one.
+    /// A trace whose findings were already dropped for `max_traces_kept` cannot take its old
+    /// contribution back, so a late re-completion of it counts twice in the aggregates.
     pub fn add_trace(&mut self, trace: &Trace) {
         if let Some(old) = self.traces.get(&trace.trace_id) {
             if old.version >= trace.version {
@@ -360,6 +362,8 @@ mod tests {
         let names: Vec<&str> = f.services_in_order.iter().map(|s| s.as_str()).collect();
         assert_eq!(names, ["gw", "svc", "gw"]);
         assert_eq!(f.client_gap_on_path_ns, 20_000_000);
+        assert_eq!(f.calls.len(), 1);
+        assert_eq!(f.calls[0].cp_ns, 80_000_000, "the call and its server span");
         let total: u64 = f.cp_by_service_ns.iter().map(|x| x.1).sum();
         assert_eq!(total, f.duration_ns);
     }

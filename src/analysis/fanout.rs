@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::model::{SpanId, SpanKind, Sym, TraceId};
 
 use super::attrs::{self, first_str};
+use super::critical_path::inclusive_cp;
 use super::self_time::union_within;
 use super::stats::ns_to_ms;
 use super::tree::TraceTree;
@@ -95,7 +96,7 @@ pub fn tail_risk(n: usize, q: f64) -> f64 {
 
 /// Fan-outs of the trace. `cp` is critical-path time per span.
 pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
-    let inclusive_cp = inclusive(tree, cp);
+    let inclusive_cp = inclusive_cp(tree, cp);
     let mut out = Vec::new();
     for e in (0..tree.len()).filter(|&e| tree.entry[e]) {
         let calls: Vec<usize> = tree
@@ -196,17 +197,6 @@ fn is_call(tree: &TraceTree<'_>, c: usize) -> bool {
     matches!(s.kind, SpanKind::Client | SpanKind::Producer)
         || s.attr(attrs::DB_SYSTEM_NAME).is_some()
         || s.attr(attrs::DB_SYSTEM).is_some()
-}
-
-/// Critical-path time of each span's subtree.
-fn inclusive(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<u64> {
-    let mut inc = cp.to_vec();
-    for &i in tree.preorder.iter().rev() {
-        if let Some(p) = tree.parent[i] {
-            inc[p] += inc[i];
-        }
-    }
-    inc
 }
 
 struct Measures {
@@ -436,8 +426,10 @@ pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
         let d = first_str(s, &[attrs::MESSAGING_DESTINATION]).unwrap_or("");
         return format!("msg {m} {d}");
     }
-    let peer = callee(tree, c).map_or("", Sym::as_str);
-    format!("span {peer} {}", s.name)
+    match callee(tree, c) {
+        Some(peer) => format!("span {peer} {}", s.name),
+        None => format!("span {}", s.name),
+    }
 }
 
 /// SQL with literals replaced by `?`, `IN (?, ?, …)` collapsed and whitespace normalised.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::{SpanId, Sym, TraceId};
 
-use super::callgraph::EdgeRow;
+use super::callgraph::{EdgeRow, GapEvidence};
 use super::cold_start::{self, ColdStart, FunctionColdStarts};
 use super::edges::CallKind;
 use super::engine::{Engine, TraceFindings, TracePath};
@@ -107,11 +107,36 @@ pub struct ChainRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hotspots {
+    /// Bottom-up: every trace.
     pub operations: Vec<Hotspot>,
+    /// Top-down: per endpoint (root service and operation), its traces only.
+    pub by_endpoint: Vec<EndpointHotspots>,
     pub call_paths: Vec<CallPathHotspot>,
+    /// Caller→callee edges by the critical-path time of their calls (client span and all
+    /// under it), across traces.
+    pub edges_by_cp: Vec<EdgeCpRow>,
     /// Caller→callee edges with a server span, by mean client-vs-server gap.
     pub edges_by_gap_mean: Vec<EdgeRow>,
     pub edges_by_gap_total: Vec<EdgeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeCpRow {
+    pub caller: Sym,
+    pub callee: Sym,
+    pub kind: CallKind,
+    pub calls: usize,
+    pub cp_total_ms: f64,
+    pub cp_share: f64,
+    pub gap_mean_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EndpointHotspots {
+    pub service: Sym,
+    pub operation: Sym,
+    pub traces: usize,
+    pub operations: Vec<Hotspot>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +174,8 @@ pub struct ResolvedLink {
     pub producer_name: Option<Sym>,
     /// `consumer.start − producer.end`; across hosts, so subject to clock skew.
     pub publish_to_process_ms: Option<f64>,
+    /// End of the consumer's trace minus start of the producer's trace (§3.3), when both are in.
+    pub end_to_end_async_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -255,7 +282,8 @@ impl Findings {
                 }
             })
             .collect();
-        let edge_rows = agg.service_map.rows();
+        let mut edge_rows = agg.service_map.rows();
+        attach_gap_evidence(&mut edge_rows, &all);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -265,6 +293,24 @@ impl Findings {
             b.gap
                 .mean_ms
                 .total_cmp(&a.gap.mean_ms)
+                .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
+        });
+        let mut by_cp: Vec<EdgeCpRow> = edge_rows
+            .iter()
+            .filter(|e| e.cp_total_ms > 0.0)
+            .map(|e| EdgeCpRow {
+                caller: e.caller,
+                callee: e.callee,
+                kind: e.kind,
+                calls: e.calls,
+                cp_total_ms: e.cp_total_ms,
+                cp_share: agg.hotspots.share((e.cp_total_ms * 1e6) as u64),
+                gap_mean_ms: (e.gap.n > 0).then_some(e.gap.mean_ms),
+            })
+            .collect();
+        by_cp.sort_by(|a, b| {
+            b.cp_total_ms
+                .total_cmp(&a.cp_total_ms)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
         let mut by_total = by_gap.clone();
@@ -312,8 +358,10 @@ impl Findings {
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
             hotspots: Hotspots {
-                operations: truncate(agg.hotspots.operations(), top),
+                operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
+                by_endpoint: truncate(by_endpoint(&all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
+                edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
             },
@@ -444,6 +492,83 @@ fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
     }
 }
 
+/// Names, for each hotspot operation, the kept trace where it held the path longest.
+fn with_worst_traces(
+    mut rows: Vec<Hotspot>,
+    all: &[&std::sync::Arc<TraceFindings>],
+) -> Vec<Hotspot> {
+    let mut worst: FxHashMap<(Sym, Sym), (u64, TraceId)> = FxHashMap::default();
+    for f in all {
+        for &(k, ns) in &f.hotspots.cp_by_op {
+            let w = worst.entry(k).or_insert((ns, f.trace_id));
+            if ns > w.0 {
+                *w = (ns, f.trace_id);
+            }
+        }
+    }
+    for r in &mut rows {
+        r.worst_trace = worst.get(&(r.service, r.operation)).map(|w| w.1);
+    }
+    rows
+}
+
+/// Names, for each edge, the kept call with the largest client-vs-server gap.
+fn attach_gap_evidence(rows: &mut [EdgeRow], all: &[&std::sync::Arc<TraceFindings>]) {
+    let mut worst: FxHashMap<(Sym, Sym, CallKind), GapEvidence> = FxHashMap::default();
+    for f in all {
+        for c in &f.calls {
+            let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
+                continue;
+            };
+            let gap_ms = ns_to_ms(g as f64);
+            let w = worst
+                .entry((c.caller, c.callee, c.kind))
+                .or_insert(GapEvidence {
+                    trace_id: f.trace_id,
+                    client_span_id: c.client_span,
+                    gap_ms,
+                });
+            if gap_ms > w.gap_ms {
+                *w = GapEvidence {
+                    trace_id: f.trace_id,
+                    client_span_id: c.client_span,
+                    gap_ms,
+                };
+            }
+        }
+    }
+    for r in rows {
+        r.worst_gap = worst.remove(&(r.caller, r.callee, r.kind));
+    }
+}
+
+/// CRISP top-down: the hotspot table of each endpoint over its own traces, busiest first.
+fn by_endpoint(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<EndpointHotspots> {
+    let mut per: BTreeMap<(Sym, Sym), (usize, super::hotspots::HotspotAgg)> = BTreeMap::new();
+    for f in all {
+        if let Some(r) = &f.root {
+            let e = per.entry((r.service, r.name)).or_default();
+            e.0 += 1;
+            e.1.apply(&f.hotspots, true);
+        }
+    }
+    let mut rows: Vec<EndpointHotspots> = per
+        .into_iter()
+        .map(|((service, operation), (traces, agg))| EndpointHotspots {
+            service,
+            operation,
+            traces,
+            operations: truncate(agg.operations(), top),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.traces
+            .cmp(&a.traces)
+            .then((a.service, a.operation).cmp(&(b.service, b.operation)))
+    });
+    rows
+}
+
 fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncMessaging {
     let producers: FxHashMap<(TraceId, SpanId), &super::edges::ProducerRef> = all
         .iter()
@@ -453,6 +578,8 @@ fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncM
                 .map(move |p| ((f.trace_id, p.span_id), p))
         })
         .collect();
+    let trace_start: FxHashMap<TraceId, u64> =
+        all.iter().map(|f| (f.trace_id, f.start_ns)).collect();
     let mut list = Vec::new();
     let mut consumer_traces = Vec::new();
     for f in all {
@@ -470,6 +597,9 @@ fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncM
                 producer_name: p.map(|p| p.name),
                 publish_to_process_ms: p
                     .map(|p| ns_to_ms(l.consumer_start_ns as f64 - p.end_ns as f64)),
+                end_to_end_async_ms: trace_start.get(&l.trace_id).map(|&producer_start| {
+                    ns_to_ms((f.start_ns + f.duration_ns) as f64 - producer_start as f64)
+                }),
             });
         }
     }
@@ -610,6 +740,7 @@ mod tests {
             assert_eq!(a.edges[0].consumer_service.as_str(), "notification-fn");
             assert_eq!(a.edges[0].links, 2);
             assert_eq!(a.list[0].publish_to_process_ms, Some(88.0));
+            assert_eq!(a.list[0].end_to_end_async_ms, Some(150.0));
         }
     }
 
@@ -623,5 +754,66 @@ mod tests {
             (2, 0)
         );
         assert_eq!(f.async_messaging.edges[0].producer_service, None);
+    }
+
+    #[test]
+    fn top_down_hotspots_are_per_endpoint() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        for (id, root, child) in [
+            (1, "GET /a", "db-a"),
+            (2, "GET /a", "db-a"),
+            (3, "GET /b", "db-b"),
+        ] {
+            let mut b = TraceBuilder::with_trace_id(id);
+            let r = b.span("gw", root).kind(SpanKind::Server).at(0, 100).id();
+            b.span("gw", child).at(10, 90).parent(r).id();
+            engine.add_trace(&b.build());
+        }
+        let f = Findings::build(&engine, FindingsOptions::default());
+        let eps = &f.hotspots.by_endpoint;
+        assert_eq!(eps.len(), 2);
+        assert_eq!((eps[0].operation.as_str(), eps[0].traces), ("GET /a", 2));
+        assert_eq!(eps[0].operations[0].operation.as_str(), "db-a");
+        assert_eq!(eps[0].operations[0].cp_share, 0.8);
+        assert!(
+            eps[1]
+                .operations
+                .iter()
+                .all(|h| h.operation.as_str() != "db-a")
+        );
+    }
+
+    #[test]
+    fn hotspots_and_edges_name_their_worst_trace() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        for (id, server_end) in [(1, 90), (2, 70)] {
+            let mut b = TraceBuilder::with_trace_id(id);
+            let r = b.span("gw", "GET /").kind(SpanKind::Server).at(0, 100).id();
+            let c = b
+                .span("gw", "call")
+                .kind(SpanKind::Client)
+                .at(10, 95)
+                .parent(r)
+                .id();
+            b.span("svc", "serve")
+                .kind(SpanKind::Server)
+                .at(20, server_end)
+                .parent(c)
+                .id();
+            engine.add_trace(&b.build());
+        }
+        let f = Findings::build(&engine, FindingsOptions::default());
+        let two = TraceId::from_u128(2).expect("id");
+        let one = TraceId::from_u128(1).expect("id");
+        let edge = &f.hotspots.edges_by_gap_mean[0];
+        let worst = edge.worst_gap.as_ref().expect("evidence");
+        assert_eq!((worst.trace_id, worst.gap_ms), (two, 35.0));
+        let serve = f
+            .hotspots
+            .operations
+            .iter()
+            .find(|h| h.operation.as_str() == "serve")
+            .expect("row");
+        assert_eq!(serve.worst_trace, Some(one), "the longer server span");
     }
 }

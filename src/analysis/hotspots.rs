@@ -108,6 +108,8 @@ pub struct Hotspot {
     pub cp_p95_ms: f64,
     pub self_total_ms: f64,
     pub count: u64,
+    /// Evidence: the kept trace where the operation held the critical path longest.
+    pub worst_trace: Option<crate::model::TraceId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -141,7 +143,8 @@ impl HotspotAgg {
         self.paths.retain(|_, a| !a.per_trace.is_empty());
     }
 
-    fn share(&self, ns: u64) -> f64 {
+    /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
+    pub fn share(&self, ns: u64) -> f64 {
         if self.root_ns == 0 {
             0.0
         } else {
@@ -172,6 +175,7 @@ impl HotspotAgg {
                     cp_p95_ms: p(0.95),
                     self_total_ms: ns_to_ms(t.self_ns as f64),
                     count: t.count,
+                    worst_trace: None,
                 }
             })
             .collect();

@@ -48,6 +48,7 @@ pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
         parallel(f, top),
         chains(f, top),
         hotspots(f, top),
+        edge_hotspots(f, top),
         gaps(f, top),
         errors(f, top),
         messaging(f),
@@ -388,6 +389,7 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                 "p50/trace",
                 "p95/trace",
                 "self time",
+                "worst trace",
             ],
             rows: f
                 .hotspots
@@ -404,6 +406,33 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                         ms(h.cp_p50_ms),
                         ms(h.cp_p95_ms),
                         ms(h.self_total_ms),
+                        h.worst_trace.map_or("-".into(), |t| t.to_string()),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn edge_hotspots(f: &Findings, top: usize) -> Section {
+    Section {
+        title: "Critical-path edges".into(),
+        lines: vec!["Calls between services ranked by the critical-path time they held (the call and everything under it).".into()],
+        table: Some(Table {
+            headers: vec!["caller → callee", "kind", "calls", "CP time", "share", "gap mean"],
+            rows: f
+                .hotspots
+                .edges_by_cp
+                .iter()
+                .take(top)
+                .map(|e| {
+                    vec![
+                        format!("{} → {}", e.caller, e.callee),
+                        format!("{:?}", e.kind).to_lowercase(),
+                        e.calls.to_string(),
+                        ms(e.cp_total_ms),
+                        pct(e.cp_share),
+                        e.gap_mean_ms.map_or("-".into(), ms),
                     ]
                 })
                 .collect(),
@@ -416,7 +445,7 @@ fn gaps(f: &Findings, top: usize) -> Section {
         title: "Client/server gaps".into(),
         lines: vec!["Time a client waited that the callee's server span does not explain (network, queueing, unseen cold starts), by mean.".into()],
         table: Some(Table {
-            headers: vec!["caller → callee", "calls", "gap mean", "gap p50", "gap p95", "gap total", "server outlived client", "skew?"],
+            headers: vec!["caller → callee", "calls", "gap mean", "gap p50", "gap p95", "gap total", "server outlived client", "skew?", "worst call (trace/span)"],
             rows: f
                 .hotspots
                 .edges_by_gap_mean
@@ -432,6 +461,9 @@ fn gaps(f: &Findings, top: usize) -> Section {
                         ms(e.gap.total_ms),
                         e.negative_gaps.to_string(),
                         e.clock_skew_suspected.to_string(),
+                        e.worst_gap
+                            .as_ref()
+                            .map_or("-".into(), |w| format!("{}/{}", w.trace_id, w.client_span_id)),
                     ]
                 })
                 .collect(),
@@ -636,6 +668,70 @@ mod tests {
         assert_eq!(ms(317.1), "317 ms");
         assert_eq!(ms(1430.0), "1.43 s");
         assert_eq!(pct(0.2105), "21.1%");
+    }
+
+    /// Every table's rows have as many cells as it has headers, on a trace that fills every
+    /// section (a cold start, an N+1 loop, a gap, an error).
+    #[test]
+    fn every_table_is_rectangular() {
+        use crate::analysis::attrs;
+        use crate::analysis::engine::{AnalysisConfig, Engine};
+        use crate::analysis::findings::FindingsOptions;
+        use crate::analysis::fixture::TraceBuilder;
+        use crate::model::{AnyValue, SpanKind};
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("gw", "POST")
+            .kind(SpanKind::Server)
+            .at(0, 200)
+            .error()
+            .id();
+        let c = b
+            .span("gw", "fn invoke")
+            .kind(SpanKind::Client)
+            .at(1, 199)
+            .parent(r)
+            .error()
+            .id();
+        let f = b
+            .span("fn", "fn")
+            .kind(SpanKind::Server)
+            .res(attrs::FAAS_NAME, "fn")
+            .attr(attrs::FAAS_COLDSTART, AnyValue::Bool(true))
+            .at(5, 190)
+            .parent(c)
+            .error()
+            .id();
+        b.span("fn", "Initialization")
+            .res(attrs::FAAS_NAME, "fn")
+            .at(6, 50)
+            .parent(f)
+            .id();
+        for i in 0..4 {
+            b.span("fn", "GET /x")
+                .kind(SpanKind::Client)
+                .str_attr(attrs::HTTP_REQUEST_METHOD, "GET")
+                .str_attr(attrs::URL_FULL, &format!("http://x/items/{i}"))
+                .at(60 + 20 * i, 70 + 20 * i)
+                .parent(f)
+                .error()
+                .id();
+        }
+        let mut engine = Engine::new(AnalysisConfig::default());
+        engine.add_trace(&b.build());
+        let findings = Findings::build(&engine, FindingsOptions::default());
+        let secs = sections(&findings, 10);
+        let mut rows = 0;
+        for s in &secs {
+            if let Some(t) = &s.table {
+                for r in &t.rows {
+                    assert_eq!(r.len(), t.headers.len(), "section {}", s.title);
+                    rows += 1;
+                }
+            }
+        }
+        assert!(rows >= 6, "the trace fills most tables ({rows} rows)");
+        assert!(text(&secs).contains("== COLD STARTS =="));
     }
 
     #[test]
