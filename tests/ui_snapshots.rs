@@ -333,3 +333,30 @@ fn sample_file_cold_starts_and_trace_match_the_answer_key() {
         insta::assert_snapshot!(format!("sample_{name}_120x40"), t.backend());
     }
 }
+
+#[test]
+fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    let t = draw(&mut app, &data, 120, 40);
+    let buf = t.backend().buffer();
+    let row = spantop::ui::view::TAB_BAR_ROW;
+    let bar: String = (0..buf.area.width)
+        .map(|x| buf[(x, row)].symbol())
+        .collect();
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let label = format!("{} {}", i + 1, tab.title());
+        let start = bar
+            .find(&label)
+            .map(|b| bar[..b].chars().count())
+            .expect("tab drawn");
+        let end = start + label.chars().count() - 1;
+        for col in [start, end] {
+            assert_eq!(
+                spantop::ui::view::tab_at(col as u16),
+                Some(i),
+                "{label} at {col} in {bar:?}"
+            );
+        }
+    }
+}
