@@ -11,20 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use prost::Message;
 use tokio::sync::{Semaphore, mpsc};
-use tonic::transport::Channel;
 
 use super::shop::{Shop, ShopConfig};
-use crate::ingest::convert::spans_to_request;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Protocol {
-    Grpc,
-    Http,
-}
+pub use crate::ingest::client::Protocol;
+use crate::ingest::client::{OtlpClient, Payload};
 
 /// User requests (traces) per second, or as fast as the endpoint accepts them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,77 +96,10 @@ struct Counters {
     failed_spans: AtomicU64,
 }
 
-/// One encoded-or-ready request and its span count.
-struct Payload {
+/// One request ready to send, and its span count.
+struct Batch {
     spans: u64,
-    body: Body,
-}
-
-enum Body {
-    Grpc(ExportTraceServiceRequest),
-    Http(Vec<u8>),
-}
-
-#[derive(Clone)]
-enum Client {
-    Grpc(TraceServiceClient<Channel>),
-    Http(reqwest::Client, Arc<str>),
-}
-
-impl Client {
-    async fn connect(config: &SimulateConfig) -> anyhow::Result<Client> {
-        Ok(match config.protocol {
-            Protocol::Grpc => {
-                let channel = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
-                    .with_context(|| format!("invalid gRPC endpoint {}", config.endpoint))?
-                    .connect()
-                    .await
-                    .with_context(|| format!("cannot connect to {}", config.endpoint))?;
-                Client::Grpc(TraceServiceClient::new(channel))
-            }
-            Protocol::Http => {
-                let url = http_url(&config.endpoint);
-                Client::Http(reqwest::Client::new(), url.into())
-            }
-        })
-    }
-
-    async fn send(&mut self, body: Body) -> anyhow::Result<()> {
-        match (self, body) {
-            (Client::Grpc(c), Body::Grpc(req)) => {
-                c.export(req).await.context("OTLP/gRPC export failed")?;
-            }
-            (Client::Http(c, url), Body::Http(bytes)) => {
-                let resp = c
-                    .post(&**url)
-                    .header("content-type", "application/x-protobuf")
-                    .body(bytes)
-                    .send()
-                    .await
-                    .context("OTLP/HTTP export failed")?;
-                anyhow::ensure!(
-                    resp.status().is_success(),
-                    "OTLP/HTTP export answered {}",
-                    resp.status()
-                );
-            }
-            _ => anyhow::bail!("request encoded for the other protocol"),
-        }
-        Ok(())
-    }
-}
-
-fn http_url(endpoint: &str) -> String {
-    let trimmed = endpoint.trim_end_matches('/');
-    let has_path = trimmed
-        .split_once("://")
-        .map_or(trimmed, |(_, rest)| rest)
-        .contains('/');
-    if has_path {
-        trimmed.to_owned()
-    } else {
-        format!("{trimmed}/v1/traces")
-    }
+    payload: Payload,
 }
 
 /// How many user requests go into one OTLP request: enough to amortise per-request costs when
@@ -191,10 +115,10 @@ pub async fn simulate(
     config: SimulateConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<SimulateStats> {
-    let client = Client::connect(&config).await?;
+    let client = OtlpClient::connect(&config.endpoint, config.protocol).await?;
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = mpsc::channel::<Payload>(QUEUE_DEPTH);
+    let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE_DEPTH);
     // Flooding uses a generator per core; paced traffic one, so a seed gives one exact stream.
     let generators = match config.rate {
         Rate::Max => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -225,7 +149,7 @@ pub async fn simulate(
             let mut client = client.clone();
             let counters = Arc::clone(&dispatcher_counters);
             tasks.spawn(async move {
-                let result = client.send(p.body).await;
+                let result = client.send(p.payload).await;
                 drop(permit);
                 match result {
                     Ok(()) => {
@@ -308,7 +232,7 @@ fn generate(
     config: &SimulateConfig,
     g: u64,
     n: u64,
-    tx: &mpsc::Sender<Payload>,
+    tx: &mpsc::Sender<Batch>,
     stop: &AtomicBool,
     counters: &Counters,
 ) {
@@ -362,16 +286,11 @@ fn generate(
         counters
             .traces
             .fetch_add(shop.traces() - traces_before, Ordering::Relaxed);
-        let request = spans_to_request(&spans);
-        let body = match config.protocol {
-            Protocol::Grpc => Body::Grpc(request),
-            Protocol::Http => Body::Http(request.encode_to_vec()),
-        };
-        let payload = Payload {
+        let batch = Batch {
             spans: spans.len() as u64,
-            body,
+            payload: Payload::encode(&spans, config.protocol),
         };
-        if tx.blocking_send(payload).is_err() {
+        if tx.blocking_send(batch).is_err() {
             break;
         }
     }
@@ -387,18 +306,5 @@ mod tests {
         assert_eq!("12.5".parse::<Rate>(), Ok(Rate::PerSecond(12.5)));
         assert!("0".parse::<Rate>().is_err());
         assert!("fast".parse::<Rate>().is_err());
-    }
-
-    #[test]
-    fn http_url_gets_the_otlp_path_only_when_it_has_none() {
-        assert_eq!(
-            http_url("http://127.0.0.1:4318"),
-            "http://127.0.0.1:4318/v1/traces"
-        );
-        assert_eq!(http_url("http://h:1/"), "http://h:1/v1/traces");
-        assert_eq!(
-            http_url("http://h:1/custom/traces"),
-            "http://h:1/custom/traces"
-        );
     }
 }

@@ -1,0 +1,117 @@
+//! The sending side of OTLP: spans from the model encoded as an `ExportTraceServiceRequest` and
+//! exported over gRPC (tonic client) or HTTP (`POST /v1/traces`, protobuf). The demo simulator
+//! and load generator use it; kept here because only `ingest` names the OTLP wire types.
+
+use anyhow::Context;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+use super::convert::spans_to_request;
+use crate::model::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+/// One request, ready for its protocol: the message for tonic to encode, or the HTTP body.
+pub struct Payload(Body);
+
+enum Body {
+    Grpc(ExportTraceServiceRequest),
+    Http(Vec<u8>),
+}
+
+impl Payload {
+    /// Encodes `spans` (any traces, resources and scopes mixed) for `protocol`.
+    pub fn encode(spans: &[Span], protocol: Protocol) -> Payload {
+        let request = spans_to_request(spans);
+        Payload(match protocol {
+            Protocol::Grpc => Body::Grpc(request),
+            Protocol::Http => Body::Http(request.encode_to_vec()),
+        })
+    }
+}
+
+/// A connected exporter; cheap to clone (gRPC clones share one HTTP/2 connection).
+#[derive(Clone)]
+pub enum OtlpClient {
+    Grpc(TraceServiceClient<Channel>),
+    Http(reqwest::Client, Arc<str>),
+}
+
+impl OtlpClient {
+    /// `endpoint` is `http://host:port`; for HTTP a URL without a path gets `/v1/traces`.
+    pub async fn connect(endpoint: &str, protocol: Protocol) -> anyhow::Result<OtlpClient> {
+        Ok(match protocol {
+            Protocol::Grpc => {
+                let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
+                    .with_context(|| format!("invalid gRPC endpoint {endpoint}"))?
+                    .connect()
+                    .await
+                    .with_context(|| format!("cannot connect to {endpoint}"))?;
+                OtlpClient::Grpc(TraceServiceClient::new(channel))
+            }
+            Protocol::Http => OtlpClient::Http(reqwest::Client::new(), http_url(endpoint).into()),
+        })
+    }
+
+    pub async fn send(&mut self, payload: Payload) -> anyhow::Result<()> {
+        match (self, payload.0) {
+            (OtlpClient::Grpc(c), Body::Grpc(req)) => {
+                c.export(req).await.context("OTLP/gRPC export failed")?;
+            }
+            (OtlpClient::Http(c, url), Body::Http(bytes)) => {
+                let resp = c
+                    .post(&**url)
+                    .header("content-type", "application/x-protobuf")
+                    .body(bytes)
+                    .send()
+                    .await
+                    .context("OTLP/HTTP export failed")?;
+                anyhow::ensure!(
+                    resp.status().is_success(),
+                    "OTLP/HTTP export answered {}",
+                    resp.status()
+                );
+            }
+            _ => anyhow::bail!("request encoded for the other protocol"),
+        }
+        Ok(())
+    }
+}
+
+fn http_url(endpoint: &str) -> String {
+    let trimmed = endpoint.trim_end_matches('/');
+    let has_path = trimmed
+        .split_once("://")
+        .map_or(trimmed, |(_, rest)| rest)
+        .contains('/');
+    if has_path {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}/v1/traces")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_url_gets_the_otlp_path_only_when_it_has_none() {
+        assert_eq!(
+            http_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(http_url("http://h:1/"), "http://h:1/v1/traces");
+        assert_eq!(
+            http_url("http://h:1/custom/traces"),
+            "http://h:1/custom/traces"
+        );
+    }
+}
