@@ -2,7 +2,8 @@
 //! protobuf decode -> OTLP->model conversion -> `SpanStore::ingest`, then trace completion.
 //!
 //! ```sh
-//! cargo bench --bench ingest            # 1,000,000 spans
+//! cargo bench --bench ingest            # 1,000,000 spans, direct protobuf -> model decoding
+//! VIA_PROST=1 cargo bench --bench ingest   # through the generated prost types instead
 //! SPANS=5000000 cargo bench --bench ingest
 //! ```
 //! Prints spans/s for each stage and resident memory per held span next to the protobuf size
@@ -16,6 +17,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::Event};
 use prost::Message;
 use spantop::ingest::convert::request_to_batch;
+use spantop::ingest::otlp_proto::decode_request;
 use spantop::store::{SpanStore, StoreConfig};
 
 // The same allocator as the binary, so the figures are the binary's.
@@ -137,8 +139,15 @@ fn main() {
         let body = request(1 + (r * per_request) as u128, per_request).encode_to_vec();
         wire_bytes += body.len();
         let t = Instant::now();
-        let req = ExportTraceServiceRequest::decode(body.as_slice()).expect("bench input decodes");
-        let batch = request_to_batch(req).batch;
+        let batch = if std::env::var_os("VIA_PROST").is_some() {
+            let req =
+                ExportTraceServiceRequest::decode(body.as_slice()).expect("bench input decodes");
+            request_to_batch(req).batch
+        } else {
+            decode_request(body.as_slice())
+                .expect("bench input decodes")
+                .batch
+        };
         convert += t.elapsed();
         let t = Instant::now();
         store.ingest(batch, now);

@@ -1,6 +1,7 @@
 //! Command line: parses arguments and wires sources -> store -> views. Kept thin; the work is in
 //! the library modules.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,8 +33,14 @@ pub enum Command {
     Live(crate::cmd_live::LiveArgs),
     /// First run: a simulated serverless + microservice shop sending to a local receiver, in the TUI.
     Demo(crate::cmd_live::DemoArgs),
-    /// Saved trace files in the TUI, as fast as possible or at their recorded pace.
-    Replay(crate::cmd_replay::ReplayArgs),
+    /// Trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) in the TUI; with stdout not a
+    /// terminal, loaded headless with a summary line.
+    Replay(crate::cmd_files::ReplayArgs),
+    /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
+    Convert(crate::cmd_files::ConvertArgs),
+    /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
+    /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
+    Report(crate::report::ReportArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -85,10 +92,12 @@ pub struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines on stderr would tear through the TUI's screen.
-    if !matches!(
-        cli.command,
-        Command::Live(_) | Command::Demo(_) | Command::Replay(_)
-    ) {
+    let tui = match cli.command {
+        Command::Live(_) | Command::Demo(_) => true,
+        Command::Replay(_) => std::io::stdout().is_terminal(),
+        _ => false,
+    };
+    if !tui {
         init_logging();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -107,7 +116,11 @@ pub fn main() -> ExitCode {
             Command::Simulate(args) => crate::cmd_simulate::run(args).await,
             Command::Live(args) => crate::cmd_live::live(args).await,
             Command::Demo(args) => crate::cmd_live::demo(args).await,
-            Command::Replay(args) => crate::cmd_replay::run(args).await,
+            Command::Replay(args) if tui => crate::cmd_replay::run(args).await,
+            Command::Replay(args) => crate::cmd_files::replay(args).await,
+            Command::Convert(args) => crate::cmd_files::convert(args).await,
+            // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
+            Command::Report(args) => crate::report::run(&args),
         }
     });
     match result {

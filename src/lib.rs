@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod cmd_files;
 pub mod cmd_live;
 pub mod cmd_replay;
 pub mod cmd_simulate;
@@ -13,6 +14,7 @@ pub mod demo;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod ui;

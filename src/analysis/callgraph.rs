@@ -83,39 +83,39 @@ pub struct ServiceMap {
 impl ServiceMap {
     /// Adds (`add = true`) or takes back one trace's calls.
     pub fn apply(&mut self, calls: &[Call], add: bool) {
+        let count = |x: &mut usize| *x = if add { *x + 1 } else { x.saturating_sub(1) };
+        let sample = |s: &mut Samples, v: i64| {
+            if add {
+                s.push(v);
+            } else {
+                s.remove(v);
+            }
+        };
         for c in calls {
             let e = self.edges.entry((c.caller, c.callee, c.kind)).or_default();
-            let d = if add { 1 } else { usize::MAX };
-            let bump = |x: &mut usize| *x = x.wrapping_add(d);
-            let sample = |s: &mut Samples, v: i64| {
-                if add {
-                    s.push(v);
-                } else {
-                    s.remove(v);
-                }
-            };
-            bump(&mut e.calls);
+            count(&mut e.calls);
             if c.error {
-                bump(&mut e.errors);
+                count(&mut e.errors);
             }
-            let op = e.operations.entry(c.operation).or_default();
-            bump(op);
+            count(e.operations.entry(c.operation).or_default());
             sample(&mut e.client, c.client_ns as i64);
             if let Some(s) = c.server_ns {
                 sample(&mut e.server, s as i64);
             }
             match c.gap_ns {
                 Some(g) if g >= 0 => sample(&mut e.gap, g),
-                Some(_) => bump(&mut e.negative_gaps),
+                Some(_) => count(&mut e.negative_gaps),
                 None => {}
             }
             if c.clock_skew_suspected {
-                bump(&mut e.clock_skew_suspected);
+                count(&mut e.clock_skew_suspected);
             }
         }
-        self.edges.retain(|_, e| e.calls > 0);
-        for e in self.edges.values_mut() {
-            e.operations.retain(|_, n| *n > 0);
+        if !add {
+            self.edges.retain(|_, e| e.calls > 0);
+            for e in self.edges.values_mut() {
+                e.operations.retain(|_, n| *n > 0);
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 //! need every invocation of an instance (first invocation per instance, process age), and
 //! `function_costs` turns the verdicts into init time and cold-vs-warm penalties per function.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
@@ -153,14 +153,14 @@ fn str_attr(tree: &TraceTree<'_>, i: usize, key: &str) -> Option<Box<str>> {
 
 /// Invocation spans of the trace: entry spans of FaaS resources, the earliest per invocation id.
 pub fn invocations(tree: &TraceTree<'_>, paths: &[RootPath]) -> Vec<Invocation> {
-    let mut seen_ids: FxHashMap<Box<str>, ()> = FxHashMap::default();
+    let mut seen_ids: FxHashSet<Box<str>> = FxHashSet::default();
     let mut out = Vec::new();
     for i in 0..tree.len() {
         if !tree.entry[i] || !is_faas(tree, i) {
             continue;
         }
         if let Some(id) = str_attr(tree, i, attrs::FAAS_INVOCATION_ID)
-            && seen_ids.insert(id, ()).is_some()
+            && !seen_ids.insert(id)
         {
             continue; // spans are in start order, so the first kept is the earliest
         }
@@ -206,7 +206,7 @@ fn invocation(tree: &TraceTree<'_>, paths: &[RootPath], i: usize) -> Invocation 
             .and_then(|t| parse_rfc3339_ns(&t)),
         init_cp_ns,
         pre_handler_cp_ns,
-        trace_duration_ns: tree.trace.duration_ns(),
+        trace_duration_ns: tree.trace_duration(),
         inconsistent: attribute == Some(false) && init.is_some(),
     }
 }

@@ -160,13 +160,13 @@ fn virtual_callee(tree: &TraceTree<'_>, c: usize) -> Option<(Sym, CallKind)> {
 pub fn links_and_producers(tree: &TraceTree<'_>) -> (Vec<LinkRef>, Vec<ProducerRef>) {
     let mut links = Vec::new();
     let mut producers = Vec::new();
-    for s in &tree.trace.spans {
+    for (i, s) in tree.trace.spans.iter().enumerate() {
         for l in s.links.iter() {
             links.push(LinkRef {
                 consumer_span: s.span_id,
                 consumer_service: s.service(),
                 consumer_name: s.name,
-                consumer_start_ns: s.start_ns,
+                consumer_start_ns: tree.start(i),
                 trace_id: l.trace_id,
                 span_id: l.span_id,
             });
@@ -176,7 +176,7 @@ pub fn links_and_producers(tree: &TraceTree<'_>) -> (Vec<LinkRef>, Vec<ProducerR
                 span_id: s.span_id,
                 service: s.service(),
                 name: s.name,
-                end_ns: s.end_ns.max(s.start_ns),
+                end_ns: tree.end(i),
             });
         }
     }

@@ -20,6 +20,7 @@ use super::fanout::{self, FanOut, FanOutChain};
 use super::hotspots::{self, HotspotAgg, TraceHotspots};
 use super::red::{self, Red, Request};
 use super::self_time;
+use super::skew::{self, SkewNote};
 use super::tree::{TraceTree, TreeWarning};
 
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +29,8 @@ pub struct AnalysisConfig {
     pub cold_start: ColdStartConfig,
     /// Per-trace findings kept for lists and drill-down; aggregates keep counting beyond it.
     pub max_traces_kept: usize,
+    /// Largest clock-skew shift applied (§5.4); `None` leaves times as recorded (default).
+    pub max_clock_skew_ns: Option<u64>,
 }
 
 impl Default for AnalysisConfig {
@@ -36,6 +39,7 @@ impl Default for AnalysisConfig {
             critical_path: CpOptions::default(),
             cold_start: ColdStartConfig::default(),
             max_traces_kept: 200_000,
+            max_clock_skew_ns: None,
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct TraceFindings {
     pub span_count: usize,
     pub orphan_spans: usize,
     pub warnings: Vec<TreeWarning>,
+    /// Shifts made (or refused) by the clock-skew adjustment, when enabled.
+    pub clock_skew: Vec<SkewNote>,
     pub critical_path: Vec<TracePath>,
     pub cp_by_service_ns: Vec<(Sym, u64)>,
     /// Critical-path time of client spans waiting on another process (§2.3 `cp_gap_time`).
@@ -91,6 +97,11 @@ pub struct TraceFindings {
 
 /// Analyses one complete trace. Pure: the same trace always gives the same findings.
 pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
+    let (adjusted, clock_skew) = match cfg.max_clock_skew_ns {
+        Some(max) => skew::adjust(trace, max),
+        None => (None, Vec::new()),
+    };
+    let trace = adjusted.as_ref().unwrap_or(trace);
     let tree = TraceTree::new(trace);
     let self_ns = self_time::self_times(&tree);
     let calls = edges::calls(&tree);
@@ -118,8 +129,8 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         trace_id: trace.trace_id,
         version: trace.version,
         root: tree.effective_root().map(|r| SpanRef::of(&tree, r)),
-        start_ns: trace.start_ns(),
-        duration_ns: trace.duration_ns(),
+        start_ns: tree.trace_start(),
+        duration_ns: tree.trace_duration(),
         span_count: trace.spans.len(),
         orphan_spans: trace.orphans.len(),
         critical_path: paths.iter().map(|p| trace_path(&tree, p)).collect(),
@@ -137,6 +148,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         links,
         producers,
         warnings: tree.warnings.clone(),
+        clock_skew,
     }
 }
 
@@ -350,6 +362,36 @@ mod tests {
         assert_eq!(f.client_gap_on_path_ns, 20_000_000);
         let total: u64 = f.cp_by_service_ns.iter().map(|x| x.1).sum();
         assert_eq!(total, f.duration_ns);
+    }
+
+    #[test]
+    fn clock_skew_adjustment_is_opt_in() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("a", "parent").res("host.name", "a").at(10, 110).id();
+        b.span("b", "child")
+            .res("host.name", "b")
+            .at(0, 50)
+            .parent(p)
+            .id();
+        let t = b.build();
+        let off = analyse_trace(&t, &AnalysisConfig::default());
+        assert!(off.clock_skew.is_empty());
+        let on = analyse_trace(
+            &t,
+            &AnalysisConfig {
+                max_clock_skew_ns: Some(1_000_000_000),
+                ..AnalysisConfig::default()
+            },
+        );
+        assert_eq!(on.clock_skew.len(), 1);
+        // Shifted to [35, 85]: now inside the parent and on its critical path.
+        let child_cp: u64 = on
+            .cp_by_service_ns
+            .iter()
+            .filter(|x| x.0.as_str() == "b")
+            .map(|x| x.1)
+            .sum();
+        assert_eq!(child_cp, 50_000_000);
     }
 
     #[test]

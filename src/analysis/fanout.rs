@@ -13,6 +13,8 @@ use super::tree::TraceTree;
 
 /// Smallest group reported as N+1 or parallel fan-out (spantop default; Sentry's is 5).
 pub const MIN_DEGREE: usize = 3;
+/// Longest repeated call sequence looked for, as Sentry's MN+1 detector.
+const MAX_PATTERN_LEN: usize = 8;
 /// Per-call quantile whose excess the tail-risk figure is about (p99 → q = 1 %).
 const TAIL_Q: f64 = 0.01;
 
@@ -21,6 +23,8 @@ const TAIL_Q: f64 = 0.01;
 pub enum FanOutKind {
     NPlusOne,
     Parallel,
+    /// A short sequence of different calls repeated back-to-back (Sentry's MN+1).
+    MnPlusOne,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,6 +44,11 @@ pub struct FanOut {
     pub parent_name: Sym,
     /// The shared call signature (N+1 only).
     pub signature: Option<String>,
+    /// MN+1: the repeated sequence of signatures and how often it repeats back-to-back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pattern: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repetitions: Option<usize>,
     pub degree: usize,
     pub target_services: Vec<Sym>,
     pub target_operations: Vec<Sym>,
@@ -116,19 +125,66 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
             };
             out.push(finish(tree, e, &g, f, kind, Some(sig.to_owned())));
         }
+        let mut in_order: Vec<(usize, &str)> = calls
+            .iter()
+            .zip(&sigs)
+            .map(|(&c, s)| (c, s.as_str()))
+            .collect();
+        in_order.sort_by_key(|&(c, _)| (tree.start(c), c));
+        let order_sigs: Vec<&str> = in_order.iter().map(|x| x.1).collect();
+        for (at, len, reps) in repeated_patterns(&order_sigs) {
+            let g: Vec<usize> = in_order[at..at + len * reps].iter().map(|x| x.0).collect();
+            let f = measure(tree, &g, &inclusive_cp);
+            let mut x = finish(tree, e, &g, f, FanOutKind::MnPlusOne, None);
+            x.pattern = order_sigs[at..at + len]
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect();
+            x.repetitions = Some(reps);
+            x.savings_if_batched_ms =
+                ((x.union_ms - x.union_ms / reps as f64) * 1000.0).round() / 1000.0;
+            out.push(x);
+        }
         // Distinct calls that run at the same time: overlap components of the entry's calls.
+        let sig_of: FxHashMap<usize, &str> = calls
+            .iter()
+            .zip(&sigs)
+            .map(|(&c, s)| (c, s.as_str()))
+            .collect();
         for comp in overlap_components(tree, &calls) {
-            let first_sig = &sigs[calls.iter().position(|&c| c == comp[0]).unwrap_or(0)];
-            let one_signature = comp.iter().all(|c| {
-                calls
-                    .iter()
-                    .position(|x| x == c)
-                    .is_some_and(|k| &sigs[k] == first_sig)
-            });
+            let one_signature = comp.iter().all(|c| sig_of.get(c) == sig_of.get(&comp[0]));
             if comp.len() >= MIN_DEGREE && !one_signature {
                 let f = measure(tree, &comp, &inclusive_cp);
                 out.push(finish(tree, e, &comp, f, FanOutKind::Parallel, None));
             }
+        }
+    }
+    out
+}
+
+/// MN+1 candidates in a start-ordered signature list: `(start, pattern length, repetitions)`
+/// for a pattern of 2..=8 signatures, not all equal (that is plain N+1), repeated at least
+/// `MIN_DEGREE` times back-to-back. Shortest pattern first; matches do not overlap.
+pub fn repeated_patterns(sigs: &[&str]) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < sigs.len() {
+        let found = (2..=MAX_PATTERN_LEN).find_map(|len| {
+            let pat = sigs.get(i..i + len)?;
+            if pat.iter().all(|s| *s == pat[0]) {
+                return None;
+            }
+            let reps = (0..)
+                .take_while(|k| sigs.get(i + k * len..i + (k + 1) * len) == Some(pat))
+                .count();
+            (reps >= MIN_DEGREE).then_some((i, len, reps))
+        });
+        match found {
+            Some((at, len, reps)) => {
+                out.push((at, len, reps));
+                i = at + len * reps;
+            }
+            None => i += 1,
         }
     }
     out
@@ -234,6 +290,8 @@ fn finish(
         parent_service: tree.service(e),
         parent_name: tree.span(e).name,
         signature,
+        pattern: Vec::new(),
+        repetitions: None,
         degree: g.len(),
         target_services: services,
         target_operations: ops,
@@ -489,6 +547,14 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
             .parent_entry(i)
             .map(|p| node_of[p])
             .filter(|&n| n != usize::MAX);
+        // An entry span under an entry of the same service (nested middleware, a Zipkin
+        // server span inside another) is no new hop: it belongs to its parent's invocation.
+        if let Some(p) = parent_node
+            && nodes[p].1 == tree.service(i)
+        {
+            node_of[i] = p;
+            continue;
+        }
         let key = (parent_node, tree.service(i));
         let n = *index.entry(key).or_insert_with(|| {
             nodes.push(key);
@@ -774,6 +840,47 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].degree, 3);
         assert!(f[0].truncated_by_error);
+    }
+
+    #[test]
+    fn mn_plus_one_patterns() {
+        let s = ["a", "b", "c", "b", "c", "b", "c", "d", "x", "x", "x"];
+        assert_eq!(repeated_patterns(&s), vec![(1, 2, 3)]);
+        assert!(
+            repeated_patterns(&["a", "b", "a", "b"]).is_empty(),
+            "two repetitions are not enough"
+        );
+        let mut b = TraceBuilder::new();
+        let e = b.span("svc", "sync").kind(SpanKind::Server).at(0, 100).id();
+        for i in 0..3 {
+            let t = 10 + 20 * i;
+            http_call(&mut b, e, &format!("http://inv/inventory/{i}"), t, t + 5);
+            b.span("svc", "SELECT")
+                .kind(SpanKind::Client)
+                .str_attr(attrs::DB_SYSTEM_NAME, "postgresql")
+                .str_attr(
+                    attrs::DB_QUERY_TEXT,
+                    &format!("SELECT * FROM t WHERE id = {i}"),
+                )
+                .at(t + 6, t + 15)
+                .parent(e)
+                .id();
+        }
+        let (f, _) = run(b);
+        let mn: Vec<&FanOut> = f
+            .iter()
+            .filter(|x| x.kind == FanOutKind::MnPlusOne)
+            .collect();
+        assert_eq!(mn.len(), 1);
+        assert_eq!(
+            (mn[0].degree, mn[0].repetitions, mn[0].pattern.len()),
+            (6, Some(3), 2)
+        );
+        assert_eq!(
+            f.iter().filter(|x| x.kind == FanOutKind::NPlusOne).count(),
+            2,
+            "each signature is also an N+1"
+        );
     }
 
     #[test]

@@ -113,6 +113,12 @@ impl SpanDraft<'_> {
         self.end = ms(end);
         self
     }
+    /// Start and end in ns, absolute (0 = no timestamp).
+    pub fn at_ns(mut self, start: u64, end: u64) -> Self {
+        self.start = start;
+        self.end = end;
+        self
+    }
     pub fn parent(mut self, p: SpanId) -> Self {
         self.parent = Some(p.as_u64());
         self

@@ -214,6 +214,19 @@ impl HotspotAgg {
     }
 }
 
+impl HotspotAgg {
+    /// Self time per service (ms), summed over operations and traces.
+    pub fn self_by_service(&self) -> BTreeMap<Sym, f64> {
+        let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
+        for (&(svc, _), t) in &self.times {
+            *m.entry(svc).or_default() += t.self_ns;
+        }
+        m.into_iter()
+            .map(|(k, v)| (k, ns_to_ms(v as f64)))
+            .collect()
+    }
+}
+
 fn apply_cp(a: &mut CpAgg, v: u64, add: bool) {
     if add {
         a.total += v;

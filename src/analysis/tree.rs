@@ -21,6 +21,8 @@ pub enum TreeWarning {
     Cycle { span_id: String },
     /// A second span with an id already seen; only the first is linked into the tree.
     DuplicateSpanId { span_id: String },
+    /// No start time (0): placed as a zero-length span at its parent's start.
+    MissingTimestamp { span_id: String },
 }
 
 pub struct TraceTree<'t> {
@@ -37,6 +39,9 @@ pub struct TraceTree<'t> {
     pub depth: Vec<u32>,
     /// Pre-order over all roots (parents before children).
     pub preorder: Vec<usize>,
+    /// Effective `(start, end)`: negative spans are zero-length, untimed ones sit at their
+    /// parent's start. Every analysis reads times through `start`/`end`/`dur`.
+    times: Vec<(u64, u64)>,
     pub warnings: Vec<TreeWarning>,
 }
 
@@ -55,7 +60,11 @@ impl<'t> TraceTree<'t> {
                     span_id: s.span_id.to_string(),
                 });
             }
-            if s.end_ns < s.start_ns {
+            if s.start_ns == 0 {
+                warnings.push(TreeWarning::MissingTimestamp {
+                    span_id: s.span_id.to_string(),
+                });
+            } else if s.end_ns < s.start_ns {
                 warnings.push(TreeWarning::NegativeDuration {
                     span_id: s.span_id.to_string(),
                 });
@@ -91,6 +100,7 @@ impl<'t> TraceTree<'t> {
             entry_of: (0..n).collect(),
             depth: vec![0; n],
             preorder: Vec::with_capacity(n),
+            times: Vec::new(),
             warnings,
         };
         tree.roots = (0..n).filter(|&i| tree.parent[i].is_none()).collect();
@@ -99,6 +109,7 @@ impl<'t> TraceTree<'t> {
         for i in 0..n {
             tree.entry[i] = tree.is_entry(i);
         }
+        tree.times = effective_times(spans, &tree.preorder, &tree.parent);
         for k in 0..tree.preorder.len() {
             let i = tree.preorder[k];
             if let Some(p) = tree.parent[i] {
@@ -165,17 +176,27 @@ impl<'t> TraceTree<'t> {
     }
 
     pub fn start(&self, i: usize) -> u64 {
-        self.trace.spans[i].start_ns
+        self.times[i].0
     }
 
     /// End, with negative spans treated as zero-length (ANALYSIS.md §0).
     pub fn end(&self, i: usize) -> u64 {
-        let s = &self.trace.spans[i];
-        s.end_ns.max(s.start_ns)
+        self.times[i].1
     }
 
     pub fn dur(&self, i: usize) -> u64 {
-        self.trace.spans[i].duration_ns()
+        self.times[i].1 - self.times[i].0
+    }
+
+    /// Earliest start over the trace's spans (untimed spans excluded).
+    pub fn trace_start(&self) -> u64 {
+        self.times.iter().map(|t| t.0).min().unwrap_or(0)
+    }
+
+    /// Trace duration: last end minus first start over all spans (§5.3), not the root's.
+    pub fn trace_duration(&self) -> u64 {
+        let end = self.times.iter().map(|t| t.1).max().unwrap_or(0);
+        end.saturating_sub(self.trace_start())
     }
 
     pub fn service(&self, i: usize) -> Sym {
@@ -214,6 +235,30 @@ impl<'t> TraceTree<'t> {
             .find(|&r| !self.orphan_root[r])
             .or_else(|| self.roots.first().copied())
     }
+}
+
+fn effective_times(
+    spans: &[Span],
+    preorder: &[usize],
+    parent: &[Option<usize>],
+) -> Vec<(u64, u64)> {
+    let fallback = spans
+        .iter()
+        .map(|s| s.start_ns)
+        .filter(|&t| t > 0)
+        .min()
+        .unwrap_or(0);
+    let mut times = vec![(0, 0); spans.len()];
+    for &i in preorder {
+        let s = &spans[i];
+        times[i] = if s.start_ns == 0 {
+            let at = parent[i].map_or(fallback, |p| times[p].0);
+            (at, at)
+        } else {
+            (s.start_ns, s.end_ns.max(s.start_ns))
+        };
+    }
+    times
 }
 
 /// Identifies the process that emitted a span: service plus instance id when one is set.
@@ -291,5 +336,17 @@ mod tests {
         let idx = |id| t.spans.iter().position(|s| s.span_id == id).expect("span");
         assert!(!tree.entry[idx(local)]);
         assert_eq!(tree.entry.iter().filter(|&&e| e).count(), 2);
+    }
+
+    #[test]
+    fn untimed_span_sits_at_its_parent_start() {
+        let mut b = TraceBuilder::new();
+        let r = b.span("a", "root").at(10, 20).id();
+        b.span("a", "untimed").at_ns(0, 0).parent(r).id();
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let u = t.spans.iter().position(|s| s.start_ns == 0).expect("span");
+        assert_eq!((tree.start(u), tree.dur(u)), (tree.start(tree.roots[0]), 0));
+        assert_eq!(tree.trace_duration(), 10 * crate::analysis::fixture::MS);
     }
 }

@@ -29,7 +29,7 @@ pub struct Converted {
 const MAX_ERRORS_KEPT: usize = 5;
 
 impl Converted {
-    fn reject(&mut self, what: String) {
+    pub(crate) fn reject(&mut self, what: String) {
         self.rejected += 1;
         if self.errors.len() < MAX_ERRORS_KEPT {
             self.errors.push(what);

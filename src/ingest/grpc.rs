@@ -1,49 +1,146 @@
-//! OTLP/gRPC receiver: the `TraceService` any OpenTelemetry exporter speaks on port 4317.
+//! OTLP/gRPC receiver: the `TraceService/Export` method any OpenTelemetry exporter calls on
+//! port 4317.
+//!
+//! The service is written out rather than generated so that its codec can decode requests
+//! straight into the span model (`otlp_proto`), skipping the generated message structs: the
+//! largest single cost of ingest. Responses use the generated types.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
+use bytes::Buf;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
+use tonic::codegen::{BoxFuture, StdError, http};
+use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
-use super::{HandOffError, Intake};
+use super::convert::Converted;
+use super::{HandOffError, Intake, otlp_proto};
 
-pub struct OtlpGrpc {
-    intake: Intake,
+/// The gRPC service and method names of OTLP trace export.
+pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Decodes `ExportTraceServiceRequest` bytes into model spans; encodes responses with prost.
+#[derive(Clone, Copy, Default)]
+struct DirectCodec;
+
+struct DirectDecoder;
+
+impl Decoder for DirectDecoder {
+    type Item = Converted;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Converted>, Status> {
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        otlp_proto::decode_request(&bytes)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(e.to_string()))
+    }
 }
 
-#[tonic::async_trait]
-impl TraceService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.intake.accept(request.into_inner()).await {
-            Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
-                // OTLP: leave partial_success unset when everything was accepted.
-                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
-                    rejected_spans: acc.rejected as i64,
-                    error_message: acc.error_message,
-                }),
-            })),
-            // UNAVAILABLE is retryable for every OTLP exporter; they back off and resend.
-            Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
-                Err(Status::unavailable(e.to_string()))
+impl Codec for DirectCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Converted;
+    type Encoder = tonic_prost::ProstEncoder<ExportTraceServiceResponse>;
+    type Decoder = DirectDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::new(Default::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        DirectDecoder
+    }
+}
+
+struct Export(Intake);
+
+impl UnaryService<Converted> for Export {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<Response<ExportTraceServiceResponse>, Status>;
+
+    fn call(&mut self, request: Request<Converted>) -> Self::Future {
+        let intake = self.0.clone();
+        Box::pin(async move {
+            match intake.accept_converted(request.into_inner()).await {
+                Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
+                    // OTLP: leave partial_success unset when everything was accepted.
+                    partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
+                        rejected_spans: acc.rejected as i64,
+                        error_message: acc.error_message,
+                    }),
+                })),
+                // UNAVAILABLE is retryable for every OTLP exporter; they back off and resend.
+                Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
+                    Err(Status::unavailable(e.to_string()))
+                }
             }
+        })
+    }
+}
+
+/// `TraceService` as a tower service, for `tonic::transport::Server::add_service`.
+#[derive(Clone)]
+pub struct OtlpGrpc {
+    intake: Intake,
+    max_message_bytes: usize,
+    compression: EnabledCompressionEncodings,
+}
+
+impl OtlpGrpc {
+    pub fn new(intake: Intake, max_message_bytes: usize) -> Self {
+        let mut compression = EnabledCompressionEncodings::default();
+        compression.enable(CompressionEncoding::Gzip);
+        OtlpGrpc {
+            intake,
+            max_message_bytes,
+            compression,
         }
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until `shutdown` resolves. gzip is accepted (and used for
-/// responses when the client asks); requests over `max_message_bytes` are refused by tonic
-/// (OUT_OF_RANGE on the wire, RESOURCE_EXHAUSTED once inflated; neither is retryable).
+impl NamedService for OtlpGrpc {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+impl<B> tower::Service<http::Request<B>> for OtlpGrpc
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != EXPORT_PATH {
+            return Box::pin(async {
+                Ok(Status::unimplemented("spantop serves TraceService/Export only").into_http())
+            });
+        }
+        let export = Export(self.intake.clone());
+        // gzip accepted, and used for responses when the client asks for it.
+        let mut grpc = tonic::server::Grpc::new(DirectCodec)
+            .apply_compression_config(self.compression, self.compression)
+            .apply_max_message_size_config(Some(self.max_message_bytes), None);
+        Box::pin(async move { Ok(grpc.unary(export, req).await) })
+    }
+}
+
+/// Serves OTLP/gRPC on `listener` until `shutdown` resolves. Requests over
+/// `max_message_bytes` are refused by tonic (OUT_OF_RANGE on the wire, RESOURCE_EXHAUSTED once
+/// inflated; neither is retryable).
 pub async fn serve(
     listener: TcpListener,
     intake: Intake,
@@ -51,10 +148,7 @@ pub async fn serve(
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = TraceServiceServer::new(OtlpGrpc { intake })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(max_message_bytes);
+    let service = OtlpGrpc::new(intake, max_message_bytes);
     tonic::transport::Server::builder()
         .layer(limit)
         .add_service(service)

@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::{HandOffError, Intake, otlp_json};
+use super::{HandOffError, Intake, convert, otlp_json, otlp_proto};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -198,11 +198,12 @@ async fn export(
         }
     };
     let decoded = match enc {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(raw)
-            .map_err(|e| format!("invalid OTLP protobuf body: {e}")),
-        Encoding::Json => {
-            otlp_json::decode_request(raw).map_err(|e| format!("invalid OTLP JSON body: {e}"))
+        Encoding::Protobuf => {
+            otlp_proto::decode_request(raw).map_err(|e| format!("invalid OTLP protobuf body: {e}"))
         }
+        Encoding::Json => otlp_json::decode_request(raw)
+            .map(convert::request_to_batch)
+            .map_err(|e| format!("invalid OTLP JSON body: {e}")),
     };
     let request = match decoded {
         Ok(r) => r,
@@ -211,7 +212,7 @@ async fn export(
             return error(StatusCode::BAD_REQUEST, enc, INVALID_ARGUMENT, message);
         }
     };
-    match state.intake.accept(request).await {
+    match state.intake.accept_converted(request).await {
         Ok(acc) => encode(
             StatusCode::OK,
             enc,

@@ -11,6 +11,7 @@ pub mod file;
 pub mod grpc;
 pub mod http;
 pub mod otlp_json;
+pub mod otlp_proto;
 pub mod record;
 
 use std::sync::Arc;
@@ -130,8 +131,15 @@ impl Intake {
         &self,
         req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
     ) -> Result<Accepted, HandOffError> {
+        self.accept_converted(convert::request_to_batch(req)).await
+    }
+
+    /// Hands on spans already converted to the model (see `otlp_proto`).
+    pub async fn accept_converted(
+        &self,
+        converted: convert::Converted,
+    ) -> Result<Accepted, HandOffError> {
         IngestCounters::add(&self.counters.requests, 1);
-        let converted = convert::request_to_batch(req);
         let accepted = Accepted {
             rejected: converted.rejected,
             error_message: converted.error_message(),

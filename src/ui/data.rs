@@ -277,7 +277,7 @@ fn trace_row(t: &Trace, f: Option<&TraceFindings>) -> TraceRow {
                 .filter(|i| i.local_verdict().and_then(|v| v.cold) == Some(true))
                 .count()
         }),
-        nplus1: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::NPlusOne)),
+        nplus1: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind != FanOutKind::Parallel)),
         fanout: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::Parallel)),
         orphans: t.orphans.len(),
         links: t.spans.iter().map(|s| s.links.len()).sum(),
@@ -421,6 +421,14 @@ fn fanout_rows(all: &[&TraceFindings]) -> Vec<FanoutRow> {
                         || x.signature.clone().unwrap_or_default(),
                         |o| o.to_string(),
                     ),
+                ),
+                FanOutKind::MnPlusOne => (
+                    FanoutKind::NPlus1,
+                    x.target_operations
+                        .iter()
+                        .map(|o| o.as_str())
+                        .collect::<Vec<_>>()
+                        .join("+"),
                 ),
                 FanOutKind::Parallel => {
                     let mut t: Vec<&str> = x.target_services.iter().map(|s| s.as_str()).collect();

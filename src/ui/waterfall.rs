@@ -92,7 +92,7 @@ fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
     for x in &f.fanouts {
         let m = out.entry(x.parent_span_id).or_default();
         match x.kind {
-            FanOutKind::NPlusOne => m.nplus1 = m.nplus1.max(x.degree),
+            FanOutKind::NPlusOne | FanOutKind::MnPlusOne => m.nplus1 = m.nplus1.max(x.degree),
             FanOutKind::Parallel => m.fanout = m.fanout.max(x.degree),
         }
     }

@@ -350,3 +350,54 @@ fn kind_of(v: &AnyValue) -> SpanKind {
         _ => SpanKind::Internal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_of_is_the_parent_and_other_references_are_links() {
+        let d = decode(serde_json::json!({"traceID": "t1", "spans": [{
+            "traceID": "00000000000000aa", "spanID": "03", "operationName": "op",
+            "references": [
+                {"refType": "FOLLOWS_FROM", "traceID": "00000000000000aa", "spanID": "01"},
+                {"refType": "CHILD_OF", "traceID": "00000000000000aa", "spanID": "02"},
+                {"refType": "CHILD_OF", "traceID": "00000000000000bb", "spanID": "09"}
+            ],
+            "startTime": 10, "duration": 5,
+            "tags": [{"key": "otel.status_code", "type": "string", "value": "ERROR"},
+                     {"key": "otel.status_description", "type": "string", "value": "boom"},
+                     {"key": "otel.scope.name", "type": "string", "value": "lib"},
+                     {"key": "n", "type": "int64", "value": "7"}],
+            "logs": [{"timestamp": 12, "fields": [{"key": "event", "type": "string", "value": "retry"}]}],
+            "processID": "p1"
+        }], "processes": {"p1": {"serviceName": "svc", "tags": [{"key": "host", "type": "string", "value": "h"}]}}}));
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        let s = &d.spans[0];
+        assert_eq!(s.parent_span_id, SpanId::from_u64(2));
+        let linked: Vec<u64> = s.links.iter().map(|l| l.span_id.as_u64()).collect();
+        assert_eq!(linked, vec![1, 9]);
+        assert_eq!(s.status.code, StatusCode::Error);
+        assert_eq!(s.status.message.as_deref(), Some("boom"));
+        assert_eq!(&*s.scope.name, "lib");
+        assert_eq!(s.attr("n"), Some(&AnyValue::Int(7)));
+        assert_eq!(s.service().as_str(), "svc");
+        assert_eq!(
+            s.resource.attr("host").and_then(AnyValue::as_str),
+            Some("h")
+        );
+        assert_eq!((s.start_ns, s.end_ns), (10_000, 15_000));
+        assert_eq!(&*s.events[0].name, "retry");
+    }
+
+    #[test]
+    fn follows_from_alone_is_the_parent() {
+        let d = decode(serde_json::json!([{
+            "traceID": "aa", "spanID": "03", "operationName": "consume",
+            "references": [{"refType": "FOLLOWS_FROM", "traceID": "aa", "spanID": "01"}],
+            "process": {"serviceName": "worker"}
+        }]));
+        assert_eq!(d.spans[0].parent_span_id, SpanId::from_u64(1));
+        assert!(d.spans[0].links.is_empty());
+    }
+}

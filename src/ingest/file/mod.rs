@@ -11,6 +11,8 @@
 //! format at all is an error.
 
 mod jaeger;
+pub mod replay;
+pub mod write;
 mod zipkin;
 
 use std::fmt;
@@ -19,12 +21,11 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 use rustc_hash::FxHashSet;
 use serde_json::Value;
 
-use super::convert;
 use super::otlp_json::{self, Signal};
+use super::{convert, otlp_proto};
 use crate::model::{Batch, Span, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
@@ -199,6 +200,12 @@ fn read_content(
             return Ok(reading.finish());
         }
     };
+    // A lone ExportTraceServiceRequest starts with 0x0a, which is also a JSON newline; text
+    // has no other control bytes, while protobuf has tags and lengths below 0x20 early on.
+    let looks_like_text = head
+        .iter()
+        .take(4096)
+        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'));
     let first = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -206,11 +213,11 @@ fn read_content(
     match first {
         None if head.is_empty() => Ok(reading.finish()),
         // Only whitespace in the first buffer: JSON (lines) with blank lines first.
-        None => {
+        None if looks_like_text => {
             read_json(reader, &mut reading);
             Ok(reading.finish())
         }
-        Some((_, b'{' | b'[')) => {
+        Some((_, b'{' | b'[')) if looks_like_text => {
             read_json(reader, &mut reading);
             Ok(reading.finish())
         }
@@ -221,16 +228,16 @@ fn read_content(
             Ok(reading.finish())
         }
         // Field 1 (resource_spans), length-delimited: a bare ExportTraceServiceRequest/TracesData.
-        Some((0, 0x0a)) => {
+        _ if head[0] == 0x0a => {
             read_proto_message(reader, &mut reading);
             Ok(reading.finish())
         }
         // A big-endian length below 16 MiB starts with a zero byte.
-        Some((0, 0x00)) => {
+        _ if head[0] == 0x00 => {
             read_proto_stream(reader, &mut reading);
             Ok(reading.finish())
         }
-        Some(_) => Err(FileError::UnknownFormat {
+        _ => Err(FileError::UnknownFormat {
             path: reading.summary.path.clone(),
             head: head.iter().take(8).copied().collect(),
         }),
@@ -244,48 +251,44 @@ fn read_content(
 fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     let mut line = Vec::new();
     let mut line_no = 0u64;
-    let mut decided_lines = false;
+    let mut undecided = true;
     loop {
         line.clear();
-        let got = match read_line(reader, &mut line) {
-            Ok(got) => got,
+        match read_line(reader, &mut line) {
             Err(e) => {
                 reading.problem(Some(line_no + 1), format!("read failed: {e}"));
                 return;
             }
-        };
-        let Line::Read(got) = got else {
-            if let Line::TooLong(n) = got {
+            Ok(Line::Eof) => return,
+            Ok(Line::TooLong(n)) => {
                 line_no += 1;
-                reading.problem(
-                    Some(line_no),
-                    format!("line of {n} bytes exceeds the {MAX_RECORD_BYTES}-byte limit; skipped"),
-                );
+                let what =
+                    format!("line of {n} bytes exceeds the {MAX_RECORD_BYTES}-byte limit; skipped");
+                reading.problem(Some(line_no), what);
                 continue;
             }
-            return;
-        };
-        line_no += 1;
-        reading.summary.bytes += got as u64;
+            Ok(Line::Read(n)) => {
+                line_no += 1;
+                reading.summary.bytes += n as u64;
+            }
+        }
         let text = trim_ascii(&line);
         if text.is_empty() {
             continue;
         }
         match serde_json::from_slice::<Value>(text) {
-            Ok(doc) => {
-                if !decided_lines {
-                    decided_lines = true;
-                    reading.summary.framing = Framing::JsonLines;
-                }
-                reading.document(doc, line_no);
-            }
-            Err(e) if !decided_lines && e.is_eof() => {
+            Err(e) if undecided && e.is_eof() => {
                 // Pretty-printed: the rest of the file is this one document.
                 read_json_document(reader, reading, line, line_no);
                 return;
             }
+            Ok(doc) => {
+                undecided = false;
+                reading.summary.framing = Framing::JsonLines;
+                reading.document(doc, line_no);
+            }
             Err(e) => {
-                decided_lines = true;
+                undecided = false;
                 reading.summary.framing = Framing::JsonLines;
                 reading.problem(Some(line_no), format!("invalid JSON: {e}"));
             }
@@ -315,11 +318,58 @@ fn read_json_document(
     }
     match serde_json::from_slice::<Value>(&text) {
         Ok(doc) => reading.document(doc, first_line),
-        Err(e) => reading.problem(
-            Some(first_line + e.line().saturating_sub(1) as u64),
-            format!("invalid JSON: {e}"),
-        ),
+        Err(e) => {
+            let at = first_line + e.line().saturating_sub(1) as u64;
+            if !read_json_lines_after_all(reading, &text, first_line) {
+                reading.problem(Some(at), format!("invalid JSON: {e}"));
+            }
+        }
     }
+}
+
+/// A file taken for one document because its first line was cut short may be JSON lines
+/// after all: if any later line is a JSON object on its own, read it line by line, so the
+/// damaged first line costs only itself. False (nothing reported) if no line stands alone.
+fn read_json_lines_after_all(reading: &mut Reading<'_>, text: &[u8], first_line: u64) -> bool {
+    let mut lines_mode = false;
+    let mut pending: Vec<(u64, String)> = Vec::new();
+    let mut pending_count = 0u64;
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        let no = first_line + i as u64;
+        let line = trim_ascii(line);
+        if line.is_empty() {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(doc @ Value::Object(_)) => {
+                if !lines_mode {
+                    lines_mode = true;
+                    reading.summary.framing = Framing::JsonLines;
+                    reading.summary.skipped += pending_count;
+                    for (n, what) in pending.drain(..) {
+                        let at = reading.location(Some(n));
+                        reading.note(at, &what);
+                    }
+                }
+                reading.document(doc, no);
+            }
+            other => {
+                let what = match other {
+                    Err(e) => format!("invalid JSON: {e}"),
+                    Ok(_) => "not a JSON object".to_owned(),
+                };
+                if lines_mode {
+                    reading.problem(Some(no), what);
+                } else {
+                    pending_count += 1;
+                    if pending.len() < MAX_PROBLEMS_KEPT {
+                        pending.push((no, what));
+                    }
+                }
+            }
+        }
+    }
+    lines_mode
 }
 
 enum Line {
@@ -571,8 +621,11 @@ impl<'a> Reading<'a> {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match ExportTraceServiceRequest::decode(bytes) {
-            Ok(req) => self.otlp(req, Format::OtlpProto, at),
+        match otlp_proto::decode_request(bytes) {
+            Ok(c) => {
+                self.saw(Format::OtlpProto);
+                self.deliver(c.batch.spans, c.rejected, c.errors, at);
+            }
             Err(e) => {
                 self.summary.skipped += 1;
                 self.note(at, &format!("invalid OTLP protobuf: {e}"));
@@ -632,5 +685,65 @@ impl<'a> Reading<'a> {
                 ),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (FileSummary, Vec<Span>) {
+        let mut spans = Vec::new();
+        let summary = read_from(Path::new("t.json"), text.as_bytes(), &mut |b| {
+            spans.extend(b.spans)
+        })
+        .expect("readable");
+        (summary, spans)
+    }
+
+    const LINE: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"a"}]}]}]}"#;
+
+    #[test]
+    fn a_damaged_first_line_of_json_lines_costs_only_itself() {
+        let text = format!("{}\n{LINE}\n{LINE}\n", &LINE[..40]);
+        let (s, spans) = read(&text);
+        assert_eq!(s.framing, Framing::JsonLines);
+        assert_eq!((s.records, spans.len(), s.skipped), (2, 2, 1));
+        assert!(s.problems[0].starts_with("t.json:1: invalid JSON"), "{s}");
+    }
+
+    #[test]
+    fn a_broken_pretty_document_is_reported_at_its_line() {
+        let text = "{\n  \"resourceSpans\": [\n    {,}\n  ]\n}\n";
+        let (s, spans) = read(text);
+        assert!(spans.is_empty());
+        assert_eq!(s.skipped, 1);
+        assert!(s.problems[0].starts_with("t.json:3: invalid JSON"), "{s}");
+    }
+
+    #[test]
+    fn byte_order_mark_and_blank_lines_before_json() {
+        let (s, spans) = read(&format!("\u{feff}\n\n{LINE}\n"));
+        assert_eq!((s.format, spans.len()), (Some(Format::OtlpJson), 1));
+        assert!(s.is_clean(), "{s}");
+    }
+
+    #[test]
+    fn mixed_formats_in_json_lines() {
+        let jaeger =
+            r#"{"traceID":"1","spanID":"2","operationName":"j","process":{"serviceName":"s"}}"#;
+        let zipkin = r#"[{"traceId":"1","id":"3","name":"z"}]"#;
+        let (s, spans) = read(&format!(
+            "{LINE}\n{jaeger}\n{zipkin}\n{{\"resourceLogs\":[]}}\n"
+        ));
+        assert_eq!(s.format, Some(Format::Mixed));
+        assert_eq!((spans.len(), s.records, s.other_signals), (3, 3, 1));
+        assert!(s.is_clean(), "{s}");
+    }
+
+    #[test]
+    fn empty_input_is_empty_not_an_error() {
+        let (s, spans) = read("");
+        assert_eq!((s.format, spans.len(), s.skipped), (None, 0, 0));
     }
 }

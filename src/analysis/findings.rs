@@ -1,0 +1,627 @@
+//! `Findings`: the ranked, cross-trace view of everything the engine found — what the report
+//! prints and the TUI shows. Built on demand from an `Engine`; deterministic for a given input.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::model::{SpanId, Sym, TraceId};
+
+use super::callgraph::EdgeRow;
+use super::cold_start::{self, ColdStart, FunctionColdStarts};
+use super::edges::CallKind;
+use super::engine::{Engine, TraceFindings, TracePath};
+use super::errors::ErrorOrigin;
+use super::fanout::{FanOut, FanOutKind};
+use super::hotspots::{CallPathHotspot, Hotspot};
+use super::red::RedRow;
+use super::stats::{Summary, ns_to_ms};
+
+/// Version of the JSON layout; bumped on any incompatible change (docs/report-schema.md).
+pub const SCHEMA: &str = "spantop.report/v1";
+
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsOptions {
+    /// Longest ranked list kept in each section.
+    pub top: usize,
+    /// Include one entry per trace (critical path and badges).
+    pub per_trace: bool,
+}
+
+impl Default for FindingsOptions {
+    fn default() -> Self {
+        FindingsOptions {
+            top: usize::MAX,
+            per_trace: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Findings {
+    pub schema: &'static str,
+    pub input: InputSummary,
+    /// Trace durations (first span start to last span end).
+    pub latency: Summary,
+    pub cold_starts: ColdStarts,
+    pub n_plus_one: FanOutList,
+    pub mn_plus_one: FanOutList,
+    pub parallel_fanouts: FanOutList,
+    pub chains: Vec<ChainRow>,
+    pub hotspots: Hotspots,
+    pub service_map: Vec<EdgeRow>,
+    pub errors: Errors,
+    pub async_messaging: AsyncMessaging,
+    pub services: Vec<ServiceRow>,
+    pub operations: Vec<RedRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<Vec<TraceRow>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    pub traces: usize,
+    pub spans: usize,
+    pub services: usize,
+    pub start_unix_nano: Option<u64>,
+    pub end_unix_nano: Option<u64>,
+    pub window_s: f64,
+    pub orphan_spans: usize,
+    pub traces_with_warnings: usize,
+    /// Spans shifted by the clock-skew adjustment (`--max-clock-skew`).
+    pub clock_skew_adjusted_spans: usize,
+    /// Traces beyond the findings bound: counted in aggregates, not listed.
+    pub traces_not_listed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdStarts {
+    pub count: usize,
+    pub traces_with_cold_start: usize,
+    pub invocations: usize,
+    pub unknown: usize,
+    pub rate: f64,
+    pub by_function: Vec<FunctionColdStarts>,
+    /// Costliest first (critical-path time, then init time).
+    pub list: Vec<ColdStart>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FanOutList {
+    pub count: usize,
+    pub traces: usize,
+    /// Worst first: N+1 by the time the loop held the request, parallel by critical-path time.
+    pub list: Vec<FanOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainRow {
+    pub services: Vec<Sym>,
+    pub traces: usize,
+    pub max_amplification: f64,
+    pub max_invocations: usize,
+    pub cp_total_ms: f64,
+    pub example_trace: TraceId,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Hotspots {
+    pub operations: Vec<Hotspot>,
+    pub call_paths: Vec<CallPathHotspot>,
+    /// Caller→callee edges with a server span, by mean client-vs-server gap.
+    pub edges_by_gap_mean: Vec<EdgeRow>,
+    pub edges_by_gap_total: Vec<EdgeRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginRow {
+    pub service: Sym,
+    pub operation: Sym,
+    pub traces: usize,
+    pub propagated_to_root: usize,
+    pub absorbed: usize,
+    pub propagation_services: Vec<Sym>,
+    pub example_trace: TraceId,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Errors {
+    pub traces_with_errors: usize,
+    /// Error origins (one per error tree) whose failure reached a root.
+    pub reaching_root: usize,
+    /// Error origins a non-error ancestor swallowed.
+    pub absorbed: usize,
+    pub by_origin: Vec<OriginRow>,
+    pub list: Vec<ErrorOrigin>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolvedLink {
+    pub consumer_trace_id: TraceId,
+    pub consumer_span_id: SpanId,
+    pub consumer_service: Sym,
+    pub consumer_name: Sym,
+    pub producer_trace_id: TraceId,
+    pub producer_span_id: SpanId,
+    /// `None` when the producer span is not in the input.
+    pub producer_service: Option<Sym>,
+    pub producer_name: Option<Sym>,
+    /// `consumer.start − producer.end`; across hosts, so subject to clock skew.
+    pub publish_to_process_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AsyncEdge {
+    pub producer_service: Option<Sym>,
+    pub consumer_service: Sym,
+    pub links: usize,
+    pub publish_to_process: Summary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AsyncMessaging {
+    pub links: usize,
+    pub resolved: usize,
+    pub consumer_traces: usize,
+    pub edges: Vec<AsyncEdge>,
+    pub list: Vec<ResolvedLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceRow {
+    #[serde(flatten)]
+    pub red: RedRow,
+    pub cp_total_ms: f64,
+    pub cp_share: f64,
+    /// Self time of all the service's spans (Jaeger's definition), for contrast with CP time.
+    pub self_total_ms: f64,
+    /// Cold starts / classified invocations, for services that are functions.
+    pub cold_start_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionRow {
+    pub span_id: SpanId,
+    pub service: Sym,
+    pub name: Sym,
+    pub kind: crate::model::SpanKind,
+    pub start_offset_ms: f64,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PathRow {
+    pub root_span_id: SpanId,
+    pub orphan: bool,
+    pub sections: Vec<SectionRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceRow {
+    pub trace_id: TraceId,
+    pub root_service: Option<Sym>,
+    pub root_name: Option<Sym>,
+    pub duration_ms: f64,
+    pub span_count: usize,
+    pub orphan_spans: usize,
+    pub cold_starts: usize,
+    pub n_plus_one: usize,
+    pub error: bool,
+    pub services_in_order: Vec<Sym>,
+    pub services_first_seen: Vec<Sym>,
+    pub cp_by_service_ms: BTreeMap<Sym, f64>,
+    pub client_gap_on_path_ms: f64,
+    pub critical_path: Vec<PathRow>,
+}
+
+impl Findings {
+    pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
+        let all = engine.findings();
+        let agg = engine.aggregates();
+        let window = agg.window_s();
+        let (cold_list, functions, invocations, unknown) = cold_starts(engine, &all);
+        let cold_count = cold_list.len();
+        let cold_traces = distinct(cold_list.iter().map(|c| c.trace_id));
+        let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
+        let mut cold_list = cold_list;
+        cold_list.sort_by(|a, b| {
+            b.cold_cp_ms
+                .total_cmp(&a.cold_cp_ms)
+                .then(b.init_ms.total_cmp(&a.init_ms))
+                .then((a.trace_id, a.invocation_span_id).cmp(&(b.trace_id, b.invocation_span_id)))
+        });
+        let cp_by_service = agg.hotspots.by_service();
+        let self_by_service = agg.hotspots.self_by_service();
+        let fn_rate: FxHashMap<Sym, f64> = functions
+            .iter()
+            .map(|f| (f.function, f.cold_rate))
+            .collect();
+        let services = agg
+            .red
+            .services(window)
+            .into_iter()
+            .map(|red| {
+                let (cp_total_ms, cp_share) = cp_by_service
+                    .get(&red.service)
+                    .copied()
+                    .unwrap_or((0.0, 0.0));
+                ServiceRow {
+                    self_total_ms: self_by_service.get(&red.service).copied().unwrap_or(0.0),
+                    cold_start_rate: fn_rate.get(&red.service).copied(),
+                    red,
+                    cp_total_ms,
+                    cp_share,
+                }
+            })
+            .collect();
+        let edge_rows = agg.service_map.rows();
+        let mut by_gap: Vec<EdgeRow> = edge_rows
+            .iter()
+            .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
+            .cloned()
+            .collect();
+        by_gap.sort_by(|a, b| {
+            b.gap
+                .mean_ms
+                .total_cmp(&a.gap.mean_ms)
+                .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
+        });
+        let mut by_total = by_gap.clone();
+        by_total.sort_by(|a, b| {
+            b.gap
+                .total_ms
+                .total_cmp(&a.gap.total_ms)
+                .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
+        });
+        let top = opts.top;
+        Findings {
+            schema: SCHEMA,
+            input: InputSummary {
+                traces: agg.traces,
+                spans: agg.spans,
+                services: agg.red.services(window).len(),
+                start_unix_nano: agg.min_start_ns,
+                end_unix_nano: agg.max_end_ns,
+                window_s: window,
+                orphan_spans: all.iter().map(|f| f.orphan_spans).sum(),
+                traces_with_warnings: all.iter().filter(|f| !f.warnings.is_empty()).count(),
+                clock_skew_adjusted_spans: all
+                    .iter()
+                    .flat_map(|f| &f.clock_skew)
+                    .filter(|n| matches!(n, super::skew::SkewNote::Adjusted { .. }))
+                    .count(),
+                traces_not_listed: engine.dropped_findings,
+            },
+            latency: agg.durations.summary_ms(),
+            cold_starts: ColdStarts {
+                count: cold_count,
+                traces_with_cold_start: cold_traces,
+                invocations,
+                unknown,
+                rate: if classified > 0 {
+                    cold_count as f64 / classified as f64
+                } else {
+                    0.0
+                },
+                by_function: functions,
+                list: truncate(cold_list, top),
+            },
+            n_plus_one: fanout_list(&all, FanOutKind::NPlusOne, top),
+            mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
+            parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
+            chains: truncate(chain_rows(&all), top),
+            hotspots: Hotspots {
+                operations: truncate(agg.hotspots.operations(), top),
+                call_paths: truncate(agg.hotspots.call_paths(), top),
+                edges_by_gap_mean: truncate(by_gap, top),
+                edges_by_gap_total: truncate(by_total, top),
+            },
+            service_map: edge_rows,
+            errors: errors(&all, top),
+            async_messaging: async_messaging(&all, top),
+            services,
+            operations: agg.red.operations(window),
+            traces: opts
+                .per_trace
+                .then(|| all.iter().map(|f| trace_row(f)).collect()),
+        }
+    }
+}
+
+fn truncate<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
+    v.truncate(n);
+    v
+}
+
+fn distinct<T: Ord>(it: impl Iterator<Item = T>) -> usize {
+    let mut v: Vec<T> = it.collect();
+    v.sort();
+    v.dedup();
+    v.len()
+}
+
+fn cold_starts(
+    engine: &Engine,
+    all: &[&std::sync::Arc<TraceFindings>],
+) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
+    let invs: Vec<cold_start::Invocation> = all
+        .iter()
+        .flat_map(|f| f.invocations.iter().cloned())
+        .collect();
+    let epoch = engine.aggregates().min_start_ns.unwrap_or(0);
+    let verdicts = cold_start::classify(&invs, epoch, engine.config().cold_start);
+    let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();
+    let (list, rows) = cold_start::function_costs(&invs, &verdicts);
+    (list, rows, invs.len(), unknown)
+}
+
+fn fanout_list(all: &[&std::sync::Arc<TraceFindings>], kind: FanOutKind, top: usize) -> FanOutList {
+    let mut list: Vec<FanOut> = all
+        .iter()
+        .flat_map(|f| f.fanouts.iter().filter(|x| x.kind == kind).cloned())
+        .collect();
+    let key = |f: &FanOut| match kind {
+        FanOutKind::NPlusOne | FanOutKind::MnPlusOne => f.union_ms,
+        FanOutKind::Parallel => f.cp_ms,
+    };
+    list.sort_by(|a, b| {
+        key(b)
+            .total_cmp(&key(a))
+            .then((a.trace_id, a.parent_span_id).cmp(&(b.trace_id, b.parent_span_id)))
+    });
+    FanOutList {
+        count: list.len(),
+        traces: distinct(list.iter().map(|f| f.trace_id)),
+        list: truncate(list, top),
+    }
+}
+
+fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow> {
+    let mut rows: BTreeMap<Vec<Sym>, ChainRow> = BTreeMap::new();
+    for f in all {
+        for c in &f.chains {
+            let r = rows.entry(c.services.clone()).or_insert_with(|| ChainRow {
+                services: c.services.clone(),
+                traces: 0,
+                max_amplification: 0.0,
+                max_invocations: 0,
+                cp_total_ms: 0.0,
+                example_trace: c.trace_id,
+            });
+            r.traces += 1;
+            if c.amplification > r.max_amplification {
+                r.max_amplification = c.amplification;
+                r.example_trace = c.trace_id;
+            }
+            r.max_invocations = r.max_invocations.max(c.invocations);
+            r.cp_total_ms += c.cp_ms;
+        }
+    }
+    let mut v: Vec<ChainRow> = rows.into_values().collect();
+    v.sort_by(|a, b| {
+        b.cp_total_ms
+            .total_cmp(&a.cp_total_ms)
+            .then(b.max_amplification.total_cmp(&a.max_amplification))
+    });
+    v
+}
+
+fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
+    let list: Vec<ErrorOrigin> = all.iter().flat_map(|f| f.errors.iter().cloned()).collect();
+    let mut by: BTreeMap<(Sym, Sym), OriginRow> = BTreeMap::new();
+    for e in &list {
+        let r = by
+            .entry((e.origin.service, e.origin.name))
+            .or_insert_with(|| OriginRow {
+                service: e.origin.service,
+                operation: e.origin.name,
+                traces: 0,
+                propagated_to_root: 0,
+                absorbed: 0,
+                propagation_services: e.propagation_services.clone(),
+                example_trace: e.trace_id,
+            });
+        r.traces += 1;
+        if e.propagated_to_root {
+            r.propagated_to_root += 1;
+        } else {
+            r.absorbed += 1;
+        }
+    }
+    let mut by_origin: Vec<OriginRow> = by.into_values().collect();
+    by_origin.sort_by(|a, b| {
+        b.traces
+            .cmp(&a.traces)
+            .then((a.service, a.operation).cmp(&(b.service, b.operation)))
+    });
+    Errors {
+        traces_with_errors: distinct(list.iter().map(|e| e.trace_id)),
+        reaching_root: list.iter().filter(|e| e.propagated_to_root).count(),
+        absorbed: list.iter().filter(|e| !e.propagated_to_root).count(),
+        by_origin: truncate(by_origin, top),
+        list: truncate(list, top),
+    }
+}
+
+fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncMessaging {
+    let producers: FxHashMap<(TraceId, SpanId), &super::edges::ProducerRef> = all
+        .iter()
+        .flat_map(|f| {
+            f.producers
+                .iter()
+                .map(move |p| ((f.trace_id, p.span_id), p))
+        })
+        .collect();
+    let mut list = Vec::new();
+    let mut consumer_traces = Vec::new();
+    for f in all {
+        for l in &f.links {
+            let p = producers.get(&(l.trace_id, l.span_id));
+            consumer_traces.push(f.trace_id);
+            list.push(ResolvedLink {
+                consumer_trace_id: f.trace_id,
+                consumer_span_id: l.consumer_span,
+                consumer_service: l.consumer_service,
+                consumer_name: l.consumer_name,
+                producer_trace_id: l.trace_id,
+                producer_span_id: l.span_id,
+                producer_service: p.map(|p| p.service),
+                producer_name: p.map(|p| p.name),
+                publish_to_process_ms: p
+                    .map(|p| ns_to_ms(l.consumer_start_ns as f64 - p.end_ns as f64)),
+            });
+        }
+    }
+    let mut edges: BTreeMap<(Option<Sym>, Sym), (usize, super::stats::Samples)> = BTreeMap::new();
+    for l in &list {
+        let e = edges
+            .entry((l.producer_service, l.consumer_service))
+            .or_default();
+        e.0 += 1;
+        if let Some(ms) = l.publish_to_process_ms {
+            e.1.push((ms * 1e6) as i64);
+        }
+    }
+    AsyncMessaging {
+        links: list.len(),
+        resolved: list.iter().filter(|l| l.producer_service.is_some()).count(),
+        consumer_traces: distinct(consumer_traces.into_iter()),
+        edges: edges
+            .into_iter()
+            .map(|((p, c), (n, s))| AsyncEdge {
+                producer_service: p,
+                consumer_service: c,
+                links: n,
+                publish_to_process: s.summary_ms(),
+            })
+            .collect(),
+        list: truncate(list, top),
+    }
+}
+
+fn trace_row(f: &TraceFindings) -> TraceRow {
+    let path_row = |p: &TracePath| PathRow {
+        root_span_id: p.root.span_id,
+        orphan: p.orphan,
+        sections: p
+            .sections
+            .iter()
+            .map(|s| SectionRow {
+                span_id: s.span_id,
+                service: s.service,
+                name: s.name,
+                kind: s.kind,
+                start_offset_ms: ns_to_ms(s.start_ns.saturating_sub(f.start_ns) as f64),
+                duration_ms: ns_to_ms((s.end_ns - s.start_ns) as f64),
+            })
+            .collect(),
+    };
+    TraceRow {
+        trace_id: f.trace_id,
+        root_service: f.root.as_ref().map(|r| r.service),
+        root_name: f.root.as_ref().map(|r| r.name),
+        duration_ms: ns_to_ms(f.duration_ns as f64),
+        span_count: f.span_count,
+        orphan_spans: f.orphan_spans,
+        cold_starts: f
+            .invocations
+            .iter()
+            .filter(|i| i.local_verdict().is_some_and(|v| v.cold == Some(true)))
+            .count(),
+        n_plus_one: f
+            .fanouts
+            .iter()
+            .filter(|x| x.kind == FanOutKind::NPlusOne)
+            .count(),
+        error: f.errors.iter().any(|e| e.propagated_to_root),
+        services_in_order: f.services_in_order.clone(),
+        services_first_seen: f.services_first_seen.clone(),
+        cp_by_service_ms: f
+            .cp_by_service_ns
+            .iter()
+            .map(|&(s, ns)| (s, ns_to_ms(ns as f64)))
+            .collect(),
+        client_gap_on_path_ms: ns_to_ms(f.client_gap_on_path_ns as f64),
+        critical_path: f.critical_path.iter().map(path_row).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::{AnalysisConfig, Engine};
+    use crate::analysis::fixture::TraceBuilder;
+    use crate::model::SpanKind;
+    use crate::store::Trace;
+
+    fn producer(trace: u128, span: u64) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(trace);
+        let r = b
+            .span("order-service", "POST /orders")
+            .kind(SpanKind::Server)
+            .at(0, 50)
+            .id();
+        b.span("order-service", "order-events publish")
+            .kind(SpanKind::Producer)
+            .at(10, 12)
+            .parent(r)
+            .with_id(span)
+            .id();
+        b.build()
+    }
+
+    fn consumer() -> Trace {
+        let mut b = TraceBuilder::with_trace_id(99);
+        let t1 = TraceId::from_u128(1).expect("id");
+        let t2 = TraceId::from_u128(2).expect("id");
+        b.span("notification-fn", "order-events process")
+            .kind(SpanKind::Consumer)
+            .at(100, 150)
+            .link(t1, SpanId::from_u64(0x51).expect("id"))
+            .link(t2, SpanId::from_u64(0x52).expect("id"))
+            .id();
+        b.build()
+    }
+
+    /// E5: a consumer linking producers in two other traces gives two async links to
+    /// order-service, whichever trace arrives first.
+    #[test]
+    fn e5_batch_links_resolve_in_any_arrival_order() {
+        let orders = [[0, 1, 2], [2, 0, 1], [1, 2, 0]];
+        for order in orders {
+            let traces = [producer(1, 0x51), producer(2, 0x52), consumer()];
+            let mut engine = Engine::new(AnalysisConfig::default());
+            for k in order {
+                engine.add_trace(&traces[k]);
+            }
+            let f = Findings::build(&engine, FindingsOptions::default());
+            let a = &f.async_messaging;
+            assert_eq!(
+                (a.links, a.resolved, a.consumer_traces),
+                (2, 2, 1),
+                "order {order:?}"
+            );
+            assert_eq!(a.edges.len(), 1);
+            assert_eq!(
+                a.edges[0].producer_service.map(Sym::as_str),
+                Some("order-service")
+            );
+            assert_eq!(a.edges[0].consumer_service.as_str(), "notification-fn");
+            assert_eq!(a.edges[0].links, 2);
+            assert_eq!(a.list[0].publish_to_process_ms, Some(88.0));
+        }
+    }
+
+    #[test]
+    fn unresolved_link_is_kept_with_unknown_producer() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        engine.add_trace(&consumer());
+        let f = Findings::build(&engine, FindingsOptions::default());
+        assert_eq!(
+            (f.async_messaging.links, f.async_messaging.resolved),
+            (2, 0)
+        );
+        assert_eq!(f.async_messaging.edges[0].producer_service, None);
+    }
+}

@@ -1,0 +1,654 @@
+//! Text and Markdown renderings of `Findings`. Both come from one list of sections (a title,
+//! a few sentences, an optional table), so the two formats always say the same thing. Long
+//! lists are grouped (43 identical N+1 loops are one row with a count) and cut to `top` rows.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::analysis::fanout::FanOut;
+use crate::analysis::findings::Findings;
+use crate::model::Sym;
+
+pub struct Section {
+    pub title: String,
+    pub lines: Vec<String>,
+    pub table: Option<Table>,
+}
+
+pub struct Table {
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Milliseconds as an on-call engineer reads them: `12.3 ms`, `1.43 s`.
+pub fn ms(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+pub fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+fn join(v: &[Sym], sep: &str) -> String {
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
+}
+
+pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
+    vec![
+        overview(f),
+        cold_starts(f, top),
+        n_plus_one(f, top),
+        mn_plus_one(f, top),
+        parallel(f, top),
+        chains(f, top),
+        hotspots(f, top),
+        gaps(f, top),
+        errors(f, top),
+        messaging(f),
+        services(f, top),
+    ]
+}
+
+fn overview(f: &Findings) -> Section {
+    let i = &f.input;
+    let l = &f.latency;
+    let mut lines = vec![
+        format!(
+            "{} traces, {} spans, {} services over {:.1} s of data.",
+            i.traces, i.spans, i.services, i.window_s
+        ),
+        format!(
+            "Trace latency: p50 {}, p95 {}, p99 {}{} (n={}).",
+            ms(l.p50_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            if l.p99_is_max { " (≈max)" } else { "" },
+            l.n
+        ),
+    ];
+    if i.orphan_spans > 0 || i.traces_with_warnings > 0 {
+        lines.push(format!(
+            "Data quality: {} spans with a missing parent; {} traces with warnings (negative durations, duplicate ids, cycles, orphans).",
+            i.orphan_spans, i.traces_with_warnings
+        ));
+    }
+    if i.traces_not_listed > 0 {
+        lines.push(format!(
+            "{} traces are counted but not listed (findings bound).",
+            i.traces_not_listed
+        ));
+    }
+    Section {
+        title: "Overview".into(),
+        lines,
+        table: None,
+    }
+}
+
+fn cold_starts(f: &Findings, top: usize) -> Section {
+    let c = &f.cold_starts;
+    let mut lines = vec![format!(
+        "{} cold starts in {} traces; {} of {} classified invocations ({}), {} unknown.",
+        c.count,
+        c.traces_with_cold_start,
+        c.count,
+        c.invocations - c.unknown,
+        pct(c.rate),
+        c.unknown
+    )];
+    if let Some(w) = c.list.first() {
+        lines.push(format!(
+            "Costliest: {} in trace {}: init {} ({:?}), {} on the critical path ({} of the request).",
+            w.function,
+            w.trace_id,
+            ms(w.init_ms),
+            w.init_source,
+            ms(w.cold_cp_ms),
+            pct(w.cold_cp_share)
+        ));
+    }
+    let mut rows: Vec<_> = c.by_function.iter().filter(|r| r.cold > 0).collect();
+    rows.sort_by(|a, b| b.init.total_ms.total_cmp(&a.init.total_ms));
+    let delta =
+        |d: Option<f64>| d.map_or_else(|| "n too small".to_owned(), |v| format!("+{}", ms(v)));
+    Section {
+        title: "Cold starts".into(),
+        lines,
+        table: Some(Table {
+            headers: vec![
+                "function",
+                "trigger",
+                "cold/inv",
+                "rate",
+                "init p50",
+                "init max",
+                "on CP",
+                "Δp50 caller",
+                "Δp99 caller",
+            ],
+            rows: rows
+                .into_iter()
+                .take(top)
+                .map(|r| {
+                    vec![
+                        r.function.to_string(),
+                        r.trigger.map_or("-".into(), |t| t.to_string()),
+                        format!("{}/{}", r.cold, r.invocations),
+                        pct(r.cold_rate),
+                        ms(r.init.p50_ms),
+                        ms(r.init.max_ms),
+                        r.on_critical_path.to_string(),
+                        delta(
+                            r.caller_penalty
+                                .delta_p50_ms
+                                .or(r.server_penalty.delta_p50_ms),
+                        ),
+                        delta(r.caller_penalty.delta_p99_ms),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// Fan-outs of one shape under one parent operation, summed.
+struct FanGroup<'f> {
+    n: usize,
+    min_degree: usize,
+    max_degree: usize,
+    union_ms: f64,
+    savings_ms: f64,
+    cp_ms: f64,
+    truncated: usize,
+    worst: &'f FanOut,
+}
+
+fn group_fanouts<'f>(
+    list: &'f [FanOut],
+    key: impl Fn(&FanOut) -> String,
+) -> Vec<(String, FanGroup<'f>)> {
+    let mut m: BTreeMap<String, FanGroup<'f>> = BTreeMap::new();
+    for x in list {
+        let g = m.entry(key(x)).or_insert(FanGroup {
+            n: 0,
+            min_degree: usize::MAX,
+            max_degree: 0,
+            union_ms: 0.0,
+            savings_ms: 0.0,
+            cp_ms: 0.0,
+            truncated: 0,
+            worst: x,
+        });
+        g.n += 1;
+        g.min_degree = g.min_degree.min(x.degree);
+        g.max_degree = g.max_degree.max(x.degree);
+        g.union_ms += x.union_ms;
+        g.savings_ms += x.savings_if_batched_ms;
+        g.cp_ms += x.cp_ms;
+        g.truncated += usize::from(x.truncated_by_error);
+        if x.union_ms > g.worst.union_ms {
+            g.worst = x;
+        }
+    }
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.union_ms.total_cmp(&a.1.union_ms));
+    v
+}
+
+fn n_plus_one(f: &Findings, top: usize) -> Section {
+    let l = &f.n_plus_one;
+    let groups = group_fanouts(&l.list, |x| {
+        format!(
+            "{} {} → {} {}",
+            x.parent_service,
+            x.parent_name,
+            join(&x.target_services, ","),
+            join(&x.target_operations, ",")
+        )
+    });
+    Section {
+        title: "N+1 loops".into(),
+        lines: vec![format!(
+            "{} loops in {} traces (same call repeated ≥ 3 times, not in parallel).",
+            l.count, l.traces
+        )],
+        table: Some(Table {
+            headers: vec![
+                "loop",
+                "times",
+                "degree",
+                "time held",
+                "batching saves",
+                "on CP",
+                "cut by error",
+                "worst trace",
+            ],
+            rows: groups
+                .into_iter()
+                .take(top)
+                .map(|(k, g)| {
+                    vec![
+                        k,
+                        g.n.to_string(),
+                        format!("{}–{}", g.min_degree, g.max_degree),
+                        ms(g.union_ms),
+                        ms(g.savings_ms),
+                        ms(g.cp_ms),
+                        g.truncated.to_string(),
+                        g.worst.trace_id.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn mn_plus_one(f: &Findings, top: usize) -> Section {
+    let l = &f.mn_plus_one;
+    let groups = group_fanouts(&l.list, |x| {
+        format!(
+            "{} {}: [{}]",
+            x.parent_service,
+            x.parent_name,
+            x.pattern.join("; ")
+        )
+    });
+    Section {
+        title: "MN+1 loops".into(),
+        lines: vec![format!(
+            "{} repeated call sequences in {} traces (2–8 different calls repeated ≥ 3 times).",
+            l.count, l.traces
+        )],
+        table: Some(Table {
+            headers: vec![
+                "loop body",
+                "times",
+                "calls",
+                "time held",
+                "batching saves",
+                "worst trace",
+            ],
+            rows: groups
+                .into_iter()
+                .take(top)
+                .map(|(k, g)| {
+                    vec![
+                        k,
+                        g.n.to_string(),
+                        format!("{}–{}", g.min_degree, g.max_degree),
+                        ms(g.union_ms),
+                        ms(g.savings_ms),
+                        g.worst.trace_id.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn parallel(f: &Findings, top: usize) -> Section {
+    let l = &f.parallel_fanouts;
+    let groups = group_fanouts(&l.list, |x| {
+        format!(
+            "{} {} → {}",
+            x.parent_service,
+            x.parent_name,
+            join(&x.target_services, ",")
+        )
+    });
+    Section {
+        title: "Parallel fan-outs".into(),
+        lines: vec![format!(
+            "{} parallel fan-outs in {} traces.",
+            l.count, l.traces
+        )],
+        table: Some(Table {
+            headers: vec![
+                "fan-out",
+                "times",
+                "degree",
+                "slowest chain",
+                "tail risk",
+                "on CP",
+                "example trace",
+            ],
+            rows: groups
+                .into_iter()
+                .take(top)
+                .map(|(k, g)| {
+                    vec![
+                        k,
+                        g.n.to_string(),
+                        format!("{}–{}", g.min_degree, g.max_degree),
+                        join(&g.worst.chain, " → "),
+                        g.worst.tail_risk.map_or("-".into(), pct),
+                        ms(g.cp_ms),
+                        g.worst.trace_id.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn chains(f: &Findings, top: usize) -> Section {
+    Section {
+        title: "Fan-out chains".into(),
+        lines: vec![format!(
+            "{} chains where calls multiply across services (≥ 2 hops fanning out, or ×10 from the root).",
+            f.chains.len()
+        )],
+        table: Some(Table {
+            headers: vec![
+                "chain",
+                "traces",
+                "max amplification",
+                "max calls",
+                "on CP",
+                "example trace",
+            ],
+            rows: f
+                .chains
+                .iter()
+                .take(top)
+                .map(|c| {
+                    vec![
+                        join(&c.services, " → "),
+                        c.traces.to_string(),
+                        format!("×{:.1}", c.max_amplification),
+                        c.max_invocations.to_string(),
+                        ms(c.cp_total_ms),
+                        c.example_trace.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn hotspots(f: &Findings, top: usize) -> Section {
+    Section {
+        title: "Critical-path hotspots".into(),
+        lines: vec![
+            "Operations ranked by their time on the critical path, summed over all traces.".into(),
+        ],
+        table: Some(Table {
+            headers: vec![
+                "service",
+                "operation",
+                "CP time",
+                "share",
+                "traces",
+                "p50/trace",
+                "p95/trace",
+                "self time",
+            ],
+            rows: f
+                .hotspots
+                .operations
+                .iter()
+                .take(top)
+                .map(|h| {
+                    vec![
+                        h.service.to_string(),
+                        h.operation.to_string(),
+                        ms(h.cp_total_ms),
+                        pct(h.cp_share),
+                        h.occurrence.to_string(),
+                        ms(h.cp_p50_ms),
+                        ms(h.cp_p95_ms),
+                        ms(h.self_total_ms),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn gaps(f: &Findings, top: usize) -> Section {
+    Section {
+        title: "Client/server gaps".into(),
+        lines: vec!["Time a client waited that the callee's server span does not explain (network, queueing, unseen cold starts), by mean.".into()],
+        table: Some(Table {
+            headers: vec!["caller → callee", "calls", "gap mean", "gap p50", "gap p95", "gap total", "server outlived client", "skew?"],
+            rows: f
+                .hotspots
+                .edges_by_gap_mean
+                .iter()
+                .take(top)
+                .map(|e| {
+                    vec![
+                        format!("{} → {}", e.caller, e.callee),
+                        e.calls.to_string(),
+                        ms(e.gap.mean_ms),
+                        ms(e.gap.p50_ms),
+                        ms(e.gap.p95_ms),
+                        ms(e.gap.total_ms),
+                        e.negative_gaps.to_string(),
+                        e.clock_skew_suspected.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn errors(f: &Findings, top: usize) -> Section {
+    let e = &f.errors;
+    Section {
+        title: "Error origins".into(),
+        lines: vec![format!(
+            "{} error origins in {} traces: {} reached a root (the user saw them), {} were absorbed on the way.",
+            e.reaching_root + e.absorbed,
+            e.traces_with_errors,
+            e.reaching_root,
+            e.absorbed
+        )],
+        table: Some(Table {
+            headers: vec![
+                "origin",
+                "traces",
+                "to root",
+                "absorbed",
+                "propagation",
+                "example trace",
+            ],
+            rows: e
+                .by_origin
+                .iter()
+                .take(top)
+                .map(|o| {
+                    vec![
+                        format!("{} {}", o.service, o.operation),
+                        o.traces.to_string(),
+                        o.propagated_to_root.to_string(),
+                        o.absorbed.to_string(),
+                        join(&o.propagation_services, " → "),
+                        o.example_trace.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn messaging(f: &Findings) -> Section {
+    let a = &f.async_messaging;
+    Section {
+        title: "Async messaging".into(),
+        lines: vec![format!(
+            "{} span links from {} consumer traces; {} resolved to a producer span in the input.",
+            a.links, a.consumer_traces, a.resolved
+        )],
+        table: Some(Table {
+            headers: vec![
+                "producer → consumer",
+                "links",
+                "publish→process p50 (clock-sensitive)",
+            ],
+            rows: a
+                .edges
+                .iter()
+                .map(|e| {
+                    vec![
+                        format!(
+                            "{} → {}",
+                            e.producer_service.map_or("(not in input)", |s| s.as_str()),
+                            e.consumer_service
+                        ),
+                        e.links.to_string(),
+                        if e.publish_to_process.n > 0 {
+                            ms(e.publish_to_process.p50_ms)
+                        } else {
+                            "-".into()
+                        },
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn services(f: &Findings, top: usize) -> Section {
+    let mut rows: Vec<_> = f.services.iter().collect();
+    rows.sort_by(|a, b| {
+        b.cp_share
+            .total_cmp(&a.cp_share)
+            .then(a.red.service.cmp(&b.red.service))
+    });
+    Section {
+        title: "Services".into(),
+        lines: vec![
+            "Requests served (SERVER/CONSUMER spans and roots), by share of critical-path time."
+                .into(),
+        ],
+        table: Some(Table {
+            headers: vec![
+                "service", "requests", "rate/s", "errors", "p50", "p95", "p99", "CP share", "cold",
+            ],
+            rows: rows
+                .into_iter()
+                .take(top.max(20))
+                .map(|s| {
+                    let d = &s.red.duration;
+                    vec![
+                        s.red.service.to_string(),
+                        s.red.requests.to_string(),
+                        format!("{:.2}", s.red.rate_per_s),
+                        pct(s.red.error_rate),
+                        ms(d.p50_ms),
+                        ms(d.p95_ms),
+                        format!("{}{}", ms(d.p99_ms), if d.p99_is_max { "≈max" } else { "" }),
+                        pct(s.cp_share),
+                        s.cold_start_rate.map_or("-".into(), pct),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// Names come from telemetry: control characters (newlines in span names) would break lines.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Plain text with aligned columns; empty tables are left out.
+pub fn text(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for s in sections {
+        let _ = writeln!(out, "== {} ==", s.title.to_uppercase());
+        for l in &s.lines {
+            let _ = writeln!(out, "{l}");
+        }
+        if let Some(t) = s.table.as_ref().filter(|t| !t.rows.is_empty()) {
+            let rows: Vec<Vec<String>> = t
+                .rows
+                .iter()
+                .map(|r| r.iter().map(|c| clean(c)).collect())
+                .collect();
+            let widths: Vec<usize> = (0..t.headers.len())
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| r[c].chars().count())
+                        .chain([t.headers[c].chars().count()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: Vec<&str>| {
+                let mut l = String::from(" ");
+                for (c, cell) in cells.iter().enumerate() {
+                    let pad = widths[c] - cell.chars().count();
+                    let _ = write!(l, " {cell}{}", " ".repeat(pad));
+                }
+                l.trim_end().to_owned()
+            };
+            let _ = writeln!(out, "{}", line(t.headers.clone()));
+            for r in &rows {
+                let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// GitHub-flavoured Markdown for postmortems.
+pub fn markdown(sections: &[Section]) -> String {
+    let mut out = String::from("# spantop report\n\n");
+    let esc = |s: &str| s.replace('|', "\\|");
+    for s in sections {
+        let _ = writeln!(out, "## {}\n", s.title);
+        for l in &s.lines {
+            let _ = writeln!(out, "{l}\n");
+        }
+        if let Some(t) = s.table.as_ref().filter(|t| !t.rows.is_empty()) {
+            let _ = writeln!(out, "| {} |", t.headers.join(" | "));
+            let _ = writeln!(out, "|{}", "---|".repeat(t.headers.len()));
+            for r in &t.rows {
+                let cells: Vec<String> = r.iter().map(|c| esc(&clean(c))).collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(ms(12.34), "12.3 ms");
+        assert_eq!(ms(317.1), "317 ms");
+        assert_eq!(ms(1430.0), "1.43 s");
+        assert_eq!(pct(0.2105), "21.1%");
+    }
+
+    #[test]
+    fn text_aligns_and_markdown_escapes() {
+        let s = vec![Section {
+            title: "T".into(),
+            lines: vec!["hello".into()],
+            table: Some(Table {
+                headers: vec!["a", "bb"],
+                rows: vec![vec!["x|y".into(), "1".into()]],
+            }),
+        }];
+        assert_eq!(text(&s), "== T ==\nhello\n  a   bb\n  x|y 1\n\n");
+        assert!(markdown(&s).contains("| x\\|y | 1 |"));
+    }
+}
