@@ -1,7 +1,6 @@
 //! Command line: parses arguments and wires sources -> store -> views. Kept thin; the work is in
 //! the library modules.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,20 +26,20 @@ pub struct Cli {
 pub enum Command {
     /// Headless OTLP receiver: assembles traces and logs a summary line every few seconds.
     Serve(ServeArgs),
-    /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
-    Simulate(crate::cmd_simulate::SimulateArgs),
-    /// Receive OTLP and watch it in the live TUI.
-    Live(crate::cmd_live::LiveArgs),
     /// First run: a simulated serverless + microservice shop sending to a local receiver, in the TUI.
     Demo(crate::cmd_live::DemoArgs),
-    /// Trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) in the TUI; with stdout not a
-    /// terminal, loaded headless with a summary line.
-    Replay(crate::cmd_files::ReplayArgs),
-    /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
-    Convert(crate::cmd_files::ConvertArgs),
+    /// Receive OTLP and watch it in the live TUI.
+    Live(crate::cmd_live::LiveArgs),
+    /// Saved trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) in the TUI, as fast as
+    /// possible or at their recorded pace; `--headless` loads them and prints a summary.
+    Replay(crate::cmd_replay::ReplayArgs),
     /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
     /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
     Report(crate::report::ReportArgs),
+    /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
+    Convert(crate::cmd_files::ConvertArgs),
+    /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
+    Simulate(crate::cmd_simulate::SimulateArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -92,9 +91,9 @@ pub struct ServeArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Log lines on stderr would tear through the TUI's screen.
-    let tui = match cli.command {
+    let tui = match &cli.command {
         Command::Live(_) | Command::Demo(_) => true,
-        Command::Replay(_) => std::io::stdout().is_terminal(),
+        Command::Replay(args) => !args.headless,
         _ => false,
     };
     if !tui {
@@ -113,14 +112,16 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Simulate(args) => crate::cmd_simulate::run(args).await,
-            Command::Live(args) => crate::cmd_live::live(args).await,
             Command::Demo(args) => crate::cmd_live::demo(args).await,
-            Command::Replay(args) if tui => crate::cmd_replay::run(args).await,
-            Command::Replay(args) => crate::cmd_files::replay(args).await,
-            Command::Convert(args) => crate::cmd_files::convert(args).await,
+            Command::Live(args) => crate::cmd_live::live(args).await,
+            Command::Replay(args) if args.headless => {
+                crate::cmd_files::replay(args.into_headless()).await
+            }
+            Command::Replay(args) => crate::cmd_replay::run(args).await,
             // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
             Command::Report(args) => crate::report::run(&args),
+            Command::Convert(args) => crate::cmd_files::convert(args).await,
+            Command::Simulate(args) => crate::cmd_simulate::run(args).await,
         }
     });
     match result {

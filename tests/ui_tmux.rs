@@ -150,7 +150,7 @@ fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
     // Keep the pane after the command ends so the restored screen can be read.
     tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
 
-    let s = tmux.wait_for("the services table", Duration::from_secs(20), |s| {
+    let s = tmux.wait_for("the services table", Duration::from_secs(60), |s| {
         s.contains("LIVE") && s.contains("checkout-fn") && s.contains("api-gateway")
     });
     assert!(
@@ -160,7 +160,7 @@ fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
     assert!(s.contains("1 Services") && s.contains("7 Map"), "{s}");
 
     tmux.keys("4");
-    let s = tmux.wait_for("a cold start", Duration::from_secs(20), |s| {
+    let s = tmux.wait_for("a cold start", Duration::from_secs(60), |s| {
         s.contains("Cold starts by function") && s.contains("reco-model-fn")
     });
     assert!(s.contains("Init p50"), "{s}");

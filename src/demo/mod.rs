@@ -11,6 +11,7 @@ mod rng;
 pub mod send;
 pub mod shop;
 
+pub use crate::ingest::export::Protocol;
 pub use rng::Rng;
-pub use send::{Protocol, Rate, SimulateConfig, SimulateStats, simulate};
+pub use send::{Rate, SimulateConfig, SimulateStats, simulate};
 pub use shop::{Scenario, Shop, ShopConfig};

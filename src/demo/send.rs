@@ -14,8 +14,7 @@ use anyhow::Context;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::shop::{Shop, ShopConfig};
-pub use crate::ingest::client::Protocol;
-use crate::ingest::client::{OtlpClient, Payload};
+use crate::ingest::export::{Exporter, Payload, Protocol};
 
 /// User requests (traces) per second, or as fast as the endpoint accepts them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -96,12 +95,6 @@ struct Counters {
     failed_spans: AtomicU64,
 }
 
-/// One request ready to send, and its span count.
-struct Batch {
-    spans: u64,
-    payload: Payload,
-}
-
 /// How many user requests go into one OTLP request: enough to amortise per-request costs when
 /// flooding, and a tick's worth when paced so that traffic looks continuous.
 const MAX_TRACES_PER_REQUEST: usize = 200;
@@ -115,10 +108,10 @@ pub async fn simulate(
     config: SimulateConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<SimulateStats> {
-    let client = OtlpClient::connect(&config.endpoint, config.protocol).await?;
+    let client = Exporter::connect(&config.endpoint, config.protocol).await?;
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE_DEPTH);
+    let (tx, mut rx) = mpsc::channel::<Payload>(QUEUE_DEPTH);
     // Flooding uses a generator per core; paced traffic one, so a seed gives one exact stream.
     let generators = match config.rate {
         Rate::Max => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -149,17 +142,18 @@ pub async fn simulate(
             let mut client = client.clone();
             let counters = Arc::clone(&dispatcher_counters);
             tasks.spawn(async move {
-                let result = client.send(p.payload).await;
+                let spans = p.spans;
+                let result = client.send(p).await;
                 drop(permit);
                 match result {
                     Ok(()) => {
                         counters.requests.fetch_add(1, Ordering::Relaxed);
-                        counters.spans.fetch_add(p.spans, Ordering::Relaxed);
+                        counters.spans.fetch_add(spans, Ordering::Relaxed);
                         None
                     }
                     Err(e) => {
                         counters.failed_requests.fetch_add(1, Ordering::Relaxed);
-                        counters.failed_spans.fetch_add(p.spans, Ordering::Relaxed);
+                        counters.failed_spans.fetch_add(spans, Ordering::Relaxed);
                         Some(format!("{e:#}"))
                     }
                 }
@@ -232,7 +226,7 @@ fn generate(
     config: &SimulateConfig,
     g: u64,
     n: u64,
-    tx: &mpsc::Sender<Batch>,
+    tx: &mpsc::Sender<Payload>,
     stop: &AtomicBool,
     counters: &Counters,
 ) {
@@ -286,11 +280,8 @@ fn generate(
         counters
             .traces
             .fetch_add(shop.traces() - traces_before, Ordering::Relaxed);
-        let batch = Batch {
-            spans: spans.len() as u64,
-            payload: Payload::encode(&spans, config.protocol),
-        };
-        if tx.blocking_send(batch).is_err() {
+        let payload = Payload::encode(&spans, config.protocol);
+        if tx.blocking_send(payload).is_err() {
             break;
         }
     }

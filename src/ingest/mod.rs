@@ -5,8 +5,8 @@
 //! for longer than `send_timeout`, the exporter gets a retryable status instead of the
 //! request being queued without bound.
 
-pub mod client;
 pub mod convert;
+pub mod export;
 pub mod file;
 pub mod grpc;
 pub mod http;

@@ -277,7 +277,7 @@ fn trace_row(t: &Trace, f: Option<&TraceFindings>) -> TraceRow {
                 .filter(|i| i.local_verdict().and_then(|v| v.cold) == Some(true))
                 .count()
         }),
-        nplus1: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind != FanOutKind::Parallel)),
+        nplus1: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::NPlusOne)),
         fanout: f.is_some_and(|f| f.fanouts.iter().any(|x| x.kind == FanOutKind::Parallel)),
         orphans: t.orphans.len(),
         links: t.spans.iter().map(|s| s.links.len()).sum(),
@@ -422,14 +422,8 @@ fn fanout_rows(all: &[&TraceFindings]) -> Vec<FanoutRow> {
                         |o| o.to_string(),
                     ),
                 ),
-                FanOutKind::MnPlusOne => (
-                    FanoutKind::NPlus1,
-                    x.target_operations
-                        .iter()
-                        .map(|o| o.as_str())
-                        .collect::<Vec<_>>()
-                        .join("+"),
-                ),
+                // A repeated sequence of calls is an N+1 loop over several operations.
+                FanOutKind::MnPlusOne => (FanoutKind::NPlus1, x.pattern.join(" → ")),
                 FanOutKind::Parallel => {
                     let mut t: Vec<&str> = x.target_services.iter().map(|s| s.as_str()).collect();
                     t.sort_unstable();

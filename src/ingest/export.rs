@@ -1,12 +1,13 @@
-//! The sending side of OTLP: spans from the model encoded as an `ExportTraceServiceRequest` and
-//! exported over gRPC (tonic client) or HTTP (`POST /v1/traces`, protobuf). The demo simulator
-//! and load generator use it; kept here because only `ingest` names the OTLP wire types.
+//! The OTLP exporter side: model spans sent to any OTLP endpoint as protobuf, over gRPC (tonic
+//! client) or HTTP (`POST /v1/traces`). `demo` and `simulate` use it; it lives here because it
+//! is the only other code that speaks the wire types.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
-use std::sync::Arc;
 use tonic::transport::Channel;
 
 use super::convert::spans_to_request;
@@ -18,8 +19,12 @@ pub enum Protocol {
     Http,
 }
 
-/// One request, ready for its protocol: the message for tonic to encode, or the HTTP body.
-pub struct Payload(Body);
+/// One request, encoded for its protocol ahead of sending (encoding is CPU work best done on
+/// the generating threads), with its span count.
+pub struct Payload {
+    pub spans: u64,
+    body: Body,
+}
 
 enum Body {
     Grpc(ExportTraceServiceRequest),
@@ -27,26 +32,29 @@ enum Body {
 }
 
 impl Payload {
-    /// Encodes `spans` (any traces, resources and scopes mixed) for `protocol`.
     pub fn encode(spans: &[Span], protocol: Protocol) -> Payload {
         let request = spans_to_request(spans);
-        Payload(match protocol {
+        let body = match protocol {
             Protocol::Grpc => Body::Grpc(request),
             Protocol::Http => Body::Http(request.encode_to_vec()),
-        })
+        };
+        Payload {
+            spans: spans.len() as u64,
+            body,
+        }
     }
 }
 
-/// A connected exporter; cheap to clone (gRPC clones share one HTTP/2 connection).
+/// A connection to one OTLP endpoint; clones share it.
 #[derive(Clone)]
-pub enum OtlpClient {
+pub enum Exporter {
     Grpc(TraceServiceClient<Channel>),
     Http(reqwest::Client, Arc<str>),
 }
 
-impl OtlpClient {
+impl Exporter {
     /// `endpoint` is `http://host:port`; for HTTP a URL without a path gets `/v1/traces`.
-    pub async fn connect(endpoint: &str, protocol: Protocol) -> anyhow::Result<OtlpClient> {
+    pub async fn connect(endpoint: &str, protocol: Protocol) -> anyhow::Result<Exporter> {
         Ok(match protocol {
             Protocol::Grpc => {
                 let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
@@ -54,18 +62,18 @@ impl OtlpClient {
                     .connect()
                     .await
                     .with_context(|| format!("cannot connect to {endpoint}"))?;
-                OtlpClient::Grpc(TraceServiceClient::new(channel))
+                Exporter::Grpc(TraceServiceClient::new(channel))
             }
-            Protocol::Http => OtlpClient::Http(reqwest::Client::new(), http_url(endpoint).into()),
+            Protocol::Http => Exporter::Http(reqwest::Client::new(), http_url(endpoint).into()),
         })
     }
 
     pub async fn send(&mut self, payload: Payload) -> anyhow::Result<()> {
-        match (self, payload.0) {
-            (OtlpClient::Grpc(c), Body::Grpc(req)) => {
+        match (self, payload.body) {
+            (Exporter::Grpc(c), Body::Grpc(req)) => {
                 c.export(req).await.context("OTLP/gRPC export failed")?;
             }
-            (OtlpClient::Http(c, url), Body::Http(bytes)) => {
+            (Exporter::Http(c, url), Body::Http(bytes)) => {
                 let resp = c
                     .post(&**url)
                     .header("content-type", "application/x-protobuf")
