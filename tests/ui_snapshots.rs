@@ -360,3 +360,24 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
         }
     }
 }
+
+#[test]
+fn an_error_trace_shows_where_the_error_started() {
+    let data = sample_data();
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error service=order-service");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('G'));
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    // The answer key: errors start in inventory-service's stock query and reach the gateway.
+    assert!(
+        s.contains("error started in inventory-service: SELECT inventory.stock → order-service → checkout-fn → api-gateway"),
+        "{s}"
+    );
+    assert!(s.contains("[error origin]"), "{s}");
+    insta::assert_snapshot!("sample_error_trace_120x40", t.backend());
+}
