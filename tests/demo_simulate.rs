@@ -41,6 +41,7 @@ async fn run(protocol: Protocol) -> StoreSnapshot {
         let snap = snapshots.borrow_and_update().clone();
         if snap.traces.len() as u64 == stats.traces && snap.stats.open_traces == 0 {
             assert_eq!(snap.stats.spans_received, stats.spans);
+            assert_eq!(snap.stats.duplicate_spans, 0);
             server.stop().await.expect("server stops");
             return snap;
         }

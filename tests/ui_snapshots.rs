@@ -333,3 +333,51 @@ fn sample_file_cold_starts_and_trace_match_the_answer_key() {
         insta::assert_snapshot!(format!("sample_{name}_120x40"), t.backend());
     }
 }
+
+#[test]
+fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    let t = draw(&mut app, &data, 120, 40);
+    let buf = t.backend().buffer();
+    let row = spantop::ui::view::TAB_BAR_ROW;
+    let bar: String = (0..buf.area.width)
+        .map(|x| buf[(x, row)].symbol())
+        .collect();
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let label = format!("{} {}", i + 1, tab.title());
+        let start = bar
+            .find(&label)
+            .map(|b| bar[..b].chars().count())
+            .expect("tab drawn");
+        let end = start + label.chars().count() - 1;
+        for col in [start, end] {
+            assert_eq!(
+                spantop::ui::view::tab_at(col as u16),
+                Some(i),
+                "{label} at {col} in {bar:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_error_trace_shows_where_the_error_started() {
+    let data = sample_data();
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error service=order-service");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('G'));
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    // The answer key: errors start in inventory-service's stock query and reach the gateway.
+    assert!(
+        s.contains("error started in inventory-service: SELECT inventory.stock → order-service → checkout-fn → api-gateway"),
+        "{s}"
+    );
+    assert!(s.contains("[error origin]"), "{s}");
+    insta::assert_snapshot!("sample_error_trace_120x40", t.backend());
+}

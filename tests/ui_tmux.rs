@@ -31,6 +31,11 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
+    fn pane(&self, format: &str) -> String {
+        let out = self.run(&["display-message", "-p", "-t", "demo", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     fn keys(&self, keys: &str) {
         self.run(&["send-keys", "-t", "demo", keys]);
     }
@@ -59,12 +64,69 @@ impl Drop for Tmux {
     }
 }
 
+/// A private copy of the binary: the shared target directory may be rebuilt while tests run.
+fn private_binary(dir: &tempfile::TempDir) -> PathBuf {
+    let bin = dir.path().join("spantop");
+    std::fs::copy(env!("CARGO_BIN_EXE_spantop"), &bin).expect("copy the binary");
+    bin
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = private_binary(&dir);
+    let tmux = Tmux {
+        socket: format!("spantop-test-term-{}", std::process::id()),
+    };
+    // The binary is the pane's process itself, so the pane's pid is spantop's.
+    let bin = bin.display().to_string();
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "demo",
+        "-x",
+        "90",
+        "-y",
+        "25",
+        &bin,
+        "demo",
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
+    tmux.wait_for("the TUI", Duration::from_secs(20), |s| s.contains("LIVE"));
+    assert!(tmux.alternate_screen());
+    let pid = tmux.pane("#{pane_pid}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tmux.pane("#{pane_dead}") != "1" {
+        assert!(Instant::now() < deadline, "spantop did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        tmux.pane("#{pane_dead_status}"),
+        "0",
+        "exit status after SIGTERM"
+    );
+    assert!(
+        !tmux.alternate_screen(),
+        "alternate screen left on after SIGTERM"
+    );
+    assert!(!tmux.screen().contains("1 Services"), "TUI left on screen");
+}
+
 #[test]
 fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
-    // A private copy: the shared target directory may be rebuilt while the test runs.
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin: PathBuf = dir.path().join("spantop");
-    std::fs::copy(env!("CARGO_BIN_EXE_spantop"), &bin).expect("copy the binary");
+    let bin = private_binary(&dir);
     let tmux = Tmux {
         socket: format!("spantop-test-{}", std::process::id()),
     };

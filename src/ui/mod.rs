@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crossterm::event::{
-    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+    self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -95,7 +95,10 @@ fn spawn_deriver(mut snapshots: watch::Receiver<StoreSnapshot>) -> watch::Receiv
             if tx.send(Arc::new(data)).is_err() {
                 break;
             }
-            tokio::time::sleep(DERIVE_EVERY.saturating_sub(started.elapsed())).await;
+            // With a very large store, deriving itself takes a while: wait at least as long
+            // again, so the views never take more than half a core.
+            let took = started.elapsed();
+            tokio::time::sleep(DERIVE_EVERY.max(took * 2).saturating_sub(took)).await;
             if snapshots.changed().await.is_err() {
                 break;
             }
@@ -128,13 +131,19 @@ fn spawn_input(stop: Arc<AtomicBool>) -> mpsc::Receiver<Event> {
 }
 
 /// Maps a terminal event to the key `App` understands: presses only (no repeats or
-/// releases), and the mouse wheel as up/down.
+/// releases), the mouse wheel as up/down, and a click on the tab bar as the tab's number.
 fn as_key(ev: Event) -> Option<KeyEvent> {
+    let key = |code| Some(KeyEvent::new(code, KeyModifiers::NONE));
     match ev {
         Event::Key(k) if k.kind == KeyEventKind::Press => Some(k),
         Event::Mouse(m) => match m.kind {
-            MouseEventKind::ScrollDown => Some(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)),
-            MouseEventKind::ScrollUp => Some(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)),
+            MouseEventKind::ScrollDown => key(KeyCode::Down),
+            MouseEventKind::ScrollUp => key(KeyCode::Up),
+            MouseEventKind::Down(MouseButton::Left) if m.row == view::TAB_BAR_ROW => {
+                view::tab_at(m.column)
+                    .map(|i| KeyCode::Char(char::from(b'1' + i as u8)))
+                    .and_then(key)
+            }
             _ => None,
         },
         _ => None,

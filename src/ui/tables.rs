@@ -846,6 +846,13 @@ fn draw<T: Row>(
         Cell::from(t)
     }))
     .style(theme::HEADER);
+    // Sorted by a name in the first column, rows group under it: repeats are left blank
+    // below the first row of a group (the Map reads as caller, then its callees).
+    let group = sort == 0
+        && order
+            .first()
+            .is_some_and(|&i| matches!((cols[0].key)(&items[i]), Key::Text(_)));
+    let mut prev_first: Option<Key<'_>> = None;
     let rows = order
         .iter()
         .enumerate()
@@ -860,8 +867,19 @@ fn draw<T: Row>(
             } else {
                 Style::default()
             };
-            TableRow::new(shown.iter().map(|(_, c)| Cell::from((c.cell)(item, data)))).style(style)
-        });
+            let first = (cols[0].key)(item);
+            let repeat = group && prev_first == Some(first);
+            prev_first = Some(first);
+            TableRow::new(shown.iter().map(|&(ci, c)| {
+                if ci == 0 && repeat {
+                    Cell::from("")
+                } else {
+                    Cell::from((c.cell)(item, data))
+                }
+            }))
+            .style(style)
+        })
+        .collect::<Vec<_>>();
     let mut title_spans = vec![TextSpan::styled(format!(" {title} "), theme::TITLE)];
     title_spans.push(TextSpan::raw(format!("{}/{} ", order.len(), items.len())));
     if !state.filter.is_empty() {

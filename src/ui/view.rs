@@ -54,10 +54,27 @@ pub const KEYS: &[(&str, &str)] = &[
         "Trace: f",
         "follow a link (producer ⇄ consumer trace); again for the next link",
     ),
-    ("mouse wheel", "scroll"),
+    ("mouse", "wheel scrolls; click a tab to open it"),
     ("?", "this help (any key closes it)"),
     ("q, Ctrl-C", "quit"),
 ];
+
+/// The screen row of the tab bar (under the header).
+pub const TAB_BAR_ROW: u16 = 1;
+
+/// Which tab's title is at `column` of the tab bar, laid out as `render` draws it:
+/// "1 Services│2 Traces│...".
+pub fn tab_at(column: u16) -> Option<usize> {
+    let mut x = 0u16;
+    for (i, t) in Tab::ALL.iter().enumerate() {
+        let w = (t.title().chars().count() + 2) as u16;
+        if column < x + w {
+            return Some(i);
+        }
+        x += w + 1; // the divider
+    }
+    None
+}
 
 fn thousands(n: u64) -> String {
     let s = n.to_string();

@@ -78,6 +78,8 @@ struct Marks {
     nplus1: usize,
     /// This span has this many calls in flight at once.
     fanout: usize,
+    /// An error started here (the deepest span of an error chain).
+    error_origin: bool,
 }
 
 /// Cold starts, N+1 loops and fan-outs of the trace, by the span they are marked on.
@@ -88,6 +90,9 @@ fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
         if inv.local_verdict().and_then(|v| v.cold) == Some(true) {
             out.entry(inv.span_id).or_default().cold = true;
         }
+    }
+    for e in &f.errors {
+        out.entry(e.origin.span_id).or_default().error_origin = true;
     }
     for x in &f.fanouts {
         let m = out.entry(x.parent_span_id).or_default();
@@ -125,7 +130,12 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         frame.render_widget(msg, area);
         return;
     };
-    let [summary, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(3)]).areas(area);
+    let error_line = data
+        .findings(trace.trace_id)
+        .is_some_and(|f| !f.errors.is_empty());
+    let summary_height = if error_line { 3 } else { 2 };
+    let [summary, body] =
+        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)]).areas(area);
     render_summary(frame, summary, trace, data);
     let direction = if area.width >= SIDE_BY_SIDE {
         Direction::Horizontal
@@ -200,7 +210,32 @@ fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
         TextSpan::styled(" ! error ", theme::ERROR),
         TextSpan::styled(" ▸ folded", theme::DIM),
     ]);
-    frame.render_widget(Paragraph::new(vec![Line::from(first), legend]), area);
+    let mut lines = vec![Line::from(first)];
+    // Where the trace's first error started and how far it climbed.
+    if let Some(e) = data.findings(t.trace_id).and_then(|f| f.errors.first()) {
+        // The services it climbed through, after the one where it started.
+        let path: Vec<&str> = e
+            .propagation_services
+            .iter()
+            .skip(1)
+            .map(|s| s.as_str())
+            .collect();
+        let reached = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", clean(&path.join(" → ")))
+        };
+        lines.push(Line::styled(
+            format!(
+                " error started in {}: {}{reached}",
+                clean(e.origin.service.as_str()),
+                clean(e.origin.name.as_str()),
+            ),
+            theme::ERROR,
+        ));
+    }
+    lines.push(legend);
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 #[allow(clippy::too_many_arguments)] // the frame, the trace and everything marked on it
@@ -297,6 +332,9 @@ fn render_waterfall(
         if m.fanout > 0 {
             tags.push_str(&format!(" [fan-out ×{}]", m.fanout));
         }
+        if m.error_origin {
+            tags.push_str(" [error origin]");
+        }
         if r.collapsed {
             tags.push_str(&format!(" (+{})", r.children));
         }
@@ -309,7 +347,13 @@ fn render_waterfall(
         } else {
             Style::default()
         };
-        let tag_style = if m.cold { theme::COLD } else { theme::FANOUT };
+        let tag_style = if m.error_origin {
+            theme::ERROR
+        } else if m.cold {
+            theme::COLD
+        } else {
+            theme::FANOUT
+        };
         let pad = name_w.saturating_sub(name.chars().count() + tags.chars().count());
         let x0 = x_of(s.start_ns).min(bar_w - 1);
         let x1 = x_of(s.end_ns).clamp(x0 + 1, bar_w);
