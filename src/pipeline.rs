@@ -104,6 +104,10 @@ impl Analysis {
             self.engine.add_trace(&t);
             self.dirty = true;
         }
+        for id in store.take_evicted() {
+            self.engine.forget(id);
+            self.dirty = true;
+        }
         let due = self
             .last_built
             .is_none_or(|at| now.saturating_duration_since(at) >= self.every);

@@ -298,6 +298,21 @@ impl Engine {
         }
     }
 
+    /// Drops the findings of a trace the store no longer holds (evicted for its memory
+    /// budget), so per-trace findings never outlive their spans. Aggregates keep its
+    /// contribution.
+    pub fn forget(&mut self, id: TraceId) {
+        if self.traces.remove(&id).is_some() {
+            self.dropped_findings += 1;
+        }
+        // `order` keeps ids of forgotten traces until the bound pops them; compact it so that
+        // it cannot grow past the findings it orders.
+        if self.order.len() > 2 * self.traces.len() + 1024 {
+            let traces = &self.traces;
+            self.order.retain(|id| traces.contains_key(id));
+        }
+    }
+
     pub fn aggregates(&self) -> &Aggregates {
         &self.agg
     }
@@ -412,5 +427,28 @@ mod tests {
         assert_eq!(e.findings().len(), 1);
         assert_eq!(e.dropped_findings, 2);
         assert_eq!(e.aggregates().traces, 3);
+    }
+
+    #[test]
+    fn forgetting_an_evicted_trace_drops_its_findings_not_its_aggregates() {
+        let mut e = Engine::new(AnalysisConfig::default());
+        let mut ids = Vec::new();
+        for id in 1..=3000u128 {
+            let mut b = TraceBuilder::with_trace_id(id);
+            b.span("a", "x").at(0, 10).id();
+            let t = b.build();
+            ids.push(t.trace_id);
+            e.add_trace(&t);
+        }
+        for id in &ids[..2990] {
+            e.forget(*id);
+        }
+        assert_eq!(e.findings().len(), 10);
+        assert!(e.trace(ids[0]).is_none());
+        assert_eq!(e.aggregates().traces, 3000);
+        assert!(
+            e.order.len() <= 2 * 10 + 1024,
+            "the arrival order is compacted"
+        );
     }
 }

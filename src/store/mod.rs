@@ -123,6 +123,8 @@ pub struct SpanStore {
     next_seq: u64,
     /// Traces completed since the last `take_completed`, for the analysis stage.
     newly_completed: Vec<Arc<Trace>>,
+    /// Traces evicted since the last `take_evicted`, so downstream state can follow.
+    newly_evicted: Vec<TraceId>,
     services: FxHashSet<Sym>,
     stats: StoreStats,
     snapshot_cache: Option<Arc<[Arc<Trace>]>>,
@@ -141,6 +143,7 @@ impl SpanStore {
             complete_order: VecDeque::new(),
             next_seq: 0,
             newly_completed: Vec::new(),
+            newly_evicted: Vec::new(),
             services: FxHashSet::default(),
             stats,
             snapshot_cache: None,
@@ -261,6 +264,12 @@ impl SpanStore {
         std::mem::take(&mut self.newly_completed)
     }
 
+    /// Traces evicted (for the memory budget) since the last call. Their findings can go;
+    /// their contribution to aggregates stays.
+    pub fn take_evicted(&mut self) -> Vec<TraceId> {
+        std::mem::take(&mut self.newly_evicted)
+    }
+
     fn enforce_budget(&mut self) {
         while self.stats.memory_bytes > self.config.max_memory as u64 {
             if !self.evict_oldest_complete() && !self.evict_oldest_open() {
@@ -304,6 +313,7 @@ impl SpanStore {
 
     fn remove(&mut self, id: TraceId) {
         if let Some(slot) = self.slots.remove(&id) {
+            self.newly_evicted.push(id);
             self.stats.evicted_traces += 1;
             self.stats.evicted_spans += slot.trace.spans.len() as u64;
             self.stats.spans_held -= slot.trace.spans.len() as u64;

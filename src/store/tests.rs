@@ -173,6 +173,15 @@ fn eviction_keeps_memory_under_budget_oldest_complete_first() {
     assert_eq!(stats.evicted_open_traces, 0, "complete traces go first");
     assert!(store.get(TraceId::from_u128(1).expect("id")).is_none());
     assert!(store.get(TraceId::from_u128(2).expect("id")).is_none());
+    assert_eq!(
+        store.take_evicted(),
+        vec![
+            TraceId::from_u128(1).expect("id"),
+            TraceId::from_u128(2).expect("id")
+        ],
+        "downstream learns what went"
+    );
+    assert!(store.take_evicted().is_empty());
     assert!(store.get(TraceId::from_u128(3).expect("id")).is_some());
     assert!(store.get(TraceId::from_u128(5).expect("id")).is_some());
 }
