@@ -207,7 +207,7 @@ fn value_from_proto(v: pc::AnyValue, depth: usize) -> AnyValue {
     }
     match v.value {
         None => AnyValue::Empty,
-        Some(Value::StringValue(s)) => AnyValue::Str(s.into_boxed_str()),
+        Some(Value::StringValue(s)) => AnyValue::string(s),
         Some(Value::BoolValue(b)) => AnyValue::Bool(b),
         Some(Value::IntValue(i)) => AnyValue::Int(i),
         Some(Value::DoubleValue(d)) => AnyValue::Double(d),

@@ -1,9 +1,14 @@
+use compact_str::CompactString;
+
 use super::Sym;
 
 /// An attribute value, as OTLP `AnyValue` defines it.
+///
+/// Strings up to 24 bytes (most attribute values: methods, status words, hosts, ids) are
+/// stored inline, with no allocation of their own; the enum stays 24 bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AnyValue {
-    Str(Box<str>),
+    Str(CompactString),
     Bool(bool),
     Int(i64),
     Double(f64),
@@ -30,6 +35,16 @@ impl KeyValue {
 }
 
 impl AnyValue {
+    /// A string value that owns no more memory than it needs: short ones inline, long ones
+    /// in an exactly sized allocation (decoders' `String`s often carry spare capacity).
+    pub fn string(s: String) -> AnyValue {
+        if s.len() <= size_of::<CompactString>() {
+            AnyValue::Str(CompactString::from(s.as_str()))
+        } else {
+            AnyValue::Str(CompactString::from(s.into_boxed_str()))
+        }
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             AnyValue::Str(s) => Some(s),
@@ -58,7 +73,9 @@ impl AnyValue {
     /// Bytes held on the heap, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
-            AnyValue::Str(s) => s.len(),
+            // Inline strings hold nothing on the heap.
+            AnyValue::Str(s) if s.is_heap_allocated() => s.capacity(),
+            AnyValue::Str(_) => 0,
             AnyValue::Bytes(b) => b.len(),
             AnyValue::Array(a) => {
                 a.len() * size_of::<AnyValue>() + a.iter().map(AnyValue::heap_size).sum::<usize>()

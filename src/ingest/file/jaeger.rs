@@ -323,7 +323,7 @@ fn tag(v: Value) -> Option<KeyValue> {
         _ => None,
     }
     .unwrap_or_else(|| match value {
-        Value::String(s) => AnyValue::Str(s.into_boxed_str()),
+        Value::String(s) => AnyValue::string(s),
         Value::Bool(b) => AnyValue::Bool(b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => AnyValue::Int(i),
@@ -336,7 +336,7 @@ fn tag(v: Value) -> Option<KeyValue> {
 
 fn text(v: AnyValue) -> Option<Box<str>> {
     match v {
-        AnyValue::Str(s) if !s.is_empty() => Some(s),
+        AnyValue::Str(s) if !s.is_empty() => Some(s.as_str().into()),
         _ => None,
     }
 }

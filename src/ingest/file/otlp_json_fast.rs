@@ -372,7 +372,7 @@ fn value(v: Any<'_>, depth: usize) -> AnyValue {
     }
     match v {
         Any::Empty => AnyValue::Empty,
-        Any::Str(s) => AnyValue::Str(s.into()),
+        Any::Str(s) => AnyValue::Str(s.as_ref().into()),
         Any::Bool(b) => AnyValue::Bool(b),
         Any::Int(i) => AnyValue::Int(i),
         Any::Double(d) => AnyValue::Double(d),

@@ -153,7 +153,7 @@ fn span(
                 {
                     status.code = StatusCode::Ok
                 }
-                _ => attributes.push(KeyValue::new(&k, AnyValue::Str(v.into_boxed_str()))),
+                _ => attributes.push(KeyValue::new(&k, AnyValue::string(v))),
             }
         }
     }
@@ -200,7 +200,7 @@ fn endpoint_attrs(
 ) {
     let addr = take(ep, "ipv4", "ipv4").or_else(|| take(ep, "ipv6", "ipv6"));
     if let Some(Value::String(a)) = addr {
-        out.push(KeyValue::new(addr_key, AnyValue::Str(a.into_boxed_str())));
+        out.push(KeyValue::new(addr_key, AnyValue::string(a)));
     }
     if let Some(port) = u64_of(ep.get("port")).and_then(|p| i64::try_from(p).ok()) {
         out.push(KeyValue::new(port_key, AnyValue::Int(port)));
