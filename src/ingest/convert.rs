@@ -13,9 +13,7 @@ use crate::model::{
     Status, StatusCode, Sym, TraceId,
 };
 
-/// Attribute values nest (arrays of kv-lists of arrays...); deeper input is cut off so that a
-/// hostile request cannot exhaust the stack.
-const MAX_VALUE_DEPTH: usize = 16;
+use super::MAX_VALUE_DEPTH;
 
 /// The result of converting one request: the good spans, and what was wrong with the rest.
 #[derive(Debug, Default)]

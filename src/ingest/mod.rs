@@ -28,6 +28,10 @@ pub type BatchTx = mpsc::Sender<Batch>;
 /// Request bodies larger than this are refused (before and after decompression).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Attribute values nest (arrays of kv-lists of arrays...). Every decoder cuts deeper values
+/// off (keeping them as empty values) so that hostile input cannot exhaust the stack.
+pub const MAX_VALUE_DEPTH: usize = 16;
+
 /// Requests decoded and converted at once, over both receivers. Requests beyond it wait on
 /// their connection before their body is read, so in-flight memory stays below this many
 /// times the message limit however many exporters connect.
@@ -127,14 +131,7 @@ impl Intake {
         IngestCounters::add(&self.counters.requests_malformed, 1);
     }
 
-    pub async fn accept(
-        &self,
-        req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-    ) -> Result<Accepted, HandOffError> {
-        self.accept_converted(convert::request_to_batch(req)).await
-    }
-
-    /// Hands on spans already converted to the model (see `otlp_proto`).
+    /// Hands on spans converted to the model (`otlp_proto` for protobuf, `convert` for JSON).
     pub async fn accept_converted(
         &self,
         converted: convert::Converted,

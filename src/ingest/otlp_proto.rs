@@ -15,9 +15,7 @@ use crate::model::{
     StatusCode, Sym, TraceId,
 };
 
-/// Attribute values nest; deeper input is cut off (as `convert` does) so hostile input cannot
-/// exhaust the stack.
-const MAX_VALUE_DEPTH: usize = 16;
+use super::MAX_VALUE_DEPTH;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid OTLP protobuf at byte {offset}: {what}")]
@@ -466,6 +464,19 @@ fn key_value(mut r: Reader<'_>, depth: usize) -> Result<KeyValue> {
     })
 }
 
+/// The `values` (field 1) of an `ArrayValue` or `KeyValueList`, each decoded by `item`.
+fn values<T>(mut r: Reader<'_>, item: impl Fn(Reader<'_>) -> Result<T>) -> Result<Box<[T]>> {
+    let mut out = Vec::new();
+    while !r.done() {
+        let (field, wt) = r.key()?;
+        match field {
+            1 => out.push(item(r.sub(wt)?)?),
+            _ => r.skip(wt)?,
+        }
+    }
+    Ok(out.into_boxed_slice())
+}
+
 fn any_value(mut r: Reader<'_>, depth: usize) -> Result<AnyValue> {
     if depth >= MAX_VALUE_DEPTH {
         return Ok(AnyValue::Empty);
@@ -488,30 +499,8 @@ fn any_value(mut r: Reader<'_>, depth: usize) -> Result<AnyValue> {
                 r.expect(wt, FIXED64)?;
                 AnyValue::Double(f64::from_bits(r.fixed64()?))
             }
-            5 => {
-                let mut arr = r.sub(wt)?;
-                let mut values = Vec::new();
-                while !arr.done() {
-                    let (f, w) = arr.key()?;
-                    match f {
-                        1 => values.push(any_value(arr.sub(w)?, depth + 1)?),
-                        _ => arr.skip(w)?,
-                    }
-                }
-                AnyValue::Array(values.into_boxed_slice())
-            }
-            6 => {
-                let mut list = r.sub(wt)?;
-                let mut values = Vec::new();
-                while !list.done() {
-                    let (f, w) = list.key()?;
-                    match f {
-                        1 => values.push(key_value(list.sub(w)?, depth + 1)?),
-                        _ => list.skip(w)?,
-                    }
-                }
-                AnyValue::KvList(values.into_boxed_slice())
-            }
+            5 => AnyValue::Array(values(r.sub(wt)?, |v| any_value(v, depth + 1))?),
+            6 => AnyValue::KvList(values(r.sub(wt)?, |kv| key_value(kv, depth + 1))?),
             7 => {
                 r.expect(wt, LEN)?;
                 AnyValue::Bytes(r.bytes()?.0.into())

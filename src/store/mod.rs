@@ -164,10 +164,15 @@ impl SpanStore {
         self.stats.spans_received += batch.spans.len() as u64;
         // A batch usually holds runs of spans from one trace; touch the activity queue once a run.
         let mut last_touched: Option<TraceId> = None;
+        // Spans of one resource share its `Arc`: look the service up once per run, not per span.
+        let mut last_resource: *const crate::model::Resource = std::ptr::null();
         for span in batch.spans {
             let id = span.trace_id;
-            if self.services.insert(span.service()) {
-                self.stats.services_seen = self.services.len() as u64;
+            if !std::ptr::eq(Arc::as_ptr(&span.resource), last_resource) {
+                last_resource = Arc::as_ptr(&span.resource);
+                if self.services.insert(span.service()) {
+                    self.stats.services_seen = self.services.len() as u64;
+                }
             }
             let slot = self.slots.entry(id).or_insert_with(|| {
                 self.stats.traces_held += 1;

@@ -20,8 +20,7 @@ use crate::model::{
     StatusCode, Sym, TraceId,
 };
 
-/// Same cut-off as the lenient path and `convert`.
-const MAX_VALUE_DEPTH: usize = 16;
+use crate::ingest::MAX_VALUE_DEPTH;
 
 /// Decodes one OTLP/JSON trace document, or `None` when it is not in the canonical shape
 /// (or not a trace document at all): the caller then takes the lenient path.
