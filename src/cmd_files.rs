@@ -174,7 +174,7 @@ async fn replay_timed(
         ..PipelineConfig::default()
     });
     let tx = pipeline.tx.clone();
-    let feeder = tokio::spawn(async move { feed_timed(spans, factor, &tx).await });
+    let feeder = tokio::spawn(async move { feed_timed(spans, factor, &tx, |_| {}).await });
     let snapshots = pipeline.snapshots.clone();
     let ingest = outcome.ingest_stats();
     let mut ticker = tokio::time::interval(Duration::from_secs(5));

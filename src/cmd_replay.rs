@@ -4,15 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
 use crate::cli::shutdown_signal;
+use crate::ingest::BatchTx;
 use crate::ingest::file::read_paths;
-use crate::ingest::file::replay::Speed;
+use crate::ingest::file::replay::{Speed, feed_timed};
 use crate::model::Batch;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::ui::{self, Feed, Source};
@@ -76,23 +77,21 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     config.store.inactivity_timeout = REPLAY_TRACE_TIMEOUT;
     let pipeline = Pipeline::spawn(config);
     let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let player = {
-        let (tx, progress, stop) = (
-            pipeline.tx.clone(),
-            Arc::clone(&progress),
-            Arc::clone(&stop),
-        );
-        tokio::task::spawn_blocking(move || play(batches, args.speed, &tx, &progress, &stop))
-    };
+    let player = tokio::spawn(play(
+        batches,
+        args.speed,
+        pipeline.tx.clone(),
+        Arc::clone(&progress),
+    ));
     let feed = Feed {
         snapshots: pipeline.snapshots.clone(),
         counters: None,
         progress: Some(progress),
     };
     let result = ui::run(feed, Source::Replay, shutdown_signal()).await;
-    stop.store(true, Ordering::Relaxed);
-    player.await.context("the replay task panicked")?;
+    // Quitting mid-replay stops the feed; its sender goes with it, so the pipeline can finish.
+    player.abort();
+    let _ = player.await;
     pipeline.finish().await?;
     result?;
     for p in problems {
@@ -101,47 +100,26 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends the batches in order; with a speed factor, each when its earliest span is due.
-fn play(
-    batches: Vec<Batch>,
-    speed: Speed,
-    tx: &crate::ingest::BatchTx,
-    progress: &AtomicU64,
-    stop: &AtomicBool,
-) {
-    let total: usize = batches.iter().map(Batch::len).sum();
-    let first = batches
-        .iter()
-        .flat_map(|b| b.spans.iter().map(|s| s.start_ns))
-        .min()
-        .unwrap_or(0);
-    let started = Instant::now();
-    let mut sent = 0usize;
-    for batch in batches {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Speed::Times(factor) = speed {
-            let at = batch
-                .spans
-                .iter()
-                .map(|s| s.start_ns)
-                .min()
-                .unwrap_or(first);
-            let due = Duration::from_secs_f64(at.saturating_sub(first) as f64 / 1e9 / factor);
-            // Sleep in slices so a quit is noticed promptly during long gaps.
-            while started.elapsed() < due && !stop.load(Ordering::Relaxed) {
-                std::thread::sleep((due - started.elapsed()).min(Duration::from_millis(100)));
+/// Sends the batches into the pipeline: as they are at `max`, else every span at its
+/// recorded pace (`feed_timed`), keeping `progress` (0..1, as f64 bits) for the header.
+async fn play(batches: Vec<Batch>, speed: Speed, tx: BatchTx, progress: Arc<AtomicU64>) {
+    let total = batches.iter().map(Batch::len).sum::<usize>().max(1) as f64;
+    let report = |sent: u64| progress.store((sent as f64 / total).to_bits(), Ordering::Relaxed);
+    match speed {
+        Speed::Max => {
+            let mut sent = 0;
+            for batch in batches {
+                sent += batch.len() as u64;
+                if tx.send(batch).await.is_err() {
+                    return;
+                }
+                report(sent);
             }
         }
-        sent += batch.len();
-        if tx.blocking_send(batch).is_err() {
-            return;
+        Speed::Times(factor) => {
+            let spans = batches.into_iter().flat_map(|b| b.spans).collect();
+            feed_timed(spans, factor, &tx, report).await;
         }
-        progress.store(
-            (sent as f64 / total.max(1) as f64).to_bits(),
-            Ordering::Relaxed,
-        );
     }
     progress.store(1f64.to_bits(), Ordering::Relaxed);
 }

@@ -55,9 +55,15 @@ const BATCH_WINDOW: Duration = Duration::from_millis(10);
 const MAX_BATCH: usize = 4096;
 
 /// Sends `spans` on `tx` in the order and at the pace they ended, `factor` times faster than
-/// recorded. Returns the number of spans sent, or stops early (with the count so far) when
-/// the receiver is gone. The clock is tokio's, so tests can run it paused.
-pub async fn feed_timed(mut spans: Vec<Span>, factor: f64, tx: &mpsc::Sender<Batch>) -> u64 {
+/// recorded, telling `on_sent` the running count after each batch. Returns the number of spans
+/// sent, or stops early (with the count so far) when the receiver is gone. The clock is
+/// tokio's, so tests can run it paused.
+pub async fn feed_timed(
+    mut spans: Vec<Span>,
+    factor: f64,
+    tx: &mpsc::Sender<Batch>,
+    mut on_sent: impl FnMut(u64),
+) -> u64 {
     spans.sort_by_key(|s| s.end_ns);
     let Some(t0) = spans.first().map(|s| s.end_ns) else {
         return 0;
@@ -91,6 +97,7 @@ pub async fn feed_timed(mut spans: Vec<Span>, factor: f64, tx: &mpsc::Sender<Bat
             return sent;
         }
         sent += n;
+        on_sent(sent);
     }
     sent
 }
@@ -139,7 +146,7 @@ mod tests {
         // Out of order in the input; ends at 0 s, 10 s and 30 s.
         let spans = vec![span(3, 30), span(1, 0), span(2, 10)];
         let start = Instant::now();
-        let feeder = tokio::spawn(async move { feed_timed(spans, 10.0, &tx).await });
+        let feeder = tokio::spawn(async move { feed_timed(spans, 10.0, &tx, |_| {}).await });
         let mut arrivals = Vec::new();
         while let Some(b) = rx.recv().await {
             let ids: Vec<u64> = b.spans.iter().map(|s| s.span_id.as_u64()).collect();
@@ -157,7 +164,7 @@ mod tests {
     async fn spans_ending_together_share_a_batch_and_a_gone_receiver_stops_the_feed() {
         let (tx, mut rx) = mpsc::channel(1);
         let spans = vec![span(1, 5), span(2, 5), span(3, 100)];
-        let feeder = tokio::spawn(async move { feed_timed(spans, 1.0, &tx).await });
+        let feeder = tokio::spawn(async move { feed_timed(spans, 1.0, &tx, |_| {}).await });
         let first = rx.recv().await.expect("first batch");
         assert_eq!(first.spans.len(), 2);
         drop(rx);
