@@ -9,13 +9,24 @@ use std::time::{Duration, Instant};
 
 struct Tmux {
     socket: String,
+    /// The server's configuration, read when it starts: `remain-on-exit` must be set globally
+    /// before the pane starts, or tmux 3.3a (Debian's) leaves `#{pane_dead_status}` empty.
+    config: PathBuf,
 }
 
 impl Tmux {
+    fn new(socket: String, dir: &tempfile::TempDir) -> Tmux {
+        let config = dir.path().join("tmux.conf");
+        std::fs::write(&config, "set-option -g remain-on-exit on\n").expect("write tmux.conf");
+        Tmux { socket, config }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
+            .arg("-f")
+            .arg(&self.config)
             .args(args)
             .output()
             .expect("tmux runs (install it: apt-get install tmux)")
@@ -75,11 +86,15 @@ fn private_binary(dir: &tempfile::TempDir) -> PathBuf {
 fn sigterm_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bin = private_binary(&dir);
-    let tmux = Tmux {
-        socket: format!("spantop-test-term-{}", std::process::id()),
-    };
-    // The binary is the pane's process itself, so the pane's pid is spantop's.
-    let bin = bin.display().to_string();
+    let tmux = Tmux::new(format!("spantop-test-term-{}", std::process::id()), &dir);
+    // A shell wrapper owns the pane and writes spantop's exit status to a file: tmux 3.3a
+    // (Debian's) can leave a dead pane's process unreaped, and `#{pane_dead_status}` empty.
+    let status_file = dir.path().join("status");
+    let cmd = format!(
+        "{} demo; echo $? > {}",
+        bin.display(),
+        status_file.display()
+    );
     let out = tmux.run(&[
         "new-session",
         "-d",
@@ -89,33 +104,39 @@ fn sigterm_restores_the_terminal() {
         "90",
         "-y",
         "25",
-        &bin,
-        "demo",
+        &cmd,
     ]);
     assert!(
         out.status.success(),
         "tmux new-session: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
     tmux.wait_for("the TUI", Duration::from_secs(20), |s| s.contains("LIVE"));
     assert!(tmux.alternate_screen());
-    let pid = tmux.pane("#{pane_pid}");
+    let shell = tmux.pane("#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the wrapper shell's children");
+    let pid = children
+        .split_whitespace()
+        .next()
+        .expect("spantop runs under the wrapper shell")
+        .to_owned();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill runs");
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(15);
-    while tmux.pane("#{pane_dead}") != "1" {
+    let status = loop {
+        match std::fs::read_to_string(&status_file) {
+            Ok(s) if s.ends_with('\n') => break s.trim().to_owned(),
+            _ => {}
+        }
         assert!(Instant::now() < deadline, "spantop did not exit on SIGTERM");
         std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(
-        tmux.pane("#{pane_dead_status}"),
-        "0",
-        "exit status after SIGTERM"
-    );
+    };
+    // A shell reports death by signal N as 128 + N.
+    assert_eq!(status, "0", "exit status after SIGTERM");
     assert!(
         !tmux.alternate_screen(),
         "alternate screen left on after SIGTERM"
@@ -127,9 +148,7 @@ fn sigterm_restores_the_terminal() {
 fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let bin = private_binary(&dir);
-    let tmux = Tmux {
-        socket: format!("spantop-test-{}", std::process::id()),
-    };
+    let tmux = Tmux::new(format!("spantop-test-{}", std::process::id()), &dir);
     let cmd = format!("{} demo --rate 40; echo SPANTOP_EXITED=$?", bin.display());
     let out = tmux.run(&[
         "new-session",
@@ -147,9 +166,6 @@ fn demo_runs_in_a_real_terminal_and_restores_it_on_quit() {
         "tmux new-session: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Keep the pane after the command ends so the restored screen can be read.
-    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
-
     let s = tmux.wait_for("the services table", Duration::from_secs(60), |s| {
         s.contains("LIVE") && s.contains("checkout-fn") && s.contains("api-gateway")
     });
