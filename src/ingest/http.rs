@@ -16,7 +16,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 
 use super::compression::{self, ContentEncoding, DecompressError};
-use super::{HandOffError, Intake, convert, otlp_json, otlp_proto};
+use super::{Intake, convert, otlp_json, otlp_proto};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -203,7 +203,7 @@ async fn export(
                 }),
             },
         ),
-        Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
+        Err(e) => {
             let mut resp = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 enc,
