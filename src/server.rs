@@ -164,7 +164,7 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans | logs: {} received, {} kept on spans; metrics: {} points discarded",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -176,5 +176,8 @@ pub fn summary_line(
         ingest.requests_malformed,
         store.evicted_traces,
         store.duplicate_spans,
+        ingest.logs_received,
+        store.logs_held,
+        ingest.metric_points,
     )
 }
