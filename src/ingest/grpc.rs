@@ -21,7 +21,7 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::convert::Converted;
-use super::{HandOffError, Intake, otlp_proto};
+use super::{Intake, otlp_proto};
 
 /// The gRPC service and method names of OTLP trace export.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -78,9 +78,7 @@ impl UnaryService<Converted> for Export {
                     }),
                 })),
                 // UNAVAILABLE is retryable for every OTLP exporter; they back off and resend.
-                Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
-                    Err(Status::unavailable(e.to_string()))
-                }
+                Err(e) => Err(Status::unavailable(e.to_string())),
             }
         })
     }
@@ -98,6 +96,8 @@ impl OtlpGrpc {
     pub fn new(intake: Intake, max_message_bytes: usize) -> Self {
         let mut compression = EnabledCompressionEncodings::default();
         compression.enable(CompressionEncoding::Gzip);
+        compression.enable(CompressionEncoding::Zstd);
+        compression.enable(CompressionEncoding::Deflate);
         OtlpGrpc {
             intake,
             max_message_bytes,
@@ -130,7 +130,7 @@ where
             });
         }
         let export = Export(self.intake.clone());
-        // gzip accepted, and used for responses when the client asks for it.
+        // gzip, zstd and deflate accepted, and used for responses when the client asks.
         let mut grpc = tonic::server::Grpc::new(DirectCodec)
             .apply_compression_config(self.compression, self.compression)
             .apply_max_message_size_config(Some(self.max_message_bytes), None);
