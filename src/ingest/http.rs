@@ -16,10 +16,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 
 use super::compression::{self, ContentEncoding, DecompressError};
-use super::{HandOffError, Intake, convert, otlp_json, otlp_proto, signals};
+use super::listen::Incoming;
+use super::{BodyLimits, HandOffError, Intake, convert, otlp_json, otlp_proto, signals};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -39,12 +39,12 @@ enum Encoding {
 #[derive(Clone)]
 struct HttpState {
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
 }
 
 pub fn router(
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
 ) -> Router {
     Router::new()
@@ -53,23 +53,20 @@ pub fn router(
         .route("/v1/metrics", post(export_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(HttpState {
-            intake,
-            max_message_bytes,
-        })
+        .with_state(HttpState { intake, limits })
         // The raw body limit; the decompressed size is checked separately.
-        .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_message_bytes))
         .layer(limit)
 }
 
 pub async fn serve(
-    listener: TcpListener,
+    incoming: Incoming,
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(intake, max_message_bytes, limit))
+    axum::serve(incoming, router(intake, limits, limit))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -163,7 +160,7 @@ fn read_body(
     if encoding == ContentEncoding::Identity {
         return Ok((enc, body));
     }
-    match compression::decompress(encoding, &body, state.max_message_bytes) {
+    match compression::decompress(encoding, &body, state.limits.max_decompressed_bytes) {
         Ok(v) => Ok((enc, Bytes::from(v))),
         Err(e) => {
             state.intake.count_malformed();

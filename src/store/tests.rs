@@ -35,6 +35,7 @@ fn config(timeout_ms: u64, max_memory: usize) -> StoreConfig {
     StoreConfig {
         inactivity_timeout: Duration::from_millis(timeout_ms),
         max_memory,
+        ..StoreConfig::default()
     }
 }
 
@@ -304,4 +305,33 @@ fn logs_per_trace_are_capped_and_count_in_the_memory_budget() {
     let stats = small.stats();
     assert!(stats.memory_bytes <= 4096, "{stats:?}");
     assert_eq!(stats.logs_held, 0);
+}
+
+#[test]
+fn spans_past_the_per_trace_limit_are_dropped_and_counted_other_traces_unaffected() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(StoreConfig {
+        max_spans_per_trace: 3,
+        ..config(100, usize::MAX)
+    });
+    store.ingest(
+        Batch::new((1..=5).map(|i| span(1, i, None, "api")).collect()),
+        t0,
+    );
+    // A duplicate of a kept span is still a duplicate, not a limit hit.
+    store.ingest(
+        Batch::new(vec![span(1, 2, None, "api"), span(2, 1, None, "api")]),
+        t0,
+    );
+    let stats = store.stats();
+    assert_eq!(stats.spans_over_trace_limit, 2);
+    assert_eq!(stats.duplicate_spans, 1);
+    assert_eq!(stats.spans_held, 4);
+    store.complete_all();
+    let done = store.take_completed();
+    let t1 = done
+        .iter()
+        .find(|t| t.trace_id.as_u128() == 1)
+        .expect("trace 1");
+    assert_eq!(t1.spans.len(), 3);
 }
