@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::analysis::findings::Findings;
 use crate::ingest::record::Recorder;
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -58,6 +59,7 @@ pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub snapshots: watch::Receiver<StoreSnapshot>,
+    pub findings: watch::Receiver<Arc<Findings>>,
     pub counters: Arc<IngestCounters>,
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -71,6 +73,8 @@ pub struct Stopped {
     pub store: SpanStore,
     pub ingest: IngestStats,
     pub recorded_lines: Option<u64>,
+    /// Traces whose analysis panicked (each cost only itself).
+    pub analysis_failures: usize,
 }
 
 impl Server {
@@ -119,6 +123,7 @@ impl Server {
             grpc_addr,
             http_addr,
             snapshots: pipeline.snapshots.clone(),
+            findings: pipeline.findings.clone(),
             counters,
             shutdown,
             grpc,
@@ -134,6 +139,7 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.grpc.await?.context("OTLP/gRPC receiver failed")?;
         self.http.await?.context("OTLP/HTTP receiver failed")?;
+        let findings = self.findings.clone();
         let mut store = self.pipeline.finish().await?;
         store.complete_all();
         let recorded_lines = match self.recorder {
@@ -144,6 +150,7 @@ impl Server {
             store,
             ingest: self.counters.read(),
             recorded_lines,
+            analysis_failures: findings.borrow().input.analysis_failures,
         })
     }
 }
@@ -156,13 +163,14 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
 pub fn summary_line(
     store: &StoreStats,
     ingest: &IngestStats,
+    analysis_failures: usize,
     prev_spans: u64,
     elapsed: Duration,
 ) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans | {} analysis failures",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -174,5 +182,6 @@ pub fn summary_line(
         ingest.requests_malformed,
         store.evicted_traces,
         store.duplicate_spans,
+        analysis_failures,
     )
 }
