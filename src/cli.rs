@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ingest::record::RecordConfig;
 use crate::server::{Server, ServerConfig, summary_line};
 use crate::units::{parse_duration, parse_size};
 
@@ -59,9 +60,16 @@ pub struct ReceiverArgs {
     /// A trace with no new span for this long is complete.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub trace_timeout: Duration,
-    /// Write every accepted batch to FILE as OTLP JSON lines (Collector file-exporter layout).
+    /// Write every accepted batch to FILE as OTLP JSON lines (Collector file-exporter layout),
+    /// appending to an existing file. A batch is acknowledged once its line is written.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// With --record: start the file empty instead of appending.
+    #[arg(long, requires = "record")]
+    pub record_truncate: bool,
+    /// With --record: fsync before acknowledging, so acknowledged spans survive power loss.
+    #[arg(long, requires = "record")]
+    pub record_fsync: bool,
 }
 
 impl ReceiverArgs {
@@ -70,7 +78,11 @@ impl ReceiverArgs {
             grpc_addr: self.grpc,
             http_addr: self.http,
             max_message_bytes: self.max_message_size,
-            record: self.record.clone(),
+            record: self.record.as_ref().map(|path| RecordConfig {
+                path: path.clone(),
+                truncate: self.record_truncate,
+                fsync: self.record_fsync,
+            }),
             ..ServerConfig::default()
         };
         c.pipeline.store.max_memory = self.max_memory;
@@ -186,9 +198,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(
         grpc = %server.grpc_addr,
         http = %server.http_addr,
-        record = ?args.receiver.record,
         "spantop serving OTLP (gRPC and HTTP); Ctrl-C to stop"
     );
+    if let (Some(path), Some(opened)) = (&args.receiver.record, server.recording) {
+        tracing::info!("recording to {}: {opened}", path.display());
+    }
     let mut ticker = tokio::time::interval(args.summary_every);
     ticker.tick().await;
     let mut prev_spans = 0;

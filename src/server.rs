@@ -2,7 +2,6 @@
 //! end-to-end tests start on `127.0.0.1:0`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::analysis::findings::Findings;
-use crate::ingest::record::Recorder;
+use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::store::{SpanStore, StoreSnapshot, StoreStats};
@@ -27,7 +26,7 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Requests decoded at once over both receivers; the rest wait on their connections.
     pub max_inflight_requests: usize,
-    pub record: Option<PathBuf>,
+    pub record: Option<RecordConfig>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +60,8 @@ pub struct Server {
     pub snapshots: watch::Receiver<StoreSnapshot>,
     pub findings: watch::Receiver<Arc<Findings>>,
     pub counters: Arc<IngestCounters>,
+    /// What the recording file held when recording started.
+    pub recording: Option<Opened>,
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
@@ -86,9 +87,9 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen for OTLP/HTTP on {}", config.http_addr))?;
         let (recorder, recorder_tx) = match &config.record {
-            Some(path) => {
-                let (r, tx) = Recorder::start(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
+            Some(rc) => {
+                let (r, tx) = Recorder::start(rc)
+                    .with_context(|| format!("cannot record to {}", rc.path.display()))?;
                 (Some(r), Some(tx))
             }
             None => (None, None),
@@ -125,6 +126,7 @@ impl Server {
             snapshots: pipeline.snapshots.clone(),
             findings: pipeline.findings.clone(),
             counters,
+            recording: recorder.as_ref().map(|r| r.opened),
             shutdown,
             grpc,
             http,

@@ -12,6 +12,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use spantop::ingest::file::{Format, Framing, read_path};
+use spantop::ingest::record::RecordConfig;
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig, Trace};
 
@@ -69,7 +70,7 @@ async fn a_recording_replays_to_the_same_traces() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("recorded.jsonl");
     let server = Server::start(ServerConfig {
-        record: Some(path.clone()),
+        record: Some(RecordConfig::new(&path)),
         ..ServerConfig::ephemeral()
     })
     .await

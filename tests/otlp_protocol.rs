@@ -380,7 +380,7 @@ async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rec.jsonl");
     let mut config = ServerConfig::ephemeral();
-    config.record = Some(path.clone());
+    config.record = Some(spantop::ingest::record::RecordConfig::new(&path));
     let server = Server::start(config).await.expect("starts");
     let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await

@@ -21,7 +21,7 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::convert::Converted;
-use super::{HandOffError, Intake, otlp_proto};
+use super::{Intake, otlp_proto};
 
 /// The gRPC service and method names of OTLP trace export.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -78,9 +78,7 @@ impl UnaryService<Converted> for Export {
                     }),
                 })),
                 // UNAVAILABLE is retryable for every OTLP exporter; they back off and resend.
-                Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
-                    Err(Status::unavailable(e.to_string()))
-                }
+                Err(e) => Err(Status::unavailable(e.to_string())),
             }
         })
     }

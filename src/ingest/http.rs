@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::{HandOffError, Intake, convert, otlp_json, otlp_proto};
+use super::{Intake, convert, otlp_json, otlp_proto};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -223,7 +223,7 @@ async fn export(
                 }),
             },
         ),
-        Err(e @ HandOffError::Busy) | Err(e @ HandOffError::Closed) => {
+        Err(e) => {
             let mut resp = error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 enc,

@@ -90,6 +90,10 @@ pub enum HandOffError {
     Busy,
     #[error("spantop is shutting down")]
     Closed,
+    /// The batch is in the store but not in the recording: the exporter retries, and the store
+    /// drops the duplicate spans of the resend.
+    #[error("{0}")]
+    Record(#[from] record::RecordError),
 }
 
 /// Shared by both receivers: converts a request, sends its spans on, records them.
@@ -157,8 +161,9 @@ impl Intake {
                 }
                 Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(HandOffError::Closed),
             }
+            // Acknowledged only once the line is with the OS: a kill loses no answered batch.
             if let (Some(rec), Some(line)) = (&self.recorder, line) {
-                rec.write(line).await;
+                rec.write(line).await?;
             }
         }
         IngestCounters::add(&self.counters.spans_accepted, n);

@@ -297,9 +297,23 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
             Err(e) => {
                 undecided = false;
                 reading.summary.framing = Framing::JsonLines;
-                reading.problem(Some(line_no), format!("invalid JSON: {e}"));
+                reading.problem(Some(line_no), json_line_problem(&e, &line));
             }
         }
+    }
+}
+
+/// A line that ends mid-value is what a writer killed mid-write leaves (a recording after
+/// `kill -9`, resumed or not); say so rather than only "invalid JSON".
+fn json_line_problem(e: &serde_json::Error, line: &[u8]) -> String {
+    match (e.is_eof(), line.last() == Some(&b'\n')) {
+        (true, false) => {
+            "invalid JSON: incomplete last line: the file ends mid-line (its writer stopped while writing it); skipped".to_owned()
+        }
+        (true, true) => {
+            "invalid JSON: incomplete line: cut off mid-write (its writer stopped and the file was appended to later); skipped".to_owned()
+        }
+        (false, _) => format!("invalid JSON: {e}"),
     }
 }
 
