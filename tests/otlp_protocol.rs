@@ -268,6 +268,7 @@ async fn http_errors_follow_the_otlp_spec_and_the_server_keeps_serving() {
     let resp = post(&server, "text/plain", None, b"hello".to_vec()).await;
     assert_eq!(resp.status(), 415);
 
+    // An encoding spantop cannot read: 400 with a Status naming the ones it can.
     let resp = post(
         &server,
         "application/x-protobuf",
@@ -275,7 +276,10 @@ async fn http_errors_follow_the_otlp_spec_and_the_server_keeps_serving() {
         b"xx".to_vec(),
     )
     .await;
-    assert_eq!(resp.status(), 415);
+    assert_eq!(resp.status(), 400);
+    let status =
+        RpcStatus::decode(resp.bytes().await.expect("body")).expect("google.rpc.Status body");
+    assert!(status.message.contains("zstd"), "{}", status.message);
 
     let resp = post(
         &server,
@@ -308,6 +312,111 @@ async fn http_errors_follow_the_otlp_spec_and_the_server_keeps_serving() {
     wait_for_spans(&mut server, 1).await;
     let stopped = server.stop().await.expect("stops");
     assert_eq!(stopped.ingest.requests_malformed, 7);
+}
+
+/// Every body encoding the Collector's confighttp reads, as real exporters produce it.
+fn encode_body(encoding: &str, data: &[u8]) -> Vec<u8> {
+    match encoding {
+        "gzip" => gzip(data),
+        "deflate" | "zlib" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(data).expect("zlib in memory");
+            e.finish().expect("zlib in memory")
+        }
+        "zstd" => zstd::encode_all(data, 3).expect("zstd in memory"),
+        "snappy" => snap::raw::Encoder::new()
+            .compress_vec(data)
+            .expect("snappy in memory"),
+        "x-snappy-framed" => {
+            let mut e = snap::write::FrameEncoder::new(Vec::new());
+            e.write_all(data).expect("snappy in memory");
+            e.into_inner().expect("snappy in memory")
+        }
+        "lz4" => {
+            let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+            e.write_all(data).expect("lz4 in memory");
+            e.finish().expect("lz4 in memory")
+        }
+        other => panic!("no encoder for {other}"),
+    }
+}
+
+const HTTP_ENCODINGS: [&str; 7] = [
+    "gzip",
+    "deflate",
+    "zlib",
+    "zstd",
+    "snappy",
+    "x-snappy-framed",
+    "lz4",
+];
+
+#[tokio::test]
+async fn http_accepts_every_collector_encoding_and_refuses_their_bombs() {
+    let mut server = start(64 * 1024).await;
+    for (i, encoding) in HTTP_ENCODINGS.iter().enumerate() {
+        let id = i as u64 + 1;
+        let body = request(encoding, vec![span(T1, id, 0, encoding)]).encode_to_vec();
+        let resp = post(
+            &server,
+            "application/x-protobuf",
+            Some(encoding),
+            encode_body(encoding, &body),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{encoding}");
+
+        // 1 MiB of zeros, a few KiB on the wire: refused once past the 64 KiB limit.
+        let bomb = encode_body(encoding, &vec![0u8; 1 << 20]);
+        assert!(bomb.len() < 64 * 1024, "{encoding}: {}", bomb.len());
+        let resp = post(&server, "application/x-protobuf", Some(encoding), bomb).await;
+        assert_eq!(resp.status(), 413, "{encoding}");
+        let status =
+            RpcStatus::decode(resp.bytes().await.expect("body")).expect("google.rpc.Status");
+        assert!(status.message.contains("limit"), "{}", status.message);
+    }
+    wait_for_spans(&mut server, HTTP_ENCODINGS.len() as u64).await;
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.ingest.spans_accepted, HTTP_ENCODINGS.len() as u64);
+    assert_eq!(
+        stopped.ingest.requests_malformed,
+        HTTP_ENCODINGS.len() as u64
+    );
+}
+
+#[tokio::test]
+async fn grpc_accepts_gzip_zstd_and_deflate() {
+    let mut server = start(1 << 20).await;
+    let encodings = [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Zstd,
+        CompressionEncoding::Deflate,
+    ];
+    for (i, encoding) in encodings.into_iter().enumerate() {
+        let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+            .await
+            .expect("connects")
+            .send_compressed(encoding)
+            .accept_compressed(encoding);
+        client
+            .export(request("svc", vec![span(T1, i as u64 + 1, 0, "root")]))
+            .await
+            .unwrap_or_else(|e| panic!("{encoding:?}: {e}"));
+        // A bomb: small on the wire, over the limit once inflated.
+        let mut big = span(T1, 100 + i as u64, 0, "big");
+        big.name = "x".repeat(2 << 20);
+        let status = client
+            .export(request("svc", vec![big]))
+            .await
+            .expect_err("over the limit once inflated");
+        assert_eq!(
+            status.code(),
+            tonic::Code::ResourceExhausted,
+            "{encoding:?}"
+        );
+    }
+    wait_for_spans(&mut server, 3).await;
+    server.stop().await.expect("stops");
 }
 
 /// Receivers wired to a store that never drains: the queue fills, and exporters are told to

@@ -96,6 +96,8 @@ impl OtlpGrpc {
     pub fn new(intake: Intake, max_message_bytes: usize) -> Self {
         let mut compression = EnabledCompressionEncodings::default();
         compression.enable(CompressionEncoding::Gzip);
+        compression.enable(CompressionEncoding::Zstd);
+        compression.enable(CompressionEncoding::Deflate);
         OtlpGrpc {
             intake,
             max_message_bytes,
@@ -128,7 +130,7 @@ where
             });
         }
         let export = Export(self.intake.clone());
-        // gzip accepted, and used for responses when the client asks for it.
+        // gzip, zstd and deflate accepted, and used for responses when the client asks.
         let mut grpc = tonic::server::Grpc::new(DirectCodec)
             .apply_compression_config(self.compression, self.compression)
             .apply_max_message_size_config(Some(self.max_message_bytes), None);

@@ -2,7 +2,6 @@
 //! answering with the status codes and bodies the OTLP/HTTP specification gives.
 
 use std::future::Future;
-use std::io::Read;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,6 +15,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use tokio::net::TcpListener;
 
+use super::compression::{self, ContentEncoding, DecompressError};
 use super::{Intake, convert, otlp_json, otlp_proto};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
@@ -108,25 +108,6 @@ fn encode<T: Message + serde::Serialize>(status: StatusCode, enc: Encoding, body
     }
 }
 
-/// Inflates a gzip body, refusing output larger than `limit` (a small body can expand a
-/// thousandfold).
-fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    let mut decoder = flate2::read::GzDecoder::new(body).take(limit as u64 + 1);
-    decoder
-        .read_to_end(&mut out)
-        .map_err(|e| GunzipError::Corrupt(e.to_string()))?;
-    if out.len() > limit {
-        return Err(GunzipError::TooLarge);
-    }
-    Ok(out)
-}
-
-enum GunzipError {
-    TooLarge,
-    Corrupt(String),
-}
-
 async fn export(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -155,45 +136,44 @@ async fn export(
     };
     let content_encoding = headers
         .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_ascii_lowercase());
+        .map(|v| v.to_str().ok().and_then(ContentEncoding::parse));
     let inflated;
-    let raw: &[u8] = match content_encoding.as_deref() {
-        None | Some("") | Some("identity") => &body,
-        Some("gzip") => match gunzip(&body, state.max_message_bytes) {
-            Ok(v) => {
-                inflated = v;
-                &inflated
+    let raw: &[u8] = match content_encoding {
+        None | Some(Some(ContentEncoding::Identity)) => &body,
+        Some(Some(encoding)) => {
+            match compression::decompress(encoding, &body, state.max_message_bytes) {
+                Ok(v) => {
+                    inflated = v;
+                    &inflated
+                }
+                Err(e) => {
+                    state.intake.count_malformed();
+                    let (status, code) = match e {
+                        DecompressError::TooLarge(_) => {
+                            (StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED)
+                        }
+                        DecompressError::Corrupt { .. } => {
+                            (StatusCode::BAD_REQUEST, INVALID_ARGUMENT)
+                        }
+                    };
+                    return error(status, enc, code, e.to_string());
+                }
             }
-            Err(GunzipError::TooLarge) => {
-                state.intake.count_malformed();
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    enc,
-                    RESOURCE_EXHAUSTED,
-                    format!(
-                        "decompressed body exceeds the limit of {} bytes",
-                        state.max_message_bytes
-                    ),
-                );
-            }
-            Err(GunzipError::Corrupt(e)) => {
-                state.intake.count_malformed();
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    enc,
-                    INVALID_ARGUMENT,
-                    format!("invalid gzip body: {e}"),
-                );
-            }
-        },
-        Some(other) => {
+        }
+        Some(None) => {
             state.intake.count_malformed();
+            let name = headers
+                .get(header::CONTENT_ENCODING)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_default();
             return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                StatusCode::BAD_REQUEST,
                 enc,
                 INVALID_ARGUMENT,
-                format!("unsupported Content-Encoding {other:?}: send gzip or none"),
+                format!(
+                    "unsupported Content-Encoding {name:?}: send {}",
+                    compression::ACCEPTED
+                ),
             );
         }
     };

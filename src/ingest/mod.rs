@@ -5,6 +5,7 @@
 //! for longer than `send_timeout`, the exporter gets a retryable status instead of the
 //! request being queued without bound.
 
+pub mod compression;
 pub mod convert;
 pub mod export;
 pub mod file;
