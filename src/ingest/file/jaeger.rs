@@ -2,7 +2,14 @@
 //!
 //! Envelopes: `{"data":[trace,...]}` (API response), a bare trace `{traceID, spans, processes}`,
 //! the UI's `{"data": trace, "id", "state"}`, and a bare array of spans each carrying an inline
-//! `process`. Times are microseconds. The first same-trace `CHILD_OF` reference (else
+//! `process`. Times are microseconds.
+//!
+//! Elasticsearch/OpenSearch storage keeps one document per span (inline `process`, a
+//! `startTimeMillis` beside `startTime`); with `tags-as-fields` some or all tags live in a
+//! `tag` map whose keys have `.` replaced by `@` (Jaeger's default replacement), on the span
+//! and on the process, beside the `tags` array. Such documents come one per line (an export
+//! or `elasticdump`), as a search response `{"hits": {"hits": [{"_source": span}]}}`, or as
+//! single hits. The first same-trace `CHILD_OF` reference (else
 //! `FOLLOWS_FROM`) is the parent, every other reference a link; `span.kind`, `error` and
 //! `otel.status_*` tags become the kind and status, process tags the resource.
 
@@ -25,11 +32,30 @@ pub(super) fn looks_like(v: &Value) -> bool {
     o.contains_key("spanID")
         || (o.contains_key("traceID") && o.contains_key("spans"))
         || matches!(o.get("data"), Some(Value::Array(_) | Value::Object(_)))
+        || matches!(o.get("_source"), Some(Value::Object(s)) if s.contains_key("spanID"))
+        || matches!(o.get("hits"), Some(Value::Object(h)) if h.contains_key("hits"))
 }
 
 pub(super) fn decode(doc: Value) -> Decoded {
     let mut d = Decoded::default();
     match doc {
+        Value::Object(mut o) if o.contains_key("hits") || o.contains_key("_source") => {
+            // A search response (`hits.hits[]`) or one hit: the span is each hit's `_source`.
+            let hits = match o.remove("hits") {
+                Some(Value::Object(mut h)) => array(h.remove("hits")).collect(),
+                _ => vec![Value::Object(o)],
+            };
+            let mut ctx = Ctx::default();
+            for (i, hit) in hits.into_iter().enumerate() {
+                match hit {
+                    Value::Object(mut h) => match h.remove("_source") {
+                        Some(Value::Object(s)) => ctx.span(s, i, &mut d),
+                        _ => d.reject(format!("hit #{i}: no _source span")),
+                    },
+                    _ => d.reject(format!("hit #{i}: not a JSON object")),
+                }
+            }
+        }
         Value::Object(mut o) => match o.remove("data") {
             Some(Value::Array(traces)) => {
                 for t in traces {
@@ -90,8 +116,30 @@ fn process(mut p: Map<String, Value>) -> Arc<Resource> {
     if !service.is_empty() {
         attrs.push(KeyValue::new(SERVICE_NAME, AnyValue::Str(service.into())));
     }
-    attrs.extend(array(p.remove("tags")).filter_map(tag));
+    attrs.extend(tags(&mut p));
     Arc::new(Resource::new(attrs))
+}
+
+/// The `tags` array, then the `tag` map of Elasticsearch storage (`@` stands for `.`).
+fn tags(o: &mut Map<String, Value>) -> impl Iterator<Item = KeyValue> + use<> {
+    let map = match o.remove("tag") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    array(o.remove("tags"))
+        .filter_map(tag)
+        .chain(map.into_iter().map(|(k, v)| {
+            let value = match v {
+                Value::String(s) => AnyValue::string(s),
+                Value::Bool(b) => AnyValue::Bool(b),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => AnyValue::Int(i),
+                    None => AnyValue::Double(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                _ => AnyValue::Empty,
+            };
+            KeyValue::new(&k.replace('@', "."), value)
+        }))
 }
 
 #[derive(Default)]
@@ -193,7 +241,7 @@ impl Ctx {
         let mut scope_name = None;
         let mut scope_version = None;
         let mut attributes = Vec::new();
-        for kv in array(s.remove("tags")).filter_map(tag) {
+        for kv in tags(&mut s) {
             match kv.key.as_str() {
                 "span.kind" => kind = kind_of(&kv.value),
                 "error" if kv.value.as_bool() == Some(true) => status.code = StatusCode::Error,
@@ -211,7 +259,9 @@ impl Ctx {
         }
         let scope = self.scope(scope_name, scope_version);
 
-        let start_us = u64_of(take(&mut s, "startTime", "start_time").as_ref()).unwrap_or(0);
+        let start_us = u64_of(take(&mut s, "startTime", "start_time").as_ref())
+            .or_else(|| u64_of(s.get("startTimeMillis")).map(|ms| ms.saturating_mul(1000)))
+            .unwrap_or(0);
         let duration_us = u64_of(s.get("duration")).unwrap_or(0);
         let start_ns = start_us.saturating_mul(1000);
         let events = array(s.remove("logs")).filter_map(log).collect();

@@ -12,6 +12,7 @@
 
 mod jaeger;
 mod otlp_json_fast;
+mod repair;
 pub mod replay;
 pub mod write;
 mod zipkin;
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rustc_hash::FxHashSet;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::otlp_json::{self, Signal};
 use super::{convert, otlp_proto};
@@ -559,6 +560,9 @@ impl Decoded {
 struct Reading<'a> {
     summary: FileSummary,
     trace_ids: FxHashSet<TraceId>,
+    /// Jaeger and Zipkin spans, held to the end of the file: their repairs (`repair`) need
+    /// every part of a trace, and one span per line is a common layout.
+    held: Vec<Span>,
     sink: &'a mut dyn FnMut(Batch),
 }
 
@@ -570,11 +574,17 @@ impl<'a> Reading<'a> {
                 ..FileSummary::default()
             },
             trace_ids: FxHashSet::default(),
+            held: Vec::new(),
             sink,
         }
     }
 
     fn finish(mut self) -> FileSummary {
+        if !self.held.is_empty() {
+            let mut spans = std::mem::take(&mut self.held);
+            repair::repair(&mut spans);
+            self.pass_on(spans);
+        }
         self.summary.traces = self.trace_ids.len() as u64;
         self.summary
     }
@@ -613,13 +623,29 @@ impl<'a> Reading<'a> {
         }
     }
 
-    /// Hands good spans on and accounts for the rejected ones; `line` locates the record.
-    fn deliver(&mut self, spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
+    /// Accounts for one record's rejected spans; `at` locates the record.
+    fn account(&mut self, rejected: u64, problems: Vec<String>, at: String) {
         self.summary.records += 1;
         self.summary.skipped += rejected;
         for p in &problems {
             self.note(at.clone(), p);
         }
+    }
+
+    /// Hands good spans on and accounts for the rejected ones.
+    fn deliver(&mut self, spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
+        self.account(rejected, problems, at);
+        self.pass_on(spans);
+    }
+
+    /// A Jaeger or Zipkin record: accounted now, its spans held for the repairs at the end.
+    fn hold(&mut self, format: Format, d: Decoded, at: String) {
+        self.saw(format);
+        self.account(d.rejected, d.problems, at);
+        self.held.extend(d.spans);
+    }
+
+    fn pass_on(&mut self, spans: Vec<Span>) {
         if spans.is_empty() {
             return;
         }
@@ -668,6 +694,10 @@ impl<'a> Reading<'a> {
     /// One parsed JSON document: told apart by its shape.
     fn document(&mut self, doc: Value, line: u64) {
         let at = self.location(Some(line));
+        let doc = match unwrap_api_response(doc) {
+            Ok(doc) => doc,
+            Err(what) => return self.problem(Some(line), what),
+        };
         match doc {
             Value::Object(ref o) if o.is_empty() => self.summary.records += 1,
             Value::Object(ref o) => match otlp_json::signal_of(o) {
@@ -677,14 +707,11 @@ impl<'a> Reading<'a> {
                 },
                 Signal::Other => self.summary.other_signals += 1,
                 Signal::Unknown if jaeger::looks_like(&doc) => {
-                    self.saw(Format::JaegerJson);
-                    let d = jaeger::decode(doc);
-                    self.deliver(d.spans, d.rejected, d.problems, at);
+                    self.hold(Format::JaegerJson, jaeger::decode(doc), at);
                 }
                 Signal::Unknown if zipkin::looks_like(&doc) => {
-                    self.saw(Format::ZipkinJson);
                     let d = zipkin::decode(Value::Array(vec![doc]));
-                    self.deliver(d.spans, d.rejected, d.problems, at);
+                    self.hold(Format::ZipkinJson, d, at);
                 }
                 Signal::Unknown => {
                     let keys: Vec<&str> = o.keys().take(5).map(String::as_str).collect();
@@ -695,14 +722,10 @@ impl<'a> Reading<'a> {
             Value::Array(ref items) => match items.first() {
                 None => self.summary.records += 1,
                 Some(first) if zipkin::looks_like(first) => {
-                    self.saw(Format::ZipkinJson);
-                    let d = zipkin::decode(doc);
-                    self.deliver(d.spans, d.rejected, d.problems, at);
+                    self.hold(Format::ZipkinJson, zipkin::decode(doc), at);
                 }
                 Some(first) if jaeger::looks_like(first) => {
-                    self.saw(Format::JaegerJson);
-                    let d = jaeger::decode(doc);
-                    self.deliver(d.spans, d.rejected, d.problems, at);
+                    self.hold(Format::JaegerJson, jaeger::decode(doc), at);
                 }
                 Some(_) => self.problem(
                     Some(line),
@@ -718,6 +741,56 @@ impl<'a> Reading<'a> {
             ),
         }
     }
+}
+
+/// Trace query APIs wrap OTLP JSON: Grafana Tempo's trace-by-id answers `{"batches": [...]}`
+/// (v1, base64 ids) or `{"trace": {"resourceSpans": [...]}}` (v2), and grpc-gateway APIs such
+/// as Jaeger's api/v3 stream `{"result": {...}}` messages (or `{"error": {...}}`). Returns the
+/// OTLP document inside, any other document unchanged, or what the API reported as an error.
+fn unwrap_api_response(doc: Value) -> Result<Value, String> {
+    let mut doc = doc;
+    // Bounded: each step removes one level of nesting.
+    for _ in 0..4 {
+        let Value::Object(mut o) = doc else {
+            return Ok(doc);
+        };
+        if o.len() <= 3 && o.contains_key("error") && !o.contains_key("result") {
+            let e = o.remove("error").unwrap_or(Value::Null);
+            let message = match &e {
+                Value::Object(m) => m
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| e.to_string(), str::to_owned),
+                other => other.to_string(),
+            };
+            return Err(format!("the API answered with an error: {message}"));
+        }
+        let inner = if otlp_json::signal_of(&o) != Signal::Unknown {
+            None
+        } else if let Some(Value::Array(_)) = o.get("batches") {
+            let batches = o.remove("batches").unwrap_or(Value::Null);
+            Some(Value::Object(Map::from_iter([(
+                "resourceSpans".to_owned(),
+                batches,
+            )])))
+        } else if let Some(Value::Object(_)) = o.get("result") {
+            o.remove("result")
+        } else if let Some(Value::Object(t)) = o.get("trace")
+            && (t.contains_key("resourceSpans")
+                || t.contains_key("batches")
+                || t.contains_key("resource_spans")
+                || t.is_empty())
+        {
+            o.remove("trace")
+        } else {
+            None
+        };
+        match inner {
+            Some(v) => doc = v,
+            None => return Ok(Value::Object(o)),
+        }
+    }
+    Ok(doc)
 }
 
 #[cfg(test)]

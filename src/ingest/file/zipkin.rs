@@ -1,10 +1,7 @@
 //! Zipkin v2 JSON: an array of spans, times in microseconds, 64- or 128-bit trace ids.
 //!
-//! In B3 "shared span" instrumentation a SERVER span reuses the id of the CLIENT span that
-//! called it (`"shared": true`). The model wants one id per span, so the server half gets a
-//! distinct id derived deterministically from the shared one, with the client as its parent;
-//! spans of the server's own service that name the shared id as parent are re-parented onto
-//! the server half, as Zipkin's own tree builder does.
+//! Spans are read as written; shared client/server ids (B3, with or without `"shared": true`),
+//! spans sent in parts and spans without a timestamp are repaired per file in `repair`.
 
 use std::sync::Arc;
 
@@ -24,19 +21,6 @@ pub(super) fn looks_like(v: &Value) -> bool {
     o.contains_key("traceId") && o.contains_key("id")
 }
 
-/// The id the server half of a shared span gets: a splitmix64 mix of the shared id, never
-/// zero and never the id itself.
-pub fn shared_server_id(shared: SpanId) -> SpanId {
-    let mut z = shared.as_u64().wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    if z == 0 || z == shared.as_u64() {
-        z = z.wrapping_add(1).max(1);
-    }
-    SpanId::from_u64(z).unwrap_or(shared)
-}
-
 pub(super) fn decode(doc: Value) -> Decoded {
     let mut d = Decoded::default();
     let Value::Array(items) = doc else {
@@ -45,36 +29,14 @@ pub(super) fn decode(doc: Value) -> Decoded {
     };
     let mut resources: FxHashMap<String, Arc<Resource>> = FxHashMap::default();
     let scope = Arc::new(Scope::default());
-    // (trace, shared id) -> (id of the server half, the server's service)
-    let mut shared: FxHashMap<(TraceId, SpanId), (SpanId, Sym)> = FxHashMap::default();
-    let first = d.spans.len();
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(o) = item else {
             d.reject(format!("span #{i}: not a JSON object"));
             continue;
         };
         match span(o, &mut resources, &scope) {
-            Ok((mut s, is_shared_server)) => {
-                if is_shared_server {
-                    let server_id = shared_server_id(s.span_id);
-                    shared.insert((s.trace_id, s.span_id), (server_id, s.service()));
-                    s.parent_span_id = Some(s.span_id);
-                    s.span_id = server_id;
-                }
-                d.spans.push(s);
-            }
+            Ok(s) => d.spans.push(s),
             Err(e) => d.reject(format!("span #{i}: {e}")),
-        }
-    }
-    if !shared.is_empty() {
-        for s in &mut d.spans[first..] {
-            let Some(p) = s.parent_span_id else { continue };
-            if let Some(&(server_id, service)) = shared.get(&(s.trace_id, p))
-                && service == s.service()
-                && server_id != s.span_id
-            {
-                s.parent_span_id = Some(server_id);
-            }
         }
     }
     d
@@ -84,7 +46,7 @@ fn span(
     mut o: Map<String, Value>,
     resources: &mut FxHashMap<String, Arc<Resource>>,
     scope: &Arc<Scope>,
-) -> Result<(Span, bool), String> {
+) -> Result<Span, String> {
     let trace_id =
         TraceId::from_hex(&string(o.remove("traceId"))).map_err(|e| format!("traceId {e}"))?;
     let span_id = SpanId::from_hex(&string(o.remove("id"))).map_err(|e| format!("id {e}"))?;
@@ -106,7 +68,6 @@ fn span(
         // No kind: a local span.
         _ => SpanKind::Internal,
     };
-    let is_shared = matches!(o.get("shared"), Some(Value::Bool(true)));
 
     let mut attributes = Vec::new();
     let local = match o.remove("localEndpoint") {
@@ -187,7 +148,7 @@ fn span(
         scope: Arc::clone(scope),
         extra: None,
     };
-    Ok((span, is_shared && kind != SpanKind::Client))
+    Ok(span)
 }
 
 const LOCAL: [&str; 2] = ["network.local.address", "network.local.port"];
@@ -210,26 +171,6 @@ fn endpoint_attrs(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shared_server_ids_are_stable_and_distinct() {
-        let ids = [1u64, 2, 0xecc0_0062_ceef_4bf0, u64::MAX];
-        let derived: Vec<SpanId> = ids
-            .iter()
-            .map(|&i| shared_server_id(SpanId::from_u64(i).expect("non-zero")))
-            .collect();
-        for (i, d) in ids.iter().zip(&derived) {
-            assert_ne!(d.as_u64(), *i);
-        }
-        let mut unique = derived.clone();
-        unique.dedup();
-        assert_eq!(unique.len(), derived.len());
-        // Fixed by the algorithm: a recording made today must re-read to the same ids later.
-        assert_eq!(
-            shared_server_id(SpanId::from_u64(1).expect("non-zero")),
-            shared_server_id(SpanId::from_u64(1).expect("non-zero"))
-        );
-    }
 
     #[test]
     fn error_tag_and_endpoints() {
