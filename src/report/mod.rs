@@ -27,6 +27,9 @@ pub use gate::Condition;
 /// Exit code when a `--fail-on` condition holds (1 is any other failure).
 pub const GATE_EXIT: u8 = 3;
 
+/// Exit code when some input was skipped: the report covers only the rest (as `replay`).
+pub const SKIPPED_EXIT: u8 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
@@ -37,7 +40,9 @@ pub enum OutputFormat {
 
 #[derive(Args, Debug, Clone)]
 #[command(
-    after_help = "Exit status: 0 ok, 1 error, 3 a --fail-on condition held.\n\
+    after_help = "Exit status: 0 ok; 1 nothing could be read (no report) or another error; 2 some \
+input was skipped (unreadable file, bad lines or spans): the report covers the rest and \
+--fail-on is not evaluated; 3 a --fail-on condition held.\n\
 Metrics for --fail-on: coldstart.rate coldstart.count coldstart.cp_ms nplus1.count \
 nplus1.max_degree parallel.count chains.count chains.max_amplification errors.count \
 errors.rate p50 p95 p99 max traces orphans. Values take ms, s, us, m or %."
@@ -89,17 +94,51 @@ impl ReportArgs {
     }
 }
 
-/// Reads every file, completes every trace (end of file = complete) and analyses them.
-pub fn analyse_files(args: &ReportArgs) -> anyhow::Result<Engine> {
+/// What the input files came to, for the exit status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct InputOutcome {
+    /// Files that could not be opened or are no trace format at all.
+    pub unreadable_files: usize,
+    /// Records and spans skipped inside readable files.
+    pub skipped: u64,
+    pub spans: u64,
+}
+
+impl InputOutcome {
+    /// The status input alone decides, before any `--fail-on`: 1 when nothing could be read,
+    /// 2 when anything was skipped, none when every file was read whole.
+    pub fn exit_code(&self) -> Option<u8> {
+        if self.spans == 0 {
+            Some(1)
+        } else if self.unreadable_files > 0 || self.skipped > 0 {
+            Some(SKIPPED_EXIT)
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads every file, completes every trace (end of file = complete) and analyses them. A file
+/// that cannot be read is reported and counted; the others are still analysed.
+pub fn analyse_files(args: &ReportArgs) -> (Engine, InputOutcome) {
     let mut store = SpanStore::new(StoreConfig {
         max_memory: usize::MAX,
         ..StoreConfig::default()
     });
     let now = Instant::now();
+    let mut input = InputOutcome::default();
     for path in &args.files {
-        let summary = file::read_path(path, &mut |b| store.ingest(b, now))
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        eprintln!("{summary}");
+        match file::read_path(path, &mut |b| store.ingest(b, now)) {
+            Ok(summary) => {
+                eprintln!("{summary}");
+                input.skipped += summary.skipped;
+                input.spans += summary.spans;
+            }
+            Err(e) => {
+                eprintln!("spantop: cannot read {e}");
+                input.unreadable_files += 1;
+            }
+        }
     }
     store.complete_all();
     let traces = store.take_completed();
@@ -108,7 +147,7 @@ pub fn analyse_files(args: &ReportArgs) -> anyhow::Result<Engine> {
     for t in traces {
         engine.add_trace(&t);
     }
-    Ok(engine)
+    (engine, input)
 }
 
 pub fn render(findings: &Findings, format: OutputFormat, top: usize) -> anyhow::Result<String> {
@@ -124,7 +163,12 @@ pub fn render(findings: &Findings, format: OutputFormat, top: usize) -> anyhow::
 }
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let engine = analyse_files(args)?;
+    let (engine, input) = analyse_files(args);
+    if input.spans == 0 {
+        // An empty report would read as "all clear", and pass any --fail-on gate.
+        eprintln!("spantop: no spans could be read from the input; no report");
+        return Ok(ExitCode::FAILURE);
+    }
     let top = args.top.unwrap_or(match args.format {
         OutputFormat::Json => usize::MAX,
         OutputFormat::Text | OutputFormat::Md => 10,
@@ -147,6 +191,19 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .lock()
         .write_all(out.as_bytes())
         .context("cannot write the report")?;
+    if let Some(code) = input.exit_code() {
+        eprintln!(
+            "spantop: input was skipped ({} unreadable files, {} records or spans); the report covers the rest{}",
+            input.unreadable_files,
+            input.skipped,
+            if args.fail_on.is_empty() {
+                ""
+            } else {
+                "; --fail-on not evaluated"
+            }
+        );
+        return Ok(ExitCode::from(code));
+    }
     let hit = gate::tripped(&findings, &args.fail_on);
     for (c, v) in &hit {
         eprintln!("spantop: --fail-on {c} holds (value {v})");
