@@ -22,6 +22,7 @@ pub mod findings;
 pub mod hotspots;
 pub mod red;
 pub mod self_time;
+pub mod signature;
 pub mod skew;
 pub mod stats;
 pub mod tree;
