@@ -130,6 +130,7 @@ fn main() {
     let mut store = SpanStore::new(StoreConfig {
         inactivity_timeout: Duration::from_secs(3600),
         max_memory: usize::MAX,
+        ..StoreConfig::default()
     });
     // Requests are made one at a time (untimed) so that what stays resident is the store.
     let rss_before = rss_bytes();

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ingest::BodyLimits;
+use crate::ingest::limits::{self, SpanLimits};
 use crate::ingest::record::RecordConfig;
 use crate::server::{Server, ServerConfig, summary_line};
 use crate::units::{parse_duration, parse_size};
@@ -51,9 +53,32 @@ pub struct ReceiverArgs {
     /// Address for OTLP/HTTP (POST /v1/traces, protobuf or JSON).
     #[arg(long, default_value = "127.0.0.1:4318")]
     pub http: SocketAddr,
-    /// Largest request accepted, before and after decompression.
-    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    /// Largest request body (gRPC message) accepted as received; larger ones are refused
+    /// (HTTP 413, gRPC RESOURCE_EXHAUSTED) and counted as malformed.
+    #[arg(long, default_value = "20MiB", value_parser = parse_size)]
     pub max_message_size: usize,
+    /// Largest size a compressed body may inflate to; a bomb is refused, not expanded.
+    #[arg(long, default_value = "20MiB", value_parser = parse_size)]
+    pub max_decompressed_size: usize,
+    /// Longer string/bytes attribute values are truncated (counted).
+    #[arg(long, default_value = "64KiB", value_parser = parse_size)]
+    pub max_attribute_value_size: usize,
+    /// Attributes kept per span, event and link; the rest are dropped (counted, and added to
+    /// the span's dropped count).
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_ATTRIBUTES)]
+    pub max_attributes: usize,
+    /// Events kept per span.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_EVENTS)]
+    pub max_events: usize,
+    /// Links kept per span.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_LINKS)]
+    pub max_links: usize,
+    /// Spans kept per trace; later spans of a bigger trace are dropped (counted).
+    #[arg(long, default_value_t = crate::store::DEFAULT_MAX_SPANS_PER_TRACE)]
+    pub max_spans_per_trace: usize,
+    /// Connections open at once per receiver; more are closed at accept (counted).
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     /// Memory budget for held spans; whole traces are evicted, oldest complete first, beyond it.
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub max_memory: usize,
@@ -77,7 +102,17 @@ impl ReceiverArgs {
         let mut c = ServerConfig {
             grpc_addr: self.grpc,
             http_addr: self.http,
-            max_message_bytes: self.max_message_size,
+            body_limits: BodyLimits {
+                max_message_bytes: self.max_message_size,
+                max_decompressed_bytes: self.max_decompressed_size,
+            },
+            span_limits: SpanLimits {
+                max_attribute_value_bytes: self.max_attribute_value_size,
+                max_attributes: self.max_attributes,
+                max_events: self.max_events,
+                max_links: self.max_links,
+            },
+            max_connections: self.max_connections,
             record: self.record.as_ref().map(|path| RecordConfig {
                 path: path.clone(),
                 truncate: self.record_truncate,
@@ -87,6 +122,7 @@ impl ReceiverArgs {
         };
         c.pipeline.store.max_memory = self.max_memory;
         c.pipeline.store.inactivity_timeout = self.trace_timeout;
+        c.pipeline.store.max_spans_per_trace = self.max_spans_per_trace;
         c
     }
 }

@@ -105,6 +105,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let store_config = StoreConfig {
         inactivity_timeout: args.trace_timeout,
         max_memory: args.max_memory,
+        ..StoreConfig::default()
     };
     let started = Instant::now();
     let (outcome, stats) = match args.speed {

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::ingest::listen::Incoming;
 use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -19,7 +20,10 @@ use crate::store::{SpanStore, StoreSnapshot, StoreStats};
 pub struct ServerConfig {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    pub max_message_bytes: usize,
+    pub body_limits: ingest::BodyLimits,
+    pub span_limits: ingest::limits::SpanLimits,
+    /// Connections open at once, per receiver.
+    pub max_connections: usize,
     pub pipeline: PipelineConfig,
     /// How long a receiver waits for room in the store's queue before answering "retry later".
     pub send_timeout: Duration,
@@ -33,7 +37,9 @@ impl Default for ServerConfig {
         ServerConfig {
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 4317)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 4318)),
-            max_message_bytes: ingest::DEFAULT_MAX_MESSAGE_BYTES,
+            body_limits: ingest::BodyLimits::default(),
+            span_limits: ingest::limits::SpanLimits::default(),
+            max_connections: ingest::DEFAULT_MAX_CONNECTIONS,
             pipeline: PipelineConfig::default(),
             send_timeout: Duration::from_millis(500),
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
@@ -97,22 +103,27 @@ impl Server {
             Arc::clone(&counters),
             recorder_tx,
             config.send_timeout,
-        );
+        )
+        .with_limits(config.span_limits);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let grpc_addr = grpc_listener.local_addr()?;
-        let http_addr = http_listener.local_addr()?;
+        let grpc_in =
+            Incoming::start(grpc_listener, config.max_connections, Arc::clone(&counters))?;
+        let http_in =
+            Incoming::start(http_listener, config.max_connections, Arc::clone(&counters))?;
+        let grpc_addr = grpc_in.local_addr();
+        let http_addr = http_in.local_addr();
         let limit = ingest::inflight_limit(config.max_inflight_requests);
         let grpc = tokio::spawn(ingest::grpc::serve(
-            grpc_listener,
+            grpc_in,
             intake.clone(),
-            config.max_message_bytes,
+            config.body_limits,
             limit.clone(),
             wait_for(shutdown_rx.clone()),
         ));
         let http = tokio::spawn(ingest::http::serve(
-            http_listener,
+            http_in,
             intake,
-            config.max_message_bytes,
+            config.body_limits,
             limit,
             wait_for(shutdown_rx),
         ));
@@ -164,7 +175,7 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests | evicted {} traces, {} duplicate spans",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -174,7 +185,14 @@ pub fn summary_line(
         ingest.spans_rejected,
         ingest.requests_throttled,
         ingest.requests_malformed,
+        ingest.requests_unauthenticated,
         store.evicted_traces,
         store.duplicate_spans,
+        ingest.values_truncated,
+        ingest.attributes_dropped,
+        ingest.events_dropped,
+        ingest.links_dropped,
+        store.spans_over_trace_limit,
+        ingest.connections_refused,
     )
 }

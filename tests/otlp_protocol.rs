@@ -14,7 +14,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::ingest::http::RpcStatus;
-use spantop::ingest::{IngestCounters, Intake};
+use spantop::ingest::listen::Incoming;
+use spantop::ingest::{BodyLimits, IngestCounters, Intake};
 use spantop::model::TraceId;
 use spantop::server::{Server, ServerConfig};
 use tokio::net::TcpListener;
@@ -63,7 +64,7 @@ const T1: [u8; 16] = [1; 16];
 
 async fn start(max_message_bytes: usize) -> Server {
     let mut config = ServerConfig::ephemeral();
-    config.max_message_bytes = max_message_bytes;
+    config.body_limits = BodyLimits::both(max_message_bytes);
     config.pipeline.store.inactivity_timeout = Duration::from_millis(200);
     config.pipeline.tick_interval = Duration::from_millis(50);
     Server::start(config).await.expect("server starts")
@@ -170,8 +171,8 @@ async fn grpc_refuses_messages_over_the_limit() {
         .export(request("svc", big.clone()))
         .await
         .expect_err("refused");
-    // tonic's answer to an over-long message: not retryable, so the exporter drops it.
-    assert_eq!(status.code(), tonic::Code::OutOfRange);
+    // Not retryable (tonic itself says OUT_OF_RANGE, which OTLP exporters retry).
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     // Compressed below the limit but far above it once inflated: refused all the same.
     let mut gz = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await
@@ -435,17 +436,18 @@ async fn backpressure_gives_retryable_statuses() {
         let _ = rx.wait_for(|s| *s).await;
     };
     let limit = spantop::ingest::inflight_limit(8);
+    let incoming = |l| Incoming::start(l, 16, Arc::clone(&counters)).expect("listens");
     let g = tokio::spawn(spantop::ingest::grpc::serve(
-        grpc_listener,
+        incoming(grpc_listener),
         intake.clone(),
-        1 << 20,
+        BodyLimits::both(1 << 20),
         limit.clone(),
         wait(stop_rx.clone()),
     ));
     let h = tokio::spawn(spantop::ingest::http::serve(
-        http_listener,
+        incoming(http_listener),
         intake,
-        1 << 20,
+        BodyLimits::both(1 << 20),
         limit,
         wait(stop_rx),
     ));

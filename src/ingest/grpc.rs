@@ -7,21 +7,22 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Buf;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
 use tonic::codegen::{BoxFuture, StdError, http};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::convert::Converted;
-use super::{Intake, otlp_proto};
+use super::listen::Incoming;
+use super::{BodyLimits, Intake, otlp_proto};
 
 /// The gRPC service and method names of OTLP trace export.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -60,14 +61,20 @@ impl Codec for DirectCodec {
     }
 }
 
-struct Export(Intake);
+struct Export {
+    intake: Intake,
+    /// Set once tonic has decoded the request: an error status without it came from the
+    /// transport side (size, compression, decoding) and counts as malformed.
+    reached: Arc<AtomicBool>,
+}
 
 impl UnaryService<Converted> for Export {
     type Response = ExportTraceServiceResponse;
     type Future = BoxFuture<Response<ExportTraceServiceResponse>, Status>;
 
     fn call(&mut self, request: Request<Converted>) -> Self::Future {
-        let intake = self.0.clone();
+        self.reached.store(true, Ordering::Relaxed);
+        let intake = self.intake.clone();
         Box::pin(async move {
             match intake.accept_converted(request.into_inner()).await {
                 Ok(acc) => Ok(Response::new(ExportTraceServiceResponse {
@@ -129,29 +136,67 @@ where
                 Ok(Status::unimplemented("spantop serves TraceService/Export only").into_http())
             });
         }
-        let export = Export(self.intake.clone());
+        let reached = Arc::new(AtomicBool::new(false));
+        let export = Export {
+            intake: self.intake.clone(),
+            reached: Arc::clone(&reached),
+        };
+        let intake = self.intake.clone();
         // gzip, zstd and deflate accepted, and used for responses when the client asks.
         let mut grpc = tonic::server::Grpc::new(DirectCodec)
             .apply_compression_config(self.compression, self.compression)
             .apply_max_message_size_config(Some(self.max_message_bytes), None);
-        Box::pin(async move { Ok(grpc.unary(export, req).await) })
+        Box::pin(async move {
+            let mut resp = grpc.unary(export, req).await;
+            if !reached.load(Ordering::Relaxed) {
+                refused_before_export(&mut resp, &intake);
+            }
+            Ok(resp)
+        })
     }
 }
 
-/// Serves OTLP/gRPC on `listener` until `shutdown` resolves. Requests over
-/// `max_message_bytes` are refused by tonic (OUT_OF_RANGE on the wire, RESOURCE_EXHAUSTED once
-/// inflated; neither is retryable).
+/// gRPC status codes tonic puts in the header of a trailers-only error response.
+const OUT_OF_RANGE: &str = "11";
+const RESOURCE_EXHAUSTED: &str = "8";
+
+/// A request tonic refused before it reached `Export`: counted as malformed, and a message
+/// over the size limit answered RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
+/// exporters retry: a 20 MB request resent over and over). RESOURCE_EXHAUSTED without
+/// retry info is not retried, as the Collector answers.
+fn refused_before_export(resp: &mut http::Response<tonic::body::Body>, intake: &Intake) {
+    let headers = resp.headers_mut();
+    let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    if code == "0" {
+        return;
+    }
+    if code == OUT_OF_RANGE {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from_static(RESOURCE_EXHAUSTED),
+        );
+    }
+    intake.count_malformed();
+}
+
+/// Serves OTLP/gRPC on `incoming` until `shutdown` resolves. Requests over
+/// `max_message_bytes` (on the wire or once inflated) are answered RESOURCE_EXHAUSTED.
 pub async fn serve(
-    listener: TcpListener,
+    incoming: Incoming,
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = OtlpGrpc::new(intake, max_message_bytes);
+    let service = OtlpGrpc::new(
+        intake,
+        limits.max_message_bytes.min(limits.max_decompressed_bytes),
+    );
     tonic::transport::Server::builder()
         .layer(limit)
         .add_service(service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming.into_stream(), shutdown)
         .await
 }

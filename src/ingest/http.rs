@@ -13,10 +13,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tokio::net::TcpListener;
 
 use super::compression::{self, ContentEncoding, DecompressError};
-use super::{Intake, convert, otlp_json, otlp_proto};
+use super::listen::Incoming;
+use super::{BodyLimits, Intake, convert, otlp_json, otlp_proto};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -36,33 +36,30 @@ enum Encoding {
 #[derive(Clone)]
 struct HttpState {
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
 }
 
 pub fn router(
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
 ) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
-        .with_state(HttpState {
-            intake,
-            max_message_bytes,
-        })
+        .with_state(HttpState { intake, limits })
         // The raw body limit; the decompressed size is checked separately.
-        .layer(DefaultBodyLimit::max(max_message_bytes))
+        .layer(DefaultBodyLimit::max(limits.max_message_bytes))
         .layer(limit)
 }
 
 pub async fn serve(
-    listener: TcpListener,
+    incoming: Incoming,
     intake: Intake,
-    max_message_bytes: usize,
+    limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(intake, max_message_bytes, limit))
+    axum::serve(incoming, router(intake, limits, limit))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -141,7 +138,7 @@ async fn export(
     let raw: &[u8] = match content_encoding {
         None | Some(Some(ContentEncoding::Identity)) => &body,
         Some(Some(encoding)) => {
-            match compression::decompress(encoding, &body, state.max_message_bytes) {
+            match compression::decompress(encoding, &body, state.limits.max_decompressed_bytes) {
                 Ok(v) => {
                     inflated = v;
                     &inflated

@@ -11,6 +11,8 @@ pub mod export;
 pub mod file;
 pub mod grpc;
 pub mod http;
+pub mod limits;
+pub mod listen;
 pub mod otlp_json;
 pub mod otlp_proto;
 pub mod record;
@@ -26,8 +28,44 @@ use crate::model::Batch;
 /// The store's end of the ingest channel.
 pub type BatchTx = mpsc::Sender<Batch>;
 
-/// Request bodies larger than this are refused (before and after decompression).
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Request bodies (gRPC messages) larger than this are refused: 20 MiB, as the Collector's
+/// OTLP/HTTP receiver.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 20 * 1024 * 1024;
+
+/// A compressed body may inflate to this much; past it the request is refused, not expanded.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 20 * 1024 * 1024;
+
+/// Connections held open at once per receiver; further connections are closed at accept.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Request size limits both receivers apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// A request body (gRPC message) as received.
+    pub max_message_bytes: usize,
+    /// A compressed body once inflated. tonic has one limit for both, so over gRPC the smaller
+    /// of the two applies to the frame and to its inflated size.
+    pub max_decompressed_bytes: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        BodyLimits {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+        }
+    }
+}
+
+impl BodyLimits {
+    /// Both limits the same.
+    pub fn both(bytes: usize) -> Self {
+        BodyLimits {
+            max_message_bytes: bytes,
+            max_decompressed_bytes: bytes,
+        }
+    }
+}
 
 /// Attribute values nest (arrays of kv-lists of arrays...). Every decoder cuts deeper values
 /// off (keeping them as empty values) so that hostile input cannot exhaust the stack.
@@ -54,8 +92,18 @@ pub struct IngestCounters {
     pub spans_rejected: AtomicU64,
     /// Requests refused because the store could not keep up (retryable for the exporter).
     pub requests_throttled: AtomicU64,
-    /// Requests that could not be decoded at all, or were too large.
+    /// Requests that could not be decoded at all, were too large, or wrongly compressed.
     pub requests_malformed: AtomicU64,
+    /// Attribute values cut to the length limit (`limits::SpanLimits`).
+    pub values_truncated: AtomicU64,
+    /// Attributes, events and links dropped past the per-span limits.
+    pub attributes_dropped: AtomicU64,
+    pub events_dropped: AtomicU64,
+    pub links_dropped: AtomicU64,
+    /// Connections closed at accept because the connection limit was reached.
+    pub connections_refused: AtomicU64,
+    /// Requests refused for a missing or wrong bearer token.
+    pub requests_unauthenticated: AtomicU64,
 }
 
 /// A plain copy of the counters at one moment.
@@ -66,6 +114,23 @@ pub struct IngestStats {
     pub spans_rejected: u64,
     pub requests_throttled: u64,
     pub requests_malformed: u64,
+    pub values_truncated: u64,
+    pub attributes_dropped: u64,
+    pub events_dropped: u64,
+    pub links_dropped: u64,
+    pub connections_refused: u64,
+    pub requests_unauthenticated: u64,
+}
+
+impl IngestStats {
+    /// Every time a limit cut data or refused a connection: what the TUI header flags.
+    pub fn limit_hits(&self) -> u64 {
+        self.values_truncated
+            + self.attributes_dropped
+            + self.events_dropped
+            + self.links_dropped
+            + self.connections_refused
+    }
 }
 
 impl IngestCounters {
@@ -76,11 +141,26 @@ impl IngestCounters {
             spans_rejected: self.spans_rejected.load(Ordering::Relaxed),
             requests_throttled: self.requests_throttled.load(Ordering::Relaxed),
             requests_malformed: self.requests_malformed.load(Ordering::Relaxed),
+            values_truncated: self.values_truncated.load(Ordering::Relaxed),
+            attributes_dropped: self.attributes_dropped.load(Ordering::Relaxed),
+            events_dropped: self.events_dropped.load(Ordering::Relaxed),
+            links_dropped: self.links_dropped.load(Ordering::Relaxed),
+            connections_refused: self.connections_refused.load(Ordering::Relaxed),
+            requests_unauthenticated: self.requests_unauthenticated.load(Ordering::Relaxed),
         }
     }
 
-    fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn add_cuts(&self, cuts: &limits::Cuts) {
+        Self::add(&self.values_truncated, cuts.values_truncated);
+        Self::add(&self.attributes_dropped, cuts.attributes_dropped);
+        Self::add(&self.events_dropped, cuts.events_dropped);
+        Self::add(&self.links_dropped, cuts.links_dropped);
     }
 }
 
@@ -104,6 +184,7 @@ pub struct Intake {
     counters: Arc<IngestCounters>,
     recorder: Option<record::RecorderTx>,
     send_timeout: Duration,
+    limits: limits::SpanLimits,
 }
 
 /// What happened to one request's spans.
@@ -125,7 +206,13 @@ impl Intake {
             counters,
             recorder,
             send_timeout,
+            limits: limits::SpanLimits::default(),
         }
+    }
+
+    pub fn with_limits(mut self, limits: limits::SpanLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn counters(&self) -> &Arc<IngestCounters> {
@@ -146,7 +233,9 @@ impl Intake {
             rejected: converted.rejected,
             error_message: converted.error_message(),
         };
-        let batch = converted.batch;
+        let mut batch = converted.batch;
+        let cuts = self.limits.apply(&mut batch);
+        self.counters.add_cuts(&cuts);
         let n = batch.spans.len() as u64;
         if n > 0 {
             // Serialise before the batch moves into the channel; written only once accepted.

@@ -22,13 +22,19 @@ pub struct StoreConfig {
     pub inactivity_timeout: Duration,
     /// Budget for held spans, in bytes (estimated from the span model's own sizes).
     pub max_memory: usize,
+    /// Spans kept per trace; later spans of a trace that big are dropped and counted (a
+    /// runaway loop or a hostile sender must not make one trace take the whole budget).
+    pub max_spans_per_trace: usize,
 }
+
+pub const DEFAULT_MAX_SPANS_PER_TRACE: usize = 100_000;
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             inactivity_timeout: Duration::from_secs(10),
             max_memory: 1 << 30,
+            max_spans_per_trace: DEFAULT_MAX_SPANS_PER_TRACE,
         }
     }
 }
@@ -39,6 +45,8 @@ pub struct StoreStats {
     /// Spans handed to the store, duplicates included.
     pub spans_received: u64,
     pub duplicate_spans: u64,
+    /// Spans dropped because their trace already held `max_spans_per_trace`.
+    pub spans_over_trace_limit: u64,
     pub spans_held: u64,
     pub traces_held: u64,
     pub open_traces: u64,
@@ -185,6 +193,10 @@ impl SpanStore {
             });
             if slot.contains(&span) {
                 self.stats.duplicate_spans += 1;
+                continue;
+            }
+            if slot.trace.spans.len() >= self.config.max_spans_per_trace {
+                self.stats.spans_over_trace_limit += 1;
                 continue;
             }
             if let SlotState::Complete { .. } = slot.state {

@@ -35,6 +35,7 @@ fn config(timeout_ms: u64, max_memory: usize) -> StoreConfig {
     StoreConfig {
         inactivity_timeout: Duration::from_millis(timeout_ms),
         max_memory,
+        ..StoreConfig::default()
     }
 }
 
@@ -213,4 +214,33 @@ fn complete_all_finishes_everything() {
     assert_eq!(store.take_completed().len(), 2);
     assert_eq!(store.snapshot().traces.len(), 2);
     assert_eq!(store.stats().open_traces, 0);
+}
+
+#[test]
+fn spans_past_the_per_trace_limit_are_dropped_and_counted_other_traces_unaffected() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(StoreConfig {
+        max_spans_per_trace: 3,
+        ..config(100, usize::MAX)
+    });
+    store.ingest(
+        Batch::new((1..=5).map(|i| span(1, i, None, "api")).collect()),
+        t0,
+    );
+    // A duplicate of a kept span is still a duplicate, not a limit hit.
+    store.ingest(
+        Batch::new(vec![span(1, 2, None, "api"), span(2, 1, None, "api")]),
+        t0,
+    );
+    let stats = store.stats();
+    assert_eq!(stats.spans_over_trace_limit, 2);
+    assert_eq!(stats.duplicate_spans, 1);
+    assert_eq!(stats.spans_held, 4);
+    store.complete_all();
+    let done = store.take_completed();
+    let t1 = done
+        .iter()
+        .find(|t| t.trace_id.as_u128() == 1)
+        .expect("trace 1");
+    assert_eq!(t1.spans.len(), 3);
 }

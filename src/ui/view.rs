@@ -160,6 +160,11 @@ impl App {
             ),
             if drops > 0 { theme::ERROR } else { theme::DIM },
         ));
+        // Shown only once a limit was hit, so the usual header stays as short as it was.
+        let cut = h.ingest.limit_hits() + h.store.spans_over_trace_limit;
+        if cut > 0 {
+            spans.push(TextSpan::styled(format!(" limit {cut}"), theme::ERROR));
+        }
         frame.render_widget(Line::from(spans), area);
     }
 

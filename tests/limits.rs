@@ -1,0 +1,297 @@
+//! Every receiver limit refuses or cuts as documented, counts it, and the next good request is
+//! served: attribute value length, attributes/events/links per span, spans per trace, body
+//! size and gzip bombs on both transports (gRPC answering RESOURCE_EXHAUSTED), undecodable and
+//! wrongly compressed gRPC counted as malformed, throttling counted, connection limit.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use spantop::ingest::BodyLimits;
+use spantop::ingest::limits::SpanLimits;
+use spantop::server::{Server, ServerConfig};
+use tokio::io::AsyncReadExt;
+use tonic::codec::CompressionEncoding;
+
+const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+fn kv(key: &str, s: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(s.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn span(trace: u8, id: u64) -> Span {
+    Span {
+        trace_id: vec![trace; 16],
+        span_id: id.to_be_bytes().to_vec(),
+        name: "op".into(),
+        start_time_unix_nano: 1_700_000_000_000_000_000 + id,
+        end_time_unix_nano: 1_700_000_000_000_001_000 + id,
+        ..Default::default()
+    }
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).expect("in memory");
+    enc.finish().expect("in memory")
+}
+
+async fn start(config: ServerConfig) -> Server {
+    let mut config = config;
+    config.pipeline.store.inactivity_timeout = Duration::from_millis(100);
+    config.pipeline.tick_interval = Duration::from_millis(20);
+    Server::start(config).await.expect("server starts")
+}
+
+async fn wait_for_spans(server: &mut Server, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.snapshots.borrow_and_update().stats.spans_held < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for {n} spans");
+        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
+    }
+}
+
+async fn post_proto(server: &Server, body: Vec<u8>, encoding: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{}/v1/traces", server.http_addr))
+        .header("content-type", "application/x-protobuf")
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    req.send().await.expect("reaches the server")
+}
+
+/// A hand-framed gRPC request (flag byte, length, payload): what a broken client might send.
+async fn raw_grpc(
+    server: &Server,
+    compressed: bool,
+    encoding: Option<&str>,
+    payload: &[u8],
+) -> String {
+    let mut body = vec![u8::from(compressed)];
+    body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    body.extend_from_slice(payload);
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let mut req = client
+        .post(format!("http://{}{EXPORT}", server.grpc_addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("grpc-encoding", e);
+    }
+    let resp = req.send().await.expect("reaches the server");
+    resp.headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none")
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_limits_truncate_and_drop_on_both_transports_and_say_so() {
+    let mut config = ServerConfig::ephemeral();
+    config.span_limits = SpanLimits {
+        max_attribute_value_bytes: 8,
+        max_attributes: 2,
+        max_events: 1,
+        max_links: 1,
+    };
+    config.pipeline.store.max_spans_per_trace = 4;
+    let mut server = start(config).await;
+
+    let mut big = span(1, 1);
+    big.attributes = vec![
+        kv("long", "0123456789abcdef"),
+        kv("ok", "short"),
+        kv("third", "x"),
+    ];
+    big.events = (0..3)
+        .map(|i| Event {
+            time_unix_nano: 1_700_000_000_000_000_000 + i,
+            name: "e".into(),
+            ..Default::default()
+        })
+        .collect();
+    big.links = (0..2)
+        .map(|i| Link {
+            trace_id: vec![9; 16],
+            span_id: (i + 1u64).to_be_bytes().to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects");
+    client
+        .export(request(vec![big.clone()]))
+        .await
+        .expect("accepted over gRPC");
+    let mut over_http = big;
+    over_http.trace_id = vec![2; 16];
+    let resp = post_proto(&server, request(vec![over_http]).encode_to_vec(), None).await;
+    assert_eq!(resp.status(), 200);
+    // Trace 3 has 6 spans; 4 are kept.
+    client
+        .export(request((1..=6).map(|i| span(3, i)).collect()))
+        .await
+        .expect("accepted");
+    wait_for_spans(&mut server, 6).await;
+
+    let stats = server.counters.read();
+    assert_eq!(stats.values_truncated, 2);
+    assert_eq!(stats.attributes_dropped, 2);
+    assert_eq!(stats.events_dropped, 4);
+    assert_eq!(stats.links_dropped, 2);
+    let store = server.snapshots.borrow().stats;
+    assert_eq!(store.spans_over_trace_limit, 2);
+    let line = spantop::server::summary_line(&store, &stats, 0, Duration::from_secs(1));
+    assert!(
+        line.contains("limits: truncated 2 values, dropped 2 attributes, 4 events, 2 links, 2 spans over the per-trace limit"),
+        "{line}"
+    );
+    let mut stopped = server.stop().await.expect("stops");
+    let snapshot = stopped.store.snapshot();
+    for t in [1u8, 2] {
+        let id = spantop::model::TraceId::from_bytes(&[t; 16]).expect("id");
+        let trace = snapshot.trace(id).cloned().expect("trace held");
+        let s = &trace.spans[0];
+        assert_eq!(s.attributes.len(), 2);
+        assert_eq!(s.attributes[0].value.as_str(), Some("01234567"));
+        assert_eq!((s.events.len(), s.links.len()), (1, 1));
+        let extra = s.extra.as_ref().expect("dropped counts");
+        assert_eq!(extra.dropped_attributes_count, 1);
+        assert_eq!(extra.dropped_events_count, 2);
+        assert_eq!(extra.dropped_links_count, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bombs_and_broken_grpc_are_refused_counted_and_the_next_request_served() {
+    let mut config = ServerConfig::ephemeral();
+    config.body_limits = BodyLimits::both(64 * 1024);
+    let mut server = start(config).await;
+    let big = request((1..=3000).map(|i| span(1, i)).collect()).encode_to_vec();
+    assert!(big.len() > 64 * 1024);
+    let bomb = gzip(&vec![0u8; 40 << 20]);
+    assert!(bomb.len() < 64 * 1024, "the bomb fits under the body limit");
+
+    // gRPC: too large as sent, and a small compressed message inflating past the limit.
+    assert_eq!(raw_grpc(&server, false, None, &big).await, "8");
+    assert_eq!(raw_grpc(&server, true, Some("gzip"), &bomb).await, "8");
+    let status = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects")
+        .export(ExportTraceServiceRequest::decode(big.as_slice()).expect("decodes"))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    // Undecodable, and wrongly compressed (not gzip, or an encoding not offered).
+    assert_eq!(raw_grpc(&server, false, None, b"\xff\xff\xff").await, "3");
+    assert_ne!(
+        raw_grpc(&server, true, Some("gzip"), b"not gzip").await,
+        "0"
+    );
+    assert_ne!(raw_grpc(&server, true, Some("br"), b"whatever").await, "0");
+    // HTTP: too large, a bomb, undecodable.
+    assert_eq!(post_proto(&server, big.clone(), None).await.status(), 413);
+    assert_eq!(post_proto(&server, bomb, Some("gzip")).await.status(), 413);
+    assert_eq!(
+        post_proto(&server, b"\xff\xff".to_vec(), None)
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(server.counters.read().requests_malformed, 9);
+
+    // Both transports still take a good request, compressed too.
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects")
+        .send_compressed(CompressionEncoding::Gzip);
+    client
+        .export(request(vec![span(5, 1)]))
+        .await
+        .expect("good gRPC request accepted");
+    let body = gzip(&request(vec![span(6, 1)]).encode_to_vec());
+    assert_eq!(post_proto(&server, body, Some("gzip")).await.status(), 200);
+    wait_for_spans(&mut server, 2).await;
+    assert_eq!(server.counters.read().requests_malformed, 9);
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_limit_are_closed_and_counted_and_freed_places_are_reused() {
+    let mut config = ServerConfig::ephemeral();
+    config.max_connections = 2;
+    let mut server = start(config).await;
+    let idle: Vec<tokio::net::TcpStream> = futures_connect(server.grpc_addr, 2).await;
+    // Give the accept loop time to take both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(server.grpc_addr)
+        .await
+        .expect("TCP connects");
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("closed promptly")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the connection over the limit is closed");
+    assert_eq!(server.counters.read().connections_refused, 1);
+    // The other receiver has its own places.
+    let resp = post_proto(&server, request(vec![span(1, 1)]).encode_to_vec(), None).await;
+    assert_eq!(resp.status(), 200);
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects once places are free")
+        .export(request(vec![span(2, 1)]))
+        .await
+        .expect("accepted");
+    wait_for_spans(&mut server, 2).await;
+    let stats = server.counters.read();
+    assert_eq!(stats.connections_refused, 1);
+    assert!(stats.limit_hits() >= 1);
+    server.stop().await.expect("stops");
+}
+
+async fn futures_connect(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connects"),
+        );
+    }
+    v
+}
