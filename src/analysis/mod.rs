@@ -24,6 +24,7 @@ pub mod hotspots;
 pub mod isolate;
 pub mod red;
 pub mod self_time;
+pub mod signature;
 pub mod skew;
 pub mod stats;
 pub mod tree;
