@@ -71,6 +71,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
+    /// OTLP/HTTP for HTTP/1.1 clients that reach the gRPC port.
+    http_on_grpc: JoinHandle<std::io::Result<()>>,
     pipeline: Pipeline,
     recorder: Option<Recorder>,
 }
@@ -117,6 +119,14 @@ impl Server {
         let grpc_addr = grpc_in.local_addr();
         let http_addr = http_in.local_addr();
         let limit = ingest::inflight_limit(config.max_inflight_requests);
+        let (grpc_in, http_on_grpc_port) = grpc_in.split_http1();
+        let http_on_grpc = tokio::spawn(ingest::http::serve(
+            http_on_grpc_port,
+            intake.clone(),
+            config.body_limits,
+            limit.clone(),
+            wait_for(shutdown_rx.clone()),
+        ));
         let grpc = tokio::spawn(ingest::grpc::serve(
             grpc_in,
             intake.clone(),
@@ -141,6 +151,7 @@ impl Server {
             shutdown,
             grpc,
             http,
+            http_on_grpc,
             pipeline,
             recorder,
         })
@@ -152,6 +163,9 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.grpc.await?.context("OTLP/gRPC receiver failed")?;
         self.http.await?.context("OTLP/HTTP receiver failed")?;
+        self.http_on_grpc
+            .await?
+            .context("OTLP/HTTP receiver on the gRPC port failed")?;
         let findings = self.findings.clone();
         let mut store = self.pipeline.finish().await?;
         store.complete_all();

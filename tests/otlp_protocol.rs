@@ -704,3 +704,28 @@ async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
     assert_eq!(spans, 10);
     assert_eq!(text.lines().count(), 5);
 }
+
+/// An SDK left on its default protocol (http/protobuf) with only the endpoint set to 4317
+/// sends HTTP/1.1 to the gRPC port: it is served OTLP/HTTP there, and gRPC keeps working.
+#[tokio::test]
+async fn http1_on_the_grpc_port_is_served_as_otlp_http() {
+    let mut server = start(1 << 20).await;
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/traces", server.grpc_addr))
+        .header("content-type", "application/x-protobuf")
+        .body(request("h1", vec![span(T1, 1, 0, "root")]).encode_to_vec())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 200);
+    let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
+        .await
+        .expect("connects");
+    client
+        .export(request("h2", vec![span(T1, 2, 1, "child")]))
+        .await
+        .expect("gRPC still served");
+    wait_for_spans(&mut server, 2).await;
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(stopped.ingest.spans_accepted, 2);
+}

@@ -136,6 +136,71 @@ impl Incoming {
     }
 }
 
+/// How a connection's first bytes tell HTTP/2 (gRPC) from HTTP/1.1.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// A client that connects and says nothing for this long is dropped unsorted.
+const FIRST_BYTES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Incoming {
+    /// Sorts connections by protocol: HTTP/2 ones stay (for gRPC), HTTP/1.1 ones come out of
+    /// the second `Incoming`. SDKs whose default protocol is http/protobuf (Node, the spec's
+    /// default) send HTTP/1.1 to 4317 when only the endpoint is set; they are served OTLP/HTTP
+    /// there instead of an HTTP/2 frame their parser chokes on. Said once in the log.
+    pub fn split_http1(mut self) -> (Incoming, Incoming) {
+        let (h2_tx, h2_rx) = mpsc::channel(64);
+        let (h1_tx, h1_rx) = mpsc::channel(64);
+        let local = self.local;
+        tokio::spawn(async move {
+            let said = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            while let Some(conn) = self.rx.recv().await {
+                let (h2_tx, h1_tx, said) = (h2_tx.clone(), h1_tx.clone(), Arc::clone(&said));
+                // Sorted on a task of its own: a silent client must not hold up the others.
+                tokio::spawn(async move {
+                    match tokio::time::timeout(FIRST_BYTES_TIMEOUT, is_http2(&conn.io)).await {
+                        Ok(Ok(true)) => {
+                            let _ = h2_tx.send(conn).await;
+                        }
+                        Ok(Ok(false)) => {
+                            if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                                tracing::info!(
+                                    "HTTP/1.1 on the OTLP/gRPC port {local} (from {}): served as OTLP/HTTP; \
+                                     for gRPC set OTEL_EXPORTER_OTLP_PROTOCOL=grpc, for OTLP/HTTP the usual port is 4318",
+                                    conn.remote
+                                );
+                            }
+                            let _ = h1_tx.send(conn).await;
+                        }
+                        // Closed, failed or silent: nothing to serve.
+                        Ok(Err(_)) | Err(_) => {}
+                    }
+                });
+            }
+        });
+        (Incoming { rx: h2_rx, local }, Incoming { rx: h1_rx, local })
+    }
+}
+
+/// Peeks at the first bytes: the HTTP/2 connection preface, or anything else. Bytes arriving
+/// one by one are waited for until they decide.
+async fn is_http2(io: &TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = io.peek(&mut buf).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far: peek returns at once, so wait for more.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 impl axum::serve::Listener for Incoming {
     type Io = Conn;
     type Addr = SocketAddr;
