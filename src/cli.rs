@@ -291,7 +291,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             _ = ticker.tick() => {
                 let stats = server.snapshots.borrow().stats;
                 let now = Instant::now();
-                tracing::info!("{}", summary_line(&stats, &server.counters.read(), prev_spans, now - prev_at));
+                let failures = server.findings.borrow().input.analysis_failures;
+                tracing::info!("{}", summary_line(&stats, &server.counters.read(), failures, prev_spans, now - prev_at));
                 prev_spans = stats.spans_received;
                 prev_at = now;
             }
@@ -305,6 +306,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         summary_line(
             &stopped.store.stats(),
             &stopped.ingest,
+            stopped.analysis_failures,
             prev_spans,
             now - prev_at
         )

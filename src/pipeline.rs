@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::analysis::engine::{AnalysisConfig, Engine};
+use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
 use crate::analysis::findings::{Findings, FindingsOptions};
 use crate::ingest::BatchTx;
 use crate::model::Batch;
@@ -28,6 +28,8 @@ pub struct PipelineConfig {
     pub findings_interval: Duration,
     /// Rows per ranked list in the published findings.
     pub findings_top: usize,
+    /// The per-trace analysis: `analyse_trace`; tests swap in one that panics on cue.
+    pub analyser: Analyser,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +41,7 @@ impl Default for PipelineConfig {
             analysis: AnalysisConfig::default(),
             findings_interval: Duration::from_secs(1),
             findings_top: 100,
+            analyser: analyse_trace,
         }
     }
 }
@@ -54,7 +57,7 @@ impl Pipeline {
     pub fn spawn(config: PipelineConfig) -> Pipeline {
         let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
         let (snap_tx, snapshots) = watch::channel(StoreSnapshot::default());
-        let engine = Engine::new(config.analysis);
+        let engine = Engine::with_analyser(config.analysis, config.analyser);
         let analysis = Analysis::new(engine, &config);
         let findings = analysis.tx.subscribe();
         let store = SpanStore::new(config.store);

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::analysis::findings::Findings;
 use crate::ingest::listen::Incoming;
 use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
@@ -69,6 +70,7 @@ pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub snapshots: watch::Receiver<StoreSnapshot>,
+    pub findings: watch::Receiver<Arc<Findings>>,
     pub counters: Arc<IngestCounters>,
     /// What the recording file held when recording started.
     pub recording: Option<Opened>,
@@ -84,6 +86,8 @@ pub struct Stopped {
     pub store: SpanStore,
     pub ingest: IngestStats,
     pub recorded_lines: Option<u64>,
+    /// Traces whose analysis panicked (each cost only itself).
+    pub analysis_failures: usize,
 }
 
 impl Server {
@@ -153,6 +157,7 @@ impl Server {
             grpc_addr,
             http_addr,
             snapshots: pipeline.snapshots.clone(),
+            findings: pipeline.findings.clone(),
             counters,
             recording: recorder.as_ref().map(|r| r.opened),
             shutdown,
@@ -169,6 +174,7 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.grpc.await?.context("OTLP/gRPC receiver failed")?;
         self.http.await?.context("OTLP/HTTP receiver failed")?;
+        let findings = self.findings.clone();
         let mut store = self.pipeline.finish().await?;
         store.complete_all();
         let recorded_lines = match self.recorder {
@@ -179,6 +185,7 @@ impl Server {
             store,
             ingest: self.counters.read(),
             recorded_lines,
+            analysis_failures: findings.borrow().input.analysis_failures,
         })
     }
 }
@@ -191,13 +198,14 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
 pub fn summary_line(
     store: &StoreStats,
     ingest: &IngestStats,
+    analysis_failures: usize,
     prev_spans: u64,
     elapsed: Duration,
 ) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | {} analysis failures",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -216,5 +224,6 @@ pub fn summary_line(
         ingest.links_dropped,
         store.spans_over_trace_limit,
         ingest.connections_refused,
+        analysis_failures,
     )
 }

@@ -529,34 +529,81 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// Parses an RFC 3339 / ISO 8601 timestamp (`2024-01-01T00:00:00.5Z`, `+02:00` offsets) to Unix ns.
+/// Walks the text char by char: the value comes from the wire, so anything unexpected (a
+/// non-ASCII digit, a missing field) gives `None`, never a panic.
 pub fn parse_rfc3339_ns(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.splitn(3, '-').map(str::parse::<i64>);
-    let (y, mo, da) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let tz_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let (time, tz) = rest.split_at(tz_at);
-    let mut t = time.splitn(3, ':');
-    let h: i64 = t.next()?.parse().ok()?;
-    let mi: i64 = t.next()?.parse().ok()?;
-    let sec = t.next().unwrap_or("0");
-    let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
-    let whole: i64 = whole.parse().ok()?;
-    let frac_ns: i64 = format!("{:0<9}", &frac[..frac.len().min(9)]).parse().ok()?;
-    let offset_s = match tz {
-        "" | "Z" | "z" => 0,
-        _ => {
-            let sign = if tz.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = tz[1..].split_once(':').unwrap_or((&tz[1..], "0"));
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
+    let mut c = s.trim().chars().peekable();
+    let y = digits(&mut c, 4)?;
+    expect(&mut c, &['-'])?;
+    let mo = digits(&mut c, 2)?;
+    expect(&mut c, &['-'])?;
+    let da = digits(&mut c, 2)?;
+    expect(&mut c, &['T', 't', ' '])?;
+    let h = digits(&mut c, 2)?;
+    expect(&mut c, &[':'])?;
+    let mi = digits(&mut c, 2)?;
+    let sec = if c.next_if_eq(&':').is_some() {
+        digits(&mut c, 2)?
+    } else {
+        0
     };
+    let mut frac_ns = 0i64;
+    if c.next_if_eq(&'.').is_some() {
+        let mut scale = 100_000_000i64;
+        let mut any = false;
+        while let Some(d) = c.next_if(char::is_ascii_digit) {
+            any = true;
+            frac_ns += i64::from(d.to_digit(10)?) * scale;
+            scale /= 10; // digits past nanoseconds add nothing
+        }
+        if !any {
+            return None;
+        }
+    }
+    let offset_s = match c.next() {
+        None | Some('Z' | 'z') => 0,
+        Some(sign @ ('+' | '-')) => {
+            let oh = digits(&mut c, 2)?;
+            c.next_if_eq(&':');
+            let om = if c.peek().is_some() {
+                digits(&mut c, 2)?
+            } else {
+                0
+            };
+            let off = oh * 3600 + om * 60;
+            if sign == '-' { -off } else { off }
+        }
+        Some(_) => return None,
+    };
+    if c.next().is_some()
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&da)
+        || h > 23
+        || mi > 59
+        || sec > 60
+    {
+        return None;
+    }
     let days = days_from_civil(y, mo, da);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + whole - offset_s;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_s;
     u64::try_from(secs)
         .ok()?
         .checked_mul(1_000_000_000)?
-        .checked_add(frac_ns as u64)
+        .checked_add(u64::try_from(frac_ns).ok()?)
+}
+
+/// Exactly `n` ASCII digits as a number.
+fn digits(c: &mut std::iter::Peekable<std::str::Chars<'_>>, n: usize) -> Option<i64> {
+    let mut v = 0i64;
+    for _ in 0..n {
+        let d = c.next_if(char::is_ascii_digit)?;
+        v = v * 10 + i64::from(d.to_digit(10)?);
+    }
+    Some(v)
+}
+
+fn expect(c: &mut std::iter::Peekable<std::str::Chars<'_>>, any_of: &[char]) -> Option<()> {
+    c.next_if(|ch| any_of.contains(ch)).map(|_| ())
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -784,5 +831,30 @@ mod tests {
             Some(1_704_067_200_000_000_000)
         );
         assert_eq!(parse_rfc3339_ns("yesterday"), None);
+        assert_eq!(
+            parse_rfc3339_ns("2024-01-01T00:00:00.123456789123Z"),
+            Some(1_704_067_200_123_456_789),
+            "digits past nanoseconds are ignored"
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2024-01-01T00:00:00-01:30"),
+            Some(1_704_072_600_000_000_000)
+        );
+    }
+
+    #[test]
+    fn rfc3339_with_non_ascii_chars_is_rejected_not_a_panic() {
+        for s in [
+            "2024-01-01T00:00:00.12345678é",
+            "2024-01-01T00:00:00.1234567890é",
+            "2024-01-01T00:00:00+é",
+            "2024-01-01T00:00:00+0é:00",
+            "2024-01-01T00:00:0é",
+            "é024-01-01T00:00:00Z",
+            "2024-01-01T00:00:00.٣Z",
+            "2024-01-01T00:00:00Zé",
+        ] {
+            assert_eq!(parse_rfc3339_ns(s), None, "{s}");
+        }
     }
 }

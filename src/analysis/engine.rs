@@ -18,6 +18,7 @@ use super::edges::{self, Call, LinkRef, ProducerRef};
 use super::errors::{self, ErrorOrigin, SpanRef};
 use super::fanout::{self, FanOut, FanOutChain};
 use super::hotspots::{self, HotspotAgg, TraceHotspots};
+use super::isolate;
 use super::red::{self, Red, Request};
 use super::self_time;
 use super::skew::{self, SkewNote};
@@ -248,23 +249,44 @@ impl Aggregates {
     }
 }
 
+/// The per-trace analysis an engine runs: `analyse_trace`, or in tests one that fails on cue.
+pub type Analyser = fn(&Trace, &AnalysisConfig) -> TraceFindings;
+
 /// Per-trace findings plus aggregates; fed complete traces in any order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
     config: AnalysisConfig,
+    analyser: Analyser,
     traces: FxHashMap<TraceId, Arc<TraceFindings>>,
     /// Arrival order of kept findings, for the `max_traces_kept` bound.
     order: VecDeque<TraceId>,
     agg: Aggregates,
     /// Traces whose findings were dropped for the bound (still in the aggregates).
     pub dropped_findings: usize,
+    /// Traces whose analysis panicked: caught, logged, and left out of findings and aggregates.
+    pub analysis_failures: usize,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(AnalysisConfig::default())
+    }
 }
 
 impl Engine {
     pub fn new(config: AnalysisConfig) -> Self {
+        Engine::with_analyser(config, analyse_trace)
+    }
+
+    pub fn with_analyser(config: AnalysisConfig, analyser: Analyser) -> Self {
         Engine {
             config,
-            ..Engine::default()
+            analyser,
+            traces: FxHashMap::default(),
+            order: VecDeque::new(),
+            agg: Aggregates::default(),
+            dropped_findings: 0,
+            analysis_failures: 0,
         }
     }
 
@@ -275,17 +297,32 @@ impl Engine {
     /// Analyses a complete trace; a newer version of a known trace replaces the older one.
     /// A trace whose findings were already dropped for `max_traces_kept` cannot take its old
     /// contribution back, so a late re-completion of it counts twice in the aggregates.
+    ///
+    /// A panic in the analysis is caught: the trace is counted in `analysis_failures`, logged,
+    /// and changes nothing else (an earlier version's findings stay as they were).
     pub fn add_trace(&mut self, trace: &Trace) {
-        if let Some(old) = self.traces.get(&trace.trace_id) {
-            if old.version >= trace.version {
+        if self
+            .traces
+            .get(&trace.trace_id)
+            .is_some_and(|old| old.version >= trace.version)
+        {
+            return;
+        }
+        let (analyser, config) = (self.analyser, &self.config);
+        let f = match isolate::catch(|| analyser(trace, config)) {
+            Ok(f) => f,
+            Err(panic) => {
+                self.analysis_failures += 1;
+                tracing::warn!(trace_id = %trace.trace_id, spans = trace.spans.len(), "analysis of the trace failed, it is left out: {panic}");
                 return;
             }
+        };
+        if let Some(old) = self.traces.get(&trace.trace_id) {
             let old = Arc::clone(old);
             self.agg.apply(&old, false);
         } else {
             self.order.push_back(trace.trace_id);
         }
-        let f = analyse_trace(trace, &self.config);
         self.agg.apply(&f, true);
         self.traces.insert(trace.trace_id, Arc::new(f));
         while self.traces.len() > self.config.max_traces_kept {
@@ -369,6 +406,30 @@ mod tests {
         assert_eq!((agg.traces, agg.spans), (1, 4));
         assert_eq!(agg.service_map.rows()[0].calls, 1);
         assert_eq!(e.findings().len(), 1);
+    }
+
+    /// Analyses normally, except a trace with a span named "boom", whose analysis panics.
+    fn fragile(t: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
+        assert!(
+            !t.spans.iter().any(|s| s.name.as_str() == "boom"),
+            "injected analysis failure"
+        );
+        analyse_trace(t, cfg)
+    }
+
+    #[test]
+    fn a_panicking_analysis_costs_that_trace_only() {
+        let mut e = Engine::with_analyser(AnalysisConfig::default(), fragile);
+        for id in 1..=3u128 {
+            let mut b = TraceBuilder::with_trace_id(id);
+            b.span("a", if id == 2 { "boom" } else { "ok" })
+                .at(0, 10)
+                .id();
+            e.add_trace(&b.build());
+        }
+        assert_eq!(e.analysis_failures, 1);
+        assert_eq!(e.findings().len(), 2);
+        assert_eq!(e.aggregates().traces, 2);
     }
 
     #[test]

@@ -393,133 +393,9 @@ fn http_method<'t>(tree: &TraceTree<'t>, c: usize) -> Option<&'t str> {
     )
 }
 
-/// The call signature of §4.2: DB, then HTTP, then RPC/messaging, else callee and span name.
+/// The call signature of §4.2 (`signature` owns the conventions).
 pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
-    let s = tree.span(c);
-    if let Some(db) = first_str(s, &[attrs::DB_SYSTEM_NAME, attrs::DB_SYSTEM]) {
-        if let Some(q) = first_str(s, &[attrs::DB_QUERY_SUMMARY]) {
-            return format!("db {db} {q}");
-        }
-        if let Some(q) = first_str(s, &[attrs::DB_QUERY_TEXT, attrs::DB_STATEMENT]) {
-            return format!("db {db} {}", normalize_sql(q));
-        }
-        let op = first_str(s, &[attrs::DB_OPERATION_NAME]).unwrap_or("");
-        let coll = first_str(s, &[attrs::DB_COLLECTION_NAME]).unwrap_or("");
-        return format!("db {db} {op} {coll}");
-    }
-    if let Some(method) = http_method(tree, c) {
-        if let Some(t) = first_str(s, &[attrs::URL_TEMPLATE]) {
-            return format!("http {method} {t}");
-        }
-        if let Some(u) = first_str(s, &[attrs::URL_FULL, attrs::HTTP_URL_OLD, attrs::URL_PATH]) {
-            return format!("http {method} {}", parameterize_url(u));
-        }
-    }
-    if let Some(rpc) = first_str(s, &[attrs::RPC_SYSTEM]) {
-        let svc = first_str(s, &[attrs::RPC_SERVICE]).unwrap_or("");
-        let m = first_str(s, &[attrs::RPC_METHOD]).unwrap_or("");
-        // An invoke of a named function is a different call per function.
-        let target = first_str(s, &["faas.invoked_name"]).unwrap_or("");
-        return format!("rpc {rpc} {svc} {m} {target}");
-    }
-    if let Some(m) = first_str(s, &[attrs::MESSAGING_SYSTEM]) {
-        let d = first_str(s, &[attrs::MESSAGING_DESTINATION]).unwrap_or("");
-        return format!("msg {m} {d}");
-    }
-    match callee(tree, c) {
-        Some(peer) => format!("span {peer} {}", s.name),
-        None => format!("span {}", s.name),
-    }
-}
-
-/// SQL with literals replaced by `?`, `IN (?, ?, …)` collapsed and whitespace normalised.
-pub fn normalize_sql(q: &str) -> String {
-    let mut out = String::with_capacity(q.len());
-    let mut chars = q.chars().peekable();
-    let mut prev_word = false;
-    while let Some(ch) = chars.next() {
-        match ch {
-            '\'' | '"' => {
-                for c in chars.by_ref() {
-                    if c == ch {
-                        break;
-                    }
-                }
-                out.push('?');
-                prev_word = false;
-            }
-            c if c.is_ascii_digit() && !prev_word => {
-                while chars
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || *c == '.')
-                {
-                    chars.next();
-                }
-                out.push('?');
-            }
-            c if c.is_whitespace() => {
-                if !out.ends_with(' ') {
-                    out.push(' ');
-                }
-                prev_word = false;
-            }
-            c => {
-                prev_word = c.is_alphanumeric() || c == '_' || c == '$';
-                out.push(c);
-            }
-        }
-    }
-    let mut s = out.trim().to_owned();
-    while s.contains("?, ?") || s.contains("?,?") {
-        s = s.replace("?, ?", "?").replace("?,?", "?");
-    }
-    s
-}
-
-/// A URL with ids replaced by `*` (integers, UUIDs, hex ≥ 10) and query values by `*`.
-pub fn parameterize_url(u: &str) -> String {
-    let (path, query) = u.split_once('?').unwrap_or((u, ""));
-    let mut out: Vec<String> = path.split('/').map(param_segment).collect();
-    if !query.is_empty() {
-        let q: Vec<String> = query
-            .split('&')
-            .map(|kv| format!("{}=*", kv.split('=').next().unwrap_or("")))
-            .collect();
-        let last = out.pop().unwrap_or_default();
-        out.push(format!("{last}?{}", q.join("&")));
-    }
-    out.join("/")
-}
-
-fn param_segment(seg: &str) -> String {
-    let hexish = seg.len() >= 10
-        && seg.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-        && seg.chars().any(|c| c.is_ascii_digit());
-    if hexish {
-        return "*".to_owned();
-    }
-    // Digit runs not glued to letters: `SKU-84483` → `SKU-*`, `v1` stays.
-    let mut out = String::new();
-    let mut prev_alpha = false;
-    let mut chars = seg.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() && !prev_alpha {
-            let mut digits = String::from(c);
-            while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                digits.push(d);
-            }
-            if chars.peek().is_some_and(|c| c.is_alphabetic()) {
-                out.push_str(&digits); // part of a word such as `2fa`
-            } else {
-                out.push('*');
-            }
-            prev_alpha = false;
-        } else {
-            prev_alpha = c.is_alphabetic();
-            out.push(c);
-        }
-    }
-    out
+    super::signature::call(tree.span(c), callee(tree, c))
 }
 
 /// Chains of services along which calls multiply (§4.3): at least two consecutive hops with
@@ -872,22 +748,6 @@ mod tests {
             f.iter().filter(|x| x.kind == FanOutKind::NPlusOne).count(),
             2,
             "each signature is also an N+1"
-        );
-    }
-
-    #[test]
-    fn normalizers() {
-        assert_eq!(
-            normalize_sql("SELECT *  FROM t WHERE a = 'x' AND b IN (1, 2, 3) AND c=$1"),
-            "SELECT * FROM t WHERE a = ? AND b IN (?) AND c=$1"
-        );
-        assert_eq!(
-            parameterize_url("http://h:8080/inventory/SKU-84483"),
-            "http://h:*/inventory/SKU-*"
-        );
-        assert_eq!(
-            parameterize_url("/u/550e8400-e29b-41d4-a716-446655440000/v1?x=3&y=4"),
-            "/u/*/v1?x=*&y=*"
         );
     }
 }

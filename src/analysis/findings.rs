@@ -73,6 +73,8 @@ pub struct InputSummary {
     pub clock_skew_adjusted_spans: usize,
     /// Traces beyond the findings bound: counted in aggregates, not listed.
     pub traces_not_listed: usize,
+    /// Traces whose analysis panicked: left out of every figure here (and logged).
+    pub analysis_failures: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -338,6 +340,7 @@ impl Findings {
                     .filter(|n| matches!(n, super::skew::SkewNote::Adjusted { .. }))
                     .count(),
                 traces_not_listed: engine.dropped_findings,
+                analysis_failures: engine.analysis_failures,
             },
             latency: agg.durations.summary_ms(),
             cold_starts: ColdStarts {

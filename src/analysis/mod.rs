@@ -7,6 +7,7 @@
 //!   analysis each, pure functions of a `TraceTree`.
 //! - `hotspots`, `red`, `callgraph` (service map), `stats`: aggregates that can add a trace's
 //!   contribution and take it back when the trace completes again.
+//! - `isolate`: catches a panic in one trace's analysis, so it costs that trace only.
 //! - `engine`: runs the analyses in ANALYSIS.md §6 order and keeps per-trace findings plus
 //!   aggregates; `findings`: the ranked cross-trace `Findings` the report and TUI show.
 
@@ -20,8 +21,10 @@ pub mod errors;
 pub mod fanout;
 pub mod findings;
 pub mod hotspots;
+pub mod isolate;
 pub mod red;
 pub mod self_time;
+pub mod signature;
 pub mod skew;
 pub mod stats;
 pub mod tree;

@@ -79,6 +79,12 @@ fn overview(f: &Findings) -> Section {
             i.orphan_spans, i.traces_with_warnings
         ));
     }
+    if i.analysis_failures > 0 {
+        lines.push(format!(
+            "{} traces could not be analysed (analysis failures; the log names them) and are left out.",
+            i.analysis_failures
+        ));
+    }
     if i.traces_not_listed > 0 {
         lines.push(format!(
             "{} traces are counted but not listed (findings bound).",

@@ -167,6 +167,8 @@ pub struct ViewData {
     /// Unique per build: lets views cache what they computed from this data.
     pub generation: u64,
     pub snapshot: StoreSnapshot,
+    /// Traces whose analysis panicked: left out of every row (the header says how many).
+    pub analysis_failures: usize,
     /// The data clock: the latest span end held. Views measure "ago" from it, never from the
     /// wall clock, so replays and snapshot tests render the same frame every time.
     pub clock_ns: u64,
@@ -241,6 +243,7 @@ impl ViewData {
         let cold_starts = cold_start_rows(&all, engine, &snapshot, &index);
         ViewData {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            analysis_failures: engine.analysis_failures,
             services: service_rows(engine, &cold_starts),
             fanouts: fanout_rows(&all),
             hotspots: hotspot_rows(&all, engine),

@@ -158,6 +158,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut guard = TerminalGuard::enter()?;
+    // The terminal set-up installed ratatui's restoring hook; a panic caught in one trace's
+    // analysis must not restore the terminal under the running TUI, so filter it first.
+    crate::analysis::isolate::install_panic_filter();
     let stop = Arc::new(AtomicBool::new(false));
     let mut input = spawn_input(Arc::clone(&stop));
     let result = event_loop(&mut guard, feed, source, &mut input, shutdown).await;

@@ -99,7 +99,7 @@ impl App {
             Constraint::Length(1),
         ])
         .areas(area);
-        self.render_header(frame, top, header);
+        self.render_header(frame, top, header, data.analysis_failures);
         let titles = Tab::ALL
             .iter()
             .enumerate()
@@ -123,7 +123,7 @@ impl App {
         }
     }
 
-    fn render_header(&self, frame: &mut Frame, area: Rect, h: &Header) {
+    fn render_header(&self, frame: &mut Frame, area: Rect, h: &Header, analysis_failures: usize) {
         let badge = match self.source {
             Source::Live => {
                 TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black))
@@ -164,6 +164,13 @@ impl App {
         let cut = h.ingest.limit_hits() + h.store.spans_over_trace_limit;
         if cut > 0 {
             spans.push(TextSpan::styled(format!(" limit {cut}"), theme::ERROR));
+        }
+        // Shown only when it happened: each failure is a trace left out of every tab.
+        if analysis_failures > 0 {
+            spans.push(TextSpan::styled(
+                format!(" │ analysis failures {analysis_failures}"),
+                theme::ERROR,
+            ));
         }
         frame.render_widget(Line::from(spans), area);
     }
