@@ -243,9 +243,18 @@ impl Incoming {
     }
 }
 
+/// Under TLS the negotiated ALPN protocol says (no ALPN: HTTP/2, as gRPC clients use);
+/// in plain text, the first bytes.
+async fn is_http2(io: &Io) -> io::Result<bool> {
+    match io {
+        Io::Plain(tcp) => starts_with_h2_preface(tcp).await,
+        Io::Tls(tls) => Ok(tls.get_ref().1.alpn_protocol() != Some(b"http/1.1".as_slice())),
+    }
+}
+
 /// Peeks at the first bytes: the HTTP/2 connection preface, or anything else. Bytes arriving
 /// one by one are waited for until they decide.
-async fn is_http2(io: &TcpStream) -> io::Result<bool> {
+async fn starts_with_h2_preface(io: &TcpStream) -> io::Result<bool> {
     let mut buf = [0u8; H2_PREFACE.len()];
     loop {
         let n = io.peek(&mut buf).await?;
