@@ -183,7 +183,7 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | {} analysis failures",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -202,6 +202,9 @@ pub fn summary_line(
         ingest.links_dropped,
         store.spans_over_trace_limit,
         ingest.connections_refused,
+        ingest.logs_received,
+        store.logs_held,
+        ingest.metric_points,
         analysis_failures,
     )
 }
