@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub span_limits: ingest::limits::SpanLimits,
     /// Connections open at once, per receiver.
     pub max_connections: usize,
+    /// Bearer token both receivers require.
+    pub auth_token: Option<ingest::access::AuthToken>,
+    /// Serve both receivers over TLS.
+    pub tls: Option<ingest::access::TlsFiles>,
     pub pipeline: PipelineConfig,
     /// How long a receiver waits for room in the store's queue before answering "retry later".
     pub send_timeout: Duration,
@@ -41,6 +45,8 @@ impl Default for ServerConfig {
             body_limits: ingest::BodyLimits::default(),
             span_limits: ingest::limits::SpanLimits::default(),
             max_connections: ingest::DEFAULT_MAX_CONNECTIONS,
+            auth_token: None,
+            tls: None,
             pipeline: PipelineConfig::default(),
             send_timeout: Duration::from_millis(500),
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
@@ -108,12 +114,28 @@ impl Server {
             recorder_tx,
             config.send_timeout,
         )
-        .with_limits(config.span_limits);
+        .with_limits(config.span_limits)
+        .with_auth(config.auth_token.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let grpc_in =
-            Incoming::start(grpc_listener, config.max_connections, Arc::clone(&counters))?;
-        let http_in =
-            Incoming::start(http_listener, config.max_connections, Arc::clone(&counters))?;
+        let (grpc_tls, http_tls) = match &config.tls {
+            Some(files) => (
+                Some(files.acceptor(ingest::access::ALPN_GRPC)?),
+                Some(files.acceptor(ingest::access::ALPN_HTTP)?),
+            ),
+            None => (None, None),
+        };
+        let grpc_in = Incoming::start_tls(
+            grpc_listener,
+            config.max_connections,
+            Arc::clone(&counters),
+            grpc_tls,
+        )?;
+        let http_in = Incoming::start_tls(
+            http_listener,
+            config.max_connections,
+            Arc::clone(&counters),
+            http_tls,
+        )?;
         let grpc_addr = grpc_in.local_addr();
         let http_addr = http_in.local_addr();
         let limit = ingest::inflight_limit(config.max_inflight_requests);

@@ -143,6 +143,14 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !self.intake.admits(req.headers()) {
+            return Box::pin(async {
+                Ok(Status::unauthenticated(
+                    "missing or wrong bearer token (send authorization: Bearer TOKEN)",
+                )
+                .into_http())
+            });
+        }
         if req.uri().path() != EXPORT_PATH {
             return Box::pin(async {
                 Ok(Status::unimplemented("spantop serves TraceService/Export only").into_http())

@@ -47,6 +47,7 @@ pub fn router(
     limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
 ) -> Router {
+    let auth = axum::middleware::from_fn_with_state(intake.clone(), require_token);
     Router::new()
         .route("/v1/traces", post(export_traces))
         .route("/v1/logs", post(export_logs))
@@ -57,6 +58,31 @@ pub fn router(
         // The raw body limit; the decompressed size is checked separately.
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
         .layer(limit)
+        // Outermost: a request without the token takes no place among those decoded.
+        .layer(auth)
+}
+
+const UNAUTHENTICATED: i32 = 16;
+
+/// 401 before the body is read when `--auth-token` is set and the request lacks it.
+async fn require_token(
+    State(intake): State<Intake>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if intake.admits(req.headers()) {
+        return next.run(req).await;
+    }
+    let enc = content_type(req.headers()).unwrap_or(Encoding::Protobuf);
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        enc,
+        UNAUTHENTICATED,
+        "missing or wrong bearer token (send Authorization: Bearer TOKEN)".into(),
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 pub async fn serve(

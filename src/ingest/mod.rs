@@ -5,6 +5,7 @@
 //! for longer than `send_timeout`, the exporter gets a retryable status instead of the
 //! request being queued without bound.
 
+pub mod access;
 pub mod compression;
 pub mod convert;
 pub mod export;
@@ -113,6 +114,9 @@ pub struct IngestCounters {
     pub connections_refused: AtomicU64,
     /// Requests refused for a missing or wrong bearer token.
     pub requests_unauthenticated: AtomicU64,
+    /// TLS handshakes that failed or timed out (no or untrusted client certificate, plain
+    /// text sent to a TLS port, ...).
+    pub tls_handshakes_failed: AtomicU64,
 }
 
 /// A plain copy of the counters at one moment.
@@ -132,6 +136,7 @@ pub struct IngestStats {
     pub links_dropped: u64,
     pub connections_refused: u64,
     pub requests_unauthenticated: u64,
+    pub tls_handshakes_failed: u64,
 }
 
 impl IngestStats {
@@ -162,6 +167,7 @@ impl IngestCounters {
             links_dropped: self.links_dropped.load(Ordering::Relaxed),
             connections_refused: self.connections_refused.load(Ordering::Relaxed),
             requests_unauthenticated: self.requests_unauthenticated.load(Ordering::Relaxed),
+            tls_handshakes_failed: self.tls_handshakes_failed.load(Ordering::Relaxed),
         }
     }
 
@@ -200,6 +206,7 @@ pub struct Intake {
     recorder: Option<record::RecorderTx>,
     send_timeout: Duration,
     limits: limits::SpanLimits,
+    auth: Option<access::AuthToken>,
 }
 
 /// What happened to one request's spans.
@@ -222,7 +229,23 @@ impl Intake {
             recorder,
             send_timeout,
             limits: limits::SpanLimits::default(),
+            auth: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer TOKEN` on every request to both receivers.
+    pub fn with_auth(mut self, token: Option<access::AuthToken>) -> Self {
+        self.auth = token;
+        self
+    }
+
+    /// Whether a request with these headers may export; a refusal is counted.
+    pub(crate) fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+        let ok = self.auth.as_ref().is_none_or(|t| t.admits(headers));
+        if !ok {
+            IngestCounters::add(&self.counters.requests_unauthenticated, 1);
+        }
+        ok
     }
 
     pub fn with_limits(mut self, limits: limits::SpanLimits) -> Self {

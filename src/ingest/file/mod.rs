@@ -854,3 +854,27 @@ mod tests {
         assert_eq!((s.format, spans.len(), s.skipped), (None, 0, 0));
     }
 }
+
+/// Entry points for the fuzz targets (`fuzz/`): one reader each, without format detection
+/// in between, so a mutated input keeps exercising the reader it was seeded for.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::model::Span;
+
+    /// Spans of one Jaeger JSON document; `None` when the input is not JSON.
+    pub fn jaeger(bytes: &[u8]) -> Option<Vec<Span>> {
+        let doc = serde_json::from_slice(bytes).ok()?;
+        Some(super::jaeger::decode(doc).spans)
+    }
+
+    /// Spans of one Zipkin v2 JSON document; `None` when the input is not JSON.
+    pub fn zipkin(bytes: &[u8]) -> Option<Vec<Span>> {
+        let doc = serde_json::from_slice(bytes).ok()?;
+        Some(super::zipkin::decode(doc).spans)
+    }
+
+    /// The typed OTLP/JSON fast path; `None` where it hands over to the lenient path.
+    pub fn otlp_json_fast(bytes: &[u8]) -> Option<Vec<Span>> {
+        super::otlp_json_fast::decode(bytes).map(|c| c.batch.spans)
+    }
+}
