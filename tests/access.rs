@@ -110,6 +110,24 @@ async fn the_bearer_token_is_required_on_both_transports() {
         .export(with_token(request(1, 1), Some(TOKEN)))
         .await
         .expect("the right token is accepted");
+    // Logs and metrics over gRPC are guarded too.
+    let mut logs = opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient::connect(
+        format!("http://{}", server.grpc_addr),
+    )
+    .await
+    .expect("connects");
+    let empty =
+        opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest::default();
+    let status = logs.export(empty.clone()).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    let mut with = tonic::Request::new(empty);
+    with.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    logs.export(with)
+        .await
+        .expect("logs with the token accepted");
 
     let http = reqwest::Client::new();
     let post = |token: Option<&str>, trace: u8| {
@@ -130,7 +148,7 @@ async fn the_bearer_token_is_required_on_both_transports() {
     assert_eq!(post(Some(TOKEN), 2).await.expect("answers").status(), 200);
     wait_for_spans(&mut server, 2).await;
     let stats = server.counters.read();
-    assert_eq!(stats.requests_unauthenticated, 5);
+    assert_eq!(stats.requests_unauthenticated, 6);
     assert_eq!(stats.spans_accepted, 2);
     server.stop().await.expect("stops");
 }

@@ -40,10 +40,18 @@ impl std::str::FromStr for AuthToken {
 impl AuthToken {
     /// True when `headers` carry `Authorization: Bearer <this token>`.
     pub fn admits(&self, headers: &http::HeaderMap) -> bool {
-        let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        self.admits_value(
+            headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        )
+    }
+
+    /// The same, given the `authorization` value (gRPC metadata, say).
+    pub fn admits_value(&self, value: Option<&[u8]>) -> bool {
+        let Some(v) = value else {
             return false;
         };
-        let v = value.as_bytes();
         let scheme = b"bearer ";
         if v.len() < scheme.len() || !v[..scheme.len()].eq_ignore_ascii_case(scheme) {
             return false;

@@ -145,10 +145,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if !self.intake.admits(req.headers()) {
             return Box::pin(async {
-                Ok(Status::unauthenticated(
-                    "missing or wrong bearer token (send authorization: Bearer TOKEN)",
-                )
-                .into_http())
+                Ok(Status::unauthenticated(UNAUTHENTICATED_MESSAGE).into_http())
             });
         }
         if req.uri().path() != EXPORT_PATH {
@@ -180,12 +177,31 @@ where
 #[derive(Clone)]
 struct OtherSignals(Intake);
 
+impl OtherSignals {
+    /// The bearer token check `OtlpGrpc::call` makes for traces.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let value = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_encoded_bytes());
+        if self.0.admits_value(value) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(UNAUTHENTICATED_MESSAGE))
+        }
+    }
+}
+
+const UNAUTHENTICATED_MESSAGE: &str =
+    "missing or wrong bearer token (send authorization: Bearer TOKEN)";
+
 #[tonic::async_trait]
 impl LogsService for OtherSignals {
     async fn export(
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.admit(&request)?;
         let logs = signals::logs_from_proto(request.into_inner());
         match self.0.accept_logs(logs).await {
             Ok(()) => Ok(Response::new(ExportLogsServiceResponse::default())),
@@ -200,6 +216,7 @@ impl MetricsService for OtherSignals {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.admit(&request)?;
         self.0
             .accept_metrics(signals::metric_points_proto(request.get_ref()));
         Ok(Response::new(ExportMetricsServiceResponse::default()))

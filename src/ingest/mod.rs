@@ -241,7 +241,16 @@ impl Intake {
 
     /// Whether a request with these headers may export; a refusal is counted.
     pub(crate) fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
-        let ok = self.auth.as_ref().is_none_or(|t| t.admits(headers));
+        self.admits_value(
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        )
+    }
+
+    /// `admits`, given the `authorization` value alone.
+    pub(crate) fn admits_value(&self, value: Option<&[u8]>) -> bool {
+        let ok = self.auth.as_ref().is_none_or(|t| t.admits_value(value));
         if !ok {
             IngestCounters::add(&self.counters.requests_unauthenticated, 1);
         }
