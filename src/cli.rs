@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 
 use crate::ingest::BodyLimits;
+use crate::ingest::access::{AuthToken, TlsFiles};
 use crate::ingest::limits::{self, SpanLimits};
 use crate::ingest::record::RecordConfig;
 use crate::server::{Server, ServerConfig, summary_line};
@@ -90,6 +91,24 @@ pub struct ReceiverArgs {
     /// appending to an existing file. A batch is acknowledged once its line is written.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Require `Authorization: Bearer TOKEN` on both receivers (gRPC UNAUTHENTICATED, HTTP 401
+    /// otherwise). Prefer the environment variable: arguments are visible in `ps`.
+    #[arg(
+        long,
+        env = "SPANTOP_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<AuthToken>,
+    /// Serve both receivers over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require client certificates signed by this CA (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     /// With --record: start the file empty instead of appending.
     #[arg(long, requires = "record")]
     pub record_truncate: bool,
@@ -114,6 +133,15 @@ impl ReceiverArgs {
                 max_links: self.max_links,
             },
             max_connections: self.max_connections,
+            auth_token: self.auth_token.clone(),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                _ => None,
+            },
             record: self.record.as_ref().map(|path| RecordConfig {
                 path: path.clone(),
                 truncate: self.record_truncate,
@@ -237,6 +265,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         http = %server.http_addr,
         "spantop serving OTLP (gRPC and HTTP); Ctrl-C to stop"
     );
+    let r = &args.receiver;
+    let tls = match (&r.tls_cert, &r.tls_client_ca) {
+        (None, _) => "off",
+        (Some(_), None) => "on",
+        (Some(_), Some(_)) => "on, client certificates required",
+    };
+    let auth = if r.auth_token.is_some() {
+        "bearer token required"
+    } else {
+        "none"
+    };
+    tracing::info!("TLS {tls}; authentication: {auth}");
     if let (Some(path), Some(opened)) = (&args.receiver.record, server.recording) {
         tracing::info!("recording to {}: {opened}", path.display());
     }

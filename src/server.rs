@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub span_limits: ingest::limits::SpanLimits,
     /// Connections open at once, per receiver.
     pub max_connections: usize,
+    /// Bearer token both receivers require.
+    pub auth_token: Option<ingest::access::AuthToken>,
+    /// Serve both receivers over TLS.
+    pub tls: Option<ingest::access::TlsFiles>,
     pub pipeline: PipelineConfig,
     /// How long a receiver waits for room in the store's queue before answering "retry later".
     pub send_timeout: Duration,
@@ -41,6 +45,8 @@ impl Default for ServerConfig {
             body_limits: ingest::BodyLimits::default(),
             span_limits: ingest::limits::SpanLimits::default(),
             max_connections: ingest::DEFAULT_MAX_CONNECTIONS,
+            auth_token: None,
+            tls: None,
             pipeline: PipelineConfig::default(),
             send_timeout: Duration::from_millis(500),
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
@@ -113,12 +119,28 @@ impl Server {
             recorder_tx,
             config.send_timeout,
         )
-        .with_limits(config.span_limits);
+        .with_limits(config.span_limits)
+        .with_auth(config.auth_token.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let grpc_in =
-            Incoming::start(grpc_listener, config.max_connections, Arc::clone(&counters))?;
-        let http_in =
-            Incoming::start(http_listener, config.max_connections, Arc::clone(&counters))?;
+        let (grpc_tls, http_tls) = match &config.tls {
+            Some(files) => (
+                Some(files.acceptor(ingest::access::ALPN_GRPC)?),
+                Some(files.acceptor(ingest::access::ALPN_HTTP)?),
+            ),
+            None => (None, None),
+        };
+        let grpc_in = Incoming::start_tls(
+            grpc_listener,
+            config.max_connections,
+            Arc::clone(&counters),
+            grpc_tls,
+        )?;
+        let http_in = Incoming::start_tls(
+            http_listener,
+            config.max_connections,
+            Arc::clone(&counters),
+            http_tls,
+        )?;
         let grpc_addr = grpc_in.local_addr();
         let http_addr = http_in.local_addr();
         let limit = ingest::inflight_limit(config.max_inflight_requests);
@@ -196,7 +218,7 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | {} analysis failures, {} traces not analysed",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -215,6 +237,9 @@ pub fn summary_line(
         ingest.links_dropped,
         store.spans_over_trace_limit,
         ingest.connections_refused,
+        ingest.logs_received,
+        store.logs_held,
+        ingest.metric_points,
         analysis_failures,
         analysis_skipped,
     )

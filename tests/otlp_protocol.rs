@@ -5,18 +5,27 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::ingest::http::RpcStatus;
 use spantop::ingest::listen::Incoming;
 use spantop::ingest::{BodyLimits, IngestCounters, Intake};
-use spantop::model::TraceId;
+use spantop::model::{SpanId, TraceId};
+
 use spantop::server::{Server, ServerConfig};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
@@ -417,6 +426,175 @@ async fn grpc_accepts_gzip_zstd_and_deflate() {
         );
     }
     wait_for_spans(&mut server, 3).await;
+    server.stop().await.expect("stops");
+}
+
+fn log_request(trace: [u8; 16], span: u64, body: &str) -> ExportLogsServiceRequest {
+    let record = |trace_id: Vec<u8>, span_id: Vec<u8>, body: &str| LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000 + span * 1000 + 100,
+        severity_number: 17,
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(body.into())),
+        }),
+        trace_id,
+        span_id,
+        ..Default::default()
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![
+                    record(trace.to_vec(), span.to_be_bytes().to_vec(), body),
+                    record(vec![], vec![], "no span"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn metrics_request(points: usize) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "requests".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint::default(); points],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test]
+async fn logs_and_metrics_are_accepted_on_both_transports() {
+    let mut server = start(1 << 20).await;
+    let grpc = format!("http://{}", server.grpc_addr);
+    let mut logs = LogsServiceClient::connect(grpc.clone())
+        .await
+        .expect("connects")
+        .send_compressed(CompressionEncoding::Gzip);
+    logs.export(log_request(T1, 1, "grpc log"))
+        .await
+        .expect("logs accepted over gRPC");
+    let mut metrics = MetricsServiceClient::connect(grpc).await.expect("connects");
+    metrics
+        .export(metrics_request(3))
+        .await
+        .expect("metrics accepted over gRPC");
+
+    let http = |path: &str, content_type: &str, body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(format!("http://{}{path}", server.http_addr))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let resp = http(
+        "/v1/logs",
+        "application/x-protobuf",
+        log_request(T1, 2, "proto log").encode_to_vec(),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(resp.status(), 200);
+    let json_log = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000003000",
+        "severityText":"WARN","body":{"stringValue":"json log"},
+        "traceId":"01010101010101010101010101010101","spanId":"0000000000000003"}]}]}]}"#;
+    let resp = http("/v1/logs", "application/json", json_log.into())
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "{}");
+    let resp = http(
+        "/v1/metrics",
+        "application/x-protobuf",
+        metrics_request(2).encode_to_vec(),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(resp.status(), 200);
+    let json_metrics = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"m","sum":{"dataPoints":[{"asInt":"1"}]}}]}]}]}"#;
+    let resp = http("/v1/metrics", "application/json", json_metrics.into())
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.expect("body"), "{}");
+    let resp = http("/v1/logs", "application/json", b"{not json".to_vec())
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 400);
+
+    // The spans the logs name arrive afterwards; every log ends up with its span.
+    let spans = request(
+        "svc",
+        vec![
+            span(T1, 1, 0, "root"),
+            span(T1, 2, 1, "child"),
+            span(T1, 3, 1, "child"),
+        ],
+    );
+    let resp = http(
+        "/v1/traces",
+        "application/json",
+        serde_json::to_vec(&spans).expect("json"),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(resp.text().await.expect("body"), "{}");
+    wait_for_spans(&mut server, 3).await;
+    let stopped = server.stop().await.expect("stops");
+    let trace = stopped
+        .store
+        .get(TraceId::from_bytes(&T1).expect("id"))
+        .expect("trace held");
+    let bodies: Vec<String> = (1..=3u64)
+        .flat_map(|id| {
+            trace
+                .logs_of(SpanId::from_u64(id).expect("id"))
+                .into_iter()
+                .map(|l| format!("{} {}", l.severity, l.body))
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        ["ERROR grpc log", "ERROR proto log", "WARN json log"]
+    );
+    assert_eq!(stopped.ingest.logs_received, 5);
+    assert_eq!(stopped.ingest.logs_with_span, 3);
+    assert_eq!(stopped.ingest.metric_points, 6);
+    assert_eq!(stopped.ingest.requests_malformed, 1);
+}
+
+#[tokio::test]
+async fn http_answers_other_paths_and_methods_with_what_it_serves() {
+    let server = start(1 << 20).await;
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("http://{}/v1/trace", server.http_addr))
+        .body("x")
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 404);
+    let text = resp.text().await.expect("body");
+    assert!(
+        text.contains("/v1/trace not found") && text.contains("POST /v1/traces"),
+        "{text}"
+    );
+    let resp = client
+        .get(format!("http://{}/v1/traces", server.http_addr))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(resp.status(), 405);
+    assert!(resp.text().await.expect("body").contains("POST /v1/traces"));
     server.stop().await.expect("stops");
 }
 

@@ -198,6 +198,11 @@ fn attrs_at_depth(attrs: Vec<pc::KeyValue>, depth: usize) -> Vec<KeyValue> {
         .collect()
 }
 
+/// One OTLP value in the model (a log body, for instance).
+pub fn any_value_from_proto(v: pc::AnyValue) -> AnyValue {
+    value_from_proto(v, 0)
+}
+
 fn value_from_proto(v: pc::AnyValue, depth: usize) -> AnyValue {
     use pc::any_value::Value;
     if depth >= MAX_VALUE_DEPTH {

@@ -1,5 +1,5 @@
 //! OTLP/gRPC receiver: the `TraceService/Export` method any OpenTelemetry exporter calls on
-//! port 4317.
+//! port 4317, and the logs and metrics services SDKs call on the same port by default.
 //!
 //! The service is written out rather than generated so that its codec can decode requests
 //! straight into the span model (`otlp_proto`), skipping the generated message structs: the
@@ -12,6 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Buf;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -22,7 +34,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::Converted;
 use super::listen::Incoming;
-use super::{BodyLimits, Intake, otlp_proto};
+use super::{BodyLimits, Intake, otlp_proto, signals};
 
 /// The gRPC service and method names of OTLP trace export.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -102,9 +114,9 @@ pub struct OtlpGrpc {
 impl OtlpGrpc {
     pub fn new(intake: Intake, max_message_bytes: usize) -> Self {
         let mut compression = EnabledCompressionEncodings::default();
-        compression.enable(CompressionEncoding::Gzip);
-        compression.enable(CompressionEncoding::Zstd);
-        compression.enable(CompressionEncoding::Deflate);
+        for e in ENCODINGS {
+            compression.enable(e);
+        }
         OtlpGrpc {
             intake,
             max_message_bytes,
@@ -131,6 +143,11 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if !self.intake.admits(req.headers()) {
+            return Box::pin(async {
+                Ok(Status::unauthenticated(UNAUTHENTICATED_MESSAGE).into_http())
+            });
+        }
         if req.uri().path() != EXPORT_PATH {
             return Box::pin(async {
                 Ok(Status::unimplemented("spantop serves TraceService/Export only").into_http())
@@ -154,6 +171,77 @@ where
             Ok(resp)
         })
     }
+}
+
+/// `LogsService` and `MetricsService`: SDKs export every signal to one endpoint by default.
+#[derive(Clone)]
+struct OtherSignals(Intake);
+
+impl OtherSignals {
+    /// The bearer token check `OtlpGrpc::call` makes for traces.
+    fn admit<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let value = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_encoded_bytes());
+        if self.0.admits_value(value) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated(UNAUTHENTICATED_MESSAGE))
+        }
+    }
+}
+
+const UNAUTHENTICATED_MESSAGE: &str =
+    "missing or wrong bearer token (send authorization: Bearer TOKEN)";
+
+#[tonic::async_trait]
+impl LogsService for OtherSignals {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        self.admit(&request)?;
+        let logs = signals::logs_from_proto(request.into_inner());
+        match self.0.accept_logs(logs).await {
+            Ok(()) => Ok(Response::new(ExportLogsServiceResponse::default())),
+            Err(e) => Err(Status::unavailable(e.to_string())),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtherSignals {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.admit(&request)?;
+        self.0
+            .accept_metrics(signals::metric_points_proto(request.get_ref()));
+        Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+const ENCODINGS: [CompressionEncoding; 3] = [
+    CompressionEncoding::Gzip,
+    CompressionEncoding::Zstd,
+    CompressionEncoding::Deflate,
+];
+
+fn logs_service(intake: Intake, max_message_bytes: usize) -> LogsServiceServer<OtherSignals> {
+    ENCODINGS.into_iter().fold(
+        LogsServiceServer::new(OtherSignals(intake)).max_decoding_message_size(max_message_bytes),
+        |s, e| s.accept_compressed(e).send_compressed(e),
+    )
+}
+
+fn metrics_service(intake: Intake, max_message_bytes: usize) -> MetricsServiceServer<OtherSignals> {
+    ENCODINGS.into_iter().fold(
+        MetricsServiceServer::new(OtherSignals(intake))
+            .max_decoding_message_size(max_message_bytes),
+        |s, e| s.accept_compressed(e).send_compressed(e),
+    )
 }
 
 /// gRPC status codes tonic puts in the header of a trailers-only error response.
@@ -190,13 +278,15 @@ pub async fn serve(
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    let service = OtlpGrpc::new(
-        intake,
-        limits.max_message_bytes.min(limits.max_decompressed_bytes),
-    );
+    let max_message_bytes = limits.max_message_bytes.min(limits.max_decompressed_bytes);
+    let logs = logs_service(intake.clone(), max_message_bytes);
+    let metrics = metrics_service(intake.clone(), max_message_bytes);
+    let service = OtlpGrpc::new(intake, max_message_bytes);
     tonic::transport::Server::builder()
         .layer(limit)
         .add_service(service)
+        .add_service(logs)
+        .add_service(metrics)
         .serve_with_incoming_shutdown(incoming.into_stream(), shutdown)
         .await
 }

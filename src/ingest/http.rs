@@ -1,4 +1,5 @@
-//! OTLP/HTTP receiver: `POST /v1/traces` with protobuf or JSON bodies, optionally gzipped,
+//! OTLP/HTTP receiver: `POST /v1/traces` (and `/v1/logs`, `/v1/metrics`, which SDKs send to
+//! the same endpoint) with protobuf or JSON bodies in any encoding the Collector reads,
 //! answering with the status codes and bodies the OTLP/HTTP specification gives.
 
 use std::future::Future;
@@ -9,6 +10,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
@@ -16,7 +19,7 @@ use prost::Message;
 
 use super::compression::{self, ContentEncoding, DecompressError};
 use super::listen::Incoming;
-use super::{BodyLimits, Intake, convert, otlp_json, otlp_proto};
+use super::{BodyLimits, HandOffError, Intake, convert, otlp_json, otlp_proto, signals};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -44,12 +47,42 @@ pub fn router(
     limits: BodyLimits,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
 ) -> Router {
+    let auth = axum::middleware::from_fn_with_state(intake.clone(), require_token);
     Router::new()
-        .route("/v1/traces", post(export))
+        .route("/v1/traces", post(export_traces))
+        .route("/v1/logs", post(export_logs))
+        .route("/v1/metrics", post(export_metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(HttpState { intake, limits })
         // The raw body limit; the decompressed size is checked separately.
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
         .layer(limit)
+        // Outermost: a request without the token takes no place among those decoded.
+        .layer(auth)
+}
+
+const UNAUTHENTICATED: i32 = 16;
+
+/// 401 before the body is read when `--auth-token` is set and the request lacks it.
+async fn require_token(
+    State(intake): State<Intake>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if intake.admits(req.headers()) {
+        return next.run(req).await;
+    }
+    let enc = content_type(req.headers()).unwrap_or(Encoding::Protobuf);
+    let mut resp = error(
+        StatusCode::UNAUTHORIZED,
+        enc,
+        UNAUTHENTICATED,
+        "missing or wrong bearer token (send Authorization: Bearer TOKEN)".into(),
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
 }
 
 pub async fn serve(
@@ -105,18 +138,21 @@ fn encode<T: Message + serde::Serialize>(status: StatusCode, enc: Encoding, body
     }
 }
 
-async fn export(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
+/// Reads a request body: its content type, then its bytes, inflated. An error is the
+/// answer to send (and was counted as malformed).
+#[allow(clippy::result_large_err)] // the error is the response, built once per request
+fn read_body(
+    state: &HttpState,
+    headers: &HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let Some(enc) = content_type(&headers) else {
+) -> Result<(Encoding, Bytes), Response> {
+    let Some(enc) = content_type(headers) else {
         state.intake.count_malformed();
-        return (
+        return Err((
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported Content-Type: send application/x-protobuf or application/json",
+            "unsupported Content-Type: send application/x-protobuf or application/json\n",
         )
-            .into_response();
+            .into_response());
     };
     let body = match body {
         Ok(b) => b,
@@ -128,88 +164,181 @@ async fn export(
             } else {
                 INVALID_ARGUMENT
             };
-            return error(status, enc, code, rejection.body_text());
+            return Err(error(status, enc, code, rejection.body_text()));
         }
     };
-    let content_encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().ok().and_then(ContentEncoding::parse));
-    let inflated;
-    let raw: &[u8] = match content_encoding {
-        None | Some(Some(ContentEncoding::Identity)) => &body,
-        Some(Some(encoding)) => {
-            match compression::decompress(encoding, &body, state.limits.max_decompressed_bytes) {
-                Ok(v) => {
-                    inflated = v;
-                    &inflated
-                }
-                Err(e) => {
-                    state.intake.count_malformed();
-                    let (status, code) = match e {
-                        DecompressError::TooLarge(_) => {
-                            (StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED)
-                        }
-                        DecompressError::Corrupt { .. } => {
-                            (StatusCode::BAD_REQUEST, INVALID_ARGUMENT)
-                        }
-                    };
-                    return error(status, enc, code, e.to_string());
-                }
-            }
-        }
-        Some(None) => {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok((enc, body));
+    };
+    let Some(encoding) = value.to_str().ok().and_then(ContentEncoding::parse) else {
+        state.intake.count_malformed();
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            enc,
+            INVALID_ARGUMENT,
+            format!(
+                "unsupported Content-Encoding {:?}: send {}",
+                String::from_utf8_lossy(value.as_bytes()),
+                compression::ACCEPTED
+            ),
+        ));
+    };
+    if encoding == ContentEncoding::Identity {
+        return Ok((enc, body));
+    }
+    match compression::decompress(encoding, &body, state.limits.max_decompressed_bytes) {
+        Ok(v) => Ok((enc, Bytes::from(v))),
+        Err(e) => {
             state.intake.count_malformed();
-            let name = headers
-                .get(header::CONTENT_ENCODING)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .unwrap_or_default();
-            return error(
-                StatusCode::BAD_REQUEST,
-                enc,
-                INVALID_ARGUMENT,
-                format!(
-                    "unsupported Content-Encoding {name:?}: send {}",
-                    compression::ACCEPTED
-                ),
-            );
+            let (status, code) = match e {
+                DecompressError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, RESOURCE_EXHAUSTED),
+                DecompressError::Corrupt { .. } => (StatusCode::BAD_REQUEST, INVALID_ARGUMENT),
+            };
+            Err(error(status, enc, code, e.to_string()))
         }
+    }
+}
+
+fn bad_request(state: &HttpState, enc: Encoding, message: String) -> Response {
+    state.intake.count_malformed();
+    error(StatusCode::BAD_REQUEST, enc, INVALID_ARGUMENT, message)
+}
+
+fn unavailable(enc: Encoding, e: HandOffError) -> Response {
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        enc,
+        UNAVAILABLE,
+        e.to_string(),
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+/// Full success: an empty message, which is `{}` in JSON (as the Collector answers), never
+/// `{"partialSuccess":null}`.
+fn success(enc: Encoding) -> Response {
+    match enc {
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            Bytes::new(),
+        )
+            .into_response(),
+        Encoding::Json => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response(),
+    }
+}
+
+async fn export_traces(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let (enc, raw) = match read_body(&state, &headers, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
     };
     let decoded = match enc {
         Encoding::Protobuf => {
-            otlp_proto::decode_request(raw).map_err(|e| format!("invalid OTLP protobuf body: {e}"))
+            otlp_proto::decode_request(&raw).map_err(|e| format!("invalid OTLP protobuf body: {e}"))
         }
-        Encoding::Json => otlp_json::decode_request(raw)
+        Encoding::Json => otlp_json::decode_request(&raw)
             .map(convert::request_to_batch)
             .map_err(|e| format!("invalid OTLP JSON body: {e}")),
     };
     let request = match decoded {
         Ok(r) => r,
-        Err(message) => {
-            state.intake.count_malformed();
-            return error(StatusCode::BAD_REQUEST, enc, INVALID_ARGUMENT, message);
-        }
+        Err(message) => return bad_request(&state, enc, message),
     };
     match state.intake.accept_converted(request).await {
+        Ok(acc) if acc.rejected == 0 => success(enc),
         Ok(acc) => encode(
             StatusCode::OK,
             enc,
             &ExportTraceServiceResponse {
-                partial_success: (acc.rejected > 0).then_some(ExportTracePartialSuccess {
+                partial_success: Some(ExportTracePartialSuccess {
                     rejected_spans: acc.rejected as i64,
                     error_message: acc.error_message,
                 }),
             },
         ),
-        Err(e) => {
-            let mut resp = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                enc,
-                UNAVAILABLE,
-                e.to_string(),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            resp
-        }
+        Err(e) => unavailable(enc, e),
     }
+}
+
+async fn export_logs(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let (enc, raw) = match read_body(&state, &headers, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let decoded = match enc {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(raw)
+            .map(signals::logs_from_proto)
+            .map_err(|e| format!("invalid OTLP protobuf logs body: {e}")),
+        Encoding::Json => {
+            signals::logs_from_json(&raw).map_err(|e| format!("invalid OTLP JSON logs body: {e}"))
+        }
+    };
+    match decoded {
+        Ok(logs) => match state.intake.accept_logs(logs).await {
+            Ok(()) => success(enc),
+            Err(e) => unavailable(enc, e),
+        },
+        Err(message) => bad_request(&state, enc, message),
+    }
+}
+
+async fn export_metrics(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let (enc, raw) = match read_body(&state, &headers, body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let decoded = match enc {
+        Encoding::Protobuf => ExportMetricsServiceRequest::decode(raw)
+            .map(|r| signals::metric_points_proto(&r))
+            .map_err(|e| format!("invalid OTLP protobuf metrics body: {e}")),
+        Encoding::Json => signals::metric_points_json(&raw)
+            .map_err(|e| format!("invalid OTLP JSON metrics body: {e}")),
+    };
+    match decoded {
+        Ok(points) => {
+            state.intake.accept_metrics(points);
+            success(enc)
+        }
+        Err(message) => bad_request(&state, enc, message),
+    }
+}
+
+/// What this port serves, for requests to any other path or with another method.
+const SERVED: &str = "spantop serves OTLP/HTTP here: POST /v1/traces, /v1/logs and /v1/metrics with an application/x-protobuf or application/json body";
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("{} not found: {SERVED}\n", uri.path()),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "POST, OPTIONS")],
+        format!("{method} {} is not served: {SERVED}\n", uri.path()),
+    )
+        .into_response()
 }

@@ -185,9 +185,7 @@ mod tests {
                 AnyValue::Array(vec![AnyValue::Str("0123456789".into())].into_boxed_slice()),
             ),
         ];
-        let mut batch = Batch {
-            spans: vec![span_with(attrs, 0, 0)],
-        };
+        let mut batch = Batch::new(vec![span_with(attrs, 0, 0)]);
         let cuts = limits.apply(&mut batch);
         assert_eq!(cuts.values_truncated, 4);
         let a = &batch.spans[0].attributes;
@@ -212,9 +210,7 @@ mod tests {
         let attrs = (0..5)
             .map(|i| KeyValue::new(&format!("k{i}"), AnyValue::Int(i)))
             .collect();
-        let mut batch = Batch {
-            spans: vec![span_with(attrs, 4, 5), span_with(Vec::new(), 1, 0)],
-        };
+        let mut batch = Batch::new(vec![span_with(attrs, 4, 5), span_with(Vec::new(), 1, 0)]);
         let cuts = limits.apply(&mut batch);
         assert_eq!(
             cuts,

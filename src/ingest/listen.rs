@@ -1,5 +1,7 @@
 //! Accepting connections for both receivers: at most `max_connections` open at once (the rest
-//! are closed at accept and counted), each holding its permit until it closes.
+//! are closed at accept and counted), each holding its permit until it closes; with TLS, the
+//! handshake runs on its own task under a deadline, so a slow or silent client holds up no
+//! one else, and a failed one (no client certificate under mutual TLS, say) is counted.
 //!
 //! Accepted connections come out of a channel, which both tonic (`serve_with_incoming`) and
 //! axum (`serve::Listener`) consume, so the two receivers share one way in.
@@ -9,18 +11,43 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_rustls::TlsAcceptor;
 
 use super::IngestCounters;
 
+/// Longest a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 /// One accepted connection; closing it frees its place under the connection limit.
 pub struct Conn {
-    io: TcpStream,
+    io: Io,
     remote: SocketAddr,
     _permit: OwnedSemaphorePermit,
+}
+
+macro_rules! delegate {
+    ($self:ident, $io:ident => $e:expr) => {
+        match &mut $self.get_mut().io {
+            Io::Plain($io) => {
+                let $io = Pin::new($io);
+                $e
+            }
+            Io::Tls($io) => {
+                let $io = Pin::new($io.as_mut());
+                $e
+            }
+        }
+    };
 }
 
 impl Conn {
@@ -35,7 +62,7 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        delegate!(self, io => io.poll_read(cx, buf))
     }
 }
 
@@ -45,15 +72,15 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        delegate!(self, io => io.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        delegate!(self, io => io.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        delegate!(self, io => io.poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -61,11 +88,14 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        delegate!(self, io => io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        match &self.io {
+            Io::Plain(io) => io.is_write_vectored(),
+            Io::Tls(io) => io.is_write_vectored(),
+        }
     }
 }
 
@@ -73,7 +103,10 @@ impl tonic::transport::server::Connected for Conn {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+        match &self.io {
+            Io::Plain(io) => io.connect_info(),
+            Io::Tls(io) => io.get_ref().0.connect_info(),
+        }
     }
 }
 
@@ -90,6 +123,16 @@ impl Incoming {
         max_connections: usize,
         counters: Arc<IngestCounters>,
     ) -> io::Result<Incoming> {
+        Self::start_tls(listener, max_connections, counters, None)
+    }
+
+    /// As `start`, with a TLS handshake first when `tls` is given.
+    pub fn start_tls(
+        listener: TcpListener,
+        max_connections: usize,
+        counters: Arc<IngestCounters>,
+        tls: Option<TlsAcceptor>,
+    ) -> io::Result<Incoming> {
         let local = listener.local_addr()?;
         let permits = Arc::new(Semaphore::new(max_connections.max(1)));
         let (tx, rx) = mpsc::channel(64);
@@ -101,7 +144,7 @@ impl Incoming {
                         Ok(a) => a,
                         // Out of file descriptors and the like: wait rather than spin.
                         Err(_) => {
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             continue;
                         }
                     },
@@ -112,14 +155,33 @@ impl Incoming {
                     continue;
                 };
                 let _ = io.set_nodelay(true);
-                let conn = Conn {
-                    io,
-                    remote,
-                    _permit: permit,
+                let Some(tls) = &tls else {
+                    let conn = Conn {
+                        io: Io::Plain(io),
+                        remote,
+                        _permit: permit,
+                    };
+                    if tx.send(conn).await.is_err() {
+                        return;
+                    }
+                    continue;
                 };
-                if tx.send(conn).await.is_err() {
-                    return;
-                }
+                let (tls, tx, counters) = (tls.clone(), tx.clone(), Arc::clone(&counters));
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(io)).await {
+                        Ok(Ok(stream)) => {
+                            let conn = Conn {
+                                io: Io::Tls(Box::new(stream)),
+                                remote,
+                                _permit: permit,
+                            };
+                            let _ = tx.send(conn).await;
+                        }
+                        Ok(Err(_)) | Err(_) => {
+                            IngestCounters::add(&counters.tls_handshakes_failed, 1);
+                        }
+                    }
+                });
             }
         });
         Ok(Incoming { rx, local })

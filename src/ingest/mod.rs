@@ -5,6 +5,7 @@
 //! for longer than `send_timeout`, the exporter gets a retryable status instead of the
 //! request being queued without bound.
 
+pub mod access;
 pub mod compression;
 pub mod convert;
 pub mod export;
@@ -16,9 +17,10 @@ pub mod listen;
 pub mod otlp_json;
 pub mod otlp_proto;
 pub mod record;
+pub mod signals;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -94,6 +96,14 @@ pub struct IngestCounters {
     pub requests_throttled: AtomicU64,
     /// Requests that could not be decoded at all, were too large, or wrongly compressed.
     pub requests_malformed: AtomicU64,
+    /// Log records received; those naming a span are kept with it, the rest discarded.
+    pub logs_received: AtomicU64,
+    pub logs_with_span: AtomicU64,
+    /// Metric data points received and discarded.
+    pub metric_points: AtomicU64,
+    /// Whether the first logs / metrics request has been logged.
+    logs_said: AtomicBool,
+    metrics_said: AtomicBool,
     /// Attribute values cut to the length limit (`limits::SpanLimits`).
     pub values_truncated: AtomicU64,
     /// Attributes, events and links dropped past the per-span limits.
@@ -104,6 +114,9 @@ pub struct IngestCounters {
     pub connections_refused: AtomicU64,
     /// Requests refused for a missing or wrong bearer token.
     pub requests_unauthenticated: AtomicU64,
+    /// TLS handshakes that failed or timed out (no or untrusted client certificate, plain
+    /// text sent to a TLS port, ...).
+    pub tls_handshakes_failed: AtomicU64,
 }
 
 /// A plain copy of the counters at one moment.
@@ -114,12 +127,16 @@ pub struct IngestStats {
     pub spans_rejected: u64,
     pub requests_throttled: u64,
     pub requests_malformed: u64,
+    pub logs_received: u64,
+    pub logs_with_span: u64,
+    pub metric_points: u64,
     pub values_truncated: u64,
     pub attributes_dropped: u64,
     pub events_dropped: u64,
     pub links_dropped: u64,
     pub connections_refused: u64,
     pub requests_unauthenticated: u64,
+    pub tls_handshakes_failed: u64,
 }
 
 impl IngestStats {
@@ -141,12 +158,16 @@ impl IngestCounters {
             spans_rejected: self.spans_rejected.load(Ordering::Relaxed),
             requests_throttled: self.requests_throttled.load(Ordering::Relaxed),
             requests_malformed: self.requests_malformed.load(Ordering::Relaxed),
+            logs_received: self.logs_received.load(Ordering::Relaxed),
+            logs_with_span: self.logs_with_span.load(Ordering::Relaxed),
+            metric_points: self.metric_points.load(Ordering::Relaxed),
             values_truncated: self.values_truncated.load(Ordering::Relaxed),
             attributes_dropped: self.attributes_dropped.load(Ordering::Relaxed),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
             links_dropped: self.links_dropped.load(Ordering::Relaxed),
             connections_refused: self.connections_refused.load(Ordering::Relaxed),
             requests_unauthenticated: self.requests_unauthenticated.load(Ordering::Relaxed),
+            tls_handshakes_failed: self.tls_handshakes_failed.load(Ordering::Relaxed),
         }
     }
 
@@ -185,6 +206,7 @@ pub struct Intake {
     recorder: Option<record::RecorderTx>,
     send_timeout: Duration,
     limits: limits::SpanLimits,
+    auth: Option<access::AuthToken>,
 }
 
 /// What happened to one request's spans.
@@ -207,7 +229,32 @@ impl Intake {
             recorder,
             send_timeout,
             limits: limits::SpanLimits::default(),
+            auth: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer TOKEN` on every request to both receivers.
+    pub fn with_auth(mut self, token: Option<access::AuthToken>) -> Self {
+        self.auth = token;
+        self
+    }
+
+    /// Whether a request with these headers may export; a refusal is counted.
+    pub(crate) fn admits(&self, headers: &axum::http::HeaderMap) -> bool {
+        self.admits_value(
+            headers
+                .get(axum::http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        )
+    }
+
+    /// `admits`, given the `authorization` value alone.
+    pub(crate) fn admits_value(&self, value: Option<&[u8]>) -> bool {
+        let ok = self.auth.as_ref().is_none_or(|t| t.admits_value(value));
+        if !ok {
+            IngestCounters::add(&self.counters.requests_unauthenticated, 1);
+        }
+        ok
     }
 
     pub fn with_limits(mut self, limits: limits::SpanLimits) -> Self {
@@ -221,6 +268,45 @@ impl Intake {
 
     pub(crate) fn count_malformed(&self) {
         IngestCounters::add(&self.counters.requests_malformed, 1);
+    }
+
+    /// Hands on the log records that name a span; counts the rest, which are discarded.
+    pub async fn accept_logs(&self, logs: signals::Logs) -> Result<(), HandOffError> {
+        IngestCounters::add(&self.counters.requests, 1);
+        if !self.counters.logs_said.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "receiving OTLP logs: records with a trace and span id are shown with their span, the rest are counted and discarded"
+            );
+        }
+        let kept = logs.with_span.len() as u64;
+        if kept > 0 {
+            let batch = Batch {
+                spans: Vec::new(),
+                logs: logs.with_span,
+            };
+            match self.tx.send_timeout(batch, self.send_timeout).await {
+                Ok(()) => {}
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    IngestCounters::add(&self.counters.requests_throttled, 1);
+                    return Err(HandOffError::Busy);
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(HandOffError::Closed),
+            }
+        }
+        IngestCounters::add(&self.counters.logs_received, logs.records);
+        IngestCounters::add(&self.counters.logs_with_span, kept);
+        Ok(())
+    }
+
+    /// Counts metric data points, which spantop does not analyse.
+    pub fn accept_metrics(&self, points: u64) {
+        IngestCounters::add(&self.counters.requests, 1);
+        if !self.counters.metrics_said.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "receiving OTLP metrics: spantop analyses traces, so data points are counted and discarded"
+            );
+        }
+        IngestCounters::add(&self.counters.metric_points, points);
     }
 
     /// Hands on spans converted to the model (`otlp_proto` for protobuf, `convert` for JSON).

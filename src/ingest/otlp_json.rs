@@ -220,7 +220,7 @@ fn key_value(v: Value, depth: usize) -> Option<pc::KeyValue> {
     })
 }
 
-fn any_value(v: Value, depth: usize) -> pc::AnyValue {
+pub(crate) fn any_value(v: Value, depth: usize) -> pc::AnyValue {
     use pc::any_value::Value as V;
     if depth >= MAX_VALUE_DEPTH {
         return pc::AnyValue { value: None };

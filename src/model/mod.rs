@@ -10,7 +10,7 @@ mod value;
 pub use ids::{IdError, SpanId, TraceId};
 pub use intern::Sym;
 pub use span::{
-    Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, Status, StatusCode,
+    Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, SpanLog, Status, StatusCode,
 };
 pub use value::{AnyValue, KeyValue, find_attr};
 

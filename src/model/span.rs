@@ -195,15 +195,39 @@ impl Span {
     }
 }
 
-/// What every source produces: spans in arrival order, any number of traces mixed.
+/// A log record that names its span (OTLP logs carrying trace and span ids): kept with its
+/// trace so the span's detail can show it, as a span event would be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanLog {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub time_ns: u64,
+    /// The severity text, or the name of the severity number when the text is empty.
+    pub severity: Box<str>,
+    pub body: Box<str>,
+}
+
+impl SpanLog {
+    /// Bytes held, for the store's memory budget.
+    pub fn memory_size(&self) -> usize {
+        size_of::<SpanLog>() + self.severity.len() + self.body.len()
+    }
+}
+
+/// What every source produces: spans in arrival order, any number of traces mixed, and the
+/// log records that name a span.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub spans: Vec<Span>,
+    pub logs: Vec<SpanLog>,
 }
 
 impl Batch {
     pub fn new(spans: Vec<Span>) -> Self {
-        Batch { spans }
+        Batch {
+            spans,
+            logs: Vec::new(),
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -60,7 +60,14 @@ pub struct StoreStats {
     pub memory_bytes: u64,
     pub max_memory_bytes: u64,
     pub services_seen: u64,
+    /// Log records held with their spans' traces.
+    pub logs_held: u64,
+    /// Log records dropped: over `MAX_LOGS_PER_TRACE`, or their trace never had a span.
+    pub logs_dropped: u64,
 }
+
+/// Log records kept per trace; a chatty trace keeps its first ones.
+pub const MAX_LOGS_PER_TRACE: usize = 1000;
 
 /// What readers get: counters plus the complete traces held, oldest completion first.
 #[derive(Debug, Clone, Default)]
@@ -217,7 +224,38 @@ impl SpanStore {
                 last_touched = Some(id);
             }
         }
+        for log in batch.logs {
+            self.add_log(log, now);
+        }
         self.enforce_budget();
+    }
+
+    /// Keeps a log record with its trace. Logs are often exported before their spans (on a
+    /// shorter interval), so a trace not seen yet is opened for them; one that never gets a
+    /// span is dropped when it completes. A log does not re-open or extend a trace.
+    fn add_log(&mut self, log: crate::model::SpanLog, now: Instant) {
+        let id = log.trace_id;
+        let slot = self.slots.entry(id).or_insert_with(|| {
+            self.stats.traces_held += 1;
+            self.stats.open_traces += 1;
+            self.activity.push_back((now, id));
+            TraceSlot {
+                trace: Arc::new(Trace::new(id)),
+                ids: None,
+                state: SlotState::Open { last_activity: now },
+            }
+        });
+        if slot.trace.logs.len() >= MAX_LOGS_PER_TRACE {
+            self.stats.logs_dropped += 1;
+            return;
+        }
+        if let SlotState::Complete { .. } = slot.state {
+            self.snapshot_cache = None;
+        }
+        let size = log.memory_size();
+        Arc::make_mut(&mut slot.trace).push_log(log, size);
+        self.stats.logs_held += 1;
+        self.stats.memory_bytes += size as u64;
     }
 
     /// Completes every open trace idle for the inactivity timeout.
@@ -275,6 +313,18 @@ impl SpanStore {
             return;
         };
         if let SlotState::Complete { .. } = slot.state {
+            return;
+        }
+        if slot.trace.spans.is_empty() {
+            // Only logs ever named this trace: nothing to analyse or show.
+            if let Some(slot) = self.slots.remove(&id) {
+                let logs = slot.trace.logs.len() as u64;
+                self.stats.logs_held -= logs;
+                self.stats.logs_dropped += logs;
+                self.stats.memory_bytes -= slot.trace.memory_bytes as u64;
+                self.stats.traces_held -= 1;
+                self.stats.open_traces -= 1;
+            }
             return;
         }
         let seq = self.next_seq;
@@ -346,6 +396,7 @@ impl SpanStore {
             self.stats.evicted_traces += 1;
             self.stats.evicted_spans += slot.trace.spans.len() as u64;
             self.stats.spans_held -= slot.trace.spans.len() as u64;
+            self.stats.logs_held -= slot.trace.logs.len() as u64;
             self.stats.memory_bytes -= slot.trace.memory_bytes as u64;
             self.stats.traces_held -= 1;
             self.snapshot_cache = None;

@@ -216,6 +216,97 @@ fn complete_all_finishes_everything() {
     assert_eq!(store.stats().open_traces, 0);
 }
 
+fn log(trace: u128, span: u64, time_ns: u64, body: &str) -> crate::model::SpanLog {
+    crate::model::SpanLog {
+        trace_id: TraceId::from_u128(trace).expect("non-zero"),
+        span_id: SpanId::from_u64(span).expect("non-zero"),
+        time_ns,
+        severity: "INFO".into(),
+        body: body.into(),
+    }
+}
+
+fn logs(logs: Vec<crate::model::SpanLog>) -> Batch {
+    Batch {
+        spans: Vec::new(),
+        logs,
+    }
+}
+
+#[test]
+fn logs_attach_to_their_trace_whether_they_come_before_or_after_its_spans() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    // Logs first (SDKs export them on a shorter interval), then the spans, then a late log.
+    store.ingest(
+        logs(vec![log(1, 2, 25, "second"), log(1, 2, 21, "first")]),
+        t0,
+    );
+    store.ingest(
+        Batch::new(vec![span(1, 1, None, "api"), span(1, 2, Some(1), "api")]),
+        t0,
+    );
+    store.tick(t0 + Duration::from_millis(150));
+    assert!(store.is_complete(TraceId::from_u128(1).expect("id")));
+    store.ingest(logs(vec![log(1, 1, 11, "late")]), t0);
+    let snap = store.snapshot();
+    let trace = snap
+        .trace(TraceId::from_u128(1).expect("id"))
+        .expect("held");
+    let of_2: Vec<&str> = trace
+        .logs_of(SpanId::from_u64(2).expect("id"))
+        .iter()
+        .map(|l| &*l.body)
+        .collect();
+    assert_eq!(of_2, ["first", "second"]);
+    assert_eq!(trace.logs_of(SpanId::from_u64(1).expect("id")).len(), 1);
+    // A log does not re-open a complete trace.
+    assert!(store.is_complete(trace.trace_id));
+    let stats = store.stats();
+    assert_eq!(stats.logs_held, 3);
+    assert_eq!(stats.memory_bytes, trace.memory_bytes() as u64);
+}
+
+#[test]
+fn logs_of_a_trace_without_spans_are_dropped_when_it_completes() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    store.ingest(logs(vec![log(7, 1, 1, "alone")]), t0);
+    assert_eq!(store.stats().traces_held, 1);
+    store.tick(t0 + Duration::from_millis(150));
+    let stats = store.stats();
+    assert_eq!(
+        (stats.traces_held, stats.open_traces, stats.traces_completed),
+        (0, 0, 0)
+    );
+    assert_eq!((stats.logs_held, stats.logs_dropped), (0, 1));
+    assert_eq!(stats.memory_bytes, 0);
+    assert!(store.snapshot().traces.is_empty());
+}
+
+#[test]
+fn logs_per_trace_are_capped_and_count_in_the_memory_budget() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(100, usize::MAX));
+    store.ingest(Batch::new(vec![span(1, 1, None, "api")]), t0);
+    let before = store.stats().memory_bytes;
+    let many = (0..MAX_LOGS_PER_TRACE as u64 + 5)
+        .map(|i| log(1, 1, i, "x"))
+        .collect();
+    store.ingest(logs(many), t0);
+    let stats = store.stats();
+    assert_eq!(stats.logs_held, MAX_LOGS_PER_TRACE as u64);
+    assert_eq!(stats.logs_dropped, 5);
+    assert!(stats.memory_bytes > before + MAX_LOGS_PER_TRACE as u64 * 8);
+    // Evicting the trace releases its logs too.
+    let mut small = SpanStore::new(config(100, 4096));
+    small.ingest(Batch::new(vec![span(1, 1, None, "api")]), t0);
+    small.ingest(logs((0..100).map(|i| log(1, 1, i, "y")).collect()), t0);
+    let stats = small.stats();
+    assert!(stats.memory_bytes <= 4096, "{stats:?}");
+    assert_eq!(stats.logs_held, 0);
+}
+
 #[test]
 fn spans_past_the_per_trace_limit_are_dropped_and_counted_other_traces_unaffected() {
     let t0 = Instant::now();

@@ -1,6 +1,6 @@
 use rustc_hash::FxHashSet;
 
-use crate::model::{Span, SpanId, TraceId};
+use crate::model::{Span, SpanId, SpanLog, TraceId};
 
 /// The spans of one trace. Once complete, spans are ordered by start time (then span id, so
 /// the order is deterministic) and `orphans` names the spans whose parent never arrived.
@@ -10,6 +10,8 @@ pub struct Trace {
     pub spans: Vec<Span>,
     /// Spans whose parent is not in the trace (evidence of lost or unsampled spans).
     pub orphans: Vec<SpanId>,
+    /// Log records naming spans of this trace, in arrival order (at most `MAX_LOGS_PER_TRACE`).
+    pub logs: Vec<SpanLog>,
     /// Bumped each time the trace completes; a re-opened trace completes with a higher version,
     /// and its findings replace the earlier ones.
     pub version: u32,
@@ -22,6 +24,7 @@ impl Trace {
             trace_id,
             spans: Vec::new(),
             orphans: Vec::new(),
+            logs: Vec::new(),
             version: 0,
             memory_bytes: 0,
         }
@@ -41,6 +44,18 @@ impl Trace {
     pub(crate) fn push(&mut self, span: Span, size: usize) {
         self.memory_bytes += size;
         self.spans.push(span);
+    }
+
+    pub(crate) fn push_log(&mut self, log: SpanLog, size: usize) {
+        self.memory_bytes += size;
+        self.logs.push(log);
+    }
+
+    /// The log records of one span, oldest first.
+    pub fn logs_of(&self, span: SpanId) -> Vec<&SpanLog> {
+        let mut logs: Vec<&SpanLog> = self.logs.iter().filter(|l| l.span_id == span).collect();
+        logs.sort_by_key(|l| l.time_ns);
+        logs
     }
 
     pub(crate) fn finish(&mut self) {

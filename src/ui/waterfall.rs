@@ -470,6 +470,18 @@ fn render_details(
             kv_lines(&mut lines, &e.attributes, "   ");
         }
     }
+    let logs = t.logs_of(s.span_id);
+    if !logs.is_empty() {
+        lines.push(Line::styled("Logs", theme::HEADER));
+        for l in logs {
+            lines.push(Line::raw(format!(
+                " +{} {} {}",
+                dur(l.time_ns.saturating_sub(t.start_ns())),
+                clean(&l.severity),
+                clean(&l.body)
+            )));
+        }
+    }
     if !s.links.is_empty() {
         lines.push(Line::from(vec![
             TextSpan::styled("Links", theme::HEADER),

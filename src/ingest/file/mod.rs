@@ -633,8 +633,10 @@ impl<'a> Reading<'a> {
     }
 
     /// Hands good spans on and accounts for the rejected ones.
-    fn deliver(&mut self, spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
+    fn deliver(&mut self, mut spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
         self.account(rejected, problems, at);
+        // OTLP spans with no start time (0 is "unset") go where their parent starts.
+        repair::place_untimed(&mut spans);
         self.pass_on(spans);
     }
 
@@ -850,5 +852,29 @@ mod tests {
     fn empty_input_is_empty_not_an_error() {
         let (s, spans) = read("");
         assert_eq!((s.format, spans.len(), s.skipped), (None, 0, 0));
+    }
+}
+
+/// Entry points for the fuzz targets (`fuzz/`): one reader each, without format detection
+/// in between, so a mutated input keeps exercising the reader it was seeded for.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::model::Span;
+
+    /// Spans of one Jaeger JSON document; `None` when the input is not JSON.
+    pub fn jaeger(bytes: &[u8]) -> Option<Vec<Span>> {
+        let doc = serde_json::from_slice(bytes).ok()?;
+        Some(super::jaeger::decode(doc).spans)
+    }
+
+    /// Spans of one Zipkin v2 JSON document; `None` when the input is not JSON.
+    pub fn zipkin(bytes: &[u8]) -> Option<Vec<Span>> {
+        let doc = serde_json::from_slice(bytes).ok()?;
+        Some(super::zipkin::decode(doc).spans)
+    }
+
+    /// The typed OTLP/JSON fast path; `None` where it hands over to the lenient path.
+    pub fn otlp_json_fast(bytes: &[u8]) -> Option<Vec<Span>> {
+        super::otlp_json_fast::decode(bytes).map(|c| c.batch.spans)
     }
 }

@@ -1,0 +1,132 @@
+//! Real captures against their answer keys: every `samples/**/NAME.expected.json` that names a
+//! `sample` states what an engineer who read the trace agrees with (how it was decided is in
+//! the key); `spantop report --format json` on the sample must say exactly that.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn keys(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("samples dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            keys(&path, out);
+        } else if path.to_string_lossy().ends_with(".expected.json") {
+            out.push(path);
+        }
+    }
+}
+
+fn report(sample: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_spantop"))
+        .args(["report", "--format", "json"])
+        .arg(sample)
+        .output()
+        .expect("spantop runs");
+    assert!(out.status.success(), "{}: {out:?}", sample.display());
+    serde_json::from_slice(&out.stdout).expect("report is JSON")
+}
+
+fn list<'a>(v: &'a Value, section: &str) -> &'a [Value] {
+    v[section]["list"].as_array().map_or(&[], Vec::as_slice)
+}
+
+/// Repeated calls of one signature, whichever list the report files them under.
+fn repeated_calls(r: &Value) -> Vec<&Value> {
+    ["n_plus_one", "parallel_fanouts"]
+        .iter()
+        .flat_map(|s| list(r, s))
+        .filter(|x| x["signature"].is_string())
+        .collect()
+}
+
+fn matches(want: &Value, got: &Value) -> bool {
+    let call = want["call"].as_str().unwrap_or_default();
+    let sequential = got["shape"] == "sequential";
+    got["parent_service"] == want["parent_service"]
+        && got["parent_name"] == want["parent_name"]
+        && got["degree"] == want["degree"]
+        && got["signature"].as_str().is_some_and(|s| s.contains(call))
+        && want["sequential"].as_bool() == Some(sequential)
+        && (want["max_concurrency"].is_null() || want["max_concurrency"] == got["max_concurrency"])
+}
+
+fn check(key_path: &Path, key: &Value) {
+    let name = key["sample"].as_str().expect("sample name");
+    let sample = key_path.with_file_name(name);
+    let r = report(&sample);
+    let at = key_path.display();
+    for field in ["spans", "traces", "orphan_spans"] {
+        assert_eq!(r["input"][field], key[field], "{at}: {field}");
+    }
+
+    let want = key["repeated_calls"].as_array().expect("repeated_calls");
+    let mut got = repeated_calls(&r);
+    let mut missing = Vec::new();
+    for w in want {
+        match got.iter().position(|g| matches(w, g)) {
+            Some(i) => {
+                got.remove(i);
+            }
+            None => missing.push(w),
+        }
+    }
+    let extra: Vec<String> = got
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {} ×{} {}",
+                g["parent_service"], g["parent_name"], g["degree"], g["signature"]
+            )
+        })
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{at}: repeated calls not found: {missing:?}; reported but not in the key: {extra:#?}"
+    );
+
+    let origins = key["error_origins"].as_array().expect("error_origins");
+    let by_origin = r["errors"]["by_origin"].as_array().expect("by_origin");
+    let got: Vec<(String, String, bool)> = by_origin
+        .iter()
+        .map(|o| {
+            (
+                o["service"].as_str().unwrap_or_default().to_owned(),
+                o["operation"].as_str().unwrap_or_default().to_owned(),
+                o["propagated_to_root"].as_u64().unwrap_or(0) > 0,
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, bool)> = origins
+        .iter()
+        .map(|o| {
+            (
+                o["service"].as_str().unwrap_or_default().to_owned(),
+                o["operation"].as_str().unwrap_or_default().to_owned(),
+                o["reached_root"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{at}: error origins");
+}
+
+#[test]
+fn real_captures_match_their_answer_keys() {
+    let mut paths = Vec::new();
+    keys(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("samples"),
+        &mut paths,
+    );
+    let mut checked = 0;
+    for p in paths {
+        let key: Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).expect("key")).expect("key JSON");
+        // Critical-path expectations share the suffix; answer keys name their sample.
+        if key.get("sample").is_some() {
+            check(&p, &key);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "at least one real-capture answer key");
+}

@@ -1,0 +1,177 @@
+//! Overload, bounded and on loopback: senders far above what a deliberately small store queue
+//! takes, plus hundreds of idle connections. Throttled exports get retryable statuses and are
+//! counted, a probe exporter is answered throughout, memory stays under the budget, and every
+//! acknowledged span is in the recording.
+//!
+//! Short in the normal suite (10 s); the long run:
+//!   SPANTOP_OVERLOAD_SECS=60 cargo test --release --test overload -- --nocapture
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use spantop::ingest::file::read_path;
+use spantop::ingest::record::RecordConfig;
+use spantop::server::{Server, ServerConfig};
+
+fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
+    let spans = (first..first + n)
+        .map(|i| Span {
+            trace_id: u128::from(i / 20 + 1).to_be_bytes().to_vec(),
+            span_id: i.to_be_bytes().to_vec(),
+            name: "load".into(),
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
+            end_time_unix_nano: 1_700_000_000_000_100_000 + i,
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
+    let secs: u64 = std::env::var("SPANTOP_OVERLOAD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("overload.jsonl");
+    let mut config = ServerConfig::ephemeral();
+    // A small queue and a short wait: the senders below are many times what gets through.
+    config.pipeline.channel_capacity = 4;
+    config.send_timeout = Duration::from_millis(20);
+    config.pipeline.store.max_memory = 64 << 20;
+    config.pipeline.store.inactivity_timeout = Duration::from_millis(500);
+    config.record = Some(RecordConfig::new(&path));
+    let mut server = Server::start(config).await.expect("starts");
+    let endpoint = format!("http://{}", server.grpc_addr);
+
+    // Hundreds of idle connections, as a slowloris would hold.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(
+            tokio::net::TcpStream::connect(server.grpc_addr)
+                .await
+                .expect("idle connection"),
+        );
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let unavailable = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for w in 0..6u64 {
+        let (acked, unavailable, endpoint) = (
+            Arc::clone(&acked),
+            Arc::clone(&unavailable),
+            endpoint.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            let mut client = TraceServiceClient::connect(endpoint)
+                .await
+                .expect("connects");
+            let mut k = 0u64;
+            while Instant::now() < deadline {
+                let first = 1 + w * 1_000_000_000 + k * 100;
+                k += 1;
+                match client.export(request(first, 100)).await {
+                    Ok(_) => acked
+                        .lock()
+                        .expect("not poisoned")
+                        .extend(first..first + 100),
+                    Err(s) => {
+                        assert_eq!(s.code(), tonic::Code::Unavailable, "retryable: {s}");
+                        unavailable.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    // A probe exporter on its own connection: every request answered, latency recorded.
+    let mut probe = TraceServiceClient::connect(endpoint.clone())
+        .await
+        .expect("probe connects");
+    let mut latencies = Vec::new();
+    let mut probe_ok = 0u64;
+    let mut k = 0u64;
+    let mut peak_memory = 0u64;
+    while Instant::now() < deadline {
+        let first = 9_000_000_000_000 + k * 10;
+        k += 1;
+        let t = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), probe.export(request(first, 10)))
+            .await
+            .expect("the probe is answered within 5 s under load");
+        latencies.push(t.elapsed());
+        match answer {
+            Ok(_) => {
+                probe_ok += 1;
+                acked
+                    .lock()
+                    .expect("not poisoned")
+                    .extend(first..first + 10);
+            }
+            Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "retryable: {s}"),
+        }
+        let stats = server.snapshots.borrow_and_update().stats;
+        peak_memory = peak_memory.max(stats.memory_bytes);
+        assert!(
+            stats.memory_bytes <= stats.max_memory_bytes,
+            "store over its budget"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for s in senders {
+        s.await.expect("sender ran");
+    }
+    drop(idle);
+    let counters = server.counters.read();
+    let stopped = server.stop().await.expect("stops");
+
+    let acked = acked.lock().expect("not poisoned").clone();
+    let mut recorded = HashSet::new();
+    let summary = read_path(&path, &mut |b| {
+        recorded.extend(b.spans.iter().map(|s| s.span_id.as_u64()));
+    })
+    .expect("recording reads");
+    let missing = acked.iter().filter(|id| !recorded.contains(id)).count();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    println!(
+        "overload {secs}s: acknowledged {} spans, recorded {}, missing {missing}; throttled {} (client saw {} UNAVAILABLE); probe ok {probe_ok}/{}, latency p50 {:?} p99 {:?} max {:?}; store peak {:.1} MiB of {:.0} MiB",
+        acked.len(),
+        recorded.len(),
+        counters.requests_throttled,
+        unavailable.load(Ordering::Relaxed),
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        pct(1.0),
+        peak_memory as f64 / (1 << 20) as f64,
+        stopped.store.stats().max_memory_bytes as f64 / (1 << 20) as f64,
+    );
+    assert!(summary.is_clean(), "{summary}");
+    assert_eq!(missing, 0, "every acknowledged span is in the recording");
+    assert!(
+        counters.requests_throttled > 0,
+        "the senders were throttled (else the test did not overload anything)"
+    );
+    assert_eq!(
+        counters.requests_throttled,
+        unavailable.load(Ordering::Relaxed) + (latencies.len() as u64 - probe_ok),
+        "every UNAVAILABLE the clients saw was counted"
+    );
+    assert!(probe_ok > 0, "the probe got through at least once");
+}
