@@ -101,8 +101,8 @@ fn jaeger_elasticsearch_search_response_reads_each_hit_source() {
 }
 
 #[test]
-fn a_document_with_only_start_time_millis_is_placed_by_it() {
-    let doc = r#"{"traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"b7ad6b7169203331","operationName":"op","references":[],"startTimeMillis":1714557600123,"duration":5,"tags":[],"tag":{"span@kind":"producer"},"process":{"serviceName":"s","tags":[]}}"#;
+fn a_document_with_only_start_time_millis_is_placed_by_it_and_binary_is_hex() {
+    let doc = r#"{"traceID":"0af7651916cd43dd8448eb211c80319c","spanID":"b7ad6b7169203331","operationName":"op","references":[],"startTimeMillis":1714557600123,"duration":5,"tags":[{"key":"blob","type":"binary","value":"00003039"}],"tag":{"span@kind":"producer"},"process":{"serviceName":"s","tags":[]}}"#;
     let mut got = Vec::new();
     let summary =
         spantop::ingest::file::read_from(Path::new("es.jsonl"), doc.as_bytes(), &mut |b| {
@@ -112,6 +112,11 @@ fn a_document_with_only_start_time_millis_is_placed_by_it() {
     assert!(summary.is_clean(), "{summary}");
     assert_eq!(got[0].start_ns, 1_714_557_600_123_000_000);
     assert_eq!(got[0].kind, SpanKind::Producer);
+    // Elasticsearch storage writes binary tags in hex (jaeger's es_01.json: "00003039").
+    assert_eq!(
+        got[0].attr("blob"),
+        Some(&AnyValue::Bytes(vec![0, 0, 0x30, 0x39].into_boxed_slice()))
+    );
 }
 
 fn check_tempo(name: &str) {
@@ -261,4 +266,21 @@ fn smartthings_keeps_every_server_half_and_merges_late_parts() {
         spans(&snap).all(|s| s.start_ns > 0),
         "every span placed in time"
     );
+}
+
+#[test]
+fn otlp_spans_without_a_start_time_start_with_their_parent() {
+    let line = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /","kind":2,"startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000100000000"},{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175","parentSpanId":"eee19b7ec3c1b174","name":"work"}]}]}]}"#;
+    let mut got = Vec::new();
+    let summary =
+        spantop::ingest::file::read_from(Path::new("t.jsonl"), line.as_bytes(), &mut |b| {
+            got.extend(b.spans)
+        })
+        .expect("readable");
+    assert!(summary.is_clean(), "{summary}");
+    let child = got
+        .iter()
+        .find(|s| s.name.as_str() == "work")
+        .expect("child");
+    assert_eq!(child.start_ns, 1_700_000_000_000_000_000);
 }

@@ -20,7 +20,9 @@ use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::Decoded;
-use crate::ingest::otlp_json::{array, bool_of, f64_of, i64_of, string, take, u32_of, u64_of};
+use crate::ingest::otlp_json::{
+    array, bool_of, decode_hex, f64_of, i64_of, string, take, u32_of, u64_of,
+};
 use crate::model::{
     AnyValue, Event, KeyValue, Link, Resource, SERVICE_NAME, Scope, Span, SpanId, SpanKind, Status,
     StatusCode, Sym, TraceId,
@@ -97,7 +99,7 @@ fn trace(mut t: Map<String, Value>, d: &mut Decoded) {
     if let Some(Value::Object(procs)) = t.remove("processes") {
         for (id, p) in procs {
             if let Value::Object(p) = p {
-                let res = process(p);
+                let res = process(p, false);
                 ctx.processes.insert(id, res);
             }
         }
@@ -110,24 +112,24 @@ fn trace(mut t: Map<String, Value>, d: &mut Decoded) {
     }
 }
 
-fn process(mut p: Map<String, Value>) -> Arc<Resource> {
+fn process(mut p: Map<String, Value>, hex_binary: bool) -> Arc<Resource> {
     let service = string(take(&mut p, "serviceName", "service_name"));
     let mut attrs = Vec::new();
     if !service.is_empty() {
         attrs.push(KeyValue::new(SERVICE_NAME, AnyValue::Str(service.into())));
     }
-    attrs.extend(tags(&mut p));
+    attrs.extend(tags(&mut p, hex_binary));
     Arc::new(Resource::new(attrs))
 }
 
 /// The `tags` array, then the `tag` map of Elasticsearch storage (`@` stands for `.`).
-fn tags(o: &mut Map<String, Value>) -> impl Iterator<Item = KeyValue> + use<> {
+fn tags(o: &mut Map<String, Value>, hex_binary: bool) -> impl Iterator<Item = KeyValue> + use<> {
     let map = match o.remove("tag") {
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
     array(o.remove("tags"))
-        .filter_map(tag)
+        .filter_map(move |t| tag(t, hex_binary))
         .chain(map.into_iter().map(|(k, v)| {
             let value = match v {
                 Value::String(s) => AnyValue::string(s),
@@ -153,12 +155,12 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn resource(&mut self, s: &mut Map<String, Value>) -> Arc<Resource> {
+    fn resource(&mut self, s: &mut Map<String, Value>, hex_binary: bool) -> Arc<Resource> {
         if let Some(Value::Object(p)) = s.remove("process") {
             if let Some((_, r)) = self.inline.iter().find(|(k, _)| *k == p) {
                 return Arc::clone(r);
             }
-            let r = process(p.clone());
+            let r = process(p.clone(), hex_binary);
             self.inline.push((p, Arc::clone(&r)));
             return r;
         }
@@ -202,7 +204,9 @@ impl Ctx {
             Ok(id) => id,
             Err(e) => return d.reject(format!("span #{i}: spanID {e}")),
         };
-        let resource = self.resource(&mut s);
+        // Elasticsearch documents carry `startTimeMillis`; their binary tags are hex.
+        let es = s.contains_key("startTimeMillis");
+        let resource = self.resource(&mut s, es);
 
         let mut parent = None;
         let mut follows = None;
@@ -241,7 +245,7 @@ impl Ctx {
         let mut scope_name = None;
         let mut scope_version = None;
         let mut attributes = Vec::new();
-        for kv in tags(&mut s) {
+        for kv in tags(&mut s, es) {
             match kv.key.as_str() {
                 "span.kind" => kind = kind_of(&kv.value),
                 "error" if kv.value.as_bool() == Some(true) => status.code = StatusCode::Error,
@@ -264,7 +268,7 @@ impl Ctx {
             .unwrap_or(0);
         let duration_us = u64_of(s.get("duration")).unwrap_or(0);
         let start_ns = start_us.saturating_mul(1000);
-        let events = array(s.remove("logs")).filter_map(log).collect();
+        let events = array(s.remove("logs")).filter_map(|l| log(l, es)).collect();
         d.spans.push(Span {
             trace_id,
             span_id,
@@ -329,12 +333,12 @@ fn link(trace_id: TraceId, span_id: SpanId) -> Link {
     }
 }
 
-fn log(v: Value) -> Option<Event> {
+fn log(v: Value, hex_binary: bool) -> Option<Event> {
     let Value::Object(mut l) = v else { return None };
     let time_ns = u64_of(l.get("timestamp")).unwrap_or(0).saturating_mul(1000);
     let mut name: Option<Box<str>> = None;
     let mut attributes = Vec::new();
-    for kv in array(l.remove("fields")).filter_map(tag) {
+    for kv in array(l.remove("fields")).filter_map(|t| tag(t, hex_binary)) {
         if kv.key.as_str() == "event" && name.is_none() {
             name = text(kv.value);
         } else {
@@ -350,8 +354,9 @@ fn log(v: Value) -> Option<Event> {
 }
 
 /// A `{key, type, value}` tag; the value is read by its declared type, whatever JSON type
-/// carries it (the anonymizer writes booleans as strings).
-fn tag(v: Value) -> Option<KeyValue> {
+/// carries it (the anonymizer writes booleans as strings). Binary values are base64 in the
+/// query API's JSON and hex in Elasticsearch documents (`hex_binary`).
+fn tag(v: Value, hex_binary: bool) -> Option<KeyValue> {
     let Value::Object(mut t) = v else { return None };
     let key = match t.remove("key") {
         Some(Value::String(k)) => k,
@@ -364,6 +369,9 @@ fn tag(v: Value) -> Option<KeyValue> {
         "int64" => i64_of(&value).map(AnyValue::Int),
         "float64" => f64_of(&value).map(AnyValue::Double),
         "binary" => match &value {
+            Value::String(s) if hex_binary => {
+                decode_hex(s).map(|b| AnyValue::Bytes(b.into_boxed_slice()))
+            }
             Value::String(s) => base64::engine::general_purpose::STANDARD
                 .decode(s)
                 .ok()

@@ -633,8 +633,10 @@ impl<'a> Reading<'a> {
     }
 
     /// Hands good spans on and accounts for the rejected ones.
-    fn deliver(&mut self, spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
+    fn deliver(&mut self, mut spans: Vec<Span>, rejected: u64, problems: Vec<String>, at: String) {
         self.account(rejected, problems, at);
+        // OTLP spans with no start time (0 is "unset") go where their parent starts.
+        repair::place_untimed(&mut spans);
         self.pass_on(spans);
     }
 

@@ -231,7 +231,7 @@ fn same_host(a: &Span, b: &Span) -> bool {
 }
 
 /// Timestamp-less spans start where their parent starts; their recorded duration is kept.
-fn place_untimed(spans: &mut [Span]) {
+pub(super) fn place_untimed(spans: &mut [Span]) {
     if !spans.iter().any(untimed) {
         return;
     }
@@ -276,7 +276,96 @@ fn place_untimed(spans: &mut [Span]) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::model::{KeyValue, Resource, SERVICE_NAME, Scope, Status, Sym};
+
+    fn span(
+        id: u64,
+        parent: Option<u64>,
+        kind: SpanKind,
+        service: &Arc<Resource>,
+        t: (u64, u64),
+    ) -> Span {
+        Span {
+            trace_id: TraceId::from_u128(7).expect("non-zero"),
+            span_id: SpanId::from_u64(id).expect("non-zero"),
+            parent_span_id: parent.and_then(SpanId::from_u64),
+            name: Sym::new("op"),
+            kind,
+            flags: 0,
+            start_ns: t.0,
+            end_ns: t.1,
+            status: Status::default(),
+            attributes: Box::default(),
+            events: Box::default(),
+            links: Box::default(),
+            resource: Arc::clone(service),
+            scope: Arc::new(Scope::default()),
+            extra: None,
+        }
+    }
+
+    fn resource(service: &str, host: &str) -> Arc<Resource> {
+        Arc::new(Resource::new(vec![
+            KeyValue::new(SERVICE_NAME, AnyValue::Str(service.into())),
+            KeyValue::new("hostname", AnyValue::Str(host.into())),
+        ]))
+    }
+
+    /// Jaeger clients in Zipkin-compatible mode: the server span reuses the client's id and
+    /// names the client's parent as its own (as Jaeger's span-id deduper expects).
+    #[test]
+    fn jaeger_shared_ids_split_and_children_follow_their_process() {
+        let (fe, be) = (resource("frontend", "fe-1"), resource("backend", "be-1"));
+        let mut spans = vec![
+            span(1, None, SpanKind::Server, &fe, (100, 900)),
+            span(2, Some(1), SpanKind::Client, &fe, (200, 800)),
+            span(2, Some(1), SpanKind::Server, &be, (250, 750)),
+            span(3, Some(2), SpanKind::Client, &be, (300, 400)),
+        ];
+        repair(&mut spans);
+        let server = &spans[2];
+        assert_eq!(
+            server.span_id,
+            shared_server_id(SpanId::from_u64(2).expect("id"), 0)
+        );
+        assert_eq!(server.parent_span_id, SpanId::from_u64(2));
+        assert_eq!(
+            spans[3].parent_span_id,
+            Some(server.span_id),
+            "backend's call"
+        );
+        assert_eq!(
+            spans[1].span_id,
+            SpanId::from_u64(2).expect("id"),
+            "client keeps it"
+        );
+    }
+
+    #[test]
+    fn untimed_spans_start_with_their_first_timed_ancestor() {
+        let r = resource("svc", "h");
+        let mut spans = vec![
+            span(1, None, SpanKind::Server, &r, (5_000, 9_000)),
+            span(2, Some(1), SpanKind::Internal, &r, (0, 0)),
+            span(3, Some(2), SpanKind::Internal, &r, (0, 300)),
+            span(4, Some(99), SpanKind::Internal, &r, (0, 0)),
+        ];
+        place_untimed(&mut spans);
+        let starts: Vec<(u64, u64)> = spans.iter().map(|s| (s.start_ns, s.end_ns)).collect();
+        // The orphan starts where the trace's earliest span does.
+        assert_eq!(
+            starts,
+            vec![
+                (5_000, 9_000),
+                (5_000, 5_000),
+                (5_000, 5_300),
+                (5_000, 5_000)
+            ]
+        );
+    }
 
     #[test]
     fn shared_server_ids_are_stable_and_distinct() {
