@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
@@ -291,8 +292,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             _ = ticker.tick() => {
                 let stats = server.snapshots.borrow().stats;
                 let now = Instant::now();
-                let failures = server.findings.borrow().input.analysis_failures;
-                tracing::info!("{}", summary_line(&stats, &server.counters.read(), failures, prev_spans, now - prev_at));
+                let view = Arc::clone(&server.view.borrow());
+                tracing::info!("{}", summary_line(&stats, &server.counters.read(), view.analysis_failures, view.analysis_skipped, prev_spans, now - prev_at));
                 prev_spans = stats.spans_received;
                 prev_at = now;
             }
@@ -307,6 +308,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             &stopped.store.stats(),
             &stopped.ingest,
             stopped.analysis_failures,
+            stopped.analysis_skipped,
             prev_spans,
             now - prev_at
         )

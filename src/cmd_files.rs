@@ -117,7 +117,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     println!(
         "{}",
-        summary_line(&stats, &outcome.ingest_stats(), 0, 0, started.elapsed())
+        summary_line(&stats, &outcome.ingest_stats(), 0, 0, 0, started.elapsed())
     );
     Ok(outcome.exit_code())
 }
@@ -177,7 +177,7 @@ async fn replay_timed(
     let tx = pipeline.tx.clone();
     let feeder = tokio::spawn(async move { feed_timed(spans, factor, &tx, |_| {}).await });
     let snapshots = pipeline.snapshots.clone();
-    let findings = pipeline.findings.clone();
+    let view = pipeline.view.clone();
     let ingest = outcome.ingest_stats();
     let mut ticker = tokio::time::interval(Duration::from_secs(5));
     ticker.tick().await;
@@ -189,15 +189,17 @@ async fn replay_timed(
             _ = ticker.tick() => {
                 let stats = snapshots.borrow().stats;
                 let now = Instant::now();
-                let failures = findings.borrow().input.analysis_failures;
-                println!("{}", summary_line(&stats, &ingest, failures, prev_spans, now - prev_at));
+                let (failures, skipped) = {
+                    let v = view.borrow();
+                    (v.analysis_failures, v.analysis_skipped)
+                };
+                println!("{}", summary_line(&stats, &ingest, failures, skipped, prev_spans, now - prev_at));
                 (prev_spans, prev_at) = (stats.spans_received, now);
             }
         }
     }
-    let mut store = pipeline.finish().await?;
-    store.complete_all();
-    Ok((outcome, store.stats()))
+    let finished = pipeline.finish().await?;
+    Ok((outcome, finished.store.stats()))
 }
 
 pub async fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {

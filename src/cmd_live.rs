@@ -31,6 +31,7 @@ pub struct DemoArgs {
 pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let server = Server::start(args.receiver.server_config()).await?;
     let feed = Feed {
+        view: server.view.clone(),
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
         progress: None,
@@ -60,6 +61,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_rx.await;
     }));
     let feed = Feed {
+        view: server.view.clone(),
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
         progress: None,

@@ -84,6 +84,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&progress),
     ));
     let feed = Feed {
+        view: pipeline.view.clone(),
         snapshots: pipeline.snapshots.clone(),
         counters: None,
         progress: Some(progress),

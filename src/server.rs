@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::analysis::findings::Findings;
+use crate::analysis::view::ViewData;
 use crate::ingest::listen::Incoming;
 use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
@@ -70,7 +70,8 @@ pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub snapshots: watch::Receiver<StoreSnapshot>,
-    pub findings: watch::Receiver<Arc<Findings>>,
+    /// What the views show, published by the pipeline's analysis worker.
+    pub view: watch::Receiver<Arc<ViewData>>,
     pub counters: Arc<IngestCounters>,
     /// What the recording file held when recording started.
     pub recording: Option<Opened>,
@@ -90,6 +91,10 @@ pub struct Stopped {
     pub recorded_lines: Option<u64>,
     /// Traces whose analysis panicked (each cost only itself).
     pub analysis_failures: usize,
+    /// Completed traces left unanalysed (the analysis fell behind, or had no time at stop).
+    pub analysis_skipped: u64,
+    /// Traces the analysis took in (evicted ones included).
+    pub analysed_traces: usize,
 }
 
 impl Server {
@@ -167,7 +172,7 @@ impl Server {
             grpc_addr,
             http_addr,
             snapshots: pipeline.snapshots.clone(),
-            findings: pipeline.findings.clone(),
+            view: pipeline.view.clone(),
             counters,
             recording: recorder.as_ref().map(|r| r.opened),
             shutdown,
@@ -179,8 +184,15 @@ impl Server {
         })
     }
 
+    /// A sender straight into the pipeline, beside the receivers: for in-process sources and
+    /// tests.
+    pub fn batch_sender(&self) -> crate::ingest::BatchTx {
+        self.pipeline.tx.clone()
+    }
+
     /// Stops accepting, lets requests in flight finish, drains the store's queue, completes
-    /// every open trace and flushes the recording.
+    /// every open trace, analyses what the pipeline's shutdown budget allows (the rest is
+    /// counted as not analysed) and flushes the recording.
     pub async fn stop(self) -> anyhow::Result<Stopped> {
         let _ = self.shutdown.send(true);
         self.grpc.await?.context("OTLP/gRPC receiver failed")?;
@@ -188,18 +200,18 @@ impl Server {
         self.http_on_grpc
             .await?
             .context("OTLP/HTTP receiver on the gRPC port failed")?;
-        let findings = self.findings.clone();
-        let mut store = self.pipeline.finish().await?;
-        store.complete_all();
+        let finished = self.pipeline.finish().await?;
         let recorded_lines = match self.recorder {
             Some(r) => Some(r.finish().context("writing the recording failed")?),
             None => None,
         };
         Ok(Stopped {
-            store,
+            store: finished.store,
             ingest: self.counters.read(),
             recorded_lines,
-            analysis_failures: findings.borrow().input.analysis_failures,
+            analysis_failures: finished.engine.analysis_failures,
+            analysis_skipped: finished.analysis_skipped,
+            analysed_traces: finished.engine.aggregates().traces,
         })
     }
 }
@@ -213,13 +225,14 @@ pub fn summary_line(
     store: &StoreStats,
     ingest: &IngestStats,
     analysis_failures: usize,
+    analysis_skipped: u64,
     prev_spans: u64,
     elapsed: Duration,
 ) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -242,5 +255,6 @@ pub fn summary_line(
         store.logs_held,
         ingest.metric_points,
         analysis_failures,
+        analysis_skipped,
     )
 }

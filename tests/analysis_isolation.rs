@@ -75,22 +75,23 @@ async fn start(fragile_analysis: bool) -> Server {
     Server::start(config).await.expect("server starts")
 }
 
-/// Waits until the published findings count `traces` analysed and `failures` failed.
+/// Waits until the published view counts `traces` analysed and `failures` failed.
 async fn wait_for(server: &mut Server, traces: usize, failures: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let input = server.findings.borrow_and_update().input.clone();
-        if (input.traces, input.analysis_failures) == (traces, failures) {
+        let (analysed, failed) = {
+            let v = server.view.borrow_and_update();
+            (v.analysed_traces, v.analysis_failures)
+        };
+        if (analysed, failed) == (traces, failures) {
             return;
         }
         let left = deadline.saturating_duration_since(Instant::now());
         assert!(
             !left.is_zero(),
-            "timed out: {} traces analysed, {} failures",
-            input.traces,
-            input.analysis_failures
+            "timed out: {analysed} traces analysed, {failed} failures"
         );
-        let _ = tokio::time::timeout(left, server.findings.changed()).await;
+        let _ = tokio::time::timeout(left, server.view.changed()).await;
     }
 }
 
@@ -140,7 +141,13 @@ async fn a_non_ascii_process_creation_time_is_not_a_time_and_not_a_crash() {
     .await;
     export(&server, request(3, "GET /c", CREATED)).await;
     wait_for(&mut server, 3, 0).await;
-    let invocations = server.findings.borrow().cold_starts.invocations;
+    let invocations: u64 = server
+        .view
+        .borrow()
+        .cold_starts
+        .iter()
+        .map(|c| c.invocations)
+        .sum();
     assert_eq!(invocations, 3, "every invocation is analysed");
     // Still serving.
     export(&server, request(4, "GET /d", CREATED)).await;

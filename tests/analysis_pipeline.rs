@@ -1,46 +1,122 @@
-//! The live path: batches into the pipeline, completed traces analysed, findings published.
+//! The live path: batches into the pipeline, completed traces analysed on the pipeline's
+//! worker, one view published; evicted traces leave it.
 
 use std::path::Path;
 use std::time::Duration;
 
+use spantop::analysis::view::ViewData;
 use spantop::ingest::{convert, otlp_json};
+use spantop::model::Batch;
 use spantop::pipeline::{Pipeline, PipelineConfig};
 
-#[tokio::test]
-async fn completed_traces_reach_the_published_findings() {
+fn sample_batches(n: usize) -> Vec<Batch> {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/shopfast/shopfast-seed42-n100.otlp.jsonl");
+    let text = std::fs::read_to_string(sample).expect("sample");
+    text.lines()
+        .take(n)
+        .map(|line| {
+            let req = otlp_json::decode_request(line.as_bytes()).expect("valid line");
+            convert::request_to_batch(req).batch
+        })
+        .collect()
+}
+
+fn quick() -> PipelineConfig {
     let mut config = PipelineConfig::default();
     config.store.inactivity_timeout = Duration::from_millis(50);
     config.tick_interval = Duration::from_millis(20);
     config.findings_interval = Duration::from_millis(20);
-    let mut pipeline = Pipeline::spawn(config);
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data/shopfast/shopfast-seed42-n100.otlp.jsonl");
-    let text = std::fs::read_to_string(sample).expect("sample");
-    let lines: Vec<&str> = text.lines().take(5).collect();
-    for line in &lines {
-        let req = otlp_json::decode_request(line.as_bytes()).expect("valid line");
-        pipeline
-            .tx
-            .send(convert::request_to_batch(req).batch)
-            .await
-            .expect("pipeline running");
-    }
+    config
+}
+
+/// Waits for a published view for which `done` holds.
+async fn wait_view(pipeline: &mut Pipeline, done: impl Fn(&ViewData) -> bool) -> ViewData {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let traces = pipeline.findings.borrow_and_update().input.traces;
-        if traces == lines.len() {
-            break;
+        {
+            let v = pipeline.view.borrow_and_update();
+            if done(&v) {
+                return (**v).clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out; {} traces analysed",
+                v.analysed_traces
+            );
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {traces} traces analysed"
-        );
-        tokio::time::timeout(Duration::from_secs(1), pipeline.findings.changed())
+        tokio::time::timeout(Duration::from_secs(1), pipeline.view.changed())
             .await
             .ok();
     }
-    let f = pipeline.findings.borrow().clone();
-    assert!(f.cold_starts.invocations > 0);
-    assert!(!f.service_map.is_empty());
+}
+
+#[tokio::test]
+async fn completed_traces_reach_the_published_view() {
+    let mut pipeline = Pipeline::spawn(quick());
+    let batches = sample_batches(5);
+    let n = batches.len();
+    for b in batches {
+        pipeline.tx.send(b).await.expect("pipeline running");
+    }
+    let v = wait_view(&mut pipeline, |v| {
+        v.analysed_traces == n && v.traces.len() == n
+    })
+    .await;
+    assert!(v.cold_starts.iter().map(|c| c.invocations).sum::<u64>() > 0);
+    assert!(!v.map.is_empty());
+    assert!(v.traces.iter().all(|t| v.findings(t.trace_id).is_some()));
+    let finished = pipeline.finish().await.expect("clean stop");
+    assert_eq!(finished.engine.aggregates().traces, n);
+    assert_eq!(finished.analysis_skipped, 0);
+}
+
+#[tokio::test]
+async fn an_evicted_trace_leaves_the_published_view() {
+    let batches = sample_batches(usize::MAX);
+    let mut config = quick();
+    // Room for a fraction of the sample: earlier traces are evicted as later ones arrive.
+    config.store.max_memory = 256 * 1024;
+    let mut pipeline = Pipeline::spawn(config);
+    let mut analysed_once = std::collections::HashSet::new();
+    let mut batches = batches.into_iter().peekable();
+    while batches.peek().is_some() {
+        for b in batches.by_ref().take(4) {
+            pipeline.tx.send(b).await.expect("pipeline running");
+        }
+        // Let these traces complete and be analysed before later ones push them out.
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let v = pipeline.view.borrow_and_update();
+        analysed_once.extend(
+            v.traces
+                .iter()
+                .filter(|t| v.findings(t.trace_id).is_some())
+                .map(|t| t.trace_id),
+        );
+    }
+    let v = wait_view(&mut pipeline, |v| v.snapshot.stats.evicted_traces > 0).await;
+    let gone: Vec<_> = analysed_once
+        .iter()
+        .copied()
+        .filter(|id| v.trace(*id).is_none())
+        .collect();
+    assert!(!gone.is_empty(), "some analysed traces were evicted since");
+    for id in gone {
+        assert!(
+            v.findings(id).is_none(),
+            "an evicted trace's findings are gone"
+        );
+        let cited = v
+            .cold_starts
+            .iter()
+            .filter_map(|c| c.worst)
+            .chain(v.fanouts.iter().map(|f| f.worst))
+            .chain(v.hotspots.iter().filter_map(|h| h.worst))
+            .chain(v.map.iter().filter_map(|m| m.worst))
+            .any(|e| e.trace_id == id);
+        assert!(!cited, "no row cites an evicted trace as evidence");
+    }
+    // Their contribution to the aggregates stays: every trace analysed is counted.
+    assert!(v.analysed_traces > v.traces.len());
     pipeline.finish().await.expect("clean stop");
 }

@@ -30,7 +30,11 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     ("report", &["ui", "demo", "server", "cli"]),
-    ("ui", &["cli"]),
+    // The TUI renders what the pipeline publishes: it runs no analysis of its own.
+    (
+        "ui",
+        &["cli", "pipeline", "server", "analysis::engine", "report"],
+    ),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

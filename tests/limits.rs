@@ -173,7 +173,7 @@ async fn span_limits_truncate_and_drop_on_both_transports_and_say_so() {
     assert_eq!(stats.links_dropped, 2);
     let store = server.snapshots.borrow().stats;
     assert_eq!(store.spans_over_trace_limit, 2);
-    let line = spantop::server::summary_line(&store, &stats, 0, 0, Duration::from_secs(1));
+    let line = spantop::server::summary_line(&store, &stats, 0, 0, 0, Duration::from_secs(1));
     assert!(
         line.contains("limits: truncated 2 values, dropped 2 attributes, 4 events, 2 links, 2 spans over the per-trace limit"),
         "{line}"

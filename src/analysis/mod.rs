@@ -8,6 +8,7 @@
 //! - `hotspots`, `red`, `callgraph` (service map), `stats`: aggregates that can add a trace's
 //!   contribution and take it back when the trace completes again.
 //! - `isolate`: catches a panic in one trace's analysis, so it costs that trace only.
+//! - `view`: `ViewData`, the rows every TUI tab shows, built by the pipeline from its engine.
 //! - `engine`: runs the analyses in ANALYSIS.md §6 order and keeps per-trace findings plus
 //!   aggregates; `findings`: the ranked cross-trace `Findings` the report and TUI show.
 
@@ -28,6 +29,7 @@ pub mod signature;
 pub mod skew;
 pub mod stats;
 pub mod tree;
+pub mod view;
 
 #[cfg(test)]
 pub(crate) mod fixture;

@@ -281,6 +281,12 @@ impl SpanStore {
 
     /// Completes every open trace now: end of a file in replay, or shutdown.
     pub fn complete_all(&mut self) {
+        self.complete_all_until(None);
+    }
+
+    /// Completes open traces, least recently active first, until `deadline` (if any); returns
+    /// how many were left open for want of time (at shutdown, with a very large store).
+    pub fn complete_all_until(&mut self, deadline: Option<Instant>) -> usize {
         let mut open: Vec<(Instant, TraceId)> = self
             .slots
             .iter()
@@ -290,10 +296,16 @@ impl SpanStore {
             })
             .collect();
         open.sort();
-        for (_, id) in open {
+        let total = open.len();
+        for (done, (_, id)) in open.into_iter().enumerate() {
+            // Checking the clock every trace would cost more than completing small ones.
+            if done % 256 == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return total - done;
+            }
             self.complete(id);
         }
         self.activity.clear();
+        0
     }
 
     fn complete(&mut self, id: TraceId) {

@@ -5,10 +5,10 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rustc_hash::FxHashSet;
 
-use super::data::{Evidence, ViewData};
 use super::filter::Filter;
 use super::tables::{self, ListTab};
 use super::waterfall;
+use crate::analysis::view::{Evidence, ViewData};
 use crate::model::{SpanId, TraceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

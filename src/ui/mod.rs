@@ -1,6 +1,7 @@
 //! The live TUI (ratatui + crossterm).
 //!
-//! - `data`: `ViewData`, what the tabs show, derived from a store snapshot off the render path.
+//! - `ViewData` (from `analysis::view`): what the tabs show, published by the pipeline; the
+//!   TUI imports no engine, it only indexes and renders what it is given.
 //! - `app`: `App`, view state only; `handle_key` updates it and returns an `Effect`.
 //! - `view`, `tables`, `waterfall`: drawing, from `&ViewData` and the data clock only.
 //! - `text`: every string from telemetry is made safe for the terminal here.
@@ -9,7 +10,6 @@
 //! frame and only when something changed. Nothing else in the crate imports `ui`.
 
 pub mod app;
-pub mod data;
 pub mod filter;
 pub mod tables;
 pub mod text;
@@ -28,16 +28,17 @@ use crossterm::event::{
 };
 use tokio::sync::{mpsc, watch};
 
+pub use crate::analysis::view::ViewData;
 pub use app::{App, Effect, Source, Tab};
-pub use data::ViewData;
 pub use view::{Header, KEYS};
 
-use crate::analysis::engine::Engine;
 use crate::ingest::IngestCounters;
 use crate::store::StoreSnapshot;
 
-/// What the TUI watches: the store's snapshots and the receivers' counters.
+/// What the TUI watches: the pipeline's published view, the store's stats for the header and
+/// the receivers' counters.
 pub struct Feed {
+    pub view: watch::Receiver<Arc<ViewData>>,
     pub snapshots: watch::Receiver<StoreSnapshot>,
     pub counters: Option<Arc<IngestCounters>>,
     /// A replay's progress, 0 to 1, as `f64` bits.
@@ -45,8 +46,6 @@ pub struct Feed {
 }
 
 const FRAME: Duration = Duration::from_millis(66);
-/// Views are re-derived from the store at most this often: deriving walks every held span.
-const DERIVE_EVERY: Duration = Duration::from_secs(1);
 
 /// Puts the terminal back however the TUI ends: return, error or panic (ratatui's panic hook
 /// restores first, then this guard's drop is a harmless second restore).
@@ -70,41 +69,6 @@ impl Drop for TerminalGuard {
         let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
         ratatui::restore();
     }
-}
-
-/// Feeds each new snapshot's complete traces to the analysis engine and derives `ViewData`
-/// from both, on a blocking thread, at most once per `DERIVE_EVERY`; the render loop only ever
-/// swaps an `Arc`. The engine skips traces it has already analysed, so each trace is analysed
-/// once (again only when a late span re-opened it).
-fn spawn_deriver(mut snapshots: watch::Receiver<StoreSnapshot>) -> watch::Receiver<Arc<ViewData>> {
-    let (tx, rx) = watch::channel(Arc::new(ViewData::default()));
-    tokio::spawn(async move {
-        let mut engine = Engine::default();
-        loop {
-            let started = Instant::now();
-            let snap = snapshots.borrow_and_update().clone();
-            let job = tokio::task::spawn_blocking(move || {
-                for t in snap.traces.iter() {
-                    engine.add_trace(t);
-                }
-                let data = ViewData::build(snap, &engine);
-                (engine, data)
-            });
-            let Ok((back, data)) = job.await else { break };
-            engine = back;
-            if tx.send(Arc::new(data)).is_err() {
-                break;
-            }
-            // With a very large store, deriving itself takes a while: wait at least as long
-            // again, so the views never take more than half a core.
-            let took = started.elapsed();
-            tokio::time::sleep(DERIVE_EVERY.max(took * 2).saturating_sub(took)).await;
-            if snapshots.changed().await.is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 /// Reads terminal events on a thread of its own (crossterm's reader blocks) until `stop`.
@@ -177,7 +141,7 @@ async fn event_loop(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    let mut derived = spawn_deriver(feed.snapshots.clone());
+    let mut derived = feed.view.clone();
     let mut data = Arc::clone(&derived.borrow_and_update());
     let mut app = App::new(source);
     let mut frame = tokio::time::interval(FRAME);
@@ -204,7 +168,7 @@ async fn event_loop(
             }
             changed = derived.changed() => {
                 if changed.is_err() {
-                    // The deriver stopped (the store is gone); keep showing what we have.
+                    // The pipeline stopped; keep showing what we have.
                     derived = watch::channel(Arc::clone(&data)).1;
                     continue;
                 }

@@ -12,13 +12,13 @@ use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 use std::sync::Arc;
 
 use super::app::{ListState, OrderKey};
-use super::data::{
-    ColdStartRow, Evidence, FanoutKind, FanoutRow, HotspotKind, HotspotRow, MapEdge, ServiceRow,
-    TraceRow, ViewData,
-};
 use super::filter::Term;
 use super::text::{clean, dur};
 use super::theme;
+use crate::analysis::view::{
+    ColdStartRow, Evidence, FanoutKind, FanoutRow, HotspotKind, HotspotRow, MapEdge, ServiceRow,
+    TraceRow, ViewData,
+};
 use crate::model::{AnyValue, Sym};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs};
 
 use super::app::{App, Source, Tab};
-use super::data::ViewData;
 use super::text::clean;
 use super::{tables, theme, waterfall};
+use crate::analysis::view::ViewData;
 use crate::ingest::IngestStats;
 use crate::store::StoreStats;
 

@@ -10,11 +10,11 @@ use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::app::TraceView;
-use super::data::{ViewData, critical_path};
 use super::text::{clean, dur, fit};
 use super::theme;
-use crate::analysis::engine::TraceFindings;
 use crate::analysis::fanout::FanOutKind;
+use crate::analysis::view::TraceFindings;
+use crate::analysis::view::{ViewData, critical_path};
 use crate::model::{AnyValue, KeyValue, Span, SpanId, SpanKind, StatusCode};
 
 /// The span name spantop's demo and the shopfast samples give a cold start's init phase.

@@ -1,9 +1,8 @@
-//! What the views show: rows built from one store snapshot plus the analysis engine's findings
-//! and aggregates, each finding carrying its evidence (trace id, span id) so Enter can jump to
-//! it. Built off the render path (once per snapshot, at most once a second) and shared as an
-//! `Arc`, so a frame costs the same whatever the ingest rate.
-//!
-//! The findings are `crate::analysis`'s; this module only groups and ranks them for tables.
+//! What the views show: rows built from one store snapshot plus the pipeline's engine (its
+//! per-trace findings and aggregates), each finding carrying its evidence (trace id, span id)
+//! so Enter can jump to it. The pipeline's analysis worker builds it at most once per interval
+//! and publishes it as an `Arc`; the TUI only indexes and renders it, so a frame costs the
+//! same whatever the ingest rate.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +11,9 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::analysis::cold_start;
 use crate::analysis::edges::CallKind;
-use crate::analysis::engine::{Engine, TraceFindings};
+use crate::analysis::engine::Engine;
+/// One trace's findings, as the views read them (the engine computes them).
+pub use crate::analysis::engine::TraceFindings;
 use crate::analysis::fanout::FanOutKind;
 use crate::model::{AnyValue, SpanId, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
@@ -167,8 +168,12 @@ pub struct ViewData {
     /// Unique per build: lets views cache what they computed from this data.
     pub generation: u64,
     pub snapshot: StoreSnapshot,
+    /// Traces the engine has analysed (counted in the aggregates), evicted ones included.
+    pub analysed_traces: usize,
     /// Traces whose analysis panicked: left out of every row (the header says how many).
     pub analysis_failures: usize,
+    /// Completed traces the analysis had no time for (it fell behind, or at shutdown).
+    pub analysis_skipped: u64,
     /// The data clock: the latest span end held. Views measure "ago" from it, never from the
     /// wall clock, so replays and snapshot tests render the same frame every time.
     pub clock_ns: u64,
@@ -243,7 +248,9 @@ impl ViewData {
         let cold_starts = cold_start_rows(&all, engine, &snapshot, &index);
         ViewData {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            analysed_traces: engine.aggregates().traces,
             analysis_failures: engine.analysis_failures,
+            analysis_skipped: 0,
             services: service_rows(engine, &cold_starts),
             fanouts: fanout_rows(&all),
             hotspots: hotspot_rows(&all, engine),

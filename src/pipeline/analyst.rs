@@ -1,0 +1,203 @@
+//! The analysis worker: a thread that owns the engine. The ingest task hands it completed and
+//! evicted traces as they come (`Inbox::send` never blocks); it analyses each completed trace
+//! once, forgets evicted ones, and publishes the view at most once per interval, only when
+//! something changed, and never more than half its time (building the rows walks the held
+//! findings). A backlog beyond its byte bound is skipped and counted rather than slowing
+//! ingest; at shutdown it works until a deadline and skips (and counts) the rest.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+
+use crate::analysis::engine::Engine;
+use crate::analysis::view::ViewData;
+use crate::model::TraceId;
+use crate::store::{StoreSnapshot, Trace};
+
+enum Work {
+    Traces {
+        completed: Vec<Arc<Trace>>,
+        evicted: Vec<TraceId>,
+    },
+    /// The last message: finish what is queued (until the deadline) and stop.
+    Finish,
+}
+
+/// Counters shared by the ingest side and the worker.
+#[derive(Default)]
+struct Shared {
+    /// Bytes of the traces queued for analysis.
+    backlog: AtomicUsize,
+    skipped: AtomicU64,
+    /// Set at shutdown: traces not analysed by then are skipped.
+    deadline: OnceLock<Instant>,
+}
+
+/// The ingest task's side: hands work over without ever waiting.
+pub struct Inbox {
+    tx: mpsc::Sender<Work>,
+    shared: Arc<Shared>,
+    backlog_limit: usize,
+}
+
+impl Inbox {
+    pub fn send(&self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
+        if completed.is_empty() && evicted.is_empty() {
+            return;
+        }
+        let mut kept = Vec::with_capacity(completed.len());
+        for t in completed {
+            let backlog = self.shared.backlog.load(Ordering::Relaxed);
+            if backlog.saturating_add(t.memory_bytes) > self.backlog_limit {
+                self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.shared
+                    .backlog
+                    .fetch_add(t.memory_bytes, Ordering::Relaxed);
+                kept.push(t);
+            }
+        }
+        // Fails only once the worker is gone, at the very end; nothing is left to analyse then.
+        let _ = self.tx.send(Work::Traces {
+            completed: kept,
+            evicted,
+        });
+    }
+}
+
+pub struct Analyst {
+    pub view: watch::Receiver<Arc<ViewData>>,
+    tx: mpsc::Sender<Work>,
+    shared: Arc<Shared>,
+    backlog_limit: usize,
+    join: JoinHandle<Engine>,
+}
+
+impl Analyst {
+    pub fn spawn(
+        engine: Engine,
+        snapshots: watch::Receiver<StoreSnapshot>,
+        every: Duration,
+        backlog_limit: usize,
+    ) -> Analyst {
+        // Unbounded, but bounded in bytes by `backlog_limit` on the sending side.
+        let (tx, rx) = mpsc::channel();
+        let (view_tx, view) = watch::channel(Arc::new(ViewData::default()));
+        let shared = Arc::new(Shared::default());
+        let worker = Worker {
+            engine,
+            rx,
+            snapshots,
+            view_tx,
+            shared: Arc::clone(&shared),
+            every,
+        };
+        let join = std::thread::Builder::new()
+            .name("spantop-analysis".into())
+            .spawn(move || worker.run())
+            // Only when the OS is out of threads, like `tokio::spawn` beside it.
+            .expect("cannot start the analysis thread");
+        Analyst {
+            view,
+            tx,
+            shared,
+            backlog_limit,
+            join,
+        }
+    }
+
+    pub fn inbox(&self) -> Inbox {
+        Inbox {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+            backlog_limit: self.backlog_limit,
+        }
+    }
+
+    /// Lets the worker analyse what is queued until `deadline`, then returns the engine and
+    /// the number of completed traces never analysed. Blocks: call it off the async runtime.
+    pub fn finish(self, deadline: Instant) -> anyhow::Result<(Engine, u64)> {
+        let _ = self.shared.deadline.set(deadline);
+        let _ = self.tx.send(Work::Finish);
+        let engine = self
+            .join
+            .join()
+            .map_err(|_| anyhow::anyhow!("the analysis thread panicked"))
+            .context("stopping the analysis")?;
+        Ok((engine, self.shared.skipped.load(Ordering::Relaxed)))
+    }
+}
+
+struct Worker {
+    engine: Engine,
+    rx: mpsc::Receiver<Work>,
+    snapshots: watch::Receiver<StoreSnapshot>,
+    view_tx: watch::Sender<Arc<ViewData>>,
+    shared: Arc<Shared>,
+    every: Duration,
+}
+
+impl Worker {
+    fn run(mut self) -> Engine {
+        let mut dirty = false;
+        let mut next_build = Instant::now();
+        loop {
+            let wait = if dirty {
+                next_build.saturating_duration_since(Instant::now())
+            } else {
+                Duration::from_secs(3600)
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(Work::Traces { completed, evicted }) => {
+                    self.absorb(completed, evicted);
+                    dirty = true;
+                }
+                Ok(Work::Finish) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if dirty && Instant::now() >= next_build && self.shared.deadline.get().is_none() {
+                let started = Instant::now();
+                self.publish();
+                dirty = false;
+                // Building walks every held finding: with a very large store, wait at least as
+                // long again, so publishing never takes more than half this thread.
+                let took = started.elapsed();
+                next_build = Instant::now() + self.every.max(took * 2).saturating_sub(took);
+            }
+        }
+        self.engine
+    }
+
+    fn absorb(&mut self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
+        for t in completed {
+            self.shared
+                .backlog
+                .fetch_sub(t.memory_bytes, Ordering::Relaxed);
+            if self
+                .shared
+                .deadline
+                .get()
+                .is_some_and(|d| Instant::now() >= *d)
+            {
+                self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            self.engine.add_trace(&t);
+        }
+        for id in evicted {
+            self.engine.forget(id);
+        }
+    }
+
+    fn publish(&mut self) {
+        let snapshot = self.snapshots.borrow().clone();
+        let mut view = ViewData::build(snapshot, &self.engine);
+        view.analysis_skipped = self.shared.skipped.load(Ordering::Relaxed);
+        self.view_tx.send_replace(Arc::new(view));
+    }
+}

@@ -1,0 +1,184 @@
+//! The pipeline owns the `SpanStore` and the only analysis engine. Its ingest task applies
+//! batches from the ingest channel and completes idle traces on a timer; it never analyses.
+//! Completed and evicted traces go, as they come, to the analysis worker (`analyst`, a thread of
+//! its own), which analyses each completed trace once (a panic costs that trace only), drops
+//! the findings of evicted traces, and publishes one `Arc<ViewData>` at most once per interval
+//! and only when something changed. Ingest never touches the store directly, views only ever
+//! see snapshots, and nothing re-analyses the held traces at a tick or at exit.
+
+pub mod analyst;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
+use crate::analysis::view::ViewData;
+use crate::ingest::BatchTx;
+use crate::model::Batch;
+use crate::store::{SpanStore, StoreConfig, StoreSnapshot};
+
+use analyst::Analyst;
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub store: StoreConfig,
+    /// Batches that may wait for the store; together with the receivers' send timeout this
+    /// bounds memory held in flight.
+    pub channel_capacity: usize,
+    /// How often idle traces are completed and a store snapshot published.
+    pub tick_interval: Duration,
+    pub analysis: AnalysisConfig,
+    /// The published view is rebuilt at most this often (and only when changed).
+    pub findings_interval: Duration,
+    /// The per-trace analysis: `analyse_trace`; tests swap in one that panics on cue.
+    pub analyser: Analyser,
+    /// At shutdown, how long the worker may go on analysing what is still queued; the rest is
+    /// skipped and counted, so stopping never waits on a large backlog.
+    pub shutdown_analysis: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            store: StoreConfig::default(),
+            channel_capacity: 1024,
+            tick_interval: Duration::from_millis(200),
+            analysis: AnalysisConfig::default(),
+            findings_interval: Duration::from_secs(1),
+            analyser: analyse_trace,
+            shutdown_analysis: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub tx: BatchTx,
+    /// The store's state after every tick: stats for headers and summary lines.
+    pub snapshots: watch::Receiver<StoreSnapshot>,
+    /// What every view shows, from the one engine.
+    pub view: watch::Receiver<Arc<ViewData>>,
+    join: JoinHandle<Stopped>,
+    analyst: Analyst,
+}
+
+/// What the ingest task hands back at the end.
+struct Stopped {
+    store: SpanStore,
+    /// Until when the analysis may go on.
+    deadline: Instant,
+    /// Open traces there was no time to complete.
+    left_open: usize,
+}
+
+/// What the pipeline left when it stopped.
+pub struct Finished {
+    pub store: SpanStore,
+    pub engine: Engine,
+    /// Completed traces never analysed: the worker fell behind, or had no time at shutdown.
+    pub analysis_skipped: u64,
+}
+
+impl Pipeline {
+    pub fn spawn(config: PipelineConfig) -> Pipeline {
+        let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
+        let (snap_tx, snapshots) = watch::channel(StoreSnapshot::default());
+        let engine = Engine::with_analyser(config.analysis, config.analyser);
+        // Traces waiting for analysis are held outside the store's budget; a quarter of it
+        // more at most, beyond which new completions are skipped (and counted), never ingest.
+        let backlog_bytes = config.store.max_memory / 4;
+        let analyst = Analyst::spawn(
+            engine,
+            snapshots.clone(),
+            config.findings_interval,
+            backlog_bytes,
+        );
+        let view = analyst.view.clone();
+        let store = SpanStore::new(config.store);
+        let join = tokio::spawn(run(
+            store,
+            rx,
+            snap_tx,
+            analyst.inbox(),
+            config.tick_interval,
+            config.shutdown_analysis,
+        ));
+        Pipeline {
+            tx,
+            snapshots,
+            view,
+            join,
+            analyst,
+        }
+    }
+
+    /// Waits until every sender is gone and the channel is drained, then, within
+    /// `shutdown_analysis`, completes the open traces and lets the worker analyse what it can;
+    /// what there was no time for is counted in `analysis_skipped`. Returns the store and the
+    /// engine.
+    pub async fn finish(self) -> anyhow::Result<Finished> {
+        drop(self.tx);
+        let Stopped {
+            store,
+            deadline,
+            left_open,
+        } = self.join.await?;
+        let analyst = self.analyst;
+        let (engine, skipped) =
+            tokio::task::spawn_blocking(move || analyst.finish(deadline)).await??;
+        Ok(Finished {
+            store,
+            engine,
+            analysis_skipped: skipped + left_open as u64,
+        })
+    }
+}
+
+/// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
+const MAX_BATCHES_PER_TURN: usize = 64;
+
+async fn run(
+    mut store: SpanStore,
+    mut rx: mpsc::Receiver<Batch>,
+    snap_tx: watch::Sender<StoreSnapshot>,
+    inbox: analyst::Inbox,
+    tick_interval: Duration,
+    shutdown_budget: Duration,
+) -> Stopped {
+    let mut ticker = tokio::time::interval(tick_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = ticker.tick() => {
+                store.tick(Instant::now());
+                inbox.send(store.take_completed(), store.take_evicted());
+                snap_tx.send_replace(store.snapshot());
+            }
+            batch = rx.recv() => {
+                let Some(batch) = batch else { break };
+                let now = Instant::now();
+                store.ingest(batch, now);
+                for _ in 0..MAX_BATCHES_PER_TURN {
+                    match rx.try_recv() {
+                        Ok(b) => store.ingest(b, now),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+    // End of input (files) or shutdown: whatever is still open is complete now, as far as
+    // the budget goes.
+    let deadline = Instant::now() + shutdown_budget;
+    let left_open = store.complete_all_until(Some(deadline));
+    inbox.send(store.take_completed(), store.take_evicted());
+    snap_tx.send_replace(store.snapshot());
+    Stopped {
+        store,
+        deadline,
+        left_open,
+    }
+}
