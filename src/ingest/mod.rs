@@ -284,18 +284,24 @@ impl Intake {
                 spans: Vec::new(),
                 logs: logs.with_span,
             };
-            match self.tx.send_timeout(batch, self.send_timeout).await {
-                Ok(()) => {}
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    IngestCounters::add(&self.counters.requests_throttled, 1);
-                    return Err(HandOffError::Busy);
-                }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(HandOffError::Closed),
-            }
+            self.hand_off(batch).await?;
         }
         IngestCounters::add(&self.counters.logs_received, logs.records);
         IngestCounters::add(&self.counters.logs_with_span, kept);
         Ok(())
+    }
+
+    /// Waits up to the send timeout for room in the store's queue; a full queue is counted as
+    /// throttled and answered "retry later".
+    async fn hand_off(&self, batch: Batch) -> Result<(), HandOffError> {
+        match self.tx.send_timeout(batch, self.send_timeout).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                IngestCounters::add(&self.counters.requests_throttled, 1);
+                Err(HandOffError::Busy)
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(HandOffError::Closed),
+        }
     }
 
     /// Counts metric data points, which spantop does not analyse.
@@ -329,14 +335,7 @@ impl Intake {
                 .recorder
                 .as_ref()
                 .map(|_| record::batch_to_json_line(&batch));
-            match self.tx.send_timeout(batch, self.send_timeout).await {
-                Ok(()) => {}
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    IngestCounters::add(&self.counters.requests_throttled, 1);
-                    return Err(HandOffError::Busy);
-                }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => return Err(HandOffError::Closed),
-            }
+            self.hand_off(batch).await?;
             // Acknowledged only once the line is with the OS: a kill loses no answered batch.
             if let (Some(rec), Some(line)) = (&self.recorder, line) {
                 rec.write(line).await?;
