@@ -11,6 +11,8 @@ pub mod cmd_live;
 pub mod cmd_replay;
 pub mod cmd_simulate;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;
