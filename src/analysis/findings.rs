@@ -449,7 +449,7 @@ impl Findings {
             mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
-            patterns: patterns(&all),
+            patterns: patterns(&all, top),
             hotspots: Hotspots {
                 operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
                 by_endpoint: truncate(by_endpoint(&all, top), top),
@@ -542,7 +542,7 @@ struct Occurrence<'f> {
 
 /// Groups every fan-out by kind, parent operation and what repeats (its call signature, so
 /// different statements under one span name stay apart), and every chain by its path.
-fn patterns(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<Pattern> {
+fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<Pattern> {
     let mut occurrences: Vec<Occurrence<'_>> = Vec::new();
     for f in all {
         for x in &f.fanouts {
@@ -677,6 +677,13 @@ fn patterns(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<Pattern> {
             .then(weight(b).total_cmp(&weight(a)))
             .then((a.service, a.parent).cmp(&(b.service, b.parent)))
             .then(a.target.cmp(&b.target))
+    });
+    // `top` rows of each kind.
+    let mut kept: FxHashMap<PatternKind, usize> = FxHashMap::default();
+    rows.retain(|p| {
+        let n = kept.entry(p.kind).or_default();
+        *n += 1;
+        *n <= top
     });
     rows
 }
