@@ -206,7 +206,7 @@ fn walk(
             .map(|(_, to, &r)| (to, r))
             .filter(|(to, _)| !path.contains(to))
             .collect();
-        next.sort_by(|a, b| a.0.cmp(&b.0));
+        next.sort_by_key(|e| e.0);
         for (to, r) in next {
             if *budget == 0 {
                 return;
