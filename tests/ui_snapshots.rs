@@ -353,7 +353,7 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
     let mut app = App::new(Source::Live);
     let t = draw(&mut app, &data, 120, 40);
     let buf = t.backend().buffer();
-    let row = spantop::ui::view::TAB_BAR_ROW;
+    let row = spantop::ui::widgets::tabs::TAB_BAR_ROW;
     let bar: String = (0..buf.area.width)
         .map(|x| buf[(x, row)].symbol())
         .collect();
@@ -366,7 +366,7 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
         let end = start + label.chars().count() - 1;
         for col in [start, end] {
             assert_eq!(
-                spantop::ui::view::tab_at(col as u16),
+                spantop::ui::widgets::tabs::tab_at(col as u16),
                 Some(i),
                 "{label} at {col} in {bar:?}"
             );
