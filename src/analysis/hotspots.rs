@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::model::Sym;
+use crate::model::{Sym, mem};
 
 use super::stats::{Samples, ns_to_ms};
 use super::tree::TraceTree;
@@ -82,10 +82,20 @@ pub fn trace_hotspots(
     h
 }
 
+/// An operation's critical-path time: the total, and the per-trace distribution (its
+/// percentiles are shown).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct CpAgg {
     total: u64,
     per_trace: Samples,
+}
+
+/// A call path's critical-path time: only the total and the traces it was in are shown, so no
+/// distribution is kept (there can be many more call paths than operations).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct PathAgg {
+    total: u64,
+    traces: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,7 +103,7 @@ pub struct HotspotAgg {
     root_ns: u64,
     ops: BTreeMap<OpKey, CpAgg>,
     times: BTreeMap<OpKey, OpTimes>,
-    paths: BTreeMap<Box<str>, CpAgg>,
+    paths: BTreeMap<Box<str>, PathAgg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,9 +148,49 @@ impl HotspotAgg {
         self.times.retain(|_, t| t.count > 0);
         for (k, v) in &h.cp_by_call_path {
             let a = self.paths.entry(k.clone()).or_default();
-            apply_cp(a, *v, add);
+            upd(&mut a.total, *v);
+            a.traces = if add {
+                a.traces + 1
+            } else {
+                a.traces.saturating_sub(1)
+            };
         }
-        self.paths.retain(|_, a| !a.per_trace.is_empty());
+        self.paths.retain(|_, a| a.traces > 0);
+    }
+
+    /// Adds another instance's figures: totals and counts exactly, per-trace distributions as
+    /// `Samples::merge`.
+    pub fn merge(&mut self, other: &HotspotAgg) {
+        self.root_ns += other.root_ns;
+        for (k, a) in &other.ops {
+            let mine = self.ops.entry(*k).or_default();
+            mine.total += a.total;
+            mine.per_trace.merge(&a.per_trace);
+        }
+        for (k, t) in &other.times {
+            let mine = self.times.entry(*k).or_default();
+            mine.count += t.count;
+            mine.total_ns += t.total_ns;
+            mine.self_ns += t.self_ns;
+        }
+        for (k, a) in &other.paths {
+            let mine = self.paths.entry(k.clone()).or_default();
+            mine.total += a.total;
+            mine.traces += a.traces;
+        }
+    }
+
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        mem::btree::<OpKey, CpAgg>(self.ops.len())
+            + self
+                .ops
+                .values()
+                .map(|a| a.per_trace.heap_bytes())
+                .sum::<usize>()
+            + mem::btree::<OpKey, OpTimes>(self.times.len())
+            + mem::btree::<Box<str>, PathAgg>(self.paths.len())
+            + self.paths.keys().map(|k| k.len()).sum::<usize>()
     }
 
     /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
@@ -158,8 +208,7 @@ impl HotspotAgg {
             .ops
             .iter()
             .map(|(&(service, operation), a)| {
-                let s = a.per_trace.sorted();
-                let p = |q| ns_to_ms(super::stats::percentile(&s, q).unwrap_or(0.0));
+                let p = |q| ns_to_ms(a.per_trace.percentile(q).unwrap_or(0.0));
                 let t = self
                     .times
                     .get(&(service, operation))
@@ -195,7 +244,7 @@ impl HotspotAgg {
                 call_path: k.clone(),
                 cp_total_ms: ns_to_ms(a.total as f64),
                 cp_share: self.share(a.total),
-                occurrence: a.per_trace.len(),
+                occurrence: a.traces,
             })
             .collect();
         rows.sort_by(|a, b| {

@@ -4,6 +4,10 @@
 //! something changed, and never more than half its time (building the rows walks the held
 //! findings). A backlog beyond its byte bound is skipped and counted rather than slowing
 //! ingest; at shutdown it works until a deadline and skips (and counts) the rest.
+//!
+//! What it holds (the engine's findings and aggregates, and the view it published) is
+//! published through the `MemoryGauge` after every change, so the store keeps the total within
+//! `--max-memory`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -17,7 +21,8 @@ use tokio::sync::watch;
 use crate::analysis::engine::Engine;
 use crate::analysis::view::ViewData;
 use crate::model::TraceId;
-use crate::store::{StoreSnapshot, Trace};
+use crate::model::mem;
+use crate::store::{MemoryGauge, StoreSnapshot, Trace};
 
 enum Work {
     Traces {
@@ -84,6 +89,7 @@ impl Analyst {
         snapshots: watch::Receiver<StoreSnapshot>,
         every: Duration,
         backlog_limit: usize,
+        gauge: Arc<MemoryGauge>,
     ) -> Analyst {
         // Unbounded, but bounded in bytes by `backlog_limit` on the sending side.
         let (tx, rx) = mpsc::channel();
@@ -96,6 +102,8 @@ impl Analyst {
             view_tx,
             shared: Arc::clone(&shared),
             every,
+            gauge,
+            view_bytes: 0,
         };
         let join = std::thread::Builder::new()
             .name("spantop-analysis".into())
@@ -140,6 +148,10 @@ struct Worker {
     view_tx: watch::Sender<Arc<ViewData>>,
     shared: Arc<Shared>,
     every: Duration,
+    gauge: Arc<MemoryGauge>,
+    /// Estimated bytes of the rows in the last published view (its traces and findings are
+    /// `Arc`s counted by the store and the engine).
+    view_bytes: usize,
 }
 
 impl Worker {
@@ -192,12 +204,43 @@ impl Worker {
         for id in evicted {
             self.engine.forget(id);
         }
+        self.publish_bytes();
+    }
+
+    fn publish_bytes(&self) {
+        self.gauge
+            .set_analysis_bytes(self.engine.held_bytes() + self.view_bytes);
     }
 
     fn publish(&mut self) {
         let snapshot = self.snapshots.borrow().clone();
         let mut view = ViewData::build(snapshot, &self.engine);
         view.analysis_skipped = self.shared.skipped.load(Ordering::Relaxed);
+        self.view_bytes = view_bytes(&view);
         self.view_tx.send_replace(Arc::new(view));
+        self.publish_bytes();
     }
+}
+
+/// The rows a view holds besides its `Arc`s (its snapshot's traces, its findings), and its
+/// two indexes by trace id.
+fn view_bytes(view: &ViewData) -> usize {
+    use crate::analysis::view::{
+        ColdStartRow, FanoutRow, HotspotRow, MapEdge, ServiceRow, TraceRow,
+    };
+    let traces = view.traces.len();
+    mem::vec::<TraceRow>(view.traces.capacity())
+        + mem::vec::<ServiceRow>(view.services.capacity())
+        + mem::vec::<ColdStartRow>(view.cold_starts.capacity())
+        + mem::vec::<FanoutRow>(view.fanouts.capacity())
+        + view
+            .fanouts
+            .iter()
+            .map(|f| f.target.capacity())
+            .sum::<usize>()
+        + mem::vec::<HotspotRow>(view.hotspots.capacity())
+        + mem::vec::<MapEdge>(view.map.capacity())
+        + mem::vec::<Arc<Trace>>(view.snapshot.traces.len())
+        + mem::hash_table::<(TraceId, usize)>(traces)
+        + mem::hash_table::<(TraceId, Arc<crate::analysis::engine::TraceFindings>)>(traces)
 }
