@@ -152,11 +152,7 @@ impl TraceFindings {
         let h = &self.hotspots;
         let hotspots = mem::vec::<(hotspots::OpKey, u64)>(h.cp_by_op.capacity())
             + mem::vec::<(hotspots::OpKey, hotspots::OpTimes)>(h.self_by_op.capacity())
-            + mem::vec::<(Box<str>, u64)>(h.cp_by_call_path.capacity())
-            + h.cp_by_call_path
-                .iter()
-                .map(|(p, _)| p.len())
-                .sum::<usize>();
+            + mem::vec::<(Sym, u64)>(h.cp_by_call_path.capacity());
         mem::vec::<TreeWarning>(self.warnings.capacity())
             + warnings
             + mem::vec::<SkewNote>(self.clock_skew.capacity())
@@ -180,6 +176,34 @@ impl TraceFindings {
             + mem::vec::<ErrorOrigin>(self.errors.capacity())
             + errors
             + mem::vec::<Request>(self.requests.capacity())
+    }
+
+    /// Gives back the spare capacity the analyses' vectors grew with: findings are kept for as
+    /// long as their trace is held, and are as large as its spans.
+    fn shrink_to_fit(&mut self) {
+        self.warnings.shrink_to_fit();
+        self.clock_skew.shrink_to_fit();
+        self.critical_path.shrink_to_fit();
+        for p in &mut self.critical_path {
+            p.sections.shrink_to_fit();
+        }
+        self.cp_by_service_ns.shrink_to_fit();
+        self.services_in_order.shrink_to_fit();
+        self.services_first_seen.shrink_to_fit();
+        self.hotspots.cp_by_op.shrink_to_fit();
+        self.hotspots.self_by_op.shrink_to_fit();
+        self.hotspots.cp_by_call_path.shrink_to_fit();
+        self.calls.shrink_to_fit();
+        for c in &mut self.calls {
+            c.server_spans.shrink_to_fit();
+        }
+        self.links.shrink_to_fit();
+        self.producers.shrink_to_fit();
+        self.invocations.shrink_to_fit();
+        self.fanouts.shrink_to_fit();
+        self.chains.shrink_to_fit();
+        self.errors.shrink_to_fit();
+        self.requests.shrink_to_fit();
     }
 
     /// Bytes one kept finding costs: the `Arc` allocation (counts and struct) and its heap.
@@ -218,7 +242,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     }
     let mut cp_by_service_ns: Vec<(Sym, u64)> = cp_by_service.into_iter().collect();
     cp_by_service_ns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    TraceFindings {
+    let mut f = TraceFindings {
         trace_id: trace.trace_id,
         version: trace.version,
         root: tree.effective_root().map(|r| SpanRef::of(&tree, r)),
@@ -242,7 +266,9 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         producers,
         warnings: tree.warnings.clone(),
         clock_skew,
-    }
+    };
+    f.shrink_to_fit();
+    f
 }
 
 fn trace_path(tree: &TraceTree<'_>, p: &RootPath) -> TracePath {

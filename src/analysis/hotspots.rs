@@ -23,7 +23,8 @@ pub struct TraceHotspots {
     pub cp_by_op: Vec<(OpKey, u64)>,
     pub self_by_op: Vec<(OpKey, OpTimes)>,
     /// CRISP calling context: `svc:op->svc:op` of the entry spans above, then the span's op.
-    pub cp_by_call_path: Vec<(Box<str>, u64)>,
+    /// Interned: the same paths recur in every trace of a kind, and findings are kept per trace.
+    pub cp_by_call_path: Vec<(Sym, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -43,7 +44,7 @@ pub fn trace_hotspots(
     let op = |i: usize| (tree.service(i), tree.span(i).name);
     let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
-    let mut cp_by_path: FxHashMap<Box<str>, u64> = FxHashMap::default();
+    let mut cp_by_path: FxHashMap<Sym, u64> = FxHashMap::default();
     let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
     for &i in &tree.preorder {
         if tree.entry[i] {
@@ -67,7 +68,7 @@ pub fn trace_hotspots(
             } else {
                 format!("{ctx}->{}", tree.span(i).name)
             };
-            *cp_by_path.entry(key.into()).or_default() += cp[i];
+            *cp_by_path.entry(Sym::new(&key)).or_default() += cp[i];
         }
     }
     let mut h = TraceHotspots {
@@ -103,7 +104,7 @@ pub struct HotspotAgg {
     root_ns: u64,
     ops: BTreeMap<OpKey, CpAgg>,
     times: BTreeMap<OpKey, OpTimes>,
-    paths: BTreeMap<Box<str>, PathAgg>,
+    paths: BTreeMap<Sym, PathAgg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,7 +148,7 @@ impl HotspotAgg {
         }
         self.times.retain(|_, t| t.count > 0);
         for (k, v) in &h.cp_by_call_path {
-            let a = self.paths.entry(k.clone()).or_default();
+            let a = self.paths.entry(*k).or_default();
             upd(&mut a.total, *v);
             a.traces = if add {
                 a.traces + 1
@@ -174,7 +175,7 @@ impl HotspotAgg {
             mine.self_ns += t.self_ns;
         }
         for (k, a) in &other.paths {
-            let mine = self.paths.entry(k.clone()).or_default();
+            let mine = self.paths.entry(*k).or_default();
             mine.total += a.total;
             mine.traces += a.traces;
         }
@@ -189,8 +190,7 @@ impl HotspotAgg {
                 .map(|a| a.per_trace.heap_bytes())
                 .sum::<usize>()
             + mem::btree::<OpKey, OpTimes>(self.times.len())
-            + mem::btree::<Box<str>, PathAgg>(self.paths.len())
-            + self.paths.keys().map(|k| k.len()).sum::<usize>()
+            + mem::btree::<Sym, PathAgg>(self.paths.len())
     }
 
     /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
@@ -241,7 +241,7 @@ impl HotspotAgg {
             .paths
             .iter()
             .map(|(k, a)| CallPathHotspot {
-                call_path: k.clone(),
+                call_path: k.as_str().into(),
                 cp_total_ms: ns_to_ms(a.total as f64),
                 cp_share: self.share(a.total),
                 occurrence: a.traces,
