@@ -26,6 +26,8 @@ pub struct DemoArgs {
     /// Seed of the simulated shop.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    #[command(flatten)]
+    pub analysis: crate::cmd::args::AnalysisArgs,
 }
 
 pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
@@ -50,6 +52,7 @@ const DEMO_TRACE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::ephemeral();
     config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
+    config.pipeline.analysis = args.analysis.bounded();
     let server = Server::start(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sim = SimulateConfig {

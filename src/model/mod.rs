@@ -8,7 +8,7 @@ pub mod mem;
 mod span;
 mod value;
 
-pub use ids::{IdError, SpanId, TraceId};
+pub use ids::{IdError, SpanId, SpanRef, TraceId};
 pub use intern::{Sym, interned_bytes};
 pub use span::{
     Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, SpanLog, Status, StatusCode,

@@ -39,8 +39,9 @@ struct Shared {
     /// Bytes of the traces queued for analysis.
     backlog: AtomicUsize,
     skipped: AtomicU64,
-    /// Set at shutdown: traces not analysed by then are skipped.
-    deadline: OnceLock<Instant>,
+    /// Set at shutdown, with the time after which queued traces are skipped (none: analyse
+    /// them all).
+    finishing: OnceLock<Option<Instant>>,
 }
 
 /// The ingest task's side: hands work over without ever waiting.
@@ -87,7 +88,7 @@ impl Analyst {
     pub fn spawn(
         engine: Engine,
         snapshots: watch::Receiver<StoreSnapshot>,
-        every: Duration,
+        every: Option<Duration>,
         backlog_limit: usize,
         gauge: Arc<MemoryGauge>,
     ) -> Analyst {
@@ -127,10 +128,11 @@ impl Analyst {
         }
     }
 
-    /// Lets the worker analyse what is queued until `deadline`, then returns the engine and
-    /// the number of completed traces never analysed. Blocks: call it off the async runtime.
-    pub fn finish(self, deadline: Instant) -> anyhow::Result<(Engine, u64)> {
-        let _ = self.shared.deadline.set(deadline);
+    /// Lets the worker analyse what is queued until `deadline` (all of it when `None`), then
+    /// returns the engine and the number of completed traces never analysed. Blocks: call it
+    /// off the async runtime.
+    pub fn finish(self, deadline: Option<Instant>) -> anyhow::Result<(Engine, u64)> {
+        let _ = self.shared.finishing.set(deadline);
         let _ = self.tx.send(Work::Finish);
         let engine = self
             .join
@@ -147,7 +149,9 @@ struct Worker {
     snapshots: watch::Receiver<StoreSnapshot>,
     view_tx: watch::Sender<Arc<ViewData>>,
     shared: Arc<Shared>,
-    every: Duration,
+    /// How often the view may be rebuilt; `None` in batch mode, where no one watches it and
+    /// the caller builds what it needs from the engine at the end.
+    every: Option<Duration>,
     gauge: Arc<MemoryGauge>,
     /// Estimated bytes of the rows in the last published view (its traces and findings are
     /// `Arc`s counted by the store and the engine).
@@ -167,19 +171,22 @@ impl Worker {
             match self.rx.recv_timeout(wait) {
                 Ok(Work::Traces { completed, evicted }) => {
                     self.absorb(completed, evicted);
-                    dirty = true;
+                    dirty = self.every.is_some();
                 }
                 Ok(Work::Finish) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if dirty && Instant::now() >= next_build && self.shared.deadline.get().is_none() {
+            let Some(every) = self.every else {
+                continue;
+            };
+            if dirty && Instant::now() >= next_build && self.shared.finishing.get().is_none() {
                 let started = Instant::now();
                 self.publish();
                 dirty = false;
                 // Building walks every held finding: with a very large store, wait at least as
                 // long again, so publishing never takes more than half this thread.
                 let took = started.elapsed();
-                next_build = Instant::now() + self.every.max(took * 2).saturating_sub(took);
+                next_build = Instant::now() + every.max(took * 2).saturating_sub(took);
             }
         }
         self.engine
@@ -192,9 +199,11 @@ impl Worker {
                 .fetch_sub(t.memory_bytes, Ordering::Relaxed);
             if self
                 .shared
-                .deadline
+                .finishing
                 .get()
-                .is_some_and(|d| Instant::now() >= *d)
+                .copied()
+                .flatten()
+                .is_some_and(|d| Instant::now() >= d)
             {
                 self.shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -222,24 +231,14 @@ impl Worker {
     }
 }
 
-/// The rows a view holds besides its `Arc`s (its snapshot's traces, its findings), and its
-/// two indexes by trace id.
+/// The rows a view holds per trace besides its `Arc`s (its snapshot's traces, its findings,
+/// counted by the store and the engine): the Traces tab's rows and the two indexes by trace id.
+/// The cross-trace `Findings` are not counted: their lists are cut to `--top` rows.
 fn view_bytes(view: &ViewData) -> usize {
-    use crate::analysis::view::{
-        ColdStartRow, FanoutRow, HotspotRow, MapEdge, ServiceRow, TraceRow,
-    };
+    use crate::analysis::view::{HotspotEntry, TraceRow};
     let traces = view.traces.len();
     mem::vec::<TraceRow>(view.traces.capacity())
-        + mem::vec::<ServiceRow>(view.services.capacity())
-        + mem::vec::<ColdStartRow>(view.cold_starts.capacity())
-        + mem::vec::<FanoutRow>(view.fanouts.capacity())
-        + view
-            .fanouts
-            .iter()
-            .map(|f| f.target.capacity())
-            .sum::<usize>()
-        + mem::vec::<HotspotRow>(view.hotspots.capacity())
-        + mem::vec::<MapEdge>(view.map.capacity())
+        + mem::vec::<HotspotEntry>(view.hotspots.capacity())
         + mem::vec::<Arc<Trace>>(view.snapshot.traces.len())
         + mem::hash_table::<(TraceId, usize)>(traces)
         + mem::hash_table::<(TraceId, Arc<crate::analysis::engine::TraceFindings>)>(traces)
