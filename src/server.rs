@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::analysis::view::ViewData;
-use crate::ingest::listen::Incoming;
+use crate::ingest::listen::{Incoming, Listening};
 use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -35,6 +35,8 @@ pub struct ServerConfig {
     /// Requests decoded at once over both receivers; the rest wait on their connections.
     pub max_inflight_requests: usize,
     pub record: Option<RecordConfig>,
+    /// Origins browser apps may post OTLP/HTTP from.
+    pub cors: ingest::cors::CorsOrigins,
 }
 
 impl Default for ServerConfig {
@@ -51,6 +53,7 @@ impl Default for ServerConfig {
             send_timeout: Duration::from_millis(500),
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
             record: None,
+            cors: ingest::cors::CorsOrigins::default(),
         }
     }
 }
@@ -69,6 +72,7 @@ impl ServerConfig {
 pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    tls: bool,
     pub snapshots: watch::Receiver<StoreSnapshot>,
     /// What the views show, published by the pipeline's analysis worker.
     pub view: watch::Receiver<Arc<ViewData>>,
@@ -122,7 +126,8 @@ impl Server {
             config.send_timeout,
         )
         .with_limits(config.span_limits)
-        .with_auth(config.auth_token.clone());
+        .with_auth(config.auth_token.clone())
+        .with_cors(config.cors.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (grpc_tls, http_tls) = match &config.tls {
             Some(files) => (
@@ -171,6 +176,7 @@ impl Server {
         Ok(Server {
             grpc_addr,
             http_addr,
+            tls: config.tls.is_some(),
             snapshots: pipeline.snapshots.clone(),
             view: pipeline.view.clone(),
             counters,
@@ -182,6 +188,15 @@ impl Server {
             pipeline,
             recorder,
         })
+    }
+
+    /// Where the receivers listen (the real ports when port 0 was asked for).
+    pub fn listening(&self) -> Listening {
+        Listening {
+            grpc: self.grpc_addr,
+            http: self.http_addr,
+            tls: self.tls,
+        }
     }
 
     /// A sender straight into the pipeline, beside the receivers: for in-process sources and
