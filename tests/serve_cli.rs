@@ -150,3 +150,48 @@ fn serve_stops_cleanly_on_sigterm_with_recording_flushed() {
 fn serve_stops_cleanly_on_sigint() {
     run_and_stop("-INT");
 }
+
+/// Asked for port 0, `serve` says on stderr which ports it got, as endpoints an exporter takes;
+/// both accept an export there.
+#[test]
+fn serve_prints_the_real_ports_it_listens_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut serve = Serve::start(&dir.path().join("rec.jsonl"));
+    let started = serve.wait_line("serving OTLP/gRPC on http://127.0.0.1:");
+    let endpoint = |after: &str| {
+        let at = started.find(after).expect("endpoint named") + after.len();
+        started[at..]
+            .split([',', ';'])
+            .next()
+            .expect("endpoint")
+            .to_owned()
+    };
+    let (grpc, http) = (endpoint("OTLP/gRPC on "), endpoint("OTLP/HTTP on "));
+    for url in [&grpc, &http] {
+        let port: u16 = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        assert_ne!(port, 0, "the real port, not the one asked for: {started}");
+    }
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut client = TraceServiceClient::connect(grpc.clone())
+            .await
+            .expect("connects");
+        client.export(spans(3)).await.expect("accepted over gRPC");
+        let resp = reqwest::Client::new()
+            .post(format!("{http}/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(prost::Message::encode_to_vec(&spans(5)))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(resp.status(), 200, "accepted over HTTP");
+    });
+    // Spans 1..=3 again, then 4 and 5: the duplicates are dropped, 5 are held.
+    serve.wait_line("held 5 spans");
+    serve.signal("-TERM");
+    assert!(serve.child.wait().expect("exits").success());
+}
