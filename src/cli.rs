@@ -38,12 +38,12 @@ pub enum Command {
     Live(crate::cmd_live::LiveArgs),
     /// Saved trace files (OTLP JSON/protobuf, Jaeger, Zipkin; gzip ok) in the TUI, as fast as
     /// possible or at their recorded pace; `--headless` loads them and prints a summary.
-    Replay(crate::cmd_replay::ReplayArgs),
+    Replay(crate::cmd::args::ReplayArgs),
     /// Analyse trace files headless: cold starts, N+1 loops, fan-outs, critical-path hotspots,
     /// gaps, error origins; text, Markdown or JSON; `--fail-on` for CI gates.
-    Report(crate::report::ReportArgs),
+    Report(crate::cmd::report::ReportArgs),
     /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
-    Convert(crate::cmd_files::ConvertArgs),
+    Convert(crate::cmd::convert::ConvertArgs),
     /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
     Simulate(crate::cmd_simulate::SimulateArgs),
 }
@@ -117,6 +117,8 @@ pub struct ReceiverArgs {
     #[arg(long, requires = "record")]
     pub record_fsync: bool,
     #[command(flatten)]
+    pub analysis: crate::cmd::args::AnalysisArgs,
+    #[command(flatten)]
     pub cors: CorsArgs,
 }
 
@@ -166,6 +168,7 @@ impl ReceiverArgs {
         c.pipeline.store.max_memory = self.max_memory;
         c.pipeline.store.inactivity_timeout = self.trace_timeout;
         c.pipeline.store.max_spans_per_trace = self.max_spans_per_trace;
+        c.pipeline.analysis = self.analysis.bounded();
         c
     }
 }
@@ -205,13 +208,9 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Demo(args) => crate::cmd_live::demo(args).await,
             Command::Live(args) => crate::cmd_live::live(args).await,
-            Command::Replay(args) if args.headless => {
-                crate::cmd_files::replay(args.into_headless()).await
-            }
-            Command::Replay(args) => crate::cmd_replay::run(args).await,
-            // Synchronous file work; running it on the runtime's thread is fine for a one-shot.
-            Command::Report(args) => crate::report::run(&args),
-            Command::Convert(args) => crate::cmd_files::convert(args).await,
+            Command::Replay(args) => crate::cmd::replay::run(args).await,
+            Command::Report(args) => crate::cmd::report::run(args).await,
+            Command::Convert(args) => crate::cmd::convert::convert(args).await,
             Command::Simulate(args) => crate::cmd_simulate::run(args).await,
         }
     });

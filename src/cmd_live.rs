@@ -27,6 +27,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[command(flatten)]
+    pub analysis: crate::cmd::args::AnalysisArgs,
+    #[command(flatten)]
     pub cors: CorsArgs,
 }
 
@@ -56,6 +58,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::ephemeral();
     config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
     config.cors = args.cors.cors_allowed_origins;
+    config.pipeline.analysis = args.analysis.bounded();
     let server = Server::start(config).await?;
     eprintln!(
         "spantop demo: {} (your own apps may send here too)",

@@ -6,9 +6,8 @@
 
 pub mod analysis;
 pub mod cli;
-pub mod cmd_files;
+pub mod cmd;
 pub mod cmd_live;
-pub mod cmd_replay;
 pub mod cmd_simulate;
 pub mod demo;
 pub mod ingest;

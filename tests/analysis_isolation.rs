@@ -141,10 +141,12 @@ async fn a_non_ascii_process_creation_time_is_not_a_time_and_not_a_crash() {
     .await;
     export(&server, request(3, "GET /c", CREATED)).await;
     wait_for(&mut server, 3, 0).await;
-    let invocations: u64 = server
+    let invocations: usize = server
         .view
         .borrow()
+        .findings
         .cold_starts
+        .by_function
         .iter()
         .map(|c| c.invocations)
         .sum();

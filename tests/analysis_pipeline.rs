@@ -63,9 +63,21 @@ async fn completed_traces_reach_the_published_view() {
         v.analysed_traces == n && v.traces.len() == n
     })
     .await;
-    assert!(v.cold_starts.iter().map(|c| c.invocations).sum::<u64>() > 0);
-    assert!(!v.map.is_empty());
-    assert!(v.traces.iter().all(|t| v.findings(t.trace_id).is_some()));
+    assert!(
+        v.findings
+            .cold_starts
+            .by_function
+            .iter()
+            .map(|c| c.invocations)
+            .sum::<usize>()
+            > 0
+    );
+    assert!(!v.findings.service_map.is_empty());
+    assert!(
+        v.traces
+            .iter()
+            .all(|t| v.trace_findings(t.trace_id).is_some())
+    );
     let finished = pipeline.finish().await.expect("clean stop");
     assert_eq!(finished.engine.aggregates().traces, n);
     assert_eq!(finished.analysis_skipped, 0);
@@ -90,7 +102,7 @@ async fn an_evicted_trace_leaves_the_published_view() {
         analysed_once.extend(
             v.traces
                 .iter()
-                .filter(|t| v.findings(t.trace_id).is_some())
+                .filter(|t| v.trace_findings(t.trace_id).is_some())
                 .map(|t| t.trace_id),
         );
     }
@@ -103,16 +115,18 @@ async fn an_evicted_trace_leaves_the_published_view() {
     assert!(!gone.is_empty(), "some analysed traces were evicted since");
     for id in gone {
         assert!(
-            v.findings(id).is_none(),
+            v.trace_findings(id).is_none(),
             "an evicted trace's findings are gone"
         );
-        let cited = v
+        let f = &v.findings;
+        let cited = f
             .cold_starts
+            .by_function
             .iter()
             .filter_map(|c| c.worst)
-            .chain(v.fanouts.iter().map(|f| f.worst))
-            .chain(v.hotspots.iter().filter_map(|h| h.worst))
-            .chain(v.map.iter().filter_map(|m| m.worst))
+            .chain(f.patterns.iter().map(|p| p.worst))
+            .chain(f.hotspots.operations.iter().filter_map(|h| h.evidence()))
+            .chain(f.service_map.iter().filter_map(|m| m.evidence()))
             .any(|e| e.trace_id == id);
         assert!(!cited, "no row cites an evicted trace as evidence");
     }

@@ -3,27 +3,42 @@
 //! production. Rendering uses the data clock, so every frame is the same on every run.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use spantop::analysis::engine::AnalysisConfig;
 use spantop::demo::{Shop, ShopConfig};
 use spantop::ingest::IngestStats;
 use spantop::model::{
     AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };
-use spantop::store::{SpanStore, StoreConfig};
+use spantop::pipeline::{Pipeline, PipelineConfig};
+use spantop::store::StoreConfig;
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
 const T0: u64 = 1_767_225_600_000_000_000;
 
+/// The spans through the pipeline (batch mode, as a replay of a file) and the view it
+/// publishes.
 fn view_data(spans: Vec<Span>) -> ViewData {
-    let mut store = SpanStore::new(StoreConfig::default());
-    store.ingest(Batch::new(spans), Instant::now());
-    store.complete_all();
-    ViewData::analyse(store.snapshot())
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let pipeline = Pipeline::spawn(PipelineConfig::batch(
+            StoreConfig::default(),
+            AnalysisConfig::default(),
+        ));
+        pipeline
+            .tx
+            .send(Batch::new(spans))
+            .await
+            .expect("pipeline takes the batch");
+        pipeline.finish().await.expect("pipeline finishes").view()
+    })
 }
 
 /// 150 user requests at 25 per second from the demo shop, seed 42.
@@ -294,14 +309,12 @@ fn sample_data() -> ViewData {
 fn sample_file_cold_starts_and_trace_match_the_answer_key() {
     let data = sample_data();
     assert_eq!(data.traces.len(), 114);
-    let cold: Vec<(&str, u64)> = {
-        let mut v: Vec<_> = data
-            .cold_starts
-            .iter()
-            .map(|r| (r.function.as_str(), r.cold))
-            .collect();
-        v.sort_unstable();
-        v
+    let cold: Vec<(&str, usize)> = {
+        let mut by_function = std::collections::BTreeMap::new();
+        for r in &data.findings.cold_starts.by_function {
+            *by_function.entry(r.function.as_str()).or_default() += r.cold;
+        }
+        by_function.into_iter().collect()
     };
     assert_eq!(
         cold,

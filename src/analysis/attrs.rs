@@ -5,6 +5,8 @@ pub const FAAS_INSTANCE: &str = "faas.instance";
 pub const FAAS_NAME: &str = "faas.name";
 pub const FAAS_COLDSTART: &str = "faas.coldstart";
 pub const FAAS_TRIGGER: &str = "faas.trigger";
+/// Memory available to the function, in bytes (a resource attribute).
+pub const FAAS_MAX_MEMORY: &str = "faas.max_memory";
 pub const FAAS_INVOCATION_ID: &str = "faas.invocation_id";
 pub const CLOUD_PLATFORM: &str = "cloud.platform";
 pub const PROCESS_CREATION_TIME: &str = "process.creation.time";

@@ -9,7 +9,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
+use crate::model::{AnyValue, SpanId, SpanKind, SpanRef, Sym, TraceId};
 
 use super::attrs::{self, span_or_resource};
 use super::critical_path::RootPath;
@@ -87,6 +87,8 @@ pub struct Invocation {
     pub function: Sym,
     pub trigger: Option<Sym>,
     pub instance: Option<Box<str>>,
+    /// `faas.max_memory`, in bytes.
+    pub memory_bytes: Option<i64>,
     pub start_ns: u64,
     pub end_ns: u64,
     pub caller: Option<Caller>,
@@ -193,6 +195,7 @@ fn invocation(tree: &TraceTree<'_>, paths: &[RootPath], i: usize) -> Invocation 
         function: str_attr(tree, i, attrs::FAAS_NAME).map_or(s.service(), |n| Sym::new(&n)),
         trigger: str_attr(tree, i, attrs::FAAS_TRIGGER).map(|t| Sym::new(&t)),
         instance: instance_key(tree, i),
+        memory_bytes: span_or_resource(s, attrs::FAAS_MAX_MEMORY).and_then(AnyValue::as_i64),
         start_ns: tree.start(i),
         end_ns: tree.end(i),
         caller,
@@ -389,6 +392,12 @@ pub struct FunctionColdStarts {
     /// Cold starts whose init time lay on their request's critical path.
     pub on_critical_path: usize,
     pub inconsistent_telemetry: usize,
+    /// Distinct instances (`faas.instance` or `service.instance.id`) seen.
+    pub instances: usize,
+    /// `faas.max_memory` of the function, in MiB, when any invocation says.
+    pub memory_mb: Option<i64>,
+    /// Evidence: the cold start that cost its request the most critical-path time.
+    pub worst: Option<SpanRef>,
 }
 
 /// Cold starts and per-function figures from classified invocations (§1.5).
@@ -425,12 +434,17 @@ pub fn function_costs(
         }
         let mut init = Samples::default();
         let mut on_cp = 0;
+        let mut worst: Option<((u64, i64), SpanRef)> = None;
         for &k in &cold {
             let inv = &invs[k];
             let (init_ns, source) = init_cost(inv, &warm_gap_by_caller, &warm_dur);
             init.push(init_ns);
             let cp = inv.cold_cp_ns();
             on_cp += usize::from(cp > 0);
+            let cost = (cp, init_ns);
+            if worst.as_ref().is_none_or(|(w, _)| cost > *w) {
+                worst = Some((cost, SpanRef::new(inv.trace_id, inv.span_id)));
+            }
             starts.push(ColdStart {
                 function,
                 trace_id: inv.trace_id,
@@ -463,6 +477,20 @@ pub fn function_costs(
             caller_penalty: penalty(&cold_client, &warm_client),
             on_critical_path: on_cp,
             inconsistent_telemetry: members.iter().filter(|&&k| invs[k].inconsistent).count(),
+            instances: {
+                let mut ids: Vec<&str> = members
+                    .iter()
+                    .filter_map(|&k| invs[k].instance.as_deref())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.len()
+            },
+            memory_mb: members
+                .iter()
+                .find_map(|&k| invs[k].memory_bytes)
+                .map(|b| b / (1024 * 1024)),
+            worst: worst.map(|(_, at)| at),
         });
     }
     starts.sort_by(|a, b| {

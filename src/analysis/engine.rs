@@ -15,7 +15,7 @@ use super::callgraph::ServiceMap;
 use super::cold_start::{self, ColdStartConfig, Invocation};
 use super::critical_path::{self, CpOptions, RootPath};
 use super::edges::{self, Call, LinkRef, ProducerRef};
-use super::errors::{self, ErrorOrigin, SpanRef};
+use super::errors::{self, ErrorOrigin, SpanLabel};
 use super::fanout::{self, FanOut, FanOutChain};
 use super::hotspots::{self, HotspotAgg, TraceHotspots};
 use super::isolate;
@@ -59,7 +59,7 @@ pub struct SectionRef {
 /// The critical path of one root, sections in chronological order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TracePath {
-    pub root: SpanRef,
+    pub root: SpanLabel,
     pub orphan: bool,
     pub sections: Vec<SectionRef>,
 }
@@ -69,7 +69,7 @@ pub struct TracePath {
 pub struct TraceFindings {
     pub trace_id: TraceId,
     pub version: u32,
-    pub root: Option<SpanRef>,
+    pub root: Option<SpanLabel>,
     pub start_ns: u64,
     pub duration_ns: u64,
     pub span_count: usize,
@@ -129,7 +129,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     TraceFindings {
         trace_id: trace.trace_id,
         version: trace.version,
-        root: tree.effective_root().map(|r| SpanRef::of(&tree, r)),
+        root: tree.effective_root().map(|r| SpanLabel::of(&tree, r)),
         start_ns: tree.trace_start(),
         duration_ns: tree.trace_duration(),
         span_count: trace.spans.len(),
@@ -155,7 +155,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
 
 fn trace_path(tree: &TraceTree<'_>, p: &RootPath) -> TracePath {
     TracePath {
-        root: SpanRef::of(tree, p.root),
+        root: SpanLabel::of(tree, p.root),
         orphan: p.orphan,
         sections: p
             .sections

@@ -12,18 +12,19 @@ use super::attrs;
 use super::edges::http_status;
 use super::tree::TraceTree;
 
+/// A span of the trace being analysed, with what a reader needs to recognise it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SpanRef {
+pub struct SpanLabel {
     pub span_id: SpanId,
     pub service: Sym,
     pub name: Sym,
     pub kind: SpanKind,
 }
 
-impl SpanRef {
+impl SpanLabel {
     pub fn of(tree: &TraceTree<'_>, i: usize) -> Self {
         let s = tree.span(i);
-        SpanRef {
+        SpanLabel {
             span_id: s.span_id,
             service: s.service(),
             name: s.name,
@@ -35,15 +36,15 @@ impl SpanRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorOrigin {
     pub trace_id: TraceId,
-    pub origin: SpanRef,
+    pub origin: SpanLabel,
     /// The highest span of the error tree.
-    pub top: SpanRef,
+    pub top: SpanLabel,
     pub error_span_count: usize,
     /// Services from the origin up to the top, consecutive repeats merged.
     pub propagation_services: Vec<Sym>,
     pub propagated_to_root: bool,
     /// The non-error span that swallowed the failure, when it did not reach the root.
-    pub absorbed_by: Option<SpanRef>,
+    pub absorbed_by: Option<SpanLabel>,
     pub root_http_status: Option<i64>,
 }
 
@@ -78,12 +79,12 @@ pub fn error_origins(tree: &TraceTree<'_>) -> Vec<ErrorOrigin> {
         services.dedup();
         out.push(ErrorOrigin {
             trace_id: tree.trace.trace_id,
-            origin: SpanRef::of(tree, cur),
-            top: SpanRef::of(tree, top),
+            origin: SpanLabel::of(tree, cur),
+            top: SpanLabel::of(tree, top),
             error_span_count: count_error_tree(tree, top),
             propagation_services: services,
             propagated_to_root: tree.parent[top].is_none(),
-            absorbed_by: tree.parent[top].map(|p| SpanRef::of(tree, p)),
+            absorbed_by: tree.parent[top].map(|p| SpanLabel::of(tree, p)),
             root_http_status: root_status,
         });
     }

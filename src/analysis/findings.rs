@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::model::{SpanId, Sym, TraceId};
+use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
 use super::callgraph::{EdgeRow, GapEvidence};
 use super::cold_start::{self, ColdStart, FunctionColdStarts};
 use super::edges::CallKind;
 use super::engine::{Engine, TraceFindings, TracePath};
 use super::errors::ErrorOrigin;
-use super::fanout::{FanOut, FanOutKind};
+use super::fanout::{FanOut, FanOutKind, Shape};
 use super::hotspots::{CallPathHotspot, Hotspot};
 use super::red::RedRow;
 use super::stats::{Summary, ns_to_ms};
@@ -49,6 +49,10 @@ pub struct Findings {
     pub mn_plus_one: FanOutList,
     pub parallel_fanouts: FanOutList,
     pub chains: Vec<ChainRow>,
+    /// Every fan-out and chain above, one row per parent operation and call signature (per
+    /// path for chains), summed over occurrences: what the report's tables and the TUI's
+    /// Fan-out tab list.
+    pub patterns: Vec<Pattern>,
     pub hotspots: Hotspots,
     pub service_map: Vec<EdgeRow>,
     pub errors: Errors,
@@ -95,6 +99,58 @@ pub struct FanOutList {
     pub traces: usize,
     /// Worst first: N+1 by the time the loop held the request, parallel by critical-path time.
     pub list: Vec<FanOut>,
+}
+
+/// What kind of repeated work a `Pattern` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PatternKind {
+    NPlusOne,
+    MnPlusOne,
+    Parallel,
+    Chain,
+}
+
+/// Fan-outs of one shape under one parent operation (or one chain of services), summed over
+/// every occurrence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pattern {
+    pub kind: PatternKind,
+    /// The parent span's service and operation; for a chain, its first service and the root
+    /// operation of its worst trace.
+    pub service: Sym,
+    pub parent: Sym,
+    /// What repeats: the called services and operations (N+1; with the call signature when
+    /// several loops under one parent share those names), the loop body (MN+1), the services
+    /// called at once (parallel), the path of services (chain).
+    pub target: String,
+    /// N+1: the normalised call signature the loop repeats (statement, method and URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    pub occurrences: usize,
+    pub traces: usize,
+    /// Calls per parent (a chain: its amplification).
+    pub min_degree: f64,
+    pub max_degree: f64,
+    pub mean_degree: f64,
+    /// Most member calls in flight at once in any occurrence: 1 is a strict loop.
+    pub max_concurrency: usize,
+    /// The shape of the worst occurrence (none for chains).
+    pub shape: Option<Shape>,
+    /// Time the members held their parent (union of their intervals), summed.
+    pub time_held_ms: f64,
+    pub batching_saves_ms: f64,
+    /// Critical-path time inside the members, summed.
+    pub cp_ms: f64,
+    pub cut_by_error: usize,
+    /// Parallel: the worst occurrence's slowest chain of services and its tail risk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub worst_chain: Vec<Sym>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tail_risk: Option<f64>,
+    /// Evidence: the parent span of the occurrence that held its request longest (a chain:
+    /// the root of its most amplified trace).
+    pub worst: SpanRef,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -207,6 +263,9 @@ pub struct ServiceRow {
     pub self_total_ms: f64,
     /// Cold starts / classified invocations, for services that are functions.
     pub cold_start_rate: Option<f64>,
+    /// Invocations and cold starts, for services that are functions (0 otherwise).
+    pub invocations: usize,
+    pub cold_starts: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -244,6 +303,28 @@ pub struct TraceRow {
     pub critical_path: Vec<PathRow>,
 }
 
+impl Hotspot {
+    pub fn evidence(&self) -> Option<SpanRef> {
+        Some(SpanRef::new(self.worst_trace?, self.worst_span_id?))
+    }
+}
+
+impl EdgeRow {
+    /// The kept call with the largest client-vs-server gap.
+    pub fn evidence(&self) -> Option<SpanRef> {
+        self.worst_gap
+            .as_ref()
+            .map(|g| SpanRef::new(g.trace_id, g.client_span_id))
+    }
+}
+
+impl Default for Findings {
+    /// What an engine that has seen nothing finds.
+    fn default() -> Self {
+        Findings::build(&Engine::default(), FindingsOptions::default())
+    }
+}
+
 impl Findings {
     pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
         let all = engine.findings();
@@ -262,10 +343,14 @@ impl Findings {
         });
         let cp_by_service = agg.hotspots.by_service();
         let self_by_service = agg.hotspots.self_by_service();
-        let fn_rate: FxHashMap<Sym, f64> = functions
-            .iter()
-            .map(|f| (f.function, f.cold_rate))
-            .collect();
+        // A function's figures over all its triggers.
+        let mut fn_cold: FxHashMap<Sym, (usize, usize, usize)> = FxHashMap::default();
+        for f in &functions {
+            let e = fn_cold.entry(f.function).or_default();
+            e.0 += f.invocations;
+            e.1 += f.cold;
+            e.2 += f.cold + f.warm;
+        }
         let services = agg
             .red
             .services(window)
@@ -275,9 +360,13 @@ impl Findings {
                     .get(&red.service)
                     .copied()
                     .unwrap_or((0.0, 0.0));
+                let cold = fn_cold.get(&red.service).copied();
                 ServiceRow {
                     self_total_ms: self_by_service.get(&red.service).copied().unwrap_or(0.0),
-                    cold_start_rate: fn_rate.get(&red.service).copied(),
+                    cold_start_rate: cold
+                        .map(|(_, c, classified)| ratio(c as f64, classified as f64)),
+                    invocations: cold.map_or(0, |c| c.0),
+                    cold_starts: cold.map_or(0, |c| c.1),
                     red,
                     cp_total_ms,
                     cp_share,
@@ -360,6 +449,7 @@ impl Findings {
             mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
+            patterns: patterns(&all),
             hotspots: Hotspots {
                 operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
                 by_endpoint: truncate(by_endpoint(&all, top), top),
@@ -378,6 +468,10 @@ impl Findings {
                 .then(|| all.iter().map(|f| trace_row(f)).collect()),
         }
     }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
 }
 
 fn truncate<T>(mut v: Vec<T>, n: usize) -> Vec<T> {
@@ -426,6 +520,165 @@ fn fanout_list(all: &[&std::sync::Arc<TraceFindings>], kind: FanOutKind, top: us
         traces: distinct(list.iter().map(|f| f.trace_id)),
         list: truncate(list, top),
     }
+}
+
+fn join(v: &[Sym], sep: &str) -> String {
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
+}
+
+/// One occurrence of a pattern, before summing.
+struct Occurrence<'f> {
+    kind: PatternKind,
+    service: Sym,
+    parent: Sym,
+    target: String,
+    signature: Option<String>,
+    trace_id: TraceId,
+    at: SpanRef,
+    degree: f64,
+    fanout: Option<&'f FanOut>,
+    cp_ms: f64,
+}
+
+/// Groups every fan-out by kind, parent operation and what repeats (its call signature, so
+/// different statements under one span name stay apart), and every chain by its path.
+fn patterns(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<Pattern> {
+    let mut occurrences: Vec<Occurrence<'_>> = Vec::new();
+    for f in all {
+        for x in &f.fanouts {
+            let (kind, target) = match x.kind {
+                FanOutKind::NPlusOne => (
+                    PatternKind::NPlusOne,
+                    format!(
+                        "{} {}",
+                        join(&x.target_services, ","),
+                        join(&x.target_operations, ",")
+                    ),
+                ),
+                FanOutKind::MnPlusOne => (PatternKind::MnPlusOne, x.pattern.join("; ")),
+                FanOutKind::Parallel => {
+                    let mut t: Vec<&str> = x.target_services.iter().map(|s| s.as_str()).collect();
+                    t.sort_unstable();
+                    t.dedup();
+                    (PatternKind::Parallel, t.join(","))
+                }
+            };
+            occurrences.push(Occurrence {
+                kind,
+                service: x.parent_service,
+                parent: x.parent_name,
+                target,
+                signature: x
+                    .signature
+                    .clone()
+                    .filter(|_| x.kind == FanOutKind::NPlusOne),
+                trace_id: f.trace_id,
+                at: SpanRef::new(f.trace_id, x.parent_span_id),
+                degree: x.degree as f64,
+                fanout: Some(x),
+                cp_ms: x.cp_ms,
+            });
+        }
+        let Some(root) = &f.root else { continue };
+        for c in &f.chains {
+            let Some(&first) = c.services.first() else {
+                continue;
+            };
+            occurrences.push(Occurrence {
+                kind: PatternKind::Chain,
+                service: first,
+                parent: root.name,
+                target: join(&c.services, " → "),
+                signature: None,
+                trace_id: f.trace_id,
+                at: SpanRef::new(f.trace_id, root.span_id),
+                degree: c.amplification,
+                fanout: None,
+                cp_ms: c.cp_ms,
+            });
+        }
+    }
+    // The worst occurrence: the one that held its parent longest (a chain: most amplified).
+    let badness = |o: &Occurrence<'_>| o.fanout.map_or(o.degree, |x| x.union_ms);
+    type Key = (PatternKind, Sym, Sym, String, Option<String>);
+    let mut groups: BTreeMap<Key, Vec<Occurrence<'_>>> = BTreeMap::new();
+    for o in occurrences {
+        groups
+            .entry((
+                o.kind,
+                o.service,
+                o.parent,
+                o.target.clone(),
+                o.signature.clone(),
+            ))
+            .or_default()
+            .push(o);
+    }
+    // Loops whose names alone would read the same (`get` x4 for four statements) are told
+    // apart by their signatures.
+    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, &str), usize> = FxHashMap::default();
+    for (kind, service, parent, target, _) in groups.keys() {
+        *same_name
+            .entry((*kind, *service, *parent, target.as_str()))
+            .or_default() += 1;
+    }
+    let ambiguous: FxHashMap<Key, bool> = groups
+        .keys()
+        .map(|k| {
+            let n = same_name[&(k.0, k.1, k.2, k.3.as_str())];
+            (k.clone(), n > 1)
+        })
+        .collect();
+    let mut rows: Vec<Pattern> = groups
+        .into_iter()
+        .filter_map(|(key, occ)| {
+            let (kind, service, parent, mut target, signature) = key.clone();
+            if ambiguous.get(&key).copied().unwrap_or(false)
+                && let Some(sig) = &signature
+            {
+                target = format!("{target} [{sig}]");
+            }
+            let worst = occ
+                .iter()
+                .max_by(|a, b| badness(a).total_cmp(&badness(b)).then(b.at.cmp(&a.at)))?;
+            let fans = || occ.iter().filter_map(|o| o.fanout);
+            let degrees = || occ.iter().map(|o| o.degree);
+            Some(Pattern {
+                kind,
+                service,
+                parent,
+                target,
+                signature,
+                occurrences: occ.len(),
+                traces: distinct(occ.iter().map(|o| o.trace_id)),
+                min_degree: degrees().fold(f64::INFINITY, f64::min),
+                max_degree: degrees().fold(0.0, f64::max),
+                mean_degree: degrees().sum::<f64>() / occ.len() as f64,
+                max_concurrency: fans().map(|x| x.max_concurrency).max().unwrap_or(0),
+                shape: worst.fanout.map(|x| x.shape),
+                time_held_ms: fans().map(|x| x.union_ms).sum(),
+                batching_saves_ms: fans().map(|x| x.savings_if_batched_ms).sum(),
+                cp_ms: occ.iter().map(|o| o.cp_ms).sum(),
+                cut_by_error: fans().filter(|x| x.truncated_by_error).count(),
+                worst_chain: worst.fanout.map(|x| x.chain.clone()).unwrap_or_default(),
+                tail_risk: worst.fanout.and_then(|x| x.tail_risk),
+                worst: worst.at,
+            })
+        })
+        .collect();
+    // Loops by the time they held requests, parallel fan-outs and chains by critical path.
+    let weight = |p: &Pattern| match p.kind {
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+    };
+    rows.sort_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then(weight(b).total_cmp(&weight(a)))
+            .then((a.service, a.parent).cmp(&(b.service, b.parent)))
+            .then(a.target.cmp(&b.target))
+    });
+    rows
 }
 
 fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow> {
@@ -495,22 +748,34 @@ fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
     }
 }
 
-/// Names, for each hotspot operation, the kept trace where it held the path longest.
+/// Names, for each hotspot operation, the kept trace where it held the path longest, and in
+/// it the operation's longest critical-path section.
 fn with_worst_traces(
     mut rows: Vec<Hotspot>,
     all: &[&std::sync::Arc<TraceFindings>],
 ) -> Vec<Hotspot> {
-    let mut worst: FxHashMap<(Sym, Sym), (u64, TraceId)> = FxHashMap::default();
-    for f in all {
+    let mut worst: FxHashMap<(Sym, Sym), (u64, usize)> = FxHashMap::default();
+    for (i, f) in all.iter().enumerate() {
         for &(k, ns) in &f.hotspots.cp_by_op {
-            let w = worst.entry(k).or_insert((ns, f.trace_id));
+            let w = worst.entry(k).or_insert((ns, i));
             if ns > w.0 {
-                *w = (ns, f.trace_id);
+                *w = (ns, i);
             }
         }
     }
     for r in &mut rows {
-        r.worst_trace = worst.get(&(r.service, r.operation)).map(|w| w.1);
+        let Some(&(_, i)) = worst.get(&(r.service, r.operation)) else {
+            continue;
+        };
+        let f = all[i];
+        r.worst_trace = Some(f.trace_id);
+        r.worst_span_id = f
+            .critical_path
+            .iter()
+            .flat_map(|p| &p.sections)
+            .filter(|s| (s.service, s.name) == (r.service, r.operation))
+            .max_by_key(|s| s.end_ns.saturating_sub(s.start_ns))
+            .map(|s| s.span_id);
     }
     rows
 }

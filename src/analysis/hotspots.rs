@@ -110,6 +110,8 @@ pub struct Hotspot {
     pub count: u64,
     /// Evidence: the kept trace where the operation held the critical path longest.
     pub worst_trace: Option<crate::model::TraceId>,
+    /// The operation's longest critical-path section in that trace.
+    pub worst_span_id: Option<crate::model::SpanId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +178,7 @@ impl HotspotAgg {
                     self_total_ms: ns_to_ms(t.self_ns as f64),
                     count: t.count,
                     worst_trace: None,
+                    worst_span_id: None,
                 }
             })
             .collect();

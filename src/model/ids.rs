@@ -154,3 +154,17 @@ mod tests {
         assert_eq!(SpanId::from_hex("0000000000000000"), Err(IdError::Zero));
     }
 }
+
+/// Where a finding points: one span of one trace. Every finding's evidence is one of these,
+/// so a view can open the trace at the span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct SpanRef {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+}
+
+impl SpanRef {
+    pub fn new(trace_id: TraceId, span_id: SpanId) -> Self {
+        SpanRef { trace_id, span_id }
+    }
+}

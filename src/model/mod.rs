@@ -7,7 +7,7 @@ mod intern;
 mod span;
 mod value;
 
-pub use ids::{IdError, SpanId, TraceId};
+pub use ids::{IdError, SpanId, SpanRef, TraceId};
 pub use intern::Sym;
 pub use span::{
     Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, SpanLog, Status, StatusCode,

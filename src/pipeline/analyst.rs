@@ -34,8 +34,9 @@ struct Shared {
     /// Bytes of the traces queued for analysis.
     backlog: AtomicUsize,
     skipped: AtomicU64,
-    /// Set at shutdown: traces not analysed by then are skipped.
-    deadline: OnceLock<Instant>,
+    /// Set at shutdown, with the time after which queued traces are skipped (none: analyse
+    /// them all).
+    finishing: OnceLock<Option<Instant>>,
 }
 
 /// The ingest task's side: hands work over without ever waiting.
@@ -82,7 +83,7 @@ impl Analyst {
     pub fn spawn(
         engine: Engine,
         snapshots: watch::Receiver<StoreSnapshot>,
-        every: Duration,
+        every: Option<Duration>,
         backlog_limit: usize,
     ) -> Analyst {
         // Unbounded, but bounded in bytes by `backlog_limit` on the sending side.
@@ -119,10 +120,11 @@ impl Analyst {
         }
     }
 
-    /// Lets the worker analyse what is queued until `deadline`, then returns the engine and
-    /// the number of completed traces never analysed. Blocks: call it off the async runtime.
-    pub fn finish(self, deadline: Instant) -> anyhow::Result<(Engine, u64)> {
-        let _ = self.shared.deadline.set(deadline);
+    /// Lets the worker analyse what is queued until `deadline` (all of it when `None`), then
+    /// returns the engine and the number of completed traces never analysed. Blocks: call it
+    /// off the async runtime.
+    pub fn finish(self, deadline: Option<Instant>) -> anyhow::Result<(Engine, u64)> {
+        let _ = self.shared.finishing.set(deadline);
         let _ = self.tx.send(Work::Finish);
         let engine = self
             .join
@@ -139,7 +141,9 @@ struct Worker {
     snapshots: watch::Receiver<StoreSnapshot>,
     view_tx: watch::Sender<Arc<ViewData>>,
     shared: Arc<Shared>,
-    every: Duration,
+    /// How often the view may be rebuilt; `None` in batch mode, where no one watches it and
+    /// the caller builds what it needs from the engine at the end.
+    every: Option<Duration>,
 }
 
 impl Worker {
@@ -155,19 +159,22 @@ impl Worker {
             match self.rx.recv_timeout(wait) {
                 Ok(Work::Traces { completed, evicted }) => {
                     self.absorb(completed, evicted);
-                    dirty = true;
+                    dirty = self.every.is_some();
                 }
                 Ok(Work::Finish) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            if dirty && Instant::now() >= next_build && self.shared.deadline.get().is_none() {
+            let Some(every) = self.every else {
+                continue;
+            };
+            if dirty && Instant::now() >= next_build && self.shared.finishing.get().is_none() {
                 let started = Instant::now();
                 self.publish();
                 dirty = false;
                 // Building walks every held finding: with a very large store, wait at least as
                 // long again, so publishing never takes more than half this thread.
                 let took = started.elapsed();
-                next_build = Instant::now() + self.every.max(took * 2).saturating_sub(took);
+                next_build = Instant::now() + every.max(took * 2).saturating_sub(took);
             }
         }
         self.engine
@@ -180,9 +187,11 @@ impl Worker {
                 .fetch_sub(t.memory_bytes, Ordering::Relaxed);
             if self
                 .shared
-                .deadline
+                .finishing
                 .get()
-                .is_some_and(|d| Instant::now() >= *d)
+                .copied()
+                .flatten()
+                .is_some_and(|d| Instant::now() >= d)
             {
                 self.shared.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;

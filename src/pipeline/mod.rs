@@ -7,6 +7,7 @@
 //! see snapshots, and nothing re-analyses the held traces at a tick or at exit.
 
 pub mod analyst;
+pub mod files;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,20 @@ pub struct PipelineConfig {
     /// At shutdown, how long the worker may go on analysing what is still queued; the rest is
     /// skipped and counted, so stopping never waits on a large backlog.
     pub shutdown_analysis: Duration,
+    pub mode: Mode,
+}
+
+/// How the pipeline treats time and backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Receivers or a TUI replay: traces complete after the inactivity timeout, a backlog the
+    /// analysis cannot keep up with is skipped (and counted) rather than slowing ingest, and
+    /// stopping is bounded by `shutdown_analysis`.
+    Live,
+    /// Files for a report or a headless replay: every trace completes at the end of the input
+    /// and every completed trace is analysed, however long that takes; the input itself bounds
+    /// what is held.
+    Batch,
 }
 
 impl Default for PipelineConfig {
@@ -50,6 +65,19 @@ impl Default for PipelineConfig {
             findings_interval: Duration::from_secs(1),
             analyser: analyse_trace,
             shutdown_analysis: Duration::from_secs(2),
+            mode: Mode::Live,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Batch mode over files (see `Mode::Batch`).
+    pub fn batch(store: StoreConfig, analysis: AnalysisConfig) -> Self {
+        PipelineConfig {
+            store,
+            analysis,
+            mode: Mode::Batch,
+            ..PipelineConfig::default()
         }
     }
 }
@@ -67,8 +95,8 @@ pub struct Pipeline {
 /// What the ingest task hands back at the end.
 struct Stopped {
     store: SpanStore,
-    /// Until when the analysis may go on.
-    deadline: Instant,
+    /// Until when the analysis may go on (batch mode: until it is done).
+    deadline: Option<Instant>,
     /// Open traces there was no time to complete.
     left_open: usize,
 }
@@ -81,6 +109,15 @@ pub struct Finished {
     pub analysis_skipped: u64,
 }
 
+impl Finished {
+    /// What the views show of the finished pipeline: the held traces and every finding.
+    pub fn view(&mut self) -> ViewData {
+        let mut view = ViewData::build(self.store.snapshot(), &self.engine);
+        view.analysis_skipped = self.analysis_skipped;
+        view
+    }
+}
+
 impl Pipeline {
     pub fn spawn(config: PipelineConfig) -> Pipeline {
         let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
@@ -88,11 +125,15 @@ impl Pipeline {
         let engine = Engine::with_analyser(config.analysis, config.analyser);
         // Traces waiting for analysis are held outside the store's budget; a quarter of it
         // more at most, beyond which new completions are skipped (and counted), never ingest.
-        let backlog_bytes = config.store.max_memory / 4;
+        // In batch mode nothing is skipped: the traces are the input's, held until its end.
+        let backlog_bytes = match config.mode {
+            Mode::Live => config.store.max_memory / 4,
+            Mode::Batch => usize::MAX,
+        };
         let analyst = Analyst::spawn(
             engine,
             snapshots.clone(),
-            config.findings_interval,
+            (config.mode == Mode::Live).then_some(config.findings_interval),
             backlog_bytes,
         );
         let view = analyst.view.clone();
@@ -103,7 +144,11 @@ impl Pipeline {
             snap_tx,
             analyst.inbox(),
             config.tick_interval,
-            config.shutdown_analysis,
+            match config.mode {
+                Mode::Live => Some(config.shutdown_analysis),
+                Mode::Batch => None,
+            },
+            config.mode,
         ));
         Pipeline {
             tx,
@@ -145,7 +190,8 @@ async fn run(
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
-    shutdown_budget: Duration,
+    shutdown_budget: Option<Duration>,
+    mode: Mode,
 ) -> Stopped {
     let mut ticker = tokio::time::interval(tick_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -153,7 +199,9 @@ async fn run(
         tokio::select! {
             biased;
             _ = ticker.tick() => {
-                store.tick(Instant::now());
+                if mode == Mode::Live {
+                    store.tick(Instant::now());
+                }
                 inbox.send(store.take_completed(), store.take_evicted());
                 snap_tx.send_replace(store.snapshot());
             }
@@ -172,8 +220,8 @@ async fn run(
     }
     // End of input (files) or shutdown: whatever is still open is complete now, as far as
     // the budget goes.
-    let deadline = Instant::now() + shutdown_budget;
-    let left_open = store.complete_all_until(Some(deadline));
+    let deadline = shutdown_budget.map(|b| Instant::now() + b);
+    let left_open = store.complete_all_until(deadline);
     inbox.send(store.take_completed(), store.take_evicted());
     snap_tx.send_replace(store.snapshot());
     Stopped {

@@ -2,11 +2,10 @@
 //! a few sentences, an optional table), so the two formats always say the same thing. Long
 //! lists are grouped (43 identical N+1 loops are one row with a count) and cut to `top` rows.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::analysis::fanout::FanOut;
-use crate::analysis::findings::Findings;
+use crate::analysis::fanout::Shape;
+use crate::analysis::findings::{Findings, Pattern, PatternKind};
 use crate::model::Sym;
 
 pub struct Section {
@@ -164,91 +163,66 @@ fn cold_starts(f: &Findings, top: usize) -> Section {
     }
 }
 
-/// Fan-outs of one shape under one parent operation, summed.
-struct FanGroup<'f> {
-    n: usize,
-    min_degree: usize,
-    max_degree: usize,
-    union_ms: f64,
-    savings_ms: f64,
-    cp_ms: f64,
-    truncated: usize,
-    worst: &'f FanOut,
+/// The patterns of one kind, in the order `Findings` ranks them.
+fn patterns(f: &Findings, kind: PatternKind) -> impl Iterator<Item = &Pattern> {
+    f.patterns.iter().filter(move |p| p.kind == kind)
 }
 
-fn group_fanouts<'f>(
-    list: &'f [FanOut],
-    key: impl Fn(&FanOut) -> String,
-) -> Vec<(String, FanGroup<'f>)> {
-    let mut m: BTreeMap<String, FanGroup<'f>> = BTreeMap::new();
-    for x in list {
-        let g = m.entry(key(x)).or_insert(FanGroup {
-            n: 0,
-            min_degree: usize::MAX,
-            max_degree: 0,
-            union_ms: 0.0,
-            savings_ms: 0.0,
-            cp_ms: 0.0,
-            truncated: 0,
-            worst: x,
-        });
-        g.n += 1;
-        g.min_degree = g.min_degree.min(x.degree);
-        g.max_degree = g.max_degree.max(x.degree);
-        g.union_ms += x.union_ms;
-        g.savings_ms += x.savings_if_batched_ms;
-        g.cp_ms += x.cp_ms;
-        g.truncated += usize::from(x.truncated_by_error);
-        if x.union_ms > g.worst.union_ms {
-            g.worst = x;
-        }
+fn degrees(p: &Pattern) -> String {
+    format!("{:.0}–{:.0}", p.min_degree, p.max_degree)
+}
+
+/// A loop whose calls overlap is bounded concurrency, not a plain N+1: say so.
+fn shape(p: &Pattern) -> String {
+    match p.shape {
+        Some(Shape::Sequential) | None => "serial".into(),
+        Some(Shape::Parallel) => "parallel".into(),
+        Some(Shape::Mixed) => format!("≤{} at once", p.max_concurrency),
     }
-    let mut v: Vec<_> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.union_ms.total_cmp(&a.1.union_ms));
-    v
 }
 
 fn n_plus_one(f: &Findings, top: usize) -> Section {
     let l = &f.n_plus_one;
-    let groups = group_fanouts(&l.list, |x| {
-        format!(
-            "{} {} → {} {}",
-            x.parent_service,
-            x.parent_name,
-            join(&x.target_services, ","),
-            join(&x.target_operations, ",")
-        )
-    });
+    let overlapping = patterns(f, PatternKind::NPlusOne)
+        .filter(|p| p.max_concurrency > 1)
+        .count();
+    let mut lines = vec![format!(
+        "{} loops in {} traces (same call repeated ≥ 3 times).",
+        l.count, l.traces
+    )];
+    if overlapping > 0 {
+        lines.push(format!(
+            "{overlapping} of these run with bounded concurrency (calls overlap): see the shape column."
+        ));
+    }
     Section {
         title: "N+1 loops".into(),
-        lines: vec![format!(
-            "{} loops in {} traces (same call repeated ≥ 3 times, not in parallel).",
-            l.count, l.traces
-        )],
+        lines,
         table: Some(Table {
             headers: vec![
                 "loop",
                 "times",
                 "degree",
+                "shape",
                 "time held",
                 "batching saves",
                 "on CP",
                 "cut by error",
                 "worst trace",
             ],
-            rows: groups
-                .into_iter()
+            rows: patterns(f, PatternKind::NPlusOne)
                 .take(top)
-                .map(|(k, g)| {
+                .map(|p| {
                     vec![
-                        k,
-                        g.n.to_string(),
-                        format!("{}–{}", g.min_degree, g.max_degree),
-                        ms(g.union_ms),
-                        ms(g.savings_ms),
-                        ms(g.cp_ms),
-                        g.truncated.to_string(),
-                        g.worst.trace_id.to_string(),
+                        format!("{} {} → {}", p.service, p.parent, p.target),
+                        p.occurrences.to_string(),
+                        degrees(p),
+                        shape(p),
+                        ms(p.time_held_ms),
+                        ms(p.batching_saves_ms),
+                        ms(p.cp_ms),
+                        p.cut_by_error.to_string(),
+                        p.worst.trace_id.to_string(),
                     ]
                 })
                 .collect(),
@@ -258,14 +232,6 @@ fn n_plus_one(f: &Findings, top: usize) -> Section {
 
 fn mn_plus_one(f: &Findings, top: usize) -> Section {
     let l = &f.mn_plus_one;
-    let groups = group_fanouts(&l.list, |x| {
-        format!(
-            "{} {}: [{}]",
-            x.parent_service,
-            x.parent_name,
-            x.pattern.join("; ")
-        )
-    });
     Section {
         title: "MN+1 loops".into(),
         lines: vec![format!(
@@ -281,17 +247,16 @@ fn mn_plus_one(f: &Findings, top: usize) -> Section {
                 "batching saves",
                 "worst trace",
             ],
-            rows: groups
-                .into_iter()
+            rows: patterns(f, PatternKind::MnPlusOne)
                 .take(top)
-                .map(|(k, g)| {
+                .map(|p| {
                     vec![
-                        k,
-                        g.n.to_string(),
-                        format!("{}–{}", g.min_degree, g.max_degree),
-                        ms(g.union_ms),
-                        ms(g.savings_ms),
-                        g.worst.trace_id.to_string(),
+                        format!("{} {}: [{}]", p.service, p.parent, p.target),
+                        p.occurrences.to_string(),
+                        degrees(p),
+                        ms(p.time_held_ms),
+                        ms(p.batching_saves_ms),
+                        p.worst.trace_id.to_string(),
                     ]
                 })
                 .collect(),
@@ -301,14 +266,6 @@ fn mn_plus_one(f: &Findings, top: usize) -> Section {
 
 fn parallel(f: &Findings, top: usize) -> Section {
     let l = &f.parallel_fanouts;
-    let groups = group_fanouts(&l.list, |x| {
-        format!(
-            "{} {} → {}",
-            x.parent_service,
-            x.parent_name,
-            join(&x.target_services, ",")
-        )
-    });
     Section {
         title: "Parallel fan-outs".into(),
         lines: vec![format!(
@@ -325,18 +282,17 @@ fn parallel(f: &Findings, top: usize) -> Section {
                 "on CP",
                 "example trace",
             ],
-            rows: groups
-                .into_iter()
+            rows: patterns(f, PatternKind::Parallel)
                 .take(top)
-                .map(|(k, g)| {
+                .map(|p| {
                     vec![
-                        k,
-                        g.n.to_string(),
-                        format!("{}–{}", g.min_degree, g.max_degree),
-                        join(&g.worst.chain, " → "),
-                        g.worst.tail_risk.map_or("-".into(), pct),
-                        ms(g.cp_ms),
-                        g.worst.trace_id.to_string(),
+                        format!("{} {} → {}", p.service, p.parent, p.target),
+                        p.occurrences.to_string(),
+                        degrees(p),
+                        join(&p.worst_chain, " → "),
+                        p.tail_risk.map_or("-".into(), pct),
+                        ms(p.cp_ms),
+                        p.worst.trace_id.to_string(),
                     ]
                 })
                 .collect(),

@@ -8,9 +8,9 @@ use rustc_hash::FxHashSet;
 use super::filter::Filter;
 use super::tables::{self, ListTab};
 use super::waterfall;
-use crate::analysis::view::{Evidence, ViewData};
+use crate::analysis::view::ViewData;
 use crate::ingest::listen::Listening;
-use crate::model::{SpanId, TraceId};
+use crate::model::{SpanId, SpanRef, TraceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -269,7 +269,7 @@ impl App {
     }
 
     /// Opens a trace in the Trace tab, remembering where we came from for Esc.
-    pub fn open_trace(&mut self, ev: Evidence) {
+    pub fn open_trace(&mut self, ev: SpanRef) {
         let from = match (self.tab, self.trace.take()) {
             (Tab::Trace, Some(view)) => Back::Trace(Box::new(view)),
             (tab, prev) => {
@@ -391,13 +391,10 @@ impl App {
             }
             KeyCode::Char('f') => {
                 let Some(s) = selected else { return };
-                let mut targets: Vec<Evidence> = s
+                let mut targets: Vec<SpanRef> = s
                     .links
                     .iter()
-                    .map(|l| Evidence {
-                        trace_id: l.trace_id,
-                        span_id: l.span_id,
-                    })
+                    .map(|l| SpanRef::new(l.trace_id, l.span_id))
                     .collect();
                 if targets.is_empty() {
                     targets = data.linked_from(trace.trace_id, s.span_id);

@@ -15,11 +15,13 @@ use super::app::{ListState, OrderKey};
 use super::filter::Term;
 use super::text::{clean, dur};
 use super::theme;
-use crate::analysis::view::{
-    ColdStartRow, Evidence, FanoutKind, FanoutRow, HotspotKind, HotspotRow, MapEdge, ServiceRow,
-    TraceRow, ViewData,
-};
-use crate::model::{AnyValue, Sym};
+use crate::analysis::callgraph::EdgeRow;
+use crate::analysis::cold_start::FunctionColdStarts;
+use crate::analysis::edges::CallKind;
+use crate::analysis::fanout::Shape;
+use crate::analysis::findings::{Pattern, PatternKind, ServiceRow};
+use crate::analysis::view::{HotspotEntry, TraceRow, ViewData};
+use crate::model::{AnyValue, SpanRef, Sym};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListTab {
@@ -48,7 +50,7 @@ impl ListTab {
             ListTab::Services => (1, true),
             ListTab::Traces => (0, false),
             ListTab::ColdStarts => (4, true),
-            ListTab::Fanout => (6, true),
+            ListTab::Fanout => (7, true),
             ListTab::Hotspots => (4, true),
             ListTab::Map => (0, false),
         }
@@ -88,14 +90,14 @@ struct Col<T> {
     /// Shown only when the terminal is wide enough; keeps 80 columns readable.
     wide_only: bool,
     cell: fn(&T, &ViewData) -> String,
-    key: for<'a> fn(&'a T) -> Key<'a>,
+    key: for<'a> fn(&'a T, &'a ViewData) -> Key<'a>,
 }
 
 const fn col<T>(
     title: &'static str,
     width: Constraint,
     cell: fn(&T, &ViewData) -> String,
-    key: for<'a> fn(&'a T) -> Key<'a>,
+    key: for<'a> fn(&'a T, &'a ViewData) -> Key<'a>,
 ) -> Col<T> {
     Col {
         title,
@@ -110,14 +112,6 @@ const fn wide<T>(c: Col<T>) -> Col<T> {
     Col {
         wide_only: true,
         ..c
-    }
-}
-
-fn pct(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        100.0 * part as f64 / whole as f64
     }
 }
 
@@ -142,79 +136,81 @@ fn contains(hay: &str, word: &str) -> bool {
 
 // === Services ===
 
+/// The report's milliseconds as the nanoseconds `dur` prints.
+fn ns(ms: f64) -> u64 {
+    (ms.max(0.0) * 1e6) as u64
+}
+
 const SERVICE_COLS: [Col<ServiceRow>; 8] = [
     col(
         "Service",
         Constraint::Min(16),
-        |r, _| clean(r.service.as_str()).into_owned(),
-        |r| Key::Text(r.service.as_str()),
+        |r, _| clean(r.red.service.as_str()).into_owned(),
+        |r, _| Key::Text(r.red.service.as_str()),
     ),
     col(
         "Req/s",
         Constraint::Length(7),
-        |r, _| format!("{:.1}", r.rate_per_s),
-        |r| Key::Num(r.rate_per_s),
+        |r, _| format!("{:.1}", r.red.rate_per_s),
+        |r, _| Key::Num(r.red.rate_per_s),
     ),
     col(
         "Err%",
         Constraint::Length(6),
-        |r, _| format!("{:.1}", pct(r.errors, r.requests)),
-        |r| Key::Num(pct(r.errors, r.requests)),
+        |r, _| format!("{:.1}", r.red.error_rate * 100.0),
+        |r, _| Key::Num(r.red.error_rate),
     ),
     col(
         "p50",
         Constraint::Length(8),
-        |r, _| dur(r.p50_ns),
-        |r| Key::Num(r.p50_ns as f64),
+        |r, _| dur(ns(r.red.duration.p50_ms)),
+        |r, _| Key::Num(r.red.duration.p50_ms),
     ),
     col(
         "p95",
         Constraint::Length(8),
-        |r, _| dur(r.p95_ns),
-        |r| Key::Num(r.p95_ns as f64),
+        |r, _| dur(ns(r.red.duration.p95_ms)),
+        |r, _| Key::Num(r.red.duration.p95_ms),
     ),
     col(
         "p99",
         Constraint::Length(8),
-        |r, _| dur(r.p99_ns),
-        |r| Key::Num(r.p99_ns as f64),
+        |r, _| dur(ns(r.red.duration.p99_ms)),
+        |r, _| Key::Num(r.red.duration.p99_ms),
     ),
     col(
         "Cold%",
         Constraint::Length(6),
         |r, _| {
-            if r.invocations == 0 {
-                "-".into()
-            } else {
-                format!("{:.1}", pct(r.cold_starts, r.invocations))
-            }
+            r.cold_start_rate
+                .map_or("-".into(), |c| format!("{:.1}", c * 100.0))
         },
-        |r| Key::Num(pct(r.cold_starts, r.invocations)),
+        |r, _| Key::Num(r.cold_start_rate.unwrap_or(-1.0)),
     ),
     wide(col(
         "CP%",
         Constraint::Length(6),
         |r, _| format!("{:.1}", r.cp_share * 100.0),
-        |r| Key::Num(r.cp_share),
+        |r, _| Key::Num(r.cp_share),
     )),
 ];
 
 impl Row for ServiceRow {
     fn text_matches(&self, w: &str) -> bool {
-        contains(self.service.as_str(), w)
+        contains(self.red.service.as_str(), w)
     }
     fn matches(&self, term: &Term, _: &ViewData) -> bool {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
-            Term::Error => self.errors > 0,
+            Term::Error => self.red.errors > 0,
             Term::ColdStart => self.cold_starts > 0,
-            Term::LongerThan(ns) => self.p95_ns > *ns,
-            Term::ShorterThan(ns) => self.p95_ns < *ns,
+            Term::LongerThan(t) => ns(self.red.duration.p95_ms) > *t,
+            Term::ShorterThan(t) => ns(self.red.duration.p95_ms) < *t,
             _ => false,
         }
     }
     fn alarming(&self) -> bool {
-        pct(self.errors, self.requests) >= 5.0
+        self.red.error_rate >= 0.05
     }
 }
 
@@ -256,7 +252,7 @@ const TRACE_COLS: [Col<TraceRow>; 7] = [
         "Ago",
         Constraint::Length(7),
         |r, d| dur(d.clock_ns.saturating_sub(r.end_ns)),
-        |r| Key::Num(-(r.end_ns as f64)),
+        |r, _| Key::Num(-(r.end_ns as f64)),
     ),
     col(
         "Root",
@@ -268,37 +264,37 @@ const TRACE_COLS: [Col<TraceRow>; 7] = [
                 clean(r.root_name.as_str())
             )
         },
-        |r| Key::Text(r.root_name.as_str()),
+        |r, _| Key::Text(r.root_name.as_str()),
     ),
     col(
         "Duration",
         Constraint::Length(9),
         |r, _| dur(r.duration_ns()),
-        |r| Key::Num(r.duration_ns() as f64),
+        |r, _| Key::Num(r.duration_ns() as f64),
     ),
     col(
         "Spans",
         Constraint::Length(6),
         |r, _| r.spans.to_string(),
-        |r| Key::Num(r.spans as f64),
+        |r, _| Key::Num(r.spans as f64),
     ),
     wide(col(
         "Svcs",
         Constraint::Length(5),
         |r, _| r.services.to_string(),
-        |r| Key::Num(r.services as f64),
+        |r, _| Key::Num(r.services as f64),
     )),
     col(
         "Findings",
         Constraint::Length(18),
         |r, _| badges(r),
-        |r| Key::Num(badge_score(r)),
+        |r, _| Key::Num(badge_score(r)),
     ),
     wide(col(
         "Trace",
         Constraint::Length(17),
         |r, _| r.trace_id.to_string()[..16].to_owned(),
-        |r| Key::Num(r.trace_id.as_u128() as f64),
+        |r, _| Key::Num(r.trace_id.as_u128() as f64),
     )),
 ];
 
@@ -350,91 +346,102 @@ impl Row for TraceRow {
 
 // === Cold starts ===
 
-const COLD_COLS: [Col<ColdStartRow>; 12] = [
+fn function_label(r: &FunctionColdStarts) -> String {
+    match r.trigger {
+        Some(t) => format!("{} ({})", clean(r.function.as_str()), clean(t.as_str())),
+        None => clean(r.function.as_str()).into_owned(),
+    }
+}
+
+const COLD_COLS: [Col<FunctionColdStarts>; 12] = [
     col(
         "Function",
         Constraint::Min(16),
-        |r, _| clean(r.function.as_str()).into_owned(),
-        |r| Key::Text(r.function.as_str()),
+        |r, _| function_label(r),
+        |r, _| Key::Text(r.function.as_str()),
     ),
     wide(col(
         "Memory",
         Constraint::Length(7),
         |r, _| r.memory_mb.map_or("-".into(), |m| format!("{m}MB")),
-        |r| Key::Num(r.memory_mb.unwrap_or(0) as f64),
+        |r, _| Key::Num(r.memory_mb.unwrap_or(0) as f64),
     )),
     wide(col(
         "Inst",
         Constraint::Length(5),
         |r, _| r.instances.to_string(),
-        |r| Key::Num(r.instances as f64),
+        |r, _| Key::Num(r.instances as f64),
     )),
     col(
         "Invoc",
         Constraint::Length(6),
         |r, _| r.invocations.to_string(),
-        |r| Key::Num(r.invocations as f64),
+        |r, _| Key::Num(r.invocations as f64),
     ),
     col(
         "Cold",
         Constraint::Length(5),
         |r, _| r.cold.to_string(),
-        |r| Key::Num(r.cold as f64),
+        |r, _| Key::Num(r.cold as f64),
     ),
     col(
         "Cold%",
         Constraint::Length(6),
-        |r, _| format!("{:.1}", pct(r.cold, r.invocations)),
-        |r| Key::Num(pct(r.cold, r.invocations)),
+        |r, _| format!("{:.1}", r.cold_rate * 100.0),
+        |r, _| Key::Num(r.cold_rate),
     ),
     col(
         "Init p50",
         Constraint::Length(9),
-        |r, _| dur(r.init_p50_ns),
-        |r| Key::Num(r.init_p50_ns as f64),
+        |r, _| dur(ns(r.init.p50_ms)),
+        |r, _| Key::Num(r.init.p50_ms),
     ),
     wide(col(
         "Init p99",
         Constraint::Length(9),
-        |r, _| dur(r.init_p99_ns),
-        |r| Key::Num(r.init_p99_ns as f64),
+        |r, _| dur(ns(r.init.p99_ms)),
+        |r, _| Key::Num(r.init.p99_ms),
     )),
     wide(col(
         "Cold p50",
         Constraint::Length(9),
-        |r, _| dur(r.cold_p50_ns),
-        |r| Key::Num(r.cold_p50_ns as f64),
+        |r, _| dur(ns(r.server_penalty.cold.p50_ms)),
+        |r, _| Key::Num(r.server_penalty.cold.p50_ms),
     )),
     wide(col(
         "Warm p50",
         Constraint::Length(9),
-        |r, _| dur(r.warm_p50_ns),
-        |r| Key::Num(r.warm_p50_ns as f64),
+        |r, _| dur(ns(r.server_penalty.warm.p50_ms)),
+        |r, _| Key::Num(r.server_penalty.warm.p50_ms),
     )),
     col(
         "Penalty",
         Constraint::Length(9),
-        |r, _| r.penalty_ns.map_or("-".into(), |p| format!("+{}", dur(p))),
-        |r| Key::Num(r.penalty_ns.unwrap_or(0) as f64),
+        |r, _| {
+            r.server_penalty.delta_p50_ms.map_or("-".into(), |p| {
+                format!("{}{}", if p < 0.0 { "-" } else { "+" }, dur(ns(p.abs())))
+            })
+        },
+        |r, _| Key::Num(r.server_penalty.delta_p50_ms.unwrap_or(0.0)),
     ),
     col(
         "On CP",
         Constraint::Length(6),
         |r, _| r.on_critical_path.to_string(),
-        |r| Key::Num(r.on_critical_path as f64),
+        |r, _| Key::Num(r.on_critical_path as f64),
     ),
 ];
 
-impl Row for ColdStartRow {
+impl Row for FunctionColdStarts {
     fn text_matches(&self, w: &str) -> bool {
-        contains(self.function.as_str(), w)
+        contains(self.function.as_str(), w) || self.trigger.is_some_and(|t| contains(t.as_str(), w))
     }
     fn matches(&self, term: &Term, _: &ViewData) -> bool {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
             Term::ColdStart => self.cold > 0,
-            Term::LongerThan(ns) => self.init_p50_ns > *ns,
-            Term::ShorterThan(ns) => self.init_p50_ns < *ns,
+            Term::LongerThan(t) => ns(self.init.p50_ms) > *t,
+            Term::ShorterThan(t) => ns(self.init.p50_ms) < *t,
             _ => false,
         }
     }
@@ -442,63 +449,80 @@ impl Row for ColdStartRow {
 
 // === Fan-out ===
 
-const FANOUT_COLS: [Col<FanoutRow>; 7] = [
+fn pattern_kind(k: PatternKind) -> &'static str {
+    match k {
+        PatternKind::NPlusOne => "N+1",
+        PatternKind::MnPlusOne => "MN+1",
+        PatternKind::Parallel => "parallel",
+        PatternKind::Chain => "chain",
+    }
+}
+
+/// How the calls of a pattern ran: a loop that overlaps is not a plain N+1.
+fn pattern_shape(r: &Pattern) -> String {
+    match r.shape {
+        Some(Shape::Sequential) => "serial".into(),
+        Some(Shape::Parallel) => "parallel".into(),
+        Some(Shape::Mixed) => format!("≤{} at once", r.max_concurrency),
+        None => "-".into(),
+    }
+}
+
+const FANOUT_COLS: [Col<Pattern>; 8] = [
     col(
         "Kind",
         Constraint::Length(8),
-        |r, _| fanout_kind(r.kind).into(),
-        |r| Key::Text(fanout_kind(r.kind)),
+        |r, _| pattern_kind(r.kind).into(),
+        |r, _| Key::Text(pattern_kind(r.kind)),
     ),
     col(
         "Service",
         Constraint::Min(14),
         |r, _| clean(r.service.as_str()).into_owned(),
-        |r| Key::Text(r.service.as_str()),
+        |r, _| Key::Text(r.service.as_str()),
     ),
     wide(col(
         "In",
         Constraint::Min(16),
         |r, _| clean(r.parent.as_str()).into_owned(),
-        |r| Key::Text(r.parent.as_str()),
+        |r, _| Key::Text(r.parent.as_str()),
     )),
     col(
         "Calls",
         Constraint::Min(20),
         |r, _| clean(&r.target).into_owned(),
-        |r| Key::Text(&r.target),
+        |r, _| Key::Text(&r.target),
     ),
+    wide(col(
+        "Shape",
+        Constraint::Length(11),
+        |r, _| pattern_shape(r),
+        |r, _| Key::Num(r.max_concurrency as f64),
+    )),
     col(
         "Seen",
         Constraint::Length(5),
         |r, _| r.occurrences.to_string(),
-        |r| Key::Num(r.occurrences as f64),
+        |r, _| Key::Num(r.occurrences as f64),
     ),
     col(
         "Degree",
         Constraint::Length(9),
         |r, _| match r.kind {
-            FanoutKind::Chain => format!("×{:.1}", r.max_degree),
-            _ => format!("{:.1}/{:.0}", r.mean_degree(), r.max_degree),
+            PatternKind::Chain => format!("×{:.1}", r.max_degree),
+            _ => format!("{:.1}/{:.0}", r.mean_degree, r.max_degree),
         },
-        |r| Key::Num(r.mean_degree()),
+        |r, _| Key::Num(r.mean_degree),
     ),
     col(
         "Cost",
         Constraint::Length(8),
-        |r, _| dur(r.cost_ns),
-        |r| Key::Num(r.cost_ns as f64),
+        |r, _| dur(ns(r.cp_ms)),
+        |r, _| Key::Num(r.cp_ms),
     ),
 ];
 
-fn fanout_kind(k: FanoutKind) -> &'static str {
-    match k {
-        FanoutKind::NPlus1 => "N+1",
-        FanoutKind::Parallel => "parallel",
-        FanoutKind::Chain => "chain",
-    }
-}
-
-impl Row for FanoutRow {
+impl Row for Pattern {
     fn text_matches(&self, w: &str) -> bool {
         contains(self.service.as_str(), w)
             || contains(self.parent.as_str(), w)
@@ -507,10 +531,10 @@ impl Row for FanoutRow {
     fn matches(&self, term: &Term, _: &ViewData) -> bool {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
-            Term::NPlus1 => self.kind == FanoutKind::NPlus1,
-            Term::Fanout => self.kind != FanoutKind::NPlus1,
-            Term::LongerThan(ns) => self.cost_ns > *ns,
-            Term::ShorterThan(ns) => self.cost_ns < *ns,
+            Term::NPlus1 => matches!(self.kind, PatternKind::NPlusOne | PatternKind::MnPlusOne),
+            Term::Fanout => matches!(self.kind, PatternKind::Parallel | PatternKind::Chain),
+            Term::LongerThan(t) => ns(self.cp_ms) > *t,
+            Term::ShorterThan(t) => ns(self.cp_ms) < *t,
             _ => false,
         }
     }
@@ -518,76 +542,148 @@ impl Row for FanoutRow {
 
 // === Hotspots: operations by critical-path time, edges by client/server gap ===
 
-fn hotspot_kind(k: HotspotKind) -> &'static str {
-    match k {
-        HotspotKind::CriticalPath => "crit path",
-        HotspotKind::EdgeGap => "edge gap",
+/// What a Hotspots row shows, from either of its sources in `Findings`.
+struct HotspotCells<'a> {
+    kind: &'static str,
+    service: &'a str,
+    callee: Option<&'a str>,
+    operation: &'a str,
+    count: u64,
+    total_ms: f64,
+    mean_ms: f64,
+    share: f64,
+}
+
+fn hotspot<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<HotspotCells<'a>> {
+    let h = &d.findings.hotspots;
+    Some(match *e {
+        HotspotEntry::Operation(i) => {
+            let r = h.operations.get(i)?;
+            HotspotCells {
+                kind: "crit path",
+                service: r.service.as_str(),
+                callee: None,
+                operation: r.operation.as_str(),
+                count: r.occurrence as u64,
+                total_ms: r.cp_total_ms,
+                mean_ms: r.cp_total_ms / r.occurrence.max(1) as f64,
+                share: r.cp_share,
+            }
+        }
+        HotspotEntry::Gap(i) => {
+            let r = h.edges_by_gap_mean.get(i)?;
+            HotspotCells {
+                kind: "edge gap",
+                service: r.caller.as_str(),
+                callee: Some(r.callee.as_str()),
+                operation: "",
+                count: r.gap.n as u64,
+                total_ms: r.gap.total_ms,
+                mean_ms: r.gap.mean_ms,
+                share: r.gap.total_ms / r.client.total_ms.max(1e-9),
+            }
+        }
+    })
+}
+
+fn hotspot_where(c: &HotspotCells<'_>) -> String {
+    match c.callee {
+        Some(callee) => format!("{} → {}", clean(c.service), clean(callee)),
+        None => clean(c.service).into_owned(),
     }
 }
 
-fn hotspot_where(r: &HotspotRow) -> String {
-    match r.callee {
-        Some(callee) => format!("{} → {}", clean(r.service.as_str()), clean(callee.as_str())),
-        None => clean(r.service.as_str()).into_owned(),
+fn hotspot_operation(e: &HotspotEntry, d: &ViewData) -> String {
+    match *e {
+        HotspotEntry::Gap(i) => d
+            .findings
+            .hotspots
+            .edges_by_gap_mean
+            .get(i)
+            .map(|r| {
+                r.operations
+                    .keys()
+                    .map(|o| clean(o.as_str()).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        HotspotEntry::Operation(_) => hotspot(e, d)
+            .map(|c| clean(c.operation).into_owned())
+            .unwrap_or_default(),
     }
 }
 
-const HOTSPOT_COLS: [Col<HotspotRow>; 7] = [
+fn hkey<'a>(
+    e: &HotspotEntry,
+    d: &'a ViewData,
+    f: impl Fn(&HotspotCells<'a>) -> Key<'a>,
+) -> Key<'a> {
+    hotspot(e, d).map_or(Key::Num(0.0), |c| f(&c))
+}
+
+const HOTSPOT_COLS: [Col<HotspotEntry>; 7] = [
     col(
         "Kind",
         Constraint::Length(9),
-        |r, _| hotspot_kind(r.kind).into(),
-        |r| Key::Text(hotspot_kind(r.kind)),
+        |r, d| hotspot(r, d).map_or("", |c| c.kind).into(),
+        |r, d| hkey(r, d, |c| Key::Text(c.kind)),
     ),
     col(
         "Where",
         Constraint::Min(20),
-        |r, _| hotspot_where(r),
-        |r| Key::Text(r.service.as_str()),
+        |r, d| hotspot(r, d).map(|c| hotspot_where(&c)).unwrap_or_default(),
+        |r, d| hkey(r, d, |c| Key::Text(c.service)),
     ),
     col(
         "Operation",
         Constraint::Min(18),
-        |r, _| clean(r.operation.as_str()).into_owned(),
-        |r| Key::Text(r.operation.as_str()),
+        hotspot_operation,
+        |r, d| hkey(r, d, |c| Key::Text(c.operation)),
     ),
     wide(col(
         "Count",
         Constraint::Length(6),
-        |r, _| r.count.to_string(),
-        |r| Key::Num(r.count as f64),
+        |r, d| hotspot(r, d).map_or(0, |c| c.count).to_string(),
+        |r, d| hkey(r, d, |c| Key::Num(c.count as f64)),
     )),
     col(
         "Total",
         Constraint::Length(8),
-        |r, _| dur(r.total_ns),
-        |r| Key::Num(r.total_ns as f64),
+        |r, d| dur(ns(hotspot(r, d).map_or(0.0, |c| c.total_ms))),
+        |r, d| hkey(r, d, |c| Key::Num(c.total_ms)),
     ),
     col(
         "Mean",
         Constraint::Length(8),
-        |r, _| dur(r.mean_ns()),
-        |r| Key::Num(r.mean_ns() as f64),
+        |r, d| dur(ns(hotspot(r, d).map_or(0.0, |c| c.mean_ms))),
+        |r, d| hkey(r, d, |c| Key::Num(c.mean_ms)),
     ),
     col(
         "Share",
         Constraint::Length(6),
-        |r, _| format!("{:.1}%", r.share * 100.0),
-        |r| Key::Num(r.share),
+        |r, d| format!("{:.1}%", hotspot(r, d).map_or(0.0, |c| c.share) * 100.0),
+        |r, d| hkey(r, d, |c| Key::Num(c.share)),
     ),
 ];
 
-impl Row for HotspotRow {
-    fn text_matches(&self, w: &str) -> bool {
-        contains(self.service.as_str(), w)
-            || self.callee.is_some_and(|c| contains(c.as_str(), w))
-            || contains(self.operation.as_str(), w)
+impl Row for HotspotEntry {
+    fn text_matches(&self, _: &str) -> bool {
+        false
     }
-    fn matches(&self, term: &Term, _: &ViewData) -> bool {
+    fn matches(&self, term: &Term, data: &ViewData) -> bool {
+        let Some(c) = hotspot(self, data) else {
+            return false;
+        };
         match term {
-            Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
-            Term::LongerThan(ns) => self.mean_ns() > *ns,
-            Term::ShorterThan(ns) => self.mean_ns() < *ns,
+            Term::Text(w) | Term::Service(w) => {
+                let w = w.to_ascii_lowercase();
+                contains(c.service, &w)
+                    || c.callee.is_some_and(|x| contains(x, &w))
+                    || contains(&hotspot_operation(self, data), &w)
+            }
+            Term::LongerThan(t) => ns(c.mean_ms) > *t,
+            Term::ShorterThan(t) => ns(c.mean_ms) < *t,
             _ => false,
         }
     }
@@ -595,52 +691,73 @@ impl Row for HotspotRow {
 
 // === Map ===
 
-const MAP_COLS: [Col<MapEdge>; 7] = [
+fn call_kind(k: CallKind) -> &'static str {
+    match k {
+        CallKind::Rpc => "rpc",
+        CallKind::Messaging => "messaging",
+        CallKind::Database => "database",
+        CallKind::External => "external",
+    }
+}
+
+const MAP_COLS: [Col<EdgeRow>; 8] = [
     col(
         "Caller",
         Constraint::Min(18),
         |r, _| clean(r.caller.as_str()).into_owned(),
-        |r| Key::Text(r.caller.as_str()),
+        |r, _| Key::Text(r.caller.as_str()),
     ),
     col(
         "Callee",
         Constraint::Min(20),
         |r, _| format!("──▶ {}", clean(r.callee.as_str())),
-        |r| Key::Text(r.callee.as_str()),
+        |r, _| Key::Text(r.callee.as_str()),
     ),
     wide(col(
         "Kind",
         Constraint::Length(9),
-        |r, _| r.kind.into(),
-        |r| Key::Text(r.kind),
+        |r, _| call_kind(r.kind).into(),
+        |r, _| Key::Text(call_kind(r.kind)),
     )),
     col(
         "Calls",
         Constraint::Length(7),
         |r, _| r.calls.to_string(),
-        |r| Key::Num(r.calls as f64),
+        |r, _| Key::Num(r.calls as f64),
     ),
     col(
         "Err%",
         Constraint::Length(6),
-        |r, _| format!("{:.1}", pct(r.errors, r.calls)),
-        |r| Key::Num(pct(r.errors, r.calls)),
+        |r, _| format!("{:.1}", r.error_rate * 100.0),
+        |r, _| Key::Num(r.error_rate),
     ),
     col(
         "p50",
         Constraint::Length(8),
-        |r, _| dur(r.p50_ns),
-        |r| Key::Num(r.p50_ns as f64),
+        |r, _| dur(ns(r.client.p50_ms)),
+        |r, _| Key::Num(r.client.p50_ms),
     ),
     col(
         "p99",
         Constraint::Length(8),
-        |r, _| dur(r.p99_ns),
-        |r| Key::Num(r.p99_ns as f64),
+        |r, _| dur(ns(r.client.p99_ms)),
+        |r, _| Key::Num(r.client.p99_ms),
     ),
+    wide(col(
+        "Gap mean",
+        Constraint::Length(9),
+        |r, _| {
+            if r.gap.n == 0 {
+                "-".into()
+            } else {
+                dur(ns(r.gap.mean_ms))
+            }
+        },
+        |r, _| Key::Num(r.gap.mean_ms),
+    )),
 ];
 
-impl Row for MapEdge {
+impl Row for EdgeRow {
     fn text_matches(&self, w: &str) -> bool {
         contains(self.caller.as_str(), w) || contains(self.callee.as_str(), w)
     }
@@ -648,13 +765,13 @@ impl Row for MapEdge {
         match term {
             Term::Text(w) | Term::Service(w) => self.text_matches(&w.to_ascii_lowercase()),
             Term::Error => self.errors > 0,
-            Term::LongerThan(ns) => self.p50_ns > *ns,
-            Term::ShorterThan(ns) => self.p50_ns < *ns,
+            Term::LongerThan(t) => ns(self.client.p50_ms) > *t,
+            Term::ShorterThan(t) => ns(self.client.p50_ms) < *t,
             _ => false,
         }
     }
     fn alarming(&self) -> bool {
-        pct(self.errors, self.calls) >= 5.0
+        self.error_rate >= 0.05
     }
 }
 
@@ -669,14 +786,14 @@ fn visible<T: Row>(items: &[T], cols: &[Col<T>], state: &ListState, data: &ViewD
     let sort = state.sort.min(cols.len() - 1);
     idx.sort_by(|&a, &b| {
         let (x, y) = (&items[a], &items[b]);
-        let primary = cmp_keys((cols[sort].key)(x), (cols[sort].key)(y));
+        let primary = cmp_keys((cols[sort].key)(x, data), (cols[sort].key)(y, data));
         let primary = if state.descending {
             primary.reverse()
         } else {
             primary
         };
         cols.iter().fold(primary, |acc, c| {
-            acc.then_with(|| cmp_keys((c.key)(x), (c.key)(y)))
+            acc.then_with(|| cmp_keys((c.key)(x, data), (c.key)(y, data)))
         })
     });
     idx
@@ -684,17 +801,23 @@ fn visible<T: Row>(items: &[T], cols: &[Col<T>], state: &ListState, data: &ViewD
 
 pub fn visible_len(tab: ListTab, state: &ListState, data: &ViewData) -> usize {
     match tab {
-        ListTab::Services => visible(&data.services, &SERVICE_COLS, state, data).len(),
+        ListTab::Services => visible(&data.findings.services, &SERVICE_COLS, state, data).len(),
         ListTab::Traces => visible(&data.traces, &TRACE_COLS, state, data).len(),
-        ListTab::ColdStarts => visible(&data.cold_starts, &COLD_COLS, state, data).len(),
-        ListTab::Fanout => visible(&data.fanouts, &FANOUT_COLS, state, data).len(),
+        ListTab::ColdStarts => visible(
+            &data.findings.cold_starts.by_function,
+            &COLD_COLS,
+            state,
+            data,
+        )
+        .len(),
+        ListTab::Fanout => visible(&data.findings.patterns, &FANOUT_COLS, state, data).len(),
         ListTab::Hotspots => visible(&data.hotspots, &HOTSPOT_COLS, state, data).len(),
-        ListTab::Map => visible(&data.map, &MAP_COLS, state, data).len(),
+        ListTab::Map => visible(&data.findings.service_map, &MAP_COLS, state, data).len(),
     }
 }
 
 pub enum Activate {
-    Open(Evidence),
+    Open(SpanRef),
     TracesOf(Sym),
 }
 
@@ -710,28 +833,29 @@ pub fn activate(tab: ListTab, state: &ListState, data: &ViewData) -> Option<Acti
             .get(state.selected)
             .copied()
     }
+    let f = &data.findings;
     match tab {
-        ListTab::Services => pick(&data.services, &SERVICE_COLS, state, data)
-            .map(|i| Activate::TracesOf(data.services[i].service)),
+        ListTab::Services => pick(&f.services, &SERVICE_COLS, state, data)
+            .map(|i| Activate::TracesOf(f.services[i].red.service)),
         ListTab::Traces => pick(&data.traces, &TRACE_COLS, state, data).and_then(|i| {
             let row = &data.traces[i];
             let trace = data.trace(row.trace_id)?;
             let root = trace.roots().next().or(trace.spans.first())?;
-            Some(Activate::Open(Evidence {
-                trace_id: row.trace_id,
-                span_id: root.span_id,
-            }))
+            Some(Activate::Open(SpanRef::new(row.trace_id, root.span_id)))
         }),
-        ListTab::ColdStarts => pick(&data.cold_starts, &COLD_COLS, state, data)
-            .and_then(|i| data.cold_starts[i].worst)
+        ListTab::ColdStarts => pick(&f.cold_starts.by_function, &COLD_COLS, state, data)
+            .and_then(|i| f.cold_starts.by_function[i].worst)
             .map(Activate::Open),
-        ListTab::Fanout => pick(&data.fanouts, &FANOUT_COLS, state, data)
-            .map(|i| Activate::Open(data.fanouts[i].worst)),
+        ListTab::Fanout => pick(&f.patterns, &FANOUT_COLS, state, data)
+            .map(|i| Activate::Open(f.patterns[i].worst)),
         ListTab::Hotspots => pick(&data.hotspots, &HOTSPOT_COLS, state, data)
-            .and_then(|i| data.hotspots[i].worst)
+            .and_then(|i| match data.hotspots[i] {
+                HotspotEntry::Operation(k) => f.hotspots.operations.get(k)?.evidence(),
+                HotspotEntry::Gap(k) => f.hotspots.edges_by_gap_mean.get(k)?.evidence(),
+            })
             .map(Activate::Open),
-        ListTab::Map => pick(&data.map, &MAP_COLS, state, data)
-            .and_then(|i| data.map[i].worst)
+        ListTab::Map => pick(&f.service_map, &MAP_COLS, state, data)
+            .and_then(|i| f.service_map[i].evidence())
             .map(Activate::Open),
     }
 }
@@ -742,7 +866,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
             frame,
             area,
             "Services",
-            &data.services,
+            &data.findings.services,
             &SERVICE_COLS,
             state,
             data,
@@ -760,7 +884,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
             frame,
             area,
             "Cold starts by function",
-            &data.cold_starts,
+            &data.findings.cold_starts.by_function,
             &COLD_COLS,
             state,
             data,
@@ -769,7 +893,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
             frame,
             area,
             "N+1 loops, parallel fan-outs and chains, by critical-path time",
-            &data.fanouts,
+            &data.findings.patterns,
             &FANOUT_COLS,
             state,
             data,
@@ -787,7 +911,7 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
             frame,
             area,
             "Service map",
-            &data.map,
+            &data.findings.service_map,
             &MAP_COLS,
             state,
             data,
@@ -851,7 +975,7 @@ fn draw<T: Row>(
     let group = sort == 0
         && order
             .first()
-            .is_some_and(|&i| matches!((cols[0].key)(&items[i]), Key::Text(_)));
+            .is_some_and(|&i| matches!((cols[0].key)(&items[i], data), Key::Text(_)));
     let mut prev_first: Option<Key<'_>> = None;
     let rows = order
         .iter()
@@ -867,7 +991,7 @@ fn draw<T: Row>(
             } else {
                 Style::default()
             };
-            let first = (cols[0].key)(item);
+            let first = (cols[0].key)(item, data);
             let repeat = group && prev_first == Some(first);
             prev_first = Some(first);
             TableRow::new(shown.iter().map(|&(ci, c)| {

@@ -131,7 +131,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         return;
     };
     let error_line = data
-        .findings(trace.trace_id)
+        .trace_findings(trace.trace_id)
         .is_some_and(|f| !f.errors.is_empty());
     let summary_height = if error_line { 3 } else { 2 };
     let [summary, body] =
@@ -152,7 +152,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         .constraints(split)
         .areas(body);
     let rows = rows(trace, &view.collapsed);
-    let findings = data.findings(trace.trace_id);
+    let findings = data.trace_findings(trace.trace_id);
     let critical = critical_path(findings);
     let marks = marks(findings);
     let selected_row = view
@@ -212,7 +212,10 @@ fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
     ]);
     let mut lines = vec![Line::from(first)];
     // Where the trace's first error started and how far it climbed.
-    if let Some(e) = data.findings(t.trace_id).and_then(|f| f.errors.first()) {
+    if let Some(e) = data
+        .trace_findings(t.trace_id)
+        .and_then(|f| f.errors.first())
+    {
         // The services it climbed through, after the one where it started.
         let path: Vec<&str> = e
             .propagation_services

@@ -1,0 +1,162 @@
+//! `spantop report FILE...`: the files through the pipeline in batch mode (every trace
+//! completes at the end of the input and every one is analysed), then the one `Findings` the
+//! TUI shows, rendered as text, Markdown or JSON. `--fail-on` turns findings into an exit code.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use super::args::AnalysisArgs;
+use crate::analysis::engine::Engine;
+use crate::analysis::findings::{Findings, FindingsOptions};
+use crate::ingest::file::replay::Speed;
+use crate::pipeline::files::{FileSource, InputOutcome, feed};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::report::{self, Condition, GATE_EXIT, SKIPPED_EXIT};
+use crate::store::StoreConfig;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    #[value(alias = "markdown")]
+    Md,
+    Json,
+}
+
+impl From<FormatArg> for report::OutputFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Text => report::OutputFormat::Text,
+            FormatArg::Md => report::OutputFormat::Md,
+            FormatArg::Json => report::OutputFormat::Json,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status: 0 ok; 1 nothing could be read (no report) or another error; 2 some \
+input was skipped (unreadable file, bad lines or spans): the report covers the rest and \
+--fail-on is not evaluated; 3 a --fail-on condition held.\n\
+Metrics for --fail-on: coldstart.rate coldstart.count coldstart.cp_ms nplus1.count \
+nplus1.max_degree parallel.count chains.count chains.max_amplification errors.count \
+errors.rate p50 p95 p99 max traces orphans. Values take ms, s, us, m or %."
+)]
+pub struct ReportArgs {
+    /// Trace files: OTLP JSON / JSON lines / protobuf, Jaeger JSON, Zipkin v2 JSON (.gz too).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: FormatArg,
+    /// Rows per ranked list (default 10 for text and md, every row for json).
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Exit with status 3 when the condition holds, e.g. `coldstart.rate>0.05`, `p99>800ms`.
+    /// Repeatable; any condition holding fails the run.
+    #[arg(long, value_name = "EXPR")]
+    pub fail_on: Vec<Condition>,
+    /// JSON: add one entry per trace (critical path sections, badges).
+    #[arg(long)]
+    pub per_trace: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// The status input alone decides, before any `--fail-on`: 1 when nothing could be read, 2
+/// when anything was skipped, none when every file was read whole.
+fn input_exit_code(input: &InputOutcome) -> Option<u8> {
+    if input.spans() == 0 {
+        Some(1)
+    } else if !input.is_clean() {
+        Some(SKIPPED_EXIT)
+    } else {
+        None
+    }
+}
+
+/// Reads every file through the pipeline in batch mode and returns the engine that analysed
+/// every trace. A file that cannot be read is reported and counted; the others are still
+/// analysed.
+pub async fn analyse_files(
+    files: &[PathBuf],
+    analysis: &AnalysisArgs,
+) -> anyhow::Result<(Engine, InputOutcome)> {
+    // Every trace is held until the end of the input (the report has no memory bound yet).
+    let store = StoreConfig {
+        max_memory: usize::MAX,
+        ..StoreConfig::default()
+    };
+    let pipeline = Pipeline::spawn(PipelineConfig::batch(store, analysis.unbounded()));
+    let source = FileSource {
+        paths: files.to_vec(),
+        speed: Speed::Max,
+    };
+    let input = feed(source, pipeline.tx.clone(), Arc::new(AtomicU64::new(0))).await;
+    let finished = pipeline.finish().await?;
+    for r in &input.files {
+        match r {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => eprintln!("spantop: cannot read {e}"),
+        }
+    }
+    Ok((finished.engine, input))
+}
+
+pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let (engine, input) = analyse_files(&args.files, &args.analysis).await?;
+    if input.spans() == 0 {
+        // An empty report would read as "all clear", and pass any --fail-on gate.
+        eprintln!("spantop: no spans could be read from the input; no report");
+        return Ok(ExitCode::FAILURE);
+    }
+    let format = report::OutputFormat::from(args.format);
+    let top = args.top.unwrap_or(match format {
+        report::OutputFormat::Json => usize::MAX,
+        report::OutputFormat::Text | report::OutputFormat::Md => 10,
+    });
+    // Text and Markdown group the full lists (43 loops of one kind are one row) and cut the
+    // groups to `top`; JSON cuts the lists themselves.
+    let list_top = match format {
+        report::OutputFormat::Json => top,
+        report::OutputFormat::Text | report::OutputFormat::Md => usize::MAX,
+    };
+    let findings = Findings::build(
+        &engine,
+        FindingsOptions {
+            top: list_top,
+            per_trace: args.per_trace,
+        },
+    );
+    let out = report::render(&findings, format, top)?;
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("cannot write the report")?;
+    if let Some(code) = input_exit_code(&input) {
+        eprintln!(
+            "spantop: input was skipped ({} unreadable files, {} records or spans); the report covers the rest{}",
+            input.unreadable_files(),
+            input.skipped(),
+            if args.fail_on.is_empty() {
+                ""
+            } else {
+                "; --fail-on not evaluated"
+            }
+        );
+        return Ok(ExitCode::from(code));
+    }
+    let hit = report::gate::tripped(&findings, &args.fail_on);
+    for (c, v) in &hit {
+        eprintln!("spantop: --fail-on {c} holds (value {v})");
+    }
+    Ok(if hit.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(GATE_EXIT)
+    })
+}

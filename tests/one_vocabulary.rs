@@ -1,0 +1,239 @@
+//! The TUI and `report` say the same thing: for the same file, the rows the TUI renders (from
+//! the view a TUI replay's pipeline publishes) carry the figures `spantop report --format json`
+//! prints: services, traces, cold starts, fan-outs, hotspots, map and errors. Checked on the
+//! simulated shop and two public captures from other instrumentations.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::Value;
+use spantop::analysis::engine::AnalysisConfig;
+use spantop::ingest::file::replay::Speed;
+use spantop::pipeline::files::{FileSource, feed};
+use spantop::pipeline::{Pipeline, PipelineConfig};
+use spantop::store::StoreConfig;
+use spantop::ui::{App, Header, Source, ViewData};
+
+fn sample(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(rel)
+}
+
+const FILES: [&str; 3] = [
+    "generated/shopfast-seed42-n100.otlp.jsonl.gz",
+    "otlp-json/otel-tui__test_data.jsonl",
+    "zipkin-v2-json/smartthings-mobile-web-install.json",
+];
+
+fn report_json(path: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_spantop"))
+        .args(["report", "--format", "json"])
+        .arg(path)
+        .output()
+        .expect("spantop runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("report prints JSON")
+}
+
+/// The view a TUI replay of `path` shows once the file is in: the same pipeline `spantop
+/// replay` runs (live mode, traces completing after a second without spans).
+fn tui_view(path: &Path) -> Arc<ViewData> {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let pipeline = Pipeline::spawn(PipelineConfig {
+            store: StoreConfig {
+                inactivity_timeout: Duration::from_secs(1),
+                ..StoreConfig::default()
+            },
+            findings_interval: Duration::from_millis(100),
+            analysis: AnalysisConfig::default(),
+            ..PipelineConfig::default()
+        });
+        let source = FileSource {
+            paths: vec![path.to_owned()],
+            speed: Speed::Max,
+        };
+        let input = feed(source, pipeline.tx.clone(), Arc::new(AtomicU64::new(0))).await;
+        assert!(input.is_clean(), "{path:?} reads whole");
+        let mut view = pipeline.view.clone();
+        let view = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                {
+                    let v = view.borrow_and_update();
+                    let s = v.snapshot.stats;
+                    if s.spans_received == input.spans()
+                        && s.open_traces == 0
+                        && v.analysed_traces as u64 == s.traces_completed
+                    {
+                        break Arc::clone(&v);
+                    }
+                }
+                view.changed().await.expect("pipeline publishes");
+            }
+        })
+        .await
+        .expect("every trace is analysed and shown");
+        pipeline.finish().await.expect("clean stop");
+        view
+    })
+}
+
+fn screen(app: &mut App, data: &ViewData, keys: &[KeyCode]) -> String {
+    for &k in keys {
+        app.handle_key(KeyEvent::new(k, KeyModifiers::NONE), data);
+    }
+    let mut terminal = Terminal::new(TestBackend::new(200, 200)).expect("backend");
+    let header = Header::default();
+    terminal
+        .draw(|f| app.render(f, data, &header))
+        .expect("draw");
+    let buf = terminal.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol())
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The "shown/total" count in a table's title.
+fn title_count(screen: &str, title: &str) -> usize {
+    let title = format!(" {title}");
+    let line = screen
+        .lines()
+        .find(|l| l.contains(&title) && !l.contains('│'))
+        .unwrap_or_else(|| panic!("{title} drawn:\n{screen}"));
+    let after = line.split_once(&title).map_or("", |(_, rest)| rest);
+    let total = after
+        .split_whitespace()
+        .next()
+        .and_then(|c| c.split('/').nth(1))
+        .and_then(|n| n.parse().ok());
+    total.unwrap_or_else(|| panic!("count after {title}: {line}"))
+}
+
+fn len(v: &Value) -> usize {
+    v.as_array().map_or(0, Vec::len)
+}
+
+#[test]
+fn the_tui_rows_and_the_json_report_give_the_same_figures() {
+    for rel in FILES {
+        let path = sample(rel);
+        let report = report_json(&path);
+        let view = tui_view(&path);
+        // The view holds the very `Findings` the report renders: every figure agrees. (Through
+        // JSON text both sides, so floats take the same printing and parsing.)
+        let shown: Value = serde_json::from_str(
+            &serde_json::to_string(&*view.findings).expect("findings serialise"),
+        )
+        .expect("JSON");
+        for key in [
+            "input",
+            "latency",
+            "cold_starts",
+            "n_plus_one",
+            "mn_plus_one",
+            "parallel_fanouts",
+            "chains",
+            "patterns",
+            "hotspots",
+            "service_map",
+            "errors",
+            "async_messaging",
+            "services",
+            "operations",
+        ] {
+            assert_eq!(shown[key], report[key], "{rel}: {key}");
+        }
+        // And the tabs draw those rows: as many as the report lists, with its figures.
+        let mut app = App::new(Source::Replay);
+        let services = screen(&mut app, &view, &[KeyCode::Char('1')]);
+        assert_eq!(
+            title_count(&services, "Services"),
+            len(&report["services"]),
+            "{rel}"
+        );
+        for s in report["services"].as_array().into_iter().flatten() {
+            let name = s["service"].as_str().expect("service name");
+            assert!(
+                services.lines().any(|l| l.contains(name)),
+                "{rel}: {name} in\n{services}"
+            );
+        }
+        let traces = screen(&mut app, &view, &[KeyCode::Char('2')]);
+        assert_eq!(
+            title_count(&traces, "Traces"),
+            report["input"]["traces"].as_u64().expect("traces") as usize,
+            "{rel}"
+        );
+        let cold = screen(&mut app, &view, &[KeyCode::Char('4')]);
+        assert_eq!(
+            title_count(&cold, "Cold starts by function"),
+            len(&report["cold_starts"]["by_function"]),
+            "{rel}"
+        );
+        let fan = screen(&mut app, &view, &[KeyCode::Char('5')]);
+        assert_eq!(
+            title_count(
+                &fan,
+                "N+1 loops, parallel fan-outs and chains, by critical-path time"
+            ),
+            len(&report["patterns"]),
+            "{rel}"
+        );
+        let hot = screen(&mut app, &view, &[KeyCode::Char('6')]);
+        assert_eq!(
+            title_count(
+                &hot,
+                "Operations by critical-path time; edges by client time outside the server"
+            ),
+            len(&report["hotspots"]["operations"]) + len(&report["hotspots"]["edges_by_gap_mean"]),
+            "{rel}"
+        );
+        let map = screen(&mut app, &view, &[KeyCode::Char('7')]);
+        assert_eq!(
+            title_count(&map, "Service map"),
+            len(&report["service_map"]),
+            "{rel}"
+        );
+        for e in report["service_map"].as_array().into_iter().flatten() {
+            let (caller, callee) = (
+                e["caller"].as_str().expect("caller"),
+                e["callee"].as_str().expect("callee"),
+            );
+            let calls = e["calls"].as_u64().expect("calls").to_string();
+            assert!(
+                map.lines()
+                    .any(|l| l.contains(callee) && l.split_whitespace().any(|w| w == calls)),
+                "{rel}: {caller} -> {callee} with {calls} calls in\n{map}"
+            );
+        }
+        // The error-origin figures the Trace view and the report's error section give.
+        let origins: usize = view
+            .traces
+            .iter()
+            .filter_map(|t| view.trace_findings(t.trace_id))
+            .map(|f| f.errors.len())
+            .sum();
+        assert_eq!(
+            origins,
+            report["errors"]["reaching_root"].as_u64().unwrap_or(0) as usize
+                + report["errors"]["absorbed"].as_u64().unwrap_or(0) as usize,
+            "{rel}"
+        );
+    }
+}
