@@ -60,10 +60,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.cors = args.cors.cors_allowed_origins;
     config.pipeline.analysis = args.analysis.bounded();
     let server = Server::start(config).await?;
-    eprintln!(
-        "spantop demo: {} (your own apps may send here too)",
-        server.listening()
-    );
+    eprintln!("spantop demo: {}", server.listening());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sim = SimulateConfig {
         rate: args.rate,
