@@ -45,7 +45,7 @@ pub enum Command {
     /// Convert trace files to OTLP JSON lines or length-prefixed OTLP protobuf.
     Convert(crate::cmd::convert::ConvertArgs),
     /// Send the demo system's traffic to any OTLP endpoint (also the load generator).
-    Simulate(crate::cmd_simulate::SimulateArgs),
+    Simulate(crate::cmd::simulate::SimulateArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -211,7 +211,7 @@ pub fn main() -> ExitCode {
             Command::Replay(args) => crate::cmd::replay::run(args).await,
             Command::Report(args) => crate::cmd::report::run(args).await,
             Command::Convert(args) => crate::cmd::convert::convert(args).await,
-            Command::Simulate(args) => crate::cmd_simulate::run(args).await,
+            Command::Simulate(args) => crate::cmd::simulate::run(args).await,
         }
     });
     match result {

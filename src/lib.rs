@@ -8,7 +8,6 @@ pub mod analysis;
 pub mod cli;
 pub mod cmd;
 pub mod cmd_live;
-pub mod cmd_simulate;
 pub mod demo;
 pub mod ingest;
 pub mod model;

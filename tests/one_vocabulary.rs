@@ -117,11 +117,12 @@ fn title_count(screen: &str, title: &str) -> usize {
         .find(|l| l.contains(&title) && !l.contains('│'))
         .unwrap_or_else(|| panic!("{title} drawn:\n{screen}"));
     let after = line.split_once(&title).map_or("", |(_, rest)| rest);
-    let total = after
-        .split_whitespace()
-        .next()
-        .and_then(|c| c.split('/').nth(1))
-        .and_then(|n| n.parse().ok());
+    // The first "shown/total" after the title (it may go on, e.g. the map's summary).
+    let total = after.split_whitespace().find_map(|w| {
+        let (shown, total) = w.split_once('/')?;
+        shown.parse::<usize>().ok()?;
+        total.parse().ok()
+    });
     total.unwrap_or_else(|| panic!("count after {title}: {line}"))
 }
 
@@ -152,6 +153,7 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
             "patterns",
             "hotspots",
             "service_map",
+            "service_graph",
             "errors",
             "async_messaging",
             "services",
@@ -206,7 +208,14 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
         );
         let map = screen(&mut app, &view, &[KeyCode::Char('7')]);
         assert_eq!(
-            title_count(&map, "Service map"),
+            title_count(
+                &map,
+                &format!(
+                    "Service map: {} services, {} edges",
+                    len(&report["service_graph"]["services"]),
+                    report["service_graph"]["edges"]
+                )
+            ),
             len(&report["service_map"]),
             "{rel}"
         );

@@ -16,6 +16,7 @@ use super::errors::ErrorOrigin;
 use super::fanout::{FanOut, FanOutKind, Shape};
 use super::hotspots::{CallPathHotspot, Hotspot};
 use super::red::RedRow;
+use super::service_graph::ServiceGraph;
 use super::stats::{Summary, ns_to_ms};
 
 /// Version of the JSON layout; bumped on any incompatible change (docs/report-schema.md).
@@ -55,6 +56,8 @@ pub struct Findings {
     pub patterns: Vec<Pattern>,
     pub hotspots: Hotspots,
     pub service_map: Vec<EdgeRow>,
+    /// The service map as a graph: depths, cycles, and where calls multiply across services.
+    pub service_graph: ServiceGraph,
     pub errors: Errors,
     pub async_messaging: AsyncMessaging,
     pub services: Vec<ServiceRow>,
@@ -351,10 +354,10 @@ impl Findings {
             e.1 += f.cold;
             e.2 += f.cold + f.warm;
         }
-        let services = agg
-            .red
-            .services(window)
-            .into_iter()
+        let red_services = agg.red.services(window);
+        let services = red_services
+            .iter()
+            .cloned()
             .map(|red| {
                 let (cp_total_ms, cp_share) = cp_by_service
                     .get(&red.service)
@@ -417,7 +420,7 @@ impl Findings {
             input: InputSummary {
                 traces: agg.traces,
                 spans: agg.spans,
-                services: agg.red.services(window).len(),
+                services: red_services.len(),
                 start_unix_nano: agg.min_start_ns,
                 end_unix_nano: agg.max_end_ns,
                 window_s: window,
@@ -449,7 +452,7 @@ impl Findings {
             mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
             parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
             chains: truncate(chain_rows(&all), top),
-            patterns: patterns(&all),
+            patterns: patterns(&all, top),
             hotspots: Hotspots {
                 operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
                 by_endpoint: truncate(by_endpoint(&all, top), top),
@@ -458,6 +461,7 @@ impl Findings {
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
             },
+            service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
             errors: errors(&all, top),
             async_messaging: async_messaging(&all, top),
@@ -542,7 +546,7 @@ struct Occurrence<'f> {
 
 /// Groups every fan-out by kind, parent operation and what repeats (its call signature, so
 /// different statements under one span name stay apart), and every chain by its path.
-fn patterns(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<Pattern> {
+fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<Pattern> {
     let mut occurrences: Vec<Occurrence<'_>> = Vec::new();
     for f in all {
         for x in &f.fanouts {
@@ -677,6 +681,13 @@ fn patterns(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<Pattern> {
             .then(weight(b).total_cmp(&weight(a)))
             .then((a.service, a.parent).cmp(&(b.service, b.parent)))
             .then(a.target.cmp(&b.target))
+    });
+    // `top` rows of each kind.
+    let mut kept: FxHashMap<PatternKind, usize> = FxHashMap::default();
+    rows.retain(|p| {
+        let n = kept.entry(p.kind).or_default();
+        *n += 1;
+        *n <= top
     });
     rows
 }

@@ -7,6 +7,8 @@
 //!   analysis each, pure functions of a `TraceTree`.
 //! - `hotspots`, `red`, `callgraph` (service map), `stats`: aggregates that can add a trace's
 //!   contribution and take it back when the trace completes again.
+//! - `service_graph`: the cross-trace service graph (petgraph): depth below the entry points,
+//!   cycles, and paths where calls multiply across services.
 //! - `isolate`: catches a panic in one trace's analysis, so it costs that trace only.
 //! - `view`: `ViewData`, the rows every TUI tab shows, built by the pipeline from its engine.
 //! - `engine`: runs the analyses in ANALYSIS.md §6 order and keeps per-trace findings plus
@@ -25,6 +27,7 @@ pub mod hotspots;
 pub mod isolate;
 pub mod red;
 pub mod self_time;
+pub mod service_graph;
 pub mod signature;
 pub mod skew;
 pub mod stats;

@@ -5,3 +5,4 @@ pub mod args;
 pub mod convert;
 pub mod replay;
 pub mod report;
+pub mod simulate;

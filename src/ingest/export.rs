@@ -13,10 +13,22 @@ use tonic::transport::Channel;
 use super::convert::spans_to_request;
 use crate::model::Span;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Grpc,
     Http,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "grpc" => Ok(Protocol::Grpc),
+            "http" | "http/protobuf" => Ok(Protocol::Http),
+            other => Err(format!("unknown protocol {other:?}: grpc or http")),
+        }
+    }
 }
 
 /// One request, encoded for its protocol ahead of sending (encoding is CPU work best done on

@@ -46,6 +46,7 @@ pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
         mn_plus_one(f, top),
         parallel(f, top),
         chains(f, top),
+        service_graph(f, top),
         hotspots(f, top),
         edge_hotspots(f, top),
         gaps(f, top),
@@ -328,6 +329,56 @@ fn chains(f: &Findings, top: usize) -> Section {
                         c.max_invocations.to_string(),
                         ms(c.cp_total_ms),
                         c.example_trace.to_string(),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn service_graph(f: &Findings, top: usize) -> Section {
+    let g = &f.service_graph;
+    let entries: Vec<Sym> = g
+        .services
+        .iter()
+        .filter(|n| n.depth == Some(0))
+        .map(|n| n.service)
+        .collect();
+    let deepest = g.services.iter().filter_map(|n| n.depth).max().unwrap_or(0);
+    let peers = g.services.iter().filter(|n| n.requests == 0).count();
+    let mut lines = vec![format!(
+        "{} services and {} uninstrumented peers (databases, queues, external APIs), {} caller→callee edges, {} hops deep from the entry points ({}).",
+        g.services.len() - peers,
+        peers,
+        g.edges,
+        deepest,
+        join(&entries, ", ")
+    )];
+    for c in &g.cycles {
+        lines.push(format!("Cycle: {} call each other.", join(c, " ⇄ ")));
+    }
+    lines.push(format!(
+        "{} paths where calls multiply across services (calls on each edge per request its caller handled, over all traces):",
+        g.amplified_paths.len()
+    ));
+    Section {
+        title: "Service graph".into(),
+        lines,
+        table: Some(Table {
+            headers: vec!["path", "calls per request, hop by hop", "amplification"],
+            rows: g
+                .amplified_paths
+                .iter()
+                .take(top)
+                .map(|p| {
+                    vec![
+                        join(&p.services, " → "),
+                        p.hop_ratios
+                            .iter()
+                            .map(|r| format!("×{r:.1}"))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        format!("×{:.1}", p.amplification),
                     ]
                 })
                 .collect(),

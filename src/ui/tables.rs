@@ -700,7 +700,17 @@ fn call_kind(k: CallKind) -> &'static str {
     }
 }
 
-const MAP_COLS: [Col<EdgeRow>; 8] = [
+/// Hops from the entry points to the edge's caller, from the service graph.
+fn caller_depth(r: &EdgeRow, d: &ViewData) -> Option<usize> {
+    d.findings
+        .service_graph
+        .services
+        .iter()
+        .find(|n| n.service == r.caller)
+        .and_then(|n| n.depth)
+}
+
+const MAP_COLS: [Col<EdgeRow>; 9] = [
     col(
         "Caller",
         Constraint::Min(18),
@@ -743,6 +753,12 @@ const MAP_COLS: [Col<EdgeRow>; 8] = [
         |r, _| dur(ns(r.client.p99_ms)),
         |r, _| Key::Num(r.client.p99_ms),
     ),
+    wide(col(
+        "Depth",
+        Constraint::Length(5),
+        |r, d| caller_depth(r, d).map_or("-".into(), |n| n.to_string()),
+        |r, d| Key::Num(caller_depth(r, d).map_or(f64::MAX, |n| n as f64)),
+    )),
     wide(col(
         "Gap mean",
         Constraint::Length(9),
@@ -910,13 +926,29 @@ pub fn render(frame: &mut Frame, area: Rect, tab: ListTab, state: &mut ListState
         ListTab::Map => draw(
             frame,
             area,
-            "Service map",
+            &map_title(data),
             &data.findings.service_map,
             &MAP_COLS,
             state,
             data,
         ),
     }
+}
+
+/// The map's title sums up the graph: its size and cycles.
+fn map_title(data: &ViewData) -> String {
+    let g = &data.findings.service_graph;
+    let mut t = format!(
+        "Service map: {} services, {} edges",
+        g.services.len(),
+        g.edges
+    );
+    match g.cycles.len() {
+        0 => {}
+        1 => t.push_str(", 1 cycle"),
+        n => t.push_str(&format!(", {n} cycles")),
+    }
+    t
 }
 
 /// Below this width the `wide_only` columns are left out.

@@ -14,7 +14,8 @@ pub struct SimulateArgs {
     /// OTLP endpoint, e.g. http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP).
     #[arg(long)]
     pub endpoint: String,
-    #[arg(long, value_enum, default_value = "grpc")]
+    /// `grpc` or `http` (OTLP/HTTP protobuf).
+    #[arg(long, default_value = "grpc")]
     pub protocol: Protocol,
     /// User requests (traces) per second, or `max` to send as fast as the endpoint takes them.
     #[arg(long, default_value = "20")]
