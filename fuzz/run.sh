@@ -5,6 +5,11 @@
 #   fuzz/run.sh                 smoke run: every target for SECONDS (default 20) each
 #   SECONDS_PER_TARGET=3600 fuzz/run.sh               the long run (an hour per target)
 #   fuzz/run.sh otlp_proto http_request               only these targets
+#   SANITIZER=address fuzz/run.sh                     with ASan (default none: the code is
+#                                                     safe Rust, and runs about twice as fast)
+#
+# Built with debug assertions, so an arithmetic overflow is a crash as it is in the tests.
+# One job at a time (-jobs=1 is libFuzzer's default): the machine is shared.
 #
 # Corpora are seeded from samples/ into fuzz/corpus/TARGET (kept between runs, not committed);
 # crashes land in fuzz/artifacts/TARGET and make this script exit non-zero. Every crash found
@@ -13,6 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(cd .. && pwd)
 PER=${SECONDS_PER_TARGET:-20}
+SANITIZER=${SANITIZER:-none}
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   TARGETS=(otlp_proto otlp_json jaeger_json zipkin_json http_request trace_analysis)
@@ -71,8 +77,8 @@ status=0
 for t in "${TARGETS[@]}"; do
   seed "$t"
   echo "== fuzz $t for ${PER}s"
-  if ! cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$PER" -rss_limit_mb=2048 \
-      -max_len=1048576 2>&1 | tee "/tmp/spantop-fuzz-$t.log" | grep -E "^(#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done )"; then
+  if ! cargo +nightly fuzz run -s "$SANITIZER" -a "$t" "corpus/$t" -- -max_total_time="$PER" \
+      -rss_limit_mb=2048 -timeout=10 -max_len=1048576 -print_final_stats=1 2>&1 | tee "/tmp/spantop-fuzz-$t.log" | grep -E "^(#[0-9]+ +DONE|==[0-9]+==|SUMMARY|Done |stat::number_of_executed_units)"; then
     :
   fi
   if [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod cmd;
 pub mod cmd_live;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ingest;
 pub mod model;
 pub mod pipeline;

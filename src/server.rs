@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub send_timeout: Duration,
     /// Requests decoded at once over both receivers; the rest wait on their connections.
     pub max_inflight_requests: usize,
+    /// How long slow and idle clients may hold a connection or a decode slot.
+    pub deadlines: ingest::deadlines::Deadlines,
     pub record: Option<RecordConfig>,
     /// Origins browser apps may post OTLP/HTTP from.
     pub cors: ingest::cors::CorsOrigins,
@@ -52,6 +54,7 @@ impl Default for ServerConfig {
             pipeline: PipelineConfig::default(),
             send_timeout: Duration::from_millis(500),
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
+            deadlines: ingest::deadlines::Deadlines::default(),
             record: None,
             cors: ingest::cors::CorsOrigins::default(),
         }
@@ -156,6 +159,7 @@ impl Server {
             http_on_grpc_port,
             intake.clone(),
             config.body_limits,
+            config.deadlines,
             limit.clone(),
             wait_for(shutdown_rx.clone()),
         ));
@@ -163,6 +167,7 @@ impl Server {
             grpc_in,
             intake.clone(),
             config.body_limits,
+            config.deadlines,
             limit.clone(),
             wait_for(shutdown_rx.clone()),
         ));
@@ -170,6 +175,7 @@ impl Server {
             http_in,
             intake,
             config.body_limits,
+            config.deadlines,
             limit,
             wait_for(shutdown_rx),
         ));

@@ -185,12 +185,17 @@ fn formats_are_detected_from_content() {
 }
 
 #[test]
-fn metrics_and_logs_lines_are_skipped_and_counted_not_errors() {
+fn metrics_lines_are_skipped_and_logs_lines_read_not_errors() {
     let (mixed, snap) = load(&samples().join("otlp-json/otel-tui__test_data.jsonl"));
     let (only, _) = load(&samples().join("otlp-json/otel-tui__test_data.traces-only.jsonl"));
     assert!(mixed.is_clean(), "{mixed}");
     assert_eq!(mixed.records, 41, "the 41 lines holding spans");
-    assert_eq!(mixed.other_signals, 97 - 41);
+    assert_eq!(
+        mixed.other_signals,
+        97 - 41 - 16,
+        "all but the 16 logs lines"
+    );
+    assert_eq!(mixed.logs, 13, "the 13 of 23 log records that name a span");
     assert_eq!(mixed.spans, only.spans);
     let links: usize = snap
         .traces

@@ -1,11 +1,16 @@
 //! Every receiver limit refuses or cuts as documented, counts it, and the next good request is
 //! served: attribute value length, attributes/events/links per span, spans per trace, body
-//! size and gzip bombs on both transports (gRPC answering RESOURCE_EXHAUSTED), undecodable and
-//! wrongly compressed gRPC counted as malformed, throttling counted, connection limit.
+//! size and gzip bombs on both transports for all three signals (gRPC answering
+//! RESOURCE_EXHAUSTED), undecodable and wrongly compressed gRPC counted as malformed,
+//! throttling counted, connection limit.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -93,6 +98,16 @@ async fn raw_grpc(
     encoding: Option<&str>,
     payload: &[u8],
 ) -> String {
+    raw_grpc_to(server, EXPORT, compressed, encoding, payload).await
+}
+
+async fn raw_grpc_to(
+    server: &Server,
+    path: &str,
+    compressed: bool,
+    encoding: Option<&str>,
+    payload: &[u8],
+) -> String {
     let mut body = vec![u8::from(compressed)];
     body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     body.extend_from_slice(payload);
@@ -101,7 +116,7 @@ async fn raw_grpc(
         .build()
         .expect("client");
     let mut req = client
-        .post(format!("http://{}{EXPORT}", server.grpc_addr))
+        .post(format!("http://{}{path}", server.grpc_addr))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(body);
@@ -294,4 +309,133 @@ async fn futures_connect(addr: std::net::SocketAddr, n: usize) -> Vec<tokio::net
         );
     }
     v
+}
+
+const LOGS_EXPORT: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+const METRICS_EXPORT: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+fn logs_request(records: usize, body: &str) -> ExportLogsServiceRequest {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: (0..records)
+                    .map(|i| LogRecord {
+                        time_unix_nano: 1_700_000_000_000_000_000 + i as u64,
+                        body: kv("b", body).value,
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn metrics_request(points: usize) -> ExportMetricsServiceRequest {
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric,
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "load".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: (0..points)
+                            .map(|i| NumberDataPoint {
+                                time_unix_nano: i as u64,
+                                ..Default::default()
+                            })
+                            .collect(),
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn post_to(server: &Server, path: &str, body: Vec<u8>, encoding: Option<&str>) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{}{path}", server.http_addr))
+        .header("content-type", "application/x-protobuf")
+        .body(body);
+    if let Some(e) = encoding {
+        req = req.header("content-encoding", e);
+    }
+    req.send()
+        .await
+        .expect("reaches the server")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_logs_and_metrics_are_refused_resource_exhausted_and_counted_like_traces() {
+    let mut config = ServerConfig::ephemeral();
+    config.body_limits = BodyLimits::both(64 * 1024);
+    let server = start(config).await;
+    let endpoint = format!("http://{}", server.grpc_addr);
+    let big_logs = logs_request(200, &"x".repeat(1024));
+    let big_metrics = metrics_request(10_000);
+    assert!(big_logs.encoded_len() > 64 * 1024 && big_metrics.encoded_len() > 64 * 1024);
+    let bomb = gzip(&vec![0u8; 40 << 20]);
+
+    // The real clients see RESOURCE_EXHAUSTED, which OTLP exporters do not retry.
+    let mut logs = LogsServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connects");
+    let status = logs.export(big_logs.clone()).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    let mut metrics = MetricsServiceClient::connect(endpoint)
+        .await
+        .expect("connects");
+    let status = metrics
+        .export(big_metrics.clone())
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    // Bombs, and undecodable messages.
+    assert_eq!(
+        raw_grpc_to(&server, LOGS_EXPORT, true, Some("gzip"), &bomb).await,
+        "8"
+    );
+    assert_eq!(
+        raw_grpc_to(&server, METRICS_EXPORT, true, Some("gzip"), &bomb).await,
+        "8"
+    );
+    assert_eq!(
+        raw_grpc_to(&server, LOGS_EXPORT, false, None, b"\xff\xff\xff").await,
+        "13"
+    );
+    assert_eq!(server.counters.read().requests_malformed, 5);
+    // Over HTTP, the same refusals as for traces.
+    assert_eq!(
+        post_to(&server, "/v1/logs", big_logs.encode_to_vec(), None).await,
+        413
+    );
+    assert_eq!(
+        post_to(&server, "/v1/metrics", bomb, Some("gzip")).await,
+        413
+    );
+    assert_eq!(server.counters.read().requests_malformed, 7);
+
+    // And the next good requests are served on the same connections.
+    logs.export(logs_request(3, "fits"))
+        .await
+        .expect("good logs accepted");
+    metrics
+        .export(metrics_request(4))
+        .await
+        .expect("good metrics accepted");
+    let stats = server.counters.read();
+    assert_eq!((stats.logs_received, stats.metric_points), (3, 4));
+    assert_eq!(stats.requests_malformed, 7, "good requests are not counted");
+    server.stop().await.expect("stops");
 }

@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
+use spantop::ingest::deadlines::Deadlines;
 use spantop::ingest::http::RpcStatus;
 use spantop::ingest::listen::Incoming;
 use spantop::ingest::{BodyLimits, IngestCounters, Intake};
@@ -619,6 +620,7 @@ async fn backpressure_gives_retryable_statuses() {
         incoming(grpc_listener),
         intake.clone(),
         BodyLimits::both(1 << 20),
+        Deadlines::default(),
         limit.clone(),
         wait(stop_rx.clone()),
     ));
@@ -626,6 +628,7 @@ async fn backpressure_gives_retryable_statuses() {
         incoming(http_listener),
         intake,
         BodyLimits::both(1 << 20),
+        Deadlines::default(),
         limit,
         wait(stop_rx),
     ));

@@ -1,6 +1,7 @@
 //! `--record` keeps what it acknowledged: a restart appends to the same file (closing a partial
-//! last line first), `--record-truncate` starts fresh, and `kill -9` of the real binary in the
-//! middle of a recording loses no span an exporter was told was accepted.
+//! last line first), `--record-truncate` starts fresh, `kill -9` of the real binary in the
+//! middle of a recording loses no span an exporter was told was accepted, and the span logs
+//! recorded beside the spans come back with their spans on replay.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -9,13 +10,18 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::ingest::file::{FileSummary, read_path};
 use spantop::ingest::record::{Opened, RecordConfig};
 use spantop::server::{Server, ServerConfig};
+use spantop::store::{SpanStore, StoreConfig};
 
 /// `n` spans with ids `first..first+n`, one trace per 10 span ids.
 fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
@@ -242,4 +248,114 @@ fn kill_9_mid_recording_loses_no_acknowledged_span() {
             summary.problems
         );
     }
+}
+
+/// `LogsService/Export` request: one record per `(span id, body)`, plus one naming no span.
+fn logs_request(trace: u128, records: &[(u64, &str)]) -> ExportLogsServiceRequest {
+    let mut log_records: Vec<LogRecord> = records
+        .iter()
+        .map(|&(span, body)| LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_500 + span,
+            severity_number: 13,
+            body: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(body.into())),
+            }),
+            trace_id: trace.to_be_bytes().to_vec(),
+            span_id: span.to_be_bytes().to_vec(),
+            ..Default::default()
+        })
+        .collect();
+    log_records.push(LogRecord {
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue("names no span".into())),
+        }),
+        ..Default::default()
+    });
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_logs_are_recorded_and_attached_to_their_spans_on_replay() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rec.jsonl");
+    let server = Server::start(record_config(&path)).await.expect("starts");
+    let endpoint = format!("http://{}", server.grpc_addr);
+    // Trace 11 holds spans 101..=110 (`request` puts 10 span ids in a trace).
+    let mut logs = LogsServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connects");
+    // Logs first, as SDKs often export them before the spans end.
+    logs.export(logs_request(11, &[(101, "cache miss"), (102, "retrying")]))
+        .await
+        .expect("logs accepted");
+    TraceServiceClient::connect(endpoint)
+        .await
+        .expect("connects")
+        .export(request(101, 9))
+        .await
+        .expect("spans accepted");
+    let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000900",
+        "severityText":"ERROR","body":{"stringValue":"over HTTP"},
+        "traceId":"0000000000000000000000000000000b","spanId":"0000000000000067"}]}]}]}"#;
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/v1/logs", server.http_addr))
+        .header("content-type", "application/json")
+        .body(json)
+        .send()
+        .await
+        .expect("reaches the server");
+    assert_eq!(resp.status(), 200);
+    let stopped = server.stop().await.expect("stops");
+    assert_eq!(
+        stopped.recorded_lines,
+        Some(3),
+        "two logs lines, one spans line"
+    );
+
+    // The logs lines have the layout the Collector's file exporter writes.
+    let text = std::fs::read_to_string(&path).expect("recording");
+    let logs_line: serde_json::Value = text
+        .lines()
+        .find(|l| l.contains("resourceLogs"))
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .expect("a logs line");
+    let record = &logs_line["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert_eq!(record["traceId"], "0000000000000000000000000000000b");
+    assert_eq!(record["spanId"], "0000000000000065");
+    assert_eq!(record["severityText"], "WARN");
+    assert_eq!(record["body"]["stringValue"], "cache miss");
+
+    // Replayed as `report` and `replay --speed max` read it: into a store, logs with spans.
+    let mut store = SpanStore::new(StoreConfig::default());
+    let now = Instant::now();
+    let summary = read_path(&path, &mut |b| store.ingest(b, now)).expect("readable");
+    assert!(summary.is_clean(), "{summary}");
+    assert_eq!((summary.spans, summary.logs), (9, 3), "{summary}");
+    store.complete_all();
+    let trace_id = spantop::model::TraceId::from_u128(11).expect("non-zero");
+    let snapshot = store.snapshot();
+    let trace = snapshot.trace(trace_id).expect("trace replayed");
+    let shown = |span: u64| -> Vec<(String, String)> {
+        let id = spantop::model::SpanId::from_u64(span).expect("non-zero");
+        trace
+            .logs_of(id)
+            .into_iter()
+            .map(|l| (l.severity.to_string(), l.body.to_string()))
+            .collect()
+    };
+    assert_eq!(shown(101), [("WARN".to_owned(), "cache miss".to_owned())]);
+    assert_eq!(
+        shown(102),
+        [("WARN".to_owned(), "retrying".to_owned())],
+        "severity number 13 is recorded as its name"
+    );
+    assert_eq!(shown(103), [("ERROR".to_owned(), "over HTTP".to_owned())]);
 }

@@ -1,7 +1,6 @@
-//! One Jaeger JSON document (API response, UI export, bare trace or span array).
+//! See `spantop::fuzzing::jaeger_json`: the same code the normal suite runs over seeds and
+//! regressions (`tests/fuzz_regressions.rs`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = spantop::ingest::file::fuzzing::jaeger(data);
-});
+fuzz_target!(|data: &[u8]| spantop::fuzzing::jaeger_json(data));

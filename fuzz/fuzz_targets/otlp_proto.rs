@@ -1,8 +1,6 @@
-//! OTLP protobuf `ExportTraceServiceRequest` bytes straight into the model (the gRPC codec,
-//! OTLP/HTTP protobuf and protobuf files all use this decoder).
+//! See `spantop::fuzzing::otlp_proto`: the same code the normal suite runs over seeds and
+//! regressions (`tests/fuzz_regressions.rs`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = spantop::ingest::otlp_proto::decode_request(data);
-});
+fuzz_target!(|data: &[u8]| spantop::fuzzing::otlp_proto(data));

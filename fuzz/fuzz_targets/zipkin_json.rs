@@ -1,7 +1,6 @@
-//! One Zipkin v2 JSON document (span array).
+//! See `spantop::fuzzing::zipkin_json`: the same code the normal suite runs over seeds and
+//! regressions (`tests/fuzz_regressions.rs`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = spantop::ingest::file::fuzzing::zipkin(data);
-});
+fuzz_target!(|data: &[u8]| spantop::fuzzing::zipkin_json(data));

@@ -33,6 +33,7 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
 use super::convert::Converted;
+use super::deadlines::{DeadlineBody, Deadlines};
 use super::listen::Incoming;
 use super::{BodyLimits, Intake, otlp_proto, signals};
 
@@ -77,7 +78,7 @@ struct Export {
     intake: Intake,
     /// Set once tonic has decoded the request: an error status without it came from the
     /// transport side (size, compression, decoding) and counts as malformed.
-    reached: Arc<AtomicBool>,
+    reached: Reached,
 }
 
 impl UnaryService<Converted> for Export {
@@ -85,7 +86,7 @@ impl UnaryService<Converted> for Export {
     type Future = BoxFuture<Response<ExportTraceServiceResponse>, Status>;
 
     fn call(&mut self, request: Request<Converted>) -> Self::Future {
-        self.reached.store(true, Ordering::Relaxed);
+        self.reached.0.store(true, Ordering::Relaxed);
         let intake = self.intake.clone();
         Box::pin(async move {
             match intake.accept_converted(request.into_inner()).await {
@@ -108,11 +109,12 @@ impl UnaryService<Converted> for Export {
 pub struct OtlpGrpc {
     intake: Intake,
     max_message_bytes: usize,
+    request_read: std::time::Duration,
     compression: EnabledCompressionEncodings,
 }
 
 impl OtlpGrpc {
-    pub fn new(intake: Intake, max_message_bytes: usize) -> Self {
+    pub fn new(intake: Intake, max_message_bytes: usize, deadlines: Deadlines) -> Self {
         let mut compression = EnabledCompressionEncodings::default();
         for e in ENCODINGS {
             compression.enable(e);
@@ -120,6 +122,7 @@ impl OtlpGrpc {
         OtlpGrpc {
             intake,
             max_message_bytes,
+            request_read: deadlines.request_read,
             compression,
         }
     }
@@ -131,7 +134,7 @@ impl NamedService for OtlpGrpc {
 
 impl<B> tower::Service<http::Request<B>> for OtlpGrpc
 where
-    B: http_body::Body + Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<StdError> + Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -153,10 +156,12 @@ where
                 Ok(Status::unimplemented("spantop serves TraceService/Export only").into_http())
             });
         }
-        let reached = Arc::new(AtomicBool::new(false));
+        // Inside the decode-slot limit: the deadline runs from taking a slot.
+        let req = req.map(|b| DeadlineBody::new(b, self.request_read));
+        let reached = Reached::default();
         let export = Export {
             intake: self.intake.clone(),
-            reached: Arc::clone(&reached),
+            reached: reached.clone(),
         };
         let intake = self.intake.clone();
         // gzip, zstd and deflate accepted, and used for responses when the client asks.
@@ -165,7 +170,7 @@ where
             .apply_max_message_size_config(Some(self.max_message_bytes), None);
         Box::pin(async move {
             let mut resp = grpc.unary(export, req).await;
-            if !reached.load(Ordering::Relaxed) {
+            if !reached.0.load(Ordering::Relaxed) {
                 refused_before_export(&mut resp, &intake);
             }
             Ok(resp)
@@ -174,20 +179,18 @@ where
 }
 
 /// `LogsService` and `MetricsService`: SDKs export every signal to one endpoint by default.
+/// Wrapped in `Guarded`, which checks the token and counts refusals as `OtlpGrpc` does.
 #[derive(Clone)]
 struct OtherSignals(Intake);
 
-impl OtherSignals {
-    /// The bearer token check `OtlpGrpc::call` makes for traces.
-    fn admit<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let value = request
-            .metadata()
-            .get("authorization")
-            .map(|v| v.as_encoded_bytes());
-        if self.0.admits_value(value) {
-            Ok(())
-        } else {
-            Err(Status::unauthenticated(UNAUTHENTICATED_MESSAGE))
+/// Set by a handler once tonic has decoded its request (see `Guarded`).
+#[derive(Clone, Default)]
+struct Reached(Arc<AtomicBool>);
+
+impl Reached {
+    fn mark<T>(request: &Request<T>) {
+        if let Some(r) = request.extensions().get::<Reached>() {
+            r.0.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -201,7 +204,7 @@ impl LogsService for OtherSignals {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        self.admit(&request)?;
+        Reached::mark(&request);
         let logs = signals::logs_from_proto(request.into_inner());
         match self.0.accept_logs(logs).await {
             Ok(()) => Ok(Response::new(ExportLogsServiceResponse::default())),
@@ -216,10 +219,64 @@ impl MetricsService for OtherSignals {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        self.admit(&request)?;
+        Reached::mark(&request);
         self.0
             .accept_metrics(signals::metric_points_proto(request.get_ref()));
         Ok(Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A generated service behind the same front door as `OtlpGrpc`: the bearer token checked
+/// before the message is read, and a request tonic refused before the handler (too large,
+/// undecodable, wrongly compressed) counted as malformed and answered RESOURCE_EXHAUSTED
+/// when too large (`refused_before_export`).
+#[derive(Clone)]
+struct Guarded<S> {
+    inner: S,
+    intake: Intake,
+    request_read: std::time::Duration,
+}
+
+impl<S: NamedService> NamedService for Guarded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Guarded<S>
+where
+    S: tower::Service<
+            http::Request<DeadlineBody<B>>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Send,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        if !self.intake.admits(req.headers()) {
+            return Box::pin(async {
+                Ok(Status::unauthenticated(UNAUTHENTICATED_MESSAGE).into_http())
+            });
+        }
+        let reached = Reached::default();
+        req.extensions_mut().insert(reached.clone());
+        let intake = self.intake.clone();
+        let answer = self
+            .inner
+            .call(req.map(|b| DeadlineBody::new(b, self.request_read)));
+        Box::pin(async move {
+            let mut resp = answer.await?;
+            if !reached.0.load(Ordering::Relaxed) {
+                refused_before_export(&mut resp, &intake);
+            }
+            Ok(resp)
+        })
     }
 }
 
@@ -229,19 +286,38 @@ const ENCODINGS: [CompressionEncoding; 3] = [
     CompressionEncoding::Deflate,
 ];
 
-fn logs_service(intake: Intake, max_message_bytes: usize) -> LogsServiceServer<OtherSignals> {
-    ENCODINGS.into_iter().fold(
-        LogsServiceServer::new(OtherSignals(intake)).max_decoding_message_size(max_message_bytes),
-        |s, e| s.accept_compressed(e).send_compressed(e),
-    )
-}
-
-fn metrics_service(intake: Intake, max_message_bytes: usize) -> MetricsServiceServer<OtherSignals> {
-    ENCODINGS.into_iter().fold(
-        MetricsServiceServer::new(OtherSignals(intake))
+fn logs_service(
+    intake: Intake,
+    max_message_bytes: usize,
+    deadlines: Deadlines,
+) -> Guarded<LogsServiceServer<OtherSignals>> {
+    let service = ENCODINGS.into_iter().fold(
+        LogsServiceServer::new(OtherSignals(intake.clone()))
             .max_decoding_message_size(max_message_bytes),
         |s, e| s.accept_compressed(e).send_compressed(e),
-    )
+    );
+    Guarded {
+        inner: service,
+        intake,
+        request_read: deadlines.request_read,
+    }
+}
+
+fn metrics_service(
+    intake: Intake,
+    max_message_bytes: usize,
+    deadlines: Deadlines,
+) -> Guarded<MetricsServiceServer<OtherSignals>> {
+    let service = ENCODINGS.into_iter().fold(
+        MetricsServiceServer::new(OtherSignals(intake.clone()))
+            .max_decoding_message_size(max_message_bytes),
+        |s, e| s.accept_compressed(e).send_compressed(e),
+    );
+    Guarded {
+        inner: service,
+        intake,
+        request_read: deadlines.request_read,
+    }
 }
 
 /// gRPC status codes tonic puts in the header of a trailers-only error response.
@@ -275,14 +351,18 @@ pub async fn serve(
     incoming: Incoming,
     intake: Intake,
     limits: BodyLimits,
+    deadlines: Deadlines,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
     let max_message_bytes = limits.max_message_bytes.min(limits.max_decompressed_bytes);
-    let logs = logs_service(intake.clone(), max_message_bytes);
-    let metrics = metrics_service(intake.clone(), max_message_bytes);
-    let service = OtlpGrpc::new(intake, max_message_bytes);
+    let logs = logs_service(intake.clone(), max_message_bytes, deadlines);
+    let metrics = metrics_service(intake.clone(), max_message_bytes, deadlines);
+    let service = OtlpGrpc::new(intake, max_message_bytes, deadlines);
     tonic::transport::Server::builder()
+        // A connection that does not answer a ping (an idle socket after the preface) goes.
+        .http2_keepalive_interval(Some(deadlines.header_read))
+        .http2_keepalive_timeout(Some(deadlines.header_read))
         .layer(limit)
         .add_service(service)
         .add_service(logs)

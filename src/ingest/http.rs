@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -19,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 
 use super::compression::{self, ContentEncoding, DecompressError};
+use super::deadlines::{self, Deadlines};
 use super::listen::Incoming;
 use super::{BodyLimits, HandOffError, Intake, convert, cors, otlp_json, otlp_proto, signals};
 
@@ -46,10 +47,14 @@ struct HttpState {
 pub fn router(
     intake: Intake,
     limits: BodyLimits,
+    deadlines: Deadlines,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
 ) -> Router {
+    let started = std::time::Instant::now();
     let auth = axum::middleware::from_fn_with_state(intake.clone(), require_token);
     let cors = axum::middleware::from_fn_with_state(intake.clone(), cors_answers);
+    let body_deadline =
+        axum::middleware::from_fn_with_state(deadlines.request_read, deadlines::limit_body);
     Router::new()
         .route("/v1/traces", post(export_traces).options(options))
         .route("/v1/logs", post(export_logs).options(options))
@@ -59,9 +64,15 @@ pub fn router(
         .with_state(HttpState { intake, limits })
         // The raw body limit; the decompressed size is checked separately.
         .layer(DefaultBodyLimit::max(limits.max_message_bytes))
+        // Inside the decode-slot limit: the deadline runs from taking a slot.
+        .layer(body_deadline)
         .layer(limit)
         // A request without the token takes no place among those decoded.
         .layer(auth)
+        // Added after the layers, so outside them: no token needed and no decode slot taken,
+        // so a load balancer's probe is answered however busy the receivers are.
+        .route("/health", get(move || health(started)))
+        .route("/", get(move || health(started)))
         // Outermost: a preflight carries no token, and a refusal needs CORS headers for the
         // browser app to read it.
         .layer(cors)
@@ -153,6 +164,23 @@ async fn options() -> Response {
     (StatusCode::NO_CONTENT, [(header::ALLOW, "POST, OPTIONS")]).into_response()
 }
 
+/// `GET /health` (and `/`, where the Collector's health_check extension answers): 200 with
+/// `{"status":"Server available","uptime":"…"}`, the Collector's status and uptime fields.
+/// It says the receiver is accepting connections; whether the store keeps up is in the
+/// summary line (throttled count), as the Collector's probe does not say it either.
+async fn health(started: std::time::Instant) -> Response {
+    let body = serde_json::json!({
+        "status": "Server available",
+        "uptime": format!("{:.3}s", started.elapsed().as_secs_f64()),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
 const UNAUTHENTICATED: i32 = 16;
 
 /// 401 before the body is read when `--auth-token` is set and the request lacks it.
@@ -180,12 +208,12 @@ pub async fn serve(
     incoming: Incoming,
     intake: Intake,
     limits: BodyLimits,
+    deadlines: Deadlines,
     limit: tower::limit::GlobalConcurrencyLimitLayer,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(incoming, router(intake, limits, limit))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let router = router(intake, limits, deadlines, limit);
+    deadlines::serve_http1(incoming, router, deadlines, shutdown).await
 }
 
 fn content_type(headers: &HeaderMap) -> Option<Encoding> {
@@ -204,6 +232,7 @@ fn content_type(headers: &HeaderMap) -> Option<Encoding> {
 
 // gRPC status codes used in the body, as the spec asks.
 const INVALID_ARGUMENT: i32 = 3;
+const DEADLINE_EXCEEDED: i32 = 4;
 const RESOURCE_EXHAUSTED: i32 = 8;
 const UNAVAILABLE: i32 = 14;
 
@@ -249,6 +278,15 @@ fn read_body(
         Ok(b) => b,
         Err(rejection) => {
             state.intake.count_malformed();
+            if deadlines::timed_out(&rejection) {
+                let message = rejection.body_text();
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    enc,
+                    DEADLINE_EXCEEDED,
+                    message,
+                ));
+            }
             let status = rejection.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 RESOURCE_EXHAUSTED
@@ -415,7 +453,7 @@ async fn export_metrics(
 }
 
 /// What this port serves, for requests to any other path or with another method.
-const SERVED: &str = "spantop serves OTLP/HTTP here: POST /v1/traces, /v1/logs and /v1/metrics with an application/x-protobuf or application/json body";
+const SERVED: &str = "spantop serves OTLP/HTTP here: POST /v1/traces, /v1/logs and /v1/metrics with an application/x-protobuf or application/json body; GET /health for a health check";
 
 async fn not_found(uri: axum::http::Uri) -> Response {
     (

@@ -9,6 +9,7 @@ pub mod access;
 pub mod compression;
 pub mod convert;
 pub mod cors;
+pub mod deadlines;
 pub mod export;
 pub mod file;
 pub mod grpc;
@@ -294,11 +295,19 @@ impl Intake {
         }
         let kept = logs.with_span.len() as u64;
         if kept > 0 {
+            let line = self
+                .recorder
+                .as_ref()
+                .map(|_| record::logs_to_json_line(&logs.with_span));
             let batch = Batch {
                 spans: Vec::new(),
                 logs: logs.with_span,
             };
             self.hand_off(batch).await?;
+            // As for spans: acknowledged only once recorded.
+            if let (Some(rec), Some(line)) = (&self.recorder, line) {
+                rec.write(line).await?;
+            }
         }
         IngestCounters::add(&self.counters.logs_received, logs.records);
         IngestCounters::add(&self.counters.logs_with_span, kept);

@@ -1,6 +1,8 @@
 //! `--record FILE`: every accepted batch as one OTLP/JSON `ExportTraceServiceRequest` per line,
 //! the layout the OpenTelemetry Collector's file exporter writes and its `otlpjsonfile`
-//! receiver reads.
+//! receiver reads. The log records kept with their spans are recorded too, as `LogsData`
+//! lines in the same file (as the file exporter writes every signal to one file), and the
+//! file reader attaches them to their spans again on replay.
 //!
 //! Durability: a batch is acknowledged to its exporter only after its line has been handed to
 //! the OS (`write(2)` returned), so killing spantop loses no acknowledged span; with `fsync`
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::Batch;
+use crate::model::{Batch, SpanLog};
 
 /// Lines in flight to the writer thread; a slow disk slows the receivers rather than memory.
 const RECORDER_QUEUE: usize = 256;
@@ -29,6 +31,29 @@ pub fn batch_to_json_line(batch: &Batch) -> Vec<u8> {
     let mut line = String::new();
     super::file::write::otlp_json_line(&batch.spans, &mut line);
     line.into_bytes()
+}
+
+/// One OTLP/JSON `LogsData` line, newline included: what `SpanLog` keeps of each record
+/// (time, severity, body as a string, trace and span ids).
+pub fn logs_to_json_line(logs: &[SpanLog]) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "timeUnixNano": l.time_ns.to_string(),
+                "severityText": &*l.severity,
+                "body": { "stringValue": &*l.body },
+                "traceId": l.trace_id.to_string(),
+                "spanId": l.span_id.to_string(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "resourceLogs": [{ "resource": {}, "scopeLogs": [{ "scope": {}, "logRecords": records }] }]
+    });
+    let mut line = doc.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// How to open the recording.

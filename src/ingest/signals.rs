@@ -99,6 +99,10 @@ pub fn metric_points_proto(req: &ExportMetricsServiceRequest) -> u64 {
 
 fn object(bytes: &[u8], top: (&str, &str)) -> Result<Vec<Value>, String> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    items(value, top)
+}
+
+fn items(value: Value, top: (&str, &str)) -> Result<Vec<Value>, String> {
     let Value::Object(mut o) = value else {
         return Err(format!(
             "expected a JSON object, found {}",
@@ -118,9 +122,15 @@ fn nested(v: Value, key: (&str, &str)) -> impl Iterator<Item = Value> {
 /// Decodes an OTLP/JSON logs request as leniently as trace requests are (hex or base64 ids,
 /// integers as strings, snake_case keys); `{}` is an empty request.
 pub fn logs_from_json(bytes: &[u8]) -> Result<Logs, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    logs_from_value(value)
+}
+
+/// `logs_from_json` for a document already parsed (a line of a recording, say).
+pub fn logs_from_value(value: Value) -> Result<Logs, String> {
     let mut req = ExportLogsServiceRequest::default();
     let mut records = Vec::new();
-    for rl in object(bytes, ("resourceLogs", "resource_logs"))? {
+    for rl in items(value, ("resourceLogs", "resource_logs"))? {
         for sl in nested(rl, ("scopeLogs", "scope_logs")) {
             for r in nested(sl, ("logRecords", "log_records")) {
                 let Value::Object(mut o) = r else { continue };

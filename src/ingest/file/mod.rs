@@ -27,8 +27,8 @@ use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
 use super::otlp_json::{self, Signal};
-use super::{convert, otlp_proto};
-use crate::model::{Batch, Span, TraceId};
+use super::{convert, otlp_proto, signals};
+use crate::model::{Batch, Span, SpanLog, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
 /// (lines) or end the file (documents, messages), so a corrupt length cannot exhaust memory.
@@ -92,7 +92,10 @@ pub struct FileSummary {
     pub spans: u64,
     /// Distinct trace ids among the spans read.
     pub traces: u64,
-    /// OTLP records of other signals (metrics, logs, profiles): skipped, and not a problem.
+    /// Log records that name a span (OTLP `LogsData` lines, as `--record` and the Collector's
+    /// file exporter write them): handed on with the spans, shown with the span they name.
+    pub logs: u64,
+    /// OTLP records of other signals (metrics, profiles): skipped, and not a problem.
     pub other_signals: u64,
     /// Records and spans lost to bad input. Non-zero means the replay is incomplete.
     pub skipped: u64,
@@ -120,6 +123,9 @@ impl fmt::Display for FileSummary {
             self.spans,
             self.traces,
         )?;
+        if self.logs > 0 {
+            write!(f, ", {} span logs", self.logs)?;
+        }
         if self.other_signals > 0 {
             write!(f, ", {} non-trace records ignored", self.other_signals)?;
         }
@@ -663,6 +669,19 @@ impl<'a> Reading<'a> {
         (self.sink)(Batch::new(spans));
     }
 
+    /// Log records naming a span: on to the sink as they come; the store keeps them with
+    /// their trace whichever arrives first.
+    fn span_logs(&mut self, logs: Vec<SpanLog>) {
+        if logs.is_empty() {
+            return;
+        }
+        self.summary.logs += logs.len() as u64;
+        (self.sink)(Batch {
+            spans: Vec::new(),
+            logs,
+        });
+    }
+
     /// An OTLP JSON record the fast path decoded.
     fn converted(&mut self, c: convert::Converted, line: u64) {
         let at = self.location(Some(line));
@@ -707,6 +726,14 @@ impl<'a> Reading<'a> {
                     Ok(req) => self.otlp(req, Format::OtlpJson, at),
                     Err(e) => self.problem(Some(line), e),
                 },
+                Signal::Other
+                    if o.contains_key("resourceLogs") || o.contains_key("resource_logs") =>
+                {
+                    match signals::logs_from_value(doc) {
+                        Ok(logs) => self.span_logs(logs.with_span),
+                        Err(e) => self.problem(Some(line), format!("invalid OTLP logs: {e}")),
+                    }
+                }
                 Signal::Other => self.summary.other_signals += 1,
                 Signal::Unknown if jaeger::looks_like(&doc) => {
                     self.hold(Format::JaegerJson, jaeger::decode(doc), at);
@@ -841,11 +868,36 @@ mod tests {
             r#"{"traceID":"1","spanID":"2","operationName":"j","process":{"serviceName":"s"}}"#;
         let zipkin = r#"[{"traceId":"1","id":"3","name":"z"}]"#;
         let (s, spans) = read(&format!(
-            "{LINE}\n{jaeger}\n{zipkin}\n{{\"resourceLogs\":[]}}\n"
+            "{LINE}\n{jaeger}\n{zipkin}\n{{\"resourceMetrics\":[]}}\n"
         ));
         assert_eq!(s.format, Some(Format::Mixed));
         assert_eq!((spans.len(), s.records, s.other_signals), (3, 3, 1));
         assert!(s.is_clean(), "{s}");
+    }
+
+    #[test]
+    fn logs_lines_are_handed_on_with_the_spans_they_name() {
+        let logs = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
+            {"timeUnixNano":"7","severityText":"WARN","body":{"stringValue":"slow query"},
+             "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"},
+            {"body":{"stringValue":"names no span"}}]}]}]}"#
+            .replace('\n', "");
+        let mut batches = Vec::new();
+        let text = format!("{logs}\n{LINE}\n");
+        let s = read_from(Path::new("t.json"), text.as_bytes(), &mut |b| {
+            batches.push(b)
+        })
+        .expect("readable");
+        assert!(s.is_clean(), "{s}");
+        assert_eq!((s.logs, s.spans, s.other_signals), (1, 1, 0));
+        let log = batches
+            .iter()
+            .flat_map(|b| &b.logs)
+            .next()
+            .expect("the log record");
+        assert_eq!((&*log.severity, &*log.body), ("WARN", "slow query"));
+        let span = batches.iter().flat_map(|b| &b.spans).next().expect("span");
+        assert_eq!((log.trace_id, log.span_id), (span.trace_id, span.span_id));
     }
 
     #[test]
