@@ -1,7 +1,7 @@
 //! Overload, bounded and on loopback: senders far above what a deliberately small store queue
 //! takes, plus hundreds of idle connections. Throttled exports get retryable statuses and are
-//! counted, a probe exporter is answered throughout, memory stays under the budget, and every
-//! acknowledged span is in the recording.
+//! counted, a probe exporter and the health check are answered throughout, memory stays under
+//! the budget, and every acknowledged span is in the recording.
 //!
 //! Short in the normal suite (10 s); the long run:
 //!   SPANTOP_OVERLOAD_SECS=60 cargo test --release --test overload -- --nocapture
@@ -104,6 +104,9 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
         .await
         .expect("probe connects");
     let mut latencies = Vec::new();
+    let mut health_latencies = Vec::new();
+    let health = reqwest::Client::new();
+    let health_url = format!("http://{}/health", server.http_addr);
     let mut probe_ok = 0u64;
     let mut k = 0u64;
     let mut peak_memory = 0u64;
@@ -125,6 +128,14 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
             }
             Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "retryable: {s}"),
         }
+        // The health check answers throughout, without waiting behind the senders.
+        let t = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(5), health.get(&health_url).send())
+            .await
+            .expect("the health check is answered within 5 s under load")
+            .expect("reaches the server");
+        assert_eq!(answer.status(), 200);
+        health_latencies.push(t.elapsed());
         let stats = server.snapshots.borrow_and_update().stats;
         peak_memory = peak_memory.max(stats.memory_bytes);
         assert!(
@@ -148,17 +159,30 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
     .expect("recording reads");
     let missing = acked.iter().filter(|id| !recorded.contains(id)).count();
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    health_latencies.sort();
+    let pct = |l: &[Duration], p: f64| l[((l.len() - 1) as f64 * p) as usize];
+    // The test process holds the clients as well as the server: an upper bound on the server's.
+    let peak_rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
     println!(
-        "overload {secs}s: acknowledged {} spans, recorded {}, missing {missing}; throttled {} (client saw {} UNAVAILABLE); probe ok {probe_ok}/{}, latency p50 {:?} p99 {:?} max {:?}; store peak {:.1} MiB of {:.0} MiB",
+        "overload {secs}s: acknowledged {} spans, recorded {}, missing {missing}; throttled {} (client saw {} UNAVAILABLE); probe ok {probe_ok}/{}, latency p50 {:?} p99 {:?} max {:?}; health p50 {:?} p99 {:?} max {:?}; store peak {:.1} MiB of {:.0} MiB; process VmHWM {peak_rss} (server and clients)",
         acked.len(),
         recorded.len(),
         counters.requests_throttled,
         unavailable.load(Ordering::Relaxed),
         latencies.len(),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0),
+        pct(&latencies, 0.5),
+        pct(&latencies, 0.99),
+        pct(&latencies, 1.0),
+        pct(&health_latencies, 0.5),
+        pct(&health_latencies, 0.99),
+        pct(&health_latencies, 1.0),
         peak_memory as f64 / (1 << 20) as f64,
         stopped.store.stats().max_memory_bytes as f64 / (1 << 20) as f64,
     );

@@ -14,7 +14,7 @@ use spantop::model::{
     AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };
 use spantop::pipeline::{Pipeline, PipelineConfig};
-use spantop::store::StoreConfig;
+use spantop::store::{StoreConfig, StoreStats};
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
@@ -54,7 +54,12 @@ fn shop_data() -> ViewData {
 fn header(data: &ViewData) -> Header {
     Header {
         spans_per_sec: 812.0,
-        store: data.snapshot.stats,
+        // The memory figure includes what the analysis worker held when the store's snapshot
+        // was taken, which depends on thread timing: fixed here so frames compare.
+        store: StoreStats {
+            memory_bytes: 1 << 20,
+            ..data.snapshot.stats
+        },
         ingest: IngestStats::default(),
         replay_progress: Some(0.4),
     }
