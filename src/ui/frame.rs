@@ -84,6 +84,7 @@ impl App {
             self.source,
             self.paused,
             data.analysis_failures,
+            self.listening.as_ref(),
         );
         tabs::render(frame, tab_bar, self.tab);
         match self.tab.list() {

@@ -1,5 +1,5 @@
 //! The top line: source badge, pause, intake rate, traces and memory held, what was dropped,
-//! and analysis failures when there were any.
+//! analysis failures when there were any, and where the receivers listen.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,6 +7,7 @@ use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span as TextSpan};
 
 use crate::ingest::IngestStats;
+use crate::ingest::listen::Listening;
 use crate::store::StoreStats;
 use crate::ui::app::Source;
 use crate::ui::theme;
@@ -40,6 +41,7 @@ pub fn render(
     source: Source,
     paused: bool,
     analysis_failures: usize,
+    listening: Option<&Listening>,
 ) {
     let badge = match source {
         Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
@@ -86,6 +88,10 @@ pub fn render(
             format!(" │ analysis failures {analysis_failures}"),
             theme::ERROR,
         ));
+    }
+    // Last: on a narrow terminal the counters matter more (serve/live/demo print it too).
+    if let Some(at) = listening {
+        spans.push(TextSpan::styled(format!(" │ {}", at.short()), theme::DIM));
     }
     frame.render_widget(Line::from(spans), area);
 }
