@@ -14,7 +14,7 @@ use spantop::model::{
     AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };
 use spantop::pipeline::{Pipeline, PipelineConfig};
-use spantop::store::StoreConfig;
+use spantop::store::{StoreConfig, StoreStats};
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
@@ -54,7 +54,12 @@ fn shop_data() -> ViewData {
 fn header(data: &ViewData) -> Header {
     Header {
         spans_per_sec: 812.0,
-        store: data.snapshot.stats,
+        // The memory figure includes what the analysis worker held when the store's snapshot
+        // was taken, which depends on thread timing: fixed here so frames compare.
+        store: StoreStats {
+            memory_bytes: 1 << 20,
+            ..data.snapshot.stats
+        },
         ingest: IngestStats::default(),
         replay_progress: Some(0.4),
     }
@@ -393,4 +398,27 @@ fn an_error_trace_shows_where_the_error_started() {
     );
     assert!(s.contains("[error origin]"), "{s}");
     insta::assert_snapshot!("sample_error_trace_120x40", t.backend());
+}
+
+/// `live` and `demo` pass where the receivers listen into the App; the header's first line
+/// ends with both addresses, and a replay (no receivers) shows none.
+#[test]
+fn header_shows_where_the_receivers_listen() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    app.listening = Some(spantop::ingest::listen::Listening {
+        grpc: "127.0.0.1:43170".parse().expect("address"),
+        http: "127.0.0.1:43180".parse().expect("address"),
+        tls: false,
+    });
+    let t = draw(&mut app, &data, 140, 24);
+    let s = screen(&t);
+    let first = s.lines().next().expect("a header line");
+    assert!(
+        first.contains("LIVE") && first.contains("gRPC 127.0.0.1:43170  HTTP 127.0.0.1:43180"),
+        "{first}"
+    );
+    let mut replay = App::new(Source::Replay);
+    let s = screen(&draw(&mut replay, &data, 140, 24));
+    assert!(!s.contains("gRPC "), "{s}");
 }

@@ -9,7 +9,7 @@ use petgraph::graphmap::DiGraphMap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::model::Sym;
+use crate::model::{Sym, mem};
 
 use super::edges::{Call, CallKind};
 use super::stats::{Samples, Summary, ns_to_ms};
@@ -124,6 +124,39 @@ impl ServiceMap {
                 e.operations.retain(|_, n| *n > 0);
             }
         }
+    }
+
+    /// Adds another instance's map: counts and sums exactly, latencies as `Samples::merge`.
+    pub fn merge(&mut self, other: &ServiceMap) {
+        for (k, o) in &other.edges {
+            let e = self.edges.entry(*k).or_default();
+            e.calls += o.calls;
+            e.errors += o.errors;
+            for (op, n) in &o.operations {
+                *e.operations.entry(*op).or_default() += n;
+            }
+            e.client.merge(&o.client);
+            e.server.merge(&o.server);
+            e.gap.merge(&o.gap);
+            e.negative_gaps += o.negative_gaps;
+            e.clock_skew_suspected += o.clock_skew_suspected;
+            e.cp_ns += o.cp_ns;
+        }
+    }
+
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        mem::btree::<EdgeKey, EdgeAgg>(self.edges.len())
+            + self
+                .edges
+                .values()
+                .map(|e| {
+                    mem::btree::<Sym, usize>(e.operations.len())
+                        + e.client.heap_bytes()
+                        + e.server.heap_bytes()
+                        + e.gap.heap_bytes()
+                })
+                .sum::<usize>()
     }
 
     /// The map as a petgraph graph, for views that lay it out.

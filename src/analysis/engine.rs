@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::model::{SpanId, SpanKind, Sym, TraceId};
+use crate::model::{SpanId, SpanKind, Sym, TraceId, mem};
 use crate::store::Trace;
 
 use super::callgraph::ServiceMap;
@@ -96,6 +96,122 @@ pub struct TraceFindings {
     pub requests: Vec<Request>,
 }
 
+impl TraceFindings {
+    /// Heap bytes held by the findings (not counting the struct itself), for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        let warnings: usize = self
+            .warnings
+            .iter()
+            .map(|w| match w {
+                TreeWarning::NegativeDuration { span_id }
+                | TreeWarning::MissingParent { span_id }
+                | TreeWarning::Cycle { span_id }
+                | TreeWarning::DuplicateSpanId { span_id }
+                | TreeWarning::MissingTimestamp { span_id } => span_id.capacity(),
+            })
+            .sum();
+        let paths: usize = self
+            .critical_path
+            .iter()
+            .map(|p| mem::vec::<SectionRef>(p.sections.capacity()))
+            .sum();
+        let calls: usize = self
+            .calls
+            .iter()
+            .map(|c| mem::vec::<SpanId>(c.server_spans.capacity()))
+            .sum();
+        let invocations: usize = self
+            .invocations
+            .iter()
+            .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
+            .sum();
+        let fanouts: usize = self
+            .fanouts
+            .iter()
+            .map(|f| {
+                f.signature.as_ref().map_or(0, String::capacity)
+                    + mem::vec::<String>(f.pattern.capacity())
+                    + f.pattern.iter().map(String::capacity).sum::<usize>()
+                    + mem::vec::<Sym>(f.target_services.capacity() + f.target_operations.capacity())
+                    + mem::vec::<SpanId>(f.child_span_ids.capacity())
+                    + mem::vec::<Sym>(f.chain.capacity())
+            })
+            .sum();
+        let chains: usize = self
+            .chains
+            .iter()
+            .map(|c| {
+                mem::vec::<Sym>(c.services.capacity()) + mem::vec::<f64>(c.hop_degrees.capacity())
+            })
+            .sum();
+        let errors: usize = self
+            .errors
+            .iter()
+            .map(|e| mem::vec::<Sym>(e.propagation_services.capacity()))
+            .sum();
+        let h = &self.hotspots;
+        let hotspots = mem::vec::<(hotspots::OpKey, u64)>(h.cp_by_op.capacity())
+            + mem::vec::<(hotspots::OpKey, hotspots::OpTimes)>(h.self_by_op.capacity())
+            + mem::vec::<(Sym, u64)>(h.cp_by_call_path.capacity());
+        mem::vec::<TreeWarning>(self.warnings.capacity())
+            + warnings
+            + mem::vec::<SkewNote>(self.clock_skew.capacity())
+            + mem::vec::<TracePath>(self.critical_path.capacity())
+            + paths
+            + mem::vec::<(Sym, u64)>(self.cp_by_service_ns.capacity())
+            + mem::vec::<Sym>(
+                self.services_in_order.capacity() + self.services_first_seen.capacity(),
+            )
+            + hotspots
+            + mem::vec::<Call>(self.calls.capacity())
+            + calls
+            + mem::vec::<LinkRef>(self.links.capacity())
+            + mem::vec::<ProducerRef>(self.producers.capacity())
+            + mem::vec::<Invocation>(self.invocations.capacity())
+            + invocations
+            + mem::vec::<FanOut>(self.fanouts.capacity())
+            + fanouts
+            + mem::vec::<FanOutChain>(self.chains.capacity())
+            + chains
+            + mem::vec::<ErrorOrigin>(self.errors.capacity())
+            + errors
+            + mem::vec::<Request>(self.requests.capacity())
+    }
+
+    /// Gives back the spare capacity the analyses' vectors grew with: findings are kept for as
+    /// long as their trace is held, and are as large as its spans.
+    fn shrink_to_fit(&mut self) {
+        self.warnings.shrink_to_fit();
+        self.clock_skew.shrink_to_fit();
+        self.critical_path.shrink_to_fit();
+        for p in &mut self.critical_path {
+            p.sections.shrink_to_fit();
+        }
+        self.cp_by_service_ns.shrink_to_fit();
+        self.services_in_order.shrink_to_fit();
+        self.services_first_seen.shrink_to_fit();
+        self.hotspots.cp_by_op.shrink_to_fit();
+        self.hotspots.self_by_op.shrink_to_fit();
+        self.hotspots.cp_by_call_path.shrink_to_fit();
+        self.calls.shrink_to_fit();
+        for c in &mut self.calls {
+            c.server_spans.shrink_to_fit();
+        }
+        self.links.shrink_to_fit();
+        self.producers.shrink_to_fit();
+        self.invocations.shrink_to_fit();
+        self.fanouts.shrink_to_fit();
+        self.chains.shrink_to_fit();
+        self.errors.shrink_to_fit();
+        self.requests.shrink_to_fit();
+    }
+
+    /// Bytes one kept finding costs: the `Arc` allocation (counts and struct) and its heap.
+    fn held_bytes(&self) -> usize {
+        2 * size_of::<usize>() + size_of::<TraceFindings>() + self.heap_bytes()
+    }
+}
+
 /// Analyses one complete trace. Pure: the same trace always gives the same findings.
 pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     let (adjusted, clock_skew) = match cfg.max_clock_skew_ns {
@@ -126,7 +242,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     }
     let mut cp_by_service_ns: Vec<(Sym, u64)> = cp_by_service.into_iter().collect();
     cp_by_service_ns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    TraceFindings {
+    let mut f = TraceFindings {
         trace_id: trace.trace_id,
         version: trace.version,
         root: tree.effective_root().map(|r| SpanLabel::of(&tree, r)),
@@ -150,7 +266,9 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         producers,
         warnings: tree.warnings.clone(),
         clock_skew,
-    }
+    };
+    f.shrink_to_fit();
+    f
 }
 
 fn trace_path(tree: &TraceTree<'_>, p: &RootPath) -> TracePath {
@@ -222,6 +340,35 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        self.hotspots.heap_bytes()
+            + self.red.heap_bytes()
+            + self.service_map.heap_bytes()
+            + self.durations.heap_bytes()
+    }
+
+    /// Adds another set of aggregates (another instance's, or another shard's) to these: exact
+    /// for counts, sums and time bounds; distributions merge as `Samples::merge` does.
+    pub fn merge(&mut self, other: &Aggregates) {
+        self.traces += other.traces;
+        self.spans += other.spans;
+        self.min_start_ns = match (self.min_start_ns, other.min_start_ns) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max_end_ns = match (self.max_end_ns, other.max_end_ns) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.hotspots.merge(&other.hotspots);
+        self.red.merge(&other.red);
+        self.service_map.merge(&other.service_map);
+        self.durations.merge(&other.durations);
+    }
+}
+
+impl Aggregates {
     fn apply(&mut self, f: &TraceFindings, add: bool) {
         if add {
             self.traces += 1;
@@ -265,6 +412,8 @@ pub struct Engine {
     pub dropped_findings: usize,
     /// Traces whose analysis panicked: caught, logged, and left out of findings and aggregates.
     pub analysis_failures: usize,
+    /// `TraceFindings::held_bytes` of the kept findings, kept up to date as they come and go.
+    findings_bytes: usize,
 }
 
 impl Default for Engine {
@@ -287,6 +436,7 @@ impl Engine {
             agg: Aggregates::default(),
             dropped_findings: 0,
             analysis_failures: 0,
+            findings_bytes: 0,
         }
     }
 
@@ -317,31 +467,45 @@ impl Engine {
                 return;
             }
         };
-        if let Some(old) = self.traces.get(&trace.trace_id) {
-            let old = Arc::clone(old);
+        // The earlier contribution goes first, so a distribution at its exact limit stays exact.
+        if let Some(old) = self.traces.remove(&trace.trace_id) {
             self.agg.apply(&old, false);
+            self.findings_bytes -= old.held_bytes();
         } else {
             self.order.push_back(trace.trace_id);
         }
         self.agg.apply(&f, true);
+        self.findings_bytes += f.held_bytes();
         self.traces.insert(trace.trace_id, Arc::new(f));
         while self.traces.len() > self.config.max_traces_kept {
             let Some(id) = self.order.pop_front() else {
                 break;
             };
-            if self.traces.remove(&id).is_some() {
-                self.dropped_findings += 1;
-            }
+            self.drop_findings(id);
         }
+    }
+
+    fn drop_findings(&mut self, id: TraceId) {
+        if let Some(old) = self.traces.remove(&id) {
+            self.findings_bytes -= old.held_bytes();
+            self.dropped_findings += 1;
+        }
+    }
+
+    /// Bytes the engine holds: kept findings, their index, and the aggregates. A published view
+    /// that still holds an `Arc` of a finding dropped here keeps it alive a while longer.
+    pub fn held_bytes(&self) -> usize {
+        self.findings_bytes
+            + mem::hash_table::<(TraceId, Arc<TraceFindings>)>(self.traces.capacity())
+            + mem::vec::<TraceId>(self.order.capacity())
+            + self.agg.heap_bytes()
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
     /// budget), so per-trace findings never outlive their spans. Aggregates keep its
     /// contribution.
     pub fn forget(&mut self, id: TraceId) {
-        if self.traces.remove(&id).is_some() {
-            self.dropped_findings += 1;
-        }
+        self.drop_findings(id);
         // `order` keeps ids of forgotten traces until the bound pops them; compact it so that
         // it cannot grow past the findings it orders.
         if self.order.len() > 2 * self.traces.len() + 1024 {
@@ -511,5 +675,80 @@ mod tests {
             e.order.len() <= 2 * 10 + 1024,
             "the arrival order is compacted"
         );
+    }
+
+    fn traces(n: u128, first: u128) -> Vec<Trace> {
+        (first..first + n)
+            .map(|id| {
+                let mut b = TraceBuilder::with_trace_id(id);
+                let ms = (id % 97) as u64 + 1;
+                let r = b
+                    .span("gw", "GET /")
+                    .kind(SpanKind::Server)
+                    .at(0, 10 * ms)
+                    .id();
+                let c = b
+                    .span("gw", "call")
+                    .kind(SpanKind::Client)
+                    .at(1, 9 * ms)
+                    .parent(r)
+                    .id();
+                b.span("svc", "serve")
+                    .kind(SpanKind::Server)
+                    .at(2, 8 * ms)
+                    .parent(c)
+                    .id();
+                b.build()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merged_aggregates_equal_one_engine_fed_everything() {
+        // Enough traces that the distributions are sketches on every side.
+        let all = traces(3000, 1);
+        let (mut one, mut a, mut b) = (Engine::default(), Engine::default(), Engine::default());
+        for (k, t) in all.iter().enumerate() {
+            one.add_trace(t);
+            if k % 3 == 0 {
+                a.add_trace(t)
+            } else {
+                b.add_trace(t)
+            }
+        }
+        let mut merged = a.aggregates().clone();
+        merged.merge(b.aggregates());
+        let whole = one.aggregates();
+        assert!(!whole.durations.is_exact());
+        assert_eq!((merged.traces, merged.spans), (whole.traces, whole.spans));
+        assert_eq!(merged.window_s(), whole.window_s());
+        assert_eq!(merged.durations, whole.durations);
+        assert_eq!(merged.red, whole.red);
+        assert_eq!(merged.service_map, whole.service_map);
+        assert_eq!(merged.hotspots, whole.hotspots);
+        assert_eq!(merged.red.services(1.0), whole.red.services(1.0));
+    }
+
+    #[test]
+    fn held_bytes_follow_the_kept_findings() {
+        let mut e = Engine::default();
+        let empty = e.held_bytes();
+        let ts = traces(200, 1);
+        for t in &ts {
+            e.add_trace(t);
+        }
+        let full = e.held_bytes();
+        let per_trace = (full - empty) / 200;
+        assert!(
+            per_trace >= size_of::<TraceFindings>(),
+            "{per_trace} bytes a trace"
+        );
+        for t in &ts {
+            e.forget(t.trace_id);
+        }
+        // The aggregates stay (and the emptied index keeps its capacity).
+        let after = e.held_bytes();
+        assert!(after < full / 4, "{after} of {full}");
+        assert!(after >= e.aggregates().heap_bytes());
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::model::Sym;
+use crate::model::{Sym, mem};
 
 use super::stats::{Samples, ns_to_ms};
 use super::tree::TraceTree;
@@ -23,7 +23,8 @@ pub struct TraceHotspots {
     pub cp_by_op: Vec<(OpKey, u64)>,
     pub self_by_op: Vec<(OpKey, OpTimes)>,
     /// CRISP calling context: `svc:op->svc:op` of the entry spans above, then the span's op.
-    pub cp_by_call_path: Vec<(Box<str>, u64)>,
+    /// Interned: the same paths recur in every trace of a kind, and findings are kept per trace.
+    pub cp_by_call_path: Vec<(Sym, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -43,7 +44,7 @@ pub fn trace_hotspots(
     let op = |i: usize| (tree.service(i), tree.span(i).name);
     let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
-    let mut cp_by_path: FxHashMap<Box<str>, u64> = FxHashMap::default();
+    let mut cp_by_path: FxHashMap<Sym, u64> = FxHashMap::default();
     let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
     for &i in &tree.preorder {
         if tree.entry[i] {
@@ -67,7 +68,7 @@ pub fn trace_hotspots(
             } else {
                 format!("{ctx}->{}", tree.span(i).name)
             };
-            *cp_by_path.entry(key.into()).or_default() += cp[i];
+            *cp_by_path.entry(Sym::new(&key)).or_default() += cp[i];
         }
     }
     let mut h = TraceHotspots {
@@ -82,10 +83,20 @@ pub fn trace_hotspots(
     h
 }
 
+/// An operation's critical-path time: the total, and the per-trace distribution (its
+/// percentiles are shown).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct CpAgg {
     total: u64,
     per_trace: Samples,
+}
+
+/// A call path's critical-path time: only the total and the traces it was in are shown, so no
+/// distribution is kept (there can be many more call paths than operations).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct PathAgg {
+    total: u64,
+    traces: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,7 +104,7 @@ pub struct HotspotAgg {
     root_ns: u64,
     ops: BTreeMap<OpKey, CpAgg>,
     times: BTreeMap<OpKey, OpTimes>,
-    paths: BTreeMap<Box<str>, CpAgg>,
+    paths: BTreeMap<Sym, PathAgg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -139,10 +150,49 @@ impl HotspotAgg {
         }
         self.times.retain(|_, t| t.count > 0);
         for (k, v) in &h.cp_by_call_path {
-            let a = self.paths.entry(k.clone()).or_default();
-            apply_cp(a, *v, add);
+            let a = self.paths.entry(*k).or_default();
+            upd(&mut a.total, *v);
+            a.traces = if add {
+                a.traces + 1
+            } else {
+                a.traces.saturating_sub(1)
+            };
         }
-        self.paths.retain(|_, a| !a.per_trace.is_empty());
+        self.paths.retain(|_, a| a.traces > 0);
+    }
+
+    /// Adds another instance's figures: totals and counts exactly, per-trace distributions as
+    /// `Samples::merge`.
+    pub fn merge(&mut self, other: &HotspotAgg) {
+        self.root_ns += other.root_ns;
+        for (k, a) in &other.ops {
+            let mine = self.ops.entry(*k).or_default();
+            mine.total += a.total;
+            mine.per_trace.merge(&a.per_trace);
+        }
+        for (k, t) in &other.times {
+            let mine = self.times.entry(*k).or_default();
+            mine.count += t.count;
+            mine.total_ns += t.total_ns;
+            mine.self_ns += t.self_ns;
+        }
+        for (k, a) in &other.paths {
+            let mine = self.paths.entry(*k).or_default();
+            mine.total += a.total;
+            mine.traces += a.traces;
+        }
+    }
+
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        mem::btree::<OpKey, CpAgg>(self.ops.len())
+            + self
+                .ops
+                .values()
+                .map(|a| a.per_trace.heap_bytes())
+                .sum::<usize>()
+            + mem::btree::<OpKey, OpTimes>(self.times.len())
+            + mem::btree::<Sym, PathAgg>(self.paths.len())
     }
 
     /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
@@ -160,8 +210,7 @@ impl HotspotAgg {
             .ops
             .iter()
             .map(|(&(service, operation), a)| {
-                let s = a.per_trace.sorted();
-                let p = |q| ns_to_ms(super::stats::percentile(&s, q).unwrap_or(0.0));
+                let p = |q| ns_to_ms(a.per_trace.percentile(q).unwrap_or(0.0));
                 let t = self
                     .times
                     .get(&(service, operation))
@@ -195,10 +244,10 @@ impl HotspotAgg {
             .paths
             .iter()
             .map(|(k, a)| CallPathHotspot {
-                call_path: k.clone(),
+                call_path: k.as_str().into(),
                 cp_total_ms: ns_to_ms(a.total as f64),
                 cp_share: self.share(a.total),
-                occurrence: a.per_trace.len(),
+                occurrence: a.traces,
             })
             .collect();
         rows.sort_by(|a, b| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::Sym;
+use crate::model::{Sym, mem};
 
 use super::stats::{Samples, Summary};
 use super::tree::TraceTree;
@@ -49,6 +49,12 @@ impl RedAgg {
             self.errors = self.errors.saturating_sub(usize::from(r.error));
             self.dur.remove(r.dur_ns as i64);
         }
+    }
+
+    fn merge(&mut self, other: &RedAgg) {
+        self.count += other.count;
+        self.errors += other.errors;
+        self.dur.merge(&other.dur);
     }
 
     fn row(&self, service: Sym, operation: Option<Sym>, window_s: f64) -> RedRow {
@@ -97,6 +103,28 @@ impl Red {
         }
         self.services.retain(|_, a| a.count > 0);
         self.operations.retain(|_, a| a.count > 0);
+    }
+
+    /// Adds another instance's figures: counts exactly, durations as `Samples::merge`.
+    pub fn merge(&mut self, other: &Red) {
+        for (k, a) in &other.services {
+            self.services.entry(*k).or_default().merge(a);
+        }
+        for (k, a) in &other.operations {
+            self.operations.entry(*k).or_default().merge(a);
+        }
+    }
+
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        mem::btree::<Sym, RedAgg>(self.services.len())
+            + mem::btree::<(Sym, Sym), RedAgg>(self.operations.len())
+            + self
+                .services
+                .values()
+                .chain(self.operations.values())
+                .map(|a| a.dur.heap_bytes())
+                .sum::<usize>()
     }
 
     /// Rows per service; `window_s` is the time the data covers, for the rate.

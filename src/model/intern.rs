@@ -1,5 +1,6 @@
 use std::fmt;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lasso::{Spur, ThreadedRodeo};
 
@@ -10,13 +11,36 @@ use lasso::{Spur, ThreadedRodeo};
 static INTERNER: LazyLock<ThreadedRodeo<Spur, foldhash::fast::RandomState>> =
     LazyLock::new(|| ThreadedRodeo::with_hasher(foldhash::fast::RandomState::default()));
 
+/// Bytes of the interned strings' text, and how many there are (kept here: the interner's own
+/// `len` locks every shard, too slow for the budget check on each batch).
+static TEXT_BYTES: AtomicUsize = AtomicUsize::new(0);
+static STRINGS: AtomicUsize = AtomicUsize::new(0);
+
+/// Per string besides its text: an entry in each of the interner's two maps (string to key
+/// and key to string, 24 bytes each with their hash-table overhead) and arena slack.
+const PER_STRING_BYTES: usize = 64;
+
+/// Heap bytes the process-wide interner holds, for the memory budget. Interned names are never
+/// freed: a sender that makes every name unique grows this for as long as it runs.
+pub fn interned_bytes() -> usize {
+    TEXT_BYTES.load(Ordering::Relaxed) + STRINGS.load(Ordering::Relaxed) * PER_STRING_BYTES
+}
+
 /// An interned string. Equality and hashing are on the 4-byte key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sym(Spur);
 
 impl Sym {
     pub fn new(s: &str) -> Self {
-        Sym(INTERNER.get_or_intern(s))
+        // The common case, a name seen before, costs one lookup as `get_or_intern` would.
+        if let Some(key) = INTERNER.get(s) {
+            return Sym(key);
+        }
+        let key = INTERNER.get_or_intern(s);
+        // Two threads interning the same new name at once both count it: a few bytes over.
+        TEXT_BYTES.fetch_add(s.len(), Ordering::Relaxed);
+        STRINGS.fetch_add(1, Ordering::Relaxed);
+        Sym(key)
     }
 
     /// The symbol for `s` if it was ever interned; lets lookups avoid growing the table.

@@ -4,11 +4,12 @@
 
 mod ids;
 mod intern;
+pub mod mem;
 mod span;
 mod value;
 
 pub use ids::{IdError, SpanId, SpanRef, TraceId};
-pub use intern::Sym;
+pub use intern::{Sym, interned_bytes};
 pub use span::{
     Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, SpanLog, Status, StatusCode,
 };

@@ -4,6 +4,10 @@
 //! something changed, and never more than half its time (building the rows walks the held
 //! findings). A backlog beyond its byte bound is skipped and counted rather than slowing
 //! ingest; at shutdown it works until a deadline and skips (and counts) the rest.
+//!
+//! What it holds (the engine's findings and aggregates, and the view it published) is
+//! published through the `MemoryGauge` after every change, so the store keeps the total within
+//! `--max-memory`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -17,7 +21,8 @@ use tokio::sync::watch;
 use crate::analysis::engine::Engine;
 use crate::analysis::view::ViewData;
 use crate::model::TraceId;
-use crate::store::{StoreSnapshot, Trace};
+use crate::model::mem;
+use crate::store::{MemoryGauge, StoreSnapshot, Trace};
 
 enum Work {
     Traces {
@@ -85,6 +90,7 @@ impl Analyst {
         snapshots: watch::Receiver<StoreSnapshot>,
         every: Option<Duration>,
         backlog_limit: usize,
+        gauge: Arc<MemoryGauge>,
     ) -> Analyst {
         // Unbounded, but bounded in bytes by `backlog_limit` on the sending side.
         let (tx, rx) = mpsc::channel();
@@ -97,6 +103,8 @@ impl Analyst {
             view_tx,
             shared: Arc::clone(&shared),
             every,
+            gauge,
+            view_bytes: 0,
         };
         let join = std::thread::Builder::new()
             .name("spantop-analysis".into())
@@ -144,6 +152,10 @@ struct Worker {
     /// How often the view may be rebuilt; `None` in batch mode, where no one watches it and
     /// the caller builds what it needs from the engine at the end.
     every: Option<Duration>,
+    gauge: Arc<MemoryGauge>,
+    /// Estimated bytes of the rows in the last published view (its traces and findings are
+    /// `Arc`s counted by the store and the engine).
+    view_bytes: usize,
 }
 
 impl Worker {
@@ -201,12 +213,33 @@ impl Worker {
         for id in evicted {
             self.engine.forget(id);
         }
+        self.publish_bytes();
+    }
+
+    fn publish_bytes(&self) {
+        self.gauge
+            .set_analysis_bytes(self.engine.held_bytes() + self.view_bytes);
     }
 
     fn publish(&mut self) {
         let snapshot = self.snapshots.borrow().clone();
         let mut view = ViewData::build(snapshot, &self.engine);
         view.analysis_skipped = self.shared.skipped.load(Ordering::Relaxed);
+        self.view_bytes = view_bytes(&view);
         self.view_tx.send_replace(Arc::new(view));
+        self.publish_bytes();
     }
+}
+
+/// The rows a view holds per trace besides its `Arc`s (its snapshot's traces, its findings,
+/// counted by the store and the engine): the Traces tab's rows and the two indexes by trace id.
+/// The cross-trace `Findings` are not counted: their lists are cut to `--top` rows.
+fn view_bytes(view: &ViewData) -> usize {
+    use crate::analysis::view::{HotspotEntry, TraceRow};
+    let traces = view.traces.len();
+    mem::vec::<TraceRow>(view.traces.capacity())
+        + mem::vec::<HotspotEntry>(view.hotspots.capacity())
+        + mem::vec::<Arc<Trace>>(view.snapshot.traces.len())
+        + mem::hash_table::<(TraceId, usize)>(traces)
+        + mem::hash_table::<(TraceId, Arc<crate::analysis::engine::TraceFindings>)>(traces)
 }

@@ -19,7 +19,7 @@ use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
 use crate::analysis::view::ViewData;
 use crate::ingest::BatchTx;
 use crate::model::Batch;
-use crate::store::{SpanStore, StoreConfig, StoreSnapshot};
+use crate::store::{MemoryGauge, SpanStore, StoreConfig, StoreSnapshot};
 
 use analyst::Analyst;
 
@@ -123,6 +123,8 @@ impl Pipeline {
         let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
         let (snap_tx, snapshots) = watch::channel(StoreSnapshot::default());
         let engine = Engine::with_analyser(config.analysis, config.analyser);
+        // What the worker holds counts in the store's budget: it publishes, the store evicts.
+        let gauge = Arc::new(MemoryGauge::default());
         // Traces waiting for analysis are held outside the store's budget; a quarter of it
         // more at most, beyond which new completions are skipped (and counted), never ingest.
         // In batch mode nothing is skipped: the traces are the input's, held until its end.
@@ -135,9 +137,10 @@ impl Pipeline {
             snapshots.clone(),
             (config.mode == Mode::Live).then_some(config.findings_interval),
             backlog_bytes,
+            Arc::clone(&gauge),
         );
         let view = analyst.view.clone();
-        let store = SpanStore::new(config.store);
+        let store = SpanStore::new(config.store).with_gauge(gauge);
         let join = tokio::spawn(run(
             store,
             rx,
@@ -202,6 +205,7 @@ async fn run(
                 if mode == Mode::Live {
                     store.tick(Instant::now());
                 }
+                store.enforce_memory();
                 inbox.send(store.take_completed(), store.take_evicted());
                 snap_tx.send_replace(store.snapshot());
             }

@@ -1,6 +1,12 @@
 //! `SpanStore`: owns every span, assembles traces from out-of-order batches, decides when a
 //! trace is complete, and keeps memory under a budget by evicting whole traces.
 //!
+//! The budget covers everything the pipeline holds, not only spans: traces a reader still
+//! holds after the store let them go (a published snapshot or view, the analysis queue) stay
+//! counted until the last reader drops them, and with a `MemoryGauge` attached the bytes the
+//! analysis worker holds (findings, aggregates) and the interned names count as well. The
+//! store evicts its own traces to keep the total within the budget.
+//!
 //! One writer (the pipeline task) calls `ingest` and `tick`; readers get `Arc` snapshots.
 //! Time is passed in (`now`), never read here, so tests and replays control the clock.
 
@@ -8,6 +14,7 @@ mod trace;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -20,7 +27,8 @@ pub use trace::Trace;
 pub struct StoreConfig {
     /// A trace with no new span for this long is complete.
     pub inactivity_timeout: Duration,
-    /// Budget for held spans, in bytes (estimated from the span model's own sizes).
+    /// Budget in bytes for what the pipeline holds (estimated from the models' own sizes): the
+    /// spans, plus what a `MemoryGauge` reports when one is attached.
     pub max_memory: usize,
     /// Spans kept per trace; later spans of a trace that big are dropped and counted (a
     /// runaway loop or a hostile sender must not make one trace take the whole budget).
@@ -57,13 +65,41 @@ pub struct StoreStats {
     pub evicted_spans: u64,
     /// Of the evicted traces, those still open (only when no complete trace was left to evict).
     pub evicted_open_traces: u64,
+    /// Everything counted against the budget: the parts below added up.
     pub memory_bytes: u64,
     pub max_memory_bytes: u64,
+    /// Spans and logs the store holds, with its bookkeeping per trace.
+    pub span_bytes: u64,
+    /// Traces the store let go of (evicted, or replaced by a newer version) that a reader
+    /// still holds: a published snapshot or view, or the analysis queue.
+    pub unreleased_bytes: u64,
+    /// Per-trace findings and aggregates the analysis worker holds (from the `MemoryGauge`).
+    pub analysis_bytes: u64,
+    /// The process-wide interned names (counted with a `MemoryGauge` attached).
+    pub interned_bytes: u64,
     pub services_seen: u64,
     /// Log records held with their spans' traces.
     pub logs_held: u64,
     /// Log records dropped: over `MAX_LOGS_PER_TRACE`, or their trace never had a span.
     pub logs_dropped: u64,
+}
+
+/// Bytes held outside the store that count against its budget. The analysis worker publishes
+/// what it holds here; the store reads it whenever it enforces the budget, and also counts
+/// the interned names (process-wide, so only a pipeline's store should count them).
+#[derive(Debug, Default)]
+pub struct MemoryGauge {
+    analysis_bytes: AtomicUsize,
+}
+
+impl MemoryGauge {
+    pub fn set_analysis_bytes(&self, bytes: usize) {
+        self.analysis_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn analysis_bytes(&self) -> usize {
+        self.analysis_bytes.load(Ordering::Relaxed)
+    }
 }
 
 /// Log records kept per trace; a chatty trace keeps its first ones.
@@ -143,7 +179,48 @@ pub struct SpanStore {
     services: FxHashSet<Sym>,
     stats: StoreStats,
     snapshot_cache: Option<Arc<[Arc<Trace>]>>,
+    /// Traces let go of while a reader still held them; dropped (and uncounted) once the store's
+    /// is the last reference.
+    unreleased: Unreleased,
+    gauge: Option<Arc<MemoryGauge>>,
 }
+
+/// Traces the store let go of while a reader still held them, with their bytes.
+#[derive(Debug, Default)]
+struct Unreleased {
+    traces: Vec<Arc<Trace>>,
+    bytes: usize,
+}
+
+impl Unreleased {
+    /// Keeps counting `trace` if someone besides the caller holds it.
+    fn hold_if_shared(&mut self, trace: &Arc<Trace>) {
+        if Arc::strong_count(trace) > 1 {
+            self.bytes += trace.memory_bytes;
+            self.traces.push(Arc::clone(trace));
+        }
+    }
+
+    /// Drops the traces whose last reader let go (ours is then the only reference).
+    fn release(&mut self) {
+        let bytes = &mut self.bytes;
+        self.traces.retain(|t| {
+            let held = Arc::strong_count(t) > 1;
+            if !held {
+                *bytes -= t.memory_bytes;
+            }
+            held
+        });
+    }
+}
+
+/// Bytes of a trace slot besides its spans: the slot map entry, the activity and completion
+/// queue entries, and the `Arc` header.
+const SLOT_OVERHEAD_BYTES: usize = size_of::<(TraceId, TraceSlot)>() * 8 / 7
+    + size_of::<(Instant, TraceId)>()
+    + size_of::<(u64, TraceId)>()
+    + size_of::<Trace>()
+    + 16;
 
 impl SpanStore {
     pub fn new(config: StoreConfig) -> Self {
@@ -162,7 +239,15 @@ impl SpanStore {
             services: FxHashSet::default(),
             stats,
             snapshot_cache: None,
+            unreleased: Unreleased::default(),
+            gauge: None,
         }
+    }
+
+    /// Counts the bytes `gauge` reports, and the interned names, against the budget.
+    pub fn with_gauge(mut self, gauge: Arc<MemoryGauge>) -> Self {
+        self.gauge = Some(gauge);
+        self
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -170,7 +255,29 @@ impl SpanStore {
     }
 
     pub fn stats(&self) -> StoreStats {
-        self.stats
+        let mut stats = self.stats;
+        self.fill_memory(&mut stats);
+        stats
+    }
+
+    /// The memory figures: what the store holds, what readers still hold of what it let go,
+    /// and (with a gauge) the analysis worker's bytes and the interned names.
+    fn fill_memory(&self, stats: &mut StoreStats) {
+        stats.max_memory_bytes = self.config.max_memory as u64;
+        stats.span_bytes += stats.traces_held * SLOT_OVERHEAD_BYTES as u64;
+        stats.unreleased_bytes = self.unreleased.bytes as u64;
+        if self.gauge.is_some() {
+            stats.analysis_bytes = self.gauge.as_ref().map_or(0, |g| g.analysis_bytes()) as u64;
+            stats.interned_bytes = crate::model::interned_bytes() as u64;
+        }
+        stats.memory_bytes =
+            stats.span_bytes + stats.unreleased_bytes + stats.analysis_bytes + stats.interned_bytes;
+    }
+
+    fn total_bytes(&self) -> u64 {
+        let mut stats = self.stats;
+        self.fill_memory(&mut stats);
+        stats.memory_bytes
     }
 
     /// Adds a batch. Spans may belong to any traces, in any order; a span already held is
@@ -214,11 +321,12 @@ impl SpanStore {
             slot.state = SlotState::Open { last_activity: now };
             let size = span.memory_size();
             // Clones the trace only if a reader still holds the completed version.
-            let trace = Arc::make_mut(&mut slot.trace);
+            let trace = make_mut(&mut slot.trace, &mut self.unreleased);
+            let before = trace.memory_bytes;
             trace.push(span, size);
+            self.stats.span_bytes += (trace.memory_bytes - before) as u64;
             slot.note_id();
             self.stats.spans_held += 1;
-            self.stats.memory_bytes += size as u64;
             if last_touched != Some(id) {
                 self.activity.push_back((now, id));
                 last_touched = Some(id);
@@ -253,9 +361,9 @@ impl SpanStore {
             self.snapshot_cache = None;
         }
         let size = log.memory_size();
-        Arc::make_mut(&mut slot.trace).push_log(log, size);
+        make_mut(&mut slot.trace, &mut self.unreleased).push_log(log, size);
         self.stats.logs_held += 1;
-        self.stats.memory_bytes += size as u64;
+        self.stats.span_bytes += size as u64;
     }
 
     /// Completes every open trace idle for the inactivity timeout.
@@ -321,7 +429,7 @@ impl SpanStore {
                 let logs = slot.trace.logs.len() as u64;
                 self.stats.logs_held -= logs;
                 self.stats.logs_dropped += logs;
-                self.stats.memory_bytes -= slot.trace.memory_bytes as u64;
+                self.stats.span_bytes -= slot.trace.memory_bytes as u64;
                 self.stats.traces_held -= 1;
                 self.stats.open_traces -= 1;
             }
@@ -330,7 +438,10 @@ impl SpanStore {
         let seq = self.next_seq;
         self.next_seq += 1;
         slot.state = SlotState::Complete { seq };
-        Arc::make_mut(&mut slot.trace).finish();
+        let trace = make_mut(&mut slot.trace, &mut self.unreleased);
+        let before = trace.memory_bytes;
+        trace.finish();
+        self.stats.span_bytes -= (before - trace.memory_bytes) as u64;
         self.newly_completed.push(Arc::clone(&slot.trace));
         self.complete_order.push_back((seq, id));
         self.stats.open_traces -= 1;
@@ -349,8 +460,10 @@ impl SpanStore {
         std::mem::take(&mut self.newly_evicted)
     }
 
+    /// Evicts until the total is within the budget. The gauge and the unreleased traces change
+    /// beside the loop (readers drop, the worker publishes), so the total is read each turn.
     fn enforce_budget(&mut self) {
-        while self.stats.memory_bytes > self.config.max_memory as u64 {
+        while self.total_bytes() > self.config.max_memory as u64 {
             if !self.evict_oldest_complete() && !self.evict_oldest_open() {
                 break;
             }
@@ -397,9 +510,10 @@ impl SpanStore {
             self.stats.evicted_spans += slot.trace.spans.len() as u64;
             self.stats.spans_held -= slot.trace.spans.len() as u64;
             self.stats.logs_held -= slot.trace.logs.len() as u64;
-            self.stats.memory_bytes -= slot.trace.memory_bytes as u64;
+            self.stats.span_bytes -= slot.trace.memory_bytes as u64;
             self.stats.traces_held -= 1;
             self.snapshot_cache = None;
+            self.unreleased.hold_if_shared(&slot.trace);
         }
     }
 
@@ -422,9 +536,16 @@ impl SpanStore {
             }
         };
         StoreSnapshot {
-            stats: self.stats,
+            stats: self.stats(),
             traces,
         }
+    }
+
+    /// Drops what readers let go of and evicts if the budget is exceeded: the analysis
+    /// worker's bytes grow between batches, so this runs at every tick as well as on ingest.
+    pub fn enforce_memory(&mut self) {
+        self.unreleased.release();
+        self.enforce_budget();
     }
 
     /// A trace by id, open or complete.
@@ -445,3 +566,10 @@ impl SpanStore {
 
 #[cfg(test)]
 mod tests;
+
+/// `Arc::make_mut` that keeps counting the old version when a reader still holds it: the
+/// clone is new memory while the reader's copy lives on.
+fn make_mut<'a>(trace: &'a mut Arc<Trace>, unreleased: &mut Unreleased) -> &'a mut Trace {
+    unreleased.hold_if_shared(trace);
+    Arc::make_mut(trace)
+}

@@ -151,26 +151,30 @@ fn late_span_reopens_a_completed_trace() {
 #[test]
 fn eviction_keeps_memory_under_budget_oldest_complete_first() {
     let t0 = Instant::now();
+    // Eight spans: the span vector's capacity is then exactly its length, open or complete.
     let one_trace = {
-        let s: Vec<Span> = (1..=10).map(|i| span(1, i, None, "a")).collect();
-        s.iter().map(Span::memory_size).sum::<usize>()
+        let s: Vec<Span> = (1..=8).map(|i| span(1, i, None, "a")).collect();
+        s.iter().map(Span::memory_size).sum::<usize>() + SLOT_OVERHEAD_BYTES
     };
-    // Room for about three traces of ten spans.
+    // Room for about three traces of eight spans.
     let mut store = SpanStore::new(config(10, one_trace * 3 + one_trace / 2));
     for t in 1..=3u128 {
-        let spans: Vec<Span> = (1..=10).map(|i| span(t, i, None, "a")).collect();
+        let spans: Vec<Span> = (1..=8).map(|i| span(t, i, None, "a")).collect();
         store.ingest(Batch::new(spans), t0 + Duration::from_millis(t as u64));
         store.tick(t0 + Duration::from_millis(t as u64 + 15));
+        // The analysis took them: no reader holds them any more.
+        drop(store.take_completed());
     }
     assert_eq!(store.stats().evicted_traces, 0);
+    assert_eq!(store.stats().memory_bytes, 3 * one_trace as u64);
     for t in 4..=5u128 {
-        let spans: Vec<Span> = (1..=10).map(|i| span(t, i, None, "a")).collect();
+        let spans: Vec<Span> = (1..=8).map(|i| span(t, i, None, "a")).collect();
         store.ingest(Batch::new(spans), t0 + Duration::from_millis(100));
     }
     let stats = store.stats();
     assert!(stats.memory_bytes <= stats.max_memory_bytes);
     assert_eq!(stats.evicted_traces, 2);
-    assert_eq!(stats.evicted_spans, 20);
+    assert_eq!(stats.evicted_spans, 16);
     assert_eq!(stats.evicted_open_traces, 0, "complete traces go first");
     assert!(store.get(TraceId::from_u128(1).expect("id")).is_none());
     assert!(store.get(TraceId::from_u128(2).expect("id")).is_none());
@@ -190,7 +194,9 @@ fn eviction_keeps_memory_under_budget_oldest_complete_first() {
 #[test]
 fn open_traces_are_evicted_when_nothing_else_is_left() {
     let t0 = Instant::now();
-    let size = span(1, 1, None, "a").memory_size();
+    // An open one-span trace: the span, the vector's spare capacity (it starts at four) and the
+    // slot's bookkeeping.
+    let size = span(1, 1, None, "a").memory_size() + 3 * size_of::<Span>() + SLOT_OVERHEAD_BYTES;
     let mut store = SpanStore::new(config(1000, size * 5));
     for t in 1..=20u128 {
         store.ingest(Batch::new(vec![span(t, 1, None, "a")]), t0);
@@ -264,7 +270,16 @@ fn logs_attach_to_their_trace_whether_they_come_before_or_after_its_spans() {
     assert!(store.is_complete(trace.trace_id));
     let stats = store.stats();
     assert_eq!(stats.logs_held, 3);
-    assert_eq!(stats.memory_bytes, trace.memory_bytes() as u64);
+    assert_eq!(
+        stats.span_bytes,
+        (trace.memory_bytes() + SLOT_OVERHEAD_BYTES) as u64
+    );
+    // The late log came while the completed version waited for the analysis: both count.
+    assert!(stats.unreleased_bytes > 0);
+    assert_eq!(
+        stats.memory_bytes,
+        stats.span_bytes + stats.unreleased_bytes
+    );
 }
 
 #[test]
@@ -334,4 +349,82 @@ fn spans_past_the_per_trace_limit_are_dropped_and_counted_other_traces_unaffecte
         .find(|t| t.trace_id.as_u128() == 1)
         .expect("trace 1");
     assert_eq!(t1.spans.len(), 3);
+}
+
+fn ten_span_trace(t: u128) -> Batch {
+    Batch::new((1..=10).map(|i| span(t, i, None, "a")).collect())
+}
+
+#[test]
+fn traces_a_reader_still_holds_stay_counted_until_it_lets_go() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    store.ingest(ten_span_trace(1), t0);
+    store.tick(t0 + Duration::from_millis(20));
+    drop(store.take_completed());
+    let held = store.stats().memory_bytes;
+    // A published snapshot keeps the trace alive after the store lets it go.
+    let snapshot = store.snapshot();
+    store.config.max_memory = 0;
+    store.enforce_memory();
+    let stats = store.stats();
+    assert_eq!((stats.traces_held, stats.evicted_traces), (0, 1));
+    assert!(stats.unreleased_bytes > 0);
+    assert_eq!(stats.memory_bytes, stats.unreleased_bytes);
+    assert!(stats.memory_bytes < held, "the slot's bookkeeping is freed");
+    drop(snapshot);
+    store.enforce_memory();
+    let stats = store.stats();
+    assert_eq!((stats.unreleased_bytes, stats.memory_bytes), (0, 0));
+}
+
+#[test]
+fn a_reopened_trace_counts_the_copy_a_reader_holds() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    store.ingest(ten_span_trace(1), t0);
+    store.tick(t0 + Duration::from_millis(20));
+    let completed = store.take_completed();
+    assert_eq!(completed.len(), 1);
+    let before = store.stats();
+    // A late span while the analysis queue still holds the completed version: two copies.
+    store.ingest(Batch::new(vec![span(1, 11, None, "a")]), t0);
+    let stats = store.stats();
+    assert_eq!(stats.unreleased_bytes, completed[0].memory_bytes() as u64);
+    assert!(stats.memory_bytes > before.memory_bytes + stats.unreleased_bytes);
+    drop(completed);
+    store.enforce_memory();
+    assert_eq!(store.stats().unreleased_bytes, 0);
+}
+
+#[test]
+fn the_gauge_counts_against_the_budget() {
+    let t0 = Instant::now();
+    let gauge = Arc::new(MemoryGauge::default());
+    let mut store = SpanStore::new(config(10, usize::MAX)).with_gauge(Arc::clone(&gauge));
+    for t in 1..=4u128 {
+        store.ingest(ten_span_trace(t), t0);
+    }
+    store.tick(t0 + Duration::from_millis(20));
+    drop(store.take_completed());
+    let stats = store.stats();
+    let per_trace = stats.span_bytes / 4;
+    assert_eq!(
+        stats.memory_bytes,
+        stats.span_bytes + stats.interned_bytes,
+        "nothing published yet"
+    );
+    assert!(stats.interned_bytes > 0, "the names count with a gauge");
+    // The analysis worker now holds two traces' worth: two traces must go.
+    store.config.max_memory = (stats.memory_bytes + per_trace / 2) as usize;
+    gauge.set_analysis_bytes(2 * per_trace as usize);
+    store.enforce_memory();
+    let stats = store.stats();
+    assert_eq!(stats.analysis_bytes, 2 * per_trace);
+    assert_eq!(stats.evicted_traces, 2);
+    assert!(stats.memory_bytes <= stats.max_memory_bytes, "{stats:?}");
+    assert_eq!(
+        stats.memory_bytes,
+        stats.span_bytes + stats.analysis_bytes + stats.interned_bytes
+    );
 }

@@ -41,9 +41,14 @@ impl Trace {
         t
     }
 
+    /// Adds a span of `size` bytes (`Span::memory_size`, its own slot included). The vector's
+    /// spare capacity is held memory too, so growth is counted when it happens.
     pub(crate) fn push(&mut self, span: Span, size: usize) {
-        self.memory_bytes += size;
+        let slot = size_of::<Span>();
+        let capacity = self.spans.capacity();
         self.spans.push(span);
+        let grown = self.spans.capacity() - capacity;
+        self.memory_bytes += size.saturating_sub(slot) + grown * slot;
     }
 
     pub(crate) fn push_log(&mut self, log: SpanLog, size: usize) {
@@ -59,6 +64,10 @@ impl Trace {
     }
 
     pub(crate) fn finish(&mut self) {
+        // A complete trace rarely grows again: give back the vector's spare capacity.
+        let capacity = self.spans.capacity();
+        self.spans.shrink_to_fit();
+        self.memory_bytes -= (capacity - self.spans.capacity()) * size_of::<Span>();
         self.spans.sort_by_key(|s| (s.start_ns, s.span_id));
         let ids: FxHashSet<SpanId> = self.spans.iter().map(|s| s.span_id).collect();
         self.orphans = self

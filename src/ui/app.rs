@@ -9,6 +9,7 @@ use super::filter::Filter;
 use super::tables::{self, ListTab};
 use super::waterfall;
 use crate::analysis::view::ViewData;
+use crate::ingest::listen::Listening;
 use crate::model::{SpanId, SpanRef, TraceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,8 @@ const PAGE: usize = 20;
 pub struct App {
     pub tab: Tab,
     pub source: Source,
+    /// Where the receivers listen, shown in the header.
+    pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
     /// The filter being typed after `/`, not applied until Enter.
@@ -162,6 +165,7 @@ impl App {
         App {
             tab: Tab::Services,
             source,
+            listening: None,
             paused: false,
             help: false,
             editing: None,

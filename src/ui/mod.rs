@@ -33,6 +33,7 @@ pub use app::{App, Effect, Source, Tab};
 pub use view::{Header, KEYS};
 
 use crate::ingest::IngestCounters;
+use crate::ingest::listen::Listening;
 use crate::store::StoreSnapshot;
 
 /// What the TUI watches: the pipeline's published view, the store's stats for the header and
@@ -43,6 +44,8 @@ pub struct Feed {
     pub counters: Option<Arc<IngestCounters>>,
     /// A replay's progress, 0 to 1, as `f64` bits.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Where the receivers listen, for the header (live and demo).
+    pub listening: Option<Listening>,
 }
 
 const FRAME: Duration = Duration::from_millis(66);
@@ -144,6 +147,7 @@ async fn event_loop(
     let mut derived = feed.view.clone();
     let mut data = Arc::clone(&derived.borrow_and_update());
     let mut app = App::new(source);
+    app.listening = feed.listening;
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut rate = RateMeter::default();

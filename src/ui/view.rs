@@ -172,6 +172,10 @@ impl App {
                 theme::ERROR,
             ));
         }
+        // Last: on a narrow terminal the counters matter more (serve/live/demo print it too).
+        if let Some(at) = &self.listening {
+            spans.push(TextSpan::styled(format!(" │ {}", at.short()), theme::DIM));
+        }
         frame.render_widget(Line::from(spans), area);
     }
 
