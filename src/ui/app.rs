@@ -6,6 +6,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rustc_hash::FxHashSet;
 
 use super::filter::Filter;
+use super::keymap::{self, Action, Context};
 use super::views::{ListTab, Open, trace};
 use super::widgets::table::ListState;
 use crate::analysis::view::ViewData;
@@ -159,8 +160,8 @@ impl App {
     pub fn handle_key(&mut self, key: KeyEvent, data: &ViewData) -> Effect {
         self.status = None;
         if let Some(text) = &mut self.editing {
-            match key.code {
-                KeyCode::Enter => {
+            match keymap::lookup(Context::Prompt, &key) {
+                Some(Action::ApplyFilter) => {
                     let text = std::mem::take(text);
                     self.editing = None;
                     if let Some(tab) = self.tab.list() {
@@ -170,29 +171,40 @@ impl App {
                         list.offset = 0;
                     }
                 }
-                KeyCode::Esc => self.editing = None,
-                KeyCode::Backspace => {
+                Some(Action::CancelFilter) => self.editing = None,
+                Some(Action::Erase) => {
                     text.pop();
                 }
-                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => text.push(c),
-                _ => {}
+                _ => {
+                    if let KeyCode::Char(c) = key.code
+                        && !key.modifiers.contains(KeyModifiers::CONTROL)
+                    {
+                        text.push(c);
+                    }
+                }
             }
             return Effect::None;
         }
+        let ctx = if self.tab.list().is_some() {
+            Context::List
+        } else {
+            Context::Trace
+        };
+        let action = keymap::lookup(ctx, &key);
         if self.help {
-            // Any key closes help; q still quits.
+            // Any key closes help; quit still quits.
             self.help = false;
-            if key.code != KeyCode::Char('q') {
+            if action != Some(Action::Quit) {
                 return Effect::None;
             }
         }
-        match key.code {
-            KeyCode::Char('q') => return Effect::Quit,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                return Effect::Quit;
-            }
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Char(' ') => {
+        let Some(action) = action else {
+            return Effect::None;
+        };
+        match action {
+            Action::Quit => return Effect::Quit,
+            Action::Help => self.help = true,
+            Action::Pause => {
                 self.paused = !self.paused;
                 return if self.paused {
                     Effect::Pause
@@ -200,18 +212,19 @@ impl App {
                     Effect::Resume
                 };
             }
-            KeyCode::Char(c @ '1'..='7') => {
-                let tab = Tab::ALL[c as usize - '1' as usize];
-                self.switch(tab);
+            Action::Tab(i) => {
+                if let Some(&tab) = Tab::ALL.get(i) {
+                    self.switch(tab);
+                }
             }
-            KeyCode::Tab => self.switch(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
-            KeyCode::BackTab => {
+            Action::NextTab => self.switch(Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()]),
+            Action::PrevTab => {
                 self.switch(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
-            KeyCode::Esc => self.go_back(),
+            Action::Back => self.go_back(),
             _ => match self.tab.list() {
-                Some(tab) => self.list_key(tab, key, data),
-                None => self.trace_key(key, data),
+                Some(tab) => self.list_action(tab, action, data),
+                None => self.trace_action(action, data),
             },
         }
         Effect::None
@@ -254,30 +267,30 @@ impl App {
         self.tab = Tab::Trace;
     }
 
-    fn list_key(&mut self, tab: ListTab, key: KeyEvent, data: &ViewData) {
+    fn list_action(&mut self, tab: ListTab, action: Action, data: &ViewData) {
         let view = tab.view();
         let len = view.visible_len(self.list_mut(tab), data);
         let columns = view.column_count();
         let list = self.list_mut(tab);
         let last = len.saturating_sub(1);
-        match key.code {
-            KeyCode::Down | KeyCode::Char('j') => list.selected = (list.selected + 1).min(last),
-            KeyCode::Up | KeyCode::Char('k') => list.selected = list.selected.saturating_sub(1),
-            KeyCode::PageDown => list.selected = (list.selected + PAGE).min(last),
-            KeyCode::PageUp => list.selected = list.selected.saturating_sub(PAGE),
-            KeyCode::Home | KeyCode::Char('g') => list.selected = 0,
-            KeyCode::End | KeyCode::Char('G') => list.selected = last,
-            KeyCode::Char('s') | KeyCode::Right | KeyCode::Char('l') => {
+        match action {
+            Action::Down => list.selected = (list.selected + 1).min(last),
+            Action::Up => list.selected = list.selected.saturating_sub(1),
+            Action::PageDown => list.selected = (list.selected + PAGE).min(last),
+            Action::PageUp => list.selected = list.selected.saturating_sub(PAGE),
+            Action::First => list.selected = 0,
+            Action::Last => list.selected = last,
+            Action::SortNext => {
                 list.sort = (list.sort + 1) % columns;
             }
-            KeyCode::Left | KeyCode::Char('h') => {
+            Action::SortPrev => {
                 list.sort = (list.sort + columns - 1) % columns;
             }
-            KeyCode::Char('S') | KeyCode::Char('r') => list.descending = !list.descending,
-            KeyCode::Char('/') => {
+            Action::Reverse => list.descending = !list.descending,
+            Action::Filter => {
                 self.editing = Some(self.list(tab).filter.text().to_owned());
             }
-            KeyCode::Enter => match view.open_selected(self.list_mut(tab), data) {
+            Action::Open => match view.open_selected(self.list_mut(tab), data) {
                 Some(Open::Trace(ev)) => self.open_trace(ev),
                 Some(Open::TracesOf(service)) => {
                     self.switch(Tab::Traces);
@@ -292,7 +305,7 @@ impl App {
         }
     }
 
-    fn trace_key(&mut self, key: KeyEvent, data: &ViewData) {
+    fn trace_action(&mut self, action: Action, data: &ViewData) {
         let Some(view) = &mut self.trace else {
             return;
         };
@@ -312,21 +325,21 @@ impl App {
             }
         };
         let selected = rows.get(cur).map(|r| &trace.spans[r.idx]);
-        match key.code {
-            KeyCode::Down | KeyCode::Char('j') => select_row(view, (cur + 1).min(last)),
-            KeyCode::Up | KeyCode::Char('k') => select_row(view, cur.saturating_sub(1)),
-            KeyCode::PageDown => select_row(view, (cur + PAGE).min(last)),
-            KeyCode::PageUp => select_row(view, cur.saturating_sub(PAGE)),
-            KeyCode::Home | KeyCode::Char('g') => select_row(view, 0),
-            KeyCode::End | KeyCode::Char('G') => select_row(view, last),
-            KeyCode::Left | KeyCode::Char('h') => {
+        match action {
+            Action::Down => select_row(view, (cur + 1).min(last)),
+            Action::Up => select_row(view, cur.saturating_sub(1)),
+            Action::PageDown => select_row(view, (cur + PAGE).min(last)),
+            Action::PageUp => select_row(view, cur.saturating_sub(PAGE)),
+            Action::First => select_row(view, 0),
+            Action::Last => select_row(view, last),
+            Action::Parent => {
                 if let Some(p) = selected.and_then(|s| s.parent_span_id)
                     && trace.span(p).is_some()
                 {
                     view.selected = Some(p);
                 }
             }
-            KeyCode::Right | KeyCode::Char('l') => {
+            Action::Child => {
                 if let Some(s) = selected {
                     if view.collapsed.remove(&s.span_id) {
                         return;
@@ -336,8 +349,8 @@ impl App {
                     }
                 }
             }
-            KeyCode::Char(']') | KeyCode::Char('[') => {
-                let forward = key.code == KeyCode::Char(']');
+            Action::NextSibling | Action::PrevSibling => {
+                let forward = action == Action::NextSibling;
                 if let Some(s) = selected {
                     let siblings: Vec<SpanId> = rows
                         .iter()
@@ -355,7 +368,7 @@ impl App {
                     }
                 }
             }
-            KeyCode::Enter | KeyCode::Char('c') => {
+            Action::Fold => {
                 if let Some(s) = selected
                     && rows[cur].children > 0
                     && !view.collapsed.remove(&s.span_id)
@@ -363,7 +376,7 @@ impl App {
                     view.collapsed.insert(s.span_id);
                 }
             }
-            KeyCode::Char('f') => {
+            Action::FollowLink => {
                 let Some(s) = selected else { return };
                 let mut targets: Vec<SpanRef> = s
                     .links

@@ -3,6 +3,8 @@
 //! - `ViewData` (from `analysis::view`): what the tabs show, published by the pipeline; the
 //!   TUI imports no engine, it only indexes and renders what it is given.
 //! - `app`: `App`, view state only; `handle_key` updates it and returns an `Effect`.
+//! - `keymap`: every binding once (keys, context, action, help text); key handling, the `?`
+//!   help and the footer hints all read it.
 //! - `views/`: one file per screen. The list tabs (`services`, `traces`, `cold_starts`,
 //!   `fanout`, `hotspots`, `map`) each implement `views::ListView`: rows from `&ViewData`,
 //!   columns as typed `Value`s (text, duration, percent, count...) that give both the cell and
@@ -18,6 +20,7 @@
 pub mod app;
 pub mod filter;
 mod frame;
+pub mod keymap;
 pub mod text;
 mod theme;
 pub mod views;
@@ -36,7 +39,6 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::analysis::view::ViewData;
 pub use app::{App, Effect, Source, Tab};
-pub use frame::KEYS;
 pub use widgets::header::Header;
 
 use crate::ingest::IngestCounters;
