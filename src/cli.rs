@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::ingest::BodyLimits;
 use crate::ingest::access::{AuthToken, TlsFiles};
+use crate::ingest::cors::{self, CorsOrigins};
 use crate::ingest::limits::{self, SpanLimits};
 use crate::ingest::record::RecordConfig;
 use crate::server::{Server, ServerConfig, summary_line};
@@ -117,6 +118,18 @@ pub struct ReceiverArgs {
     pub record_fsync: bool,
     #[command(flatten)]
     pub analysis: crate::cmd::args::AnalysisArgs,
+    #[command(flatten)]
+    pub cors: CorsArgs,
+}
+
+/// For the receivers of `serve`, `live` and `demo`.
+#[derive(Args, Debug, Clone)]
+pub struct CorsArgs {
+    /// Origins browser apps may post OTLP/HTTP from (CORS), comma-separated, as the Collector's
+    /// cors.allowed_origins: exact origins, `*` for any, or one `*` for a host-name part or a
+    /// port (http://localhost:*). "" allows none.
+    #[arg(long, value_name = "ORIGINS", default_value = cors::DEFAULT_ALLOWED_ORIGINS)]
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 impl ReceiverArgs {
@@ -149,6 +162,7 @@ impl ReceiverArgs {
                 truncate: self.record_truncate,
                 fsync: self.record_fsync,
             }),
+            cors: self.cors.cors_allowed_origins.clone(),
             ..ServerConfig::default()
         };
         c.pipeline.store.max_memory = self.max_memory;
@@ -262,7 +276,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(
         grpc = %server.grpc_addr,
         http = %server.http_addr,
-        "spantop serving OTLP (gRPC and HTTP); Ctrl-C to stop"
+        "spantop serving {}; Ctrl-C to stop",
+        server.listening()
     );
     let r = &args.receiver;
     let tls = match (&r.tls_cert, &r.tls_client_ca) {
@@ -275,7 +290,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         "none"
     };
-    tracing::info!("TLS {tls}; authentication: {auth}");
+    tracing::info!(
+        "TLS {tls}; authentication: {auth}; browser apps (CORS) allowed from: {}",
+        r.cors.cors_allowed_origins
+    );
     if let (Some(path), Some(opened)) = (&args.receiver.record, server.recording) {
         tracing::info!("recording to {}: {opened}", path.display());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{ReceiverArgs, shutdown_signal};
+use crate::cli::{CorsArgs, ReceiverArgs, shutdown_signal};
 use crate::demo::{Rate, SimulateConfig, simulate};
 use crate::server::{Server, ServerConfig};
 use crate::ui::{self, Feed, Source};
@@ -28,15 +28,20 @@ pub struct DemoArgs {
     pub seed: u64,
     #[command(flatten)]
     pub analysis: crate::cmd::args::AnalysisArgs,
+    #[command(flatten)]
+    pub cors: CorsArgs,
 }
 
 pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let server = Server::start(args.receiver.server_config()).await?;
+    // Before the TUI takes the screen: it is there again after quitting.
+    eprintln!("spantop live: {}", server.listening());
     let feed = Feed {
         view: server.view.clone(),
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
         progress: None,
+        listening: Some(server.listening()),
     };
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     server
@@ -52,8 +57,10 @@ const DEMO_TRACE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::ephemeral();
     config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
+    config.cors = args.cors.cors_allowed_origins;
     config.pipeline.analysis = args.analysis.bounded();
     let server = Server::start(config).await?;
+    eprintln!("spantop demo: {}", server.listening());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sim = SimulateConfig {
         rate: args.rate,
@@ -68,6 +75,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         snapshots: server.snapshots.clone(),
         counters: Some(server.counters.clone()),
         progress: None,
+        listening: Some(server.listening()),
     };
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     let _ = stop_tx.send(());

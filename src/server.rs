@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::analysis::view::ViewData;
-use crate::ingest::listen::Incoming;
+use crate::ingest::listen::{Incoming, Listening};
 use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -37,6 +37,8 @@ pub struct ServerConfig {
     /// How long slow and idle clients may hold a connection or a decode slot.
     pub deadlines: ingest::deadlines::Deadlines,
     pub record: Option<RecordConfig>,
+    /// Origins browser apps may post OTLP/HTTP from.
+    pub cors: ingest::cors::CorsOrigins,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +56,7 @@ impl Default for ServerConfig {
             max_inflight_requests: ingest::DEFAULT_MAX_INFLIGHT_REQUESTS,
             deadlines: ingest::deadlines::Deadlines::default(),
             record: None,
+            cors: ingest::cors::CorsOrigins::default(),
         }
     }
 }
@@ -72,6 +75,7 @@ impl ServerConfig {
 pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    tls: bool,
     pub snapshots: watch::Receiver<StoreSnapshot>,
     /// What the views show, published by the pipeline's analysis worker.
     pub view: watch::Receiver<Arc<ViewData>>,
@@ -125,7 +129,8 @@ impl Server {
             config.send_timeout,
         )
         .with_limits(config.span_limits)
-        .with_auth(config.auth_token.clone());
+        .with_auth(config.auth_token.clone())
+        .with_cors(config.cors.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (grpc_tls, http_tls) = match &config.tls {
             Some(files) => (
@@ -177,6 +182,7 @@ impl Server {
         Ok(Server {
             grpc_addr,
             http_addr,
+            tls: config.tls.is_some(),
             snapshots: pipeline.snapshots.clone(),
             view: pipeline.view.clone(),
             counters,
@@ -188,6 +194,15 @@ impl Server {
             pipeline,
             recorder,
         })
+    }
+
+    /// Where the receivers listen (the real ports when port 0 was asked for).
+    pub fn listening(&self) -> Listening {
+        Listening {
+            grpc: self.grpc_addr,
+            http: self.http_addr,
+            tls: self.tls,
+        }
     }
 
     /// A sender straight into the pipeline, beside the receivers: for in-process sources and

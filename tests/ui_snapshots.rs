@@ -358,7 +358,7 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
     let mut app = App::new(Source::Live);
     let t = draw(&mut app, &data, 120, 40);
     let buf = t.backend().buffer();
-    let row = spantop::ui::view::TAB_BAR_ROW;
+    let row = spantop::ui::widgets::tabs::TAB_BAR_ROW;
     let bar: String = (0..buf.area.width)
         .map(|x| buf[(x, row)].symbol())
         .collect();
@@ -371,7 +371,7 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
         let end = start + label.chars().count() - 1;
         for col in [start, end] {
             assert_eq!(
-                spantop::ui::view::tab_at(col as u16),
+                spantop::ui::widgets::tabs::tab_at(col as u16),
                 Some(i),
                 "{label} at {col} in {bar:?}"
             );
@@ -398,4 +398,27 @@ fn an_error_trace_shows_where_the_error_started() {
     );
     assert!(s.contains("[error origin]"), "{s}");
     insta::assert_snapshot!("sample_error_trace_120x40", t.backend());
+}
+
+/// `live` and `demo` pass where the receivers listen into the App; the header's first line
+/// ends with both addresses, and a replay (no receivers) shows none.
+#[test]
+fn header_shows_where_the_receivers_listen() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    app.listening = Some(spantop::ingest::listen::Listening {
+        grpc: "127.0.0.1:43170".parse().expect("address"),
+        http: "127.0.0.1:43180".parse().expect("address"),
+        tls: false,
+    });
+    let t = draw(&mut app, &data, 140, 24);
+    let s = screen(&t);
+    let first = s.lines().next().expect("a header line");
+    assert!(
+        first.contains("LIVE") && first.contains("gRPC 127.0.0.1:43170  HTTP 127.0.0.1:43180"),
+        "{first}"
+    );
+    let mut replay = App::new(Source::Replay);
+    let s = screen(&draw(&mut replay, &data, 140, 24));
+    assert!(!s.contains("gRPC "), "{s}");
 }

@@ -1,13 +1,14 @@
 //! OTLP/HTTP receiver: `POST /v1/traces` (and `/v1/logs`, `/v1/metrics`, which SDKs send to
 //! the same endpoint) with protobuf or JSON bodies in any encoding the Collector reads,
-//! answering with the status codes and bodies the OTLP/HTTP specification gives.
+//! answering with the status codes and bodies the OTLP/HTTP specification gives. Browser apps
+//! from the allowed origins get CORS answers (`super::cors`).
 
 use std::future::Future;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -20,7 +21,7 @@ use prost::Message;
 use super::compression::{self, ContentEncoding, DecompressError};
 use super::deadlines::{self, Deadlines};
 use super::listen::Incoming;
-use super::{BodyLimits, HandOffError, Intake, convert, otlp_json, otlp_proto, signals};
+use super::{BodyLimits, HandOffError, Intake, convert, cors, otlp_json, otlp_proto, signals};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -51,12 +52,13 @@ pub fn router(
 ) -> Router {
     let started = std::time::Instant::now();
     let auth = axum::middleware::from_fn_with_state(intake.clone(), require_token);
+    let cors = axum::middleware::from_fn_with_state(intake.clone(), cors_answers);
     let body_deadline =
         axum::middleware::from_fn_with_state(deadlines.request_read, deadlines::limit_body);
     Router::new()
-        .route("/v1/traces", post(export_traces))
-        .route("/v1/logs", post(export_logs))
-        .route("/v1/metrics", post(export_metrics))
+        .route("/v1/traces", post(export_traces).options(options))
+        .route("/v1/logs", post(export_logs).options(options))
+        .route("/v1/metrics", post(export_metrics).options(options))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(HttpState { intake, limits })
@@ -65,12 +67,101 @@ pub fn router(
         // Inside the decode-slot limit: the deadline runs from taking a slot.
         .layer(body_deadline)
         .layer(limit)
-        // Outermost: a request without the token takes no place among those decoded.
+        // A request without the token takes no place among those decoded.
         .layer(auth)
         // Added after the layers, so outside them: no token needed and no decode slot taken,
         // so a load balancer's probe is answered however busy the receivers are.
         .route("/health", get(move || health(started)))
         .route("/", get(move || health(started)))
+        // Outermost: a preflight carries no token, and a refusal needs CORS headers for the
+        // browser app to read it.
+        .layer(cors)
+}
+
+/// The paths a browser app may post to.
+const SIGNAL_PATHS: [&str; 3] = ["/v1/traces", "/v1/logs", "/v1/metrics"];
+
+/// Answers CORS preflights for the signal paths, and adds `Access-Control-Allow-Origin` to
+/// every answer to an allowed origin. A disallowed origin gets no CORS header at all.
+async fn cors_answers(
+    State(intake): State<Intake>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let allowed = origin.clone().filter(|o| {
+        o.to_str()
+            .is_ok_and(|o| !o.is_empty() && intake.cors().allows(o))
+    });
+    let preflight = req.method() == Method::OPTIONS
+        && origin.is_some()
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        && SIGNAL_PATHS.contains(&req.uri().path());
+    if preflight {
+        return match allowed {
+            Some(origin) => {
+                let headers = req
+                    .headers()
+                    .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+                    .cloned()
+                    .unwrap_or(HeaderValue::from_static(cors::OTLP_REQUEST_HEADERS));
+                let mut resp = StatusCode::NO_CONTENT.into_response();
+                let h = resp.headers_mut();
+                h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("POST"),
+                );
+                h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, headers);
+                h.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from(cors::PREFLIGHT_MAX_AGE_SECS),
+                );
+                h.insert(header::VARY, HeaderValue::from_static(PREFLIGHT_VARY));
+                resp
+            }
+            None => {
+                let origin = origin
+                    .as_ref()
+                    .map(|o| String::from_utf8_lossy(o.as_bytes()));
+                let mut resp = (
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "origin {:?} is not allowed: spantop accepts browser apps from --cors-allowed-origins {}\n",
+                        origin.unwrap_or_default(),
+                        intake.cors()
+                    ),
+                )
+                    .into_response();
+                resp.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static(PREFLIGHT_VARY));
+                resp
+            }
+        };
+    }
+    let mut resp = next.run(req).await;
+    if let Some(origin) = allowed {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        // The browser exporter reads Retry-After on a 503 to time its retry.
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    resp
+}
+
+/// A preflight's answer depends on these request headers: caches must keep them apart.
+const PREFLIGHT_VARY: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+
+/// `OPTIONS` that is not a CORS preflight: what the path allows.
+async fn options() -> Response {
+    (StatusCode::NO_CONTENT, [(header::ALLOW, "POST, OPTIONS")]).into_response()
 }
 
 /// `GET /health` (and `/`, where the Collector's health_check extension answers): 200 with

@@ -6,6 +6,7 @@
 //! Accepted connections come out of a channel, which both tonic (`serve_with_incoming`) and
 //! axum (`serve::Listener`) consume, so the two receivers share one way in.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,6 +20,38 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 
 use super::IngestCounters;
+
+/// Where both receivers listen once bound (port 0 resolved to the real port): what `serve`,
+/// `live` and `demo` print at start and the TUI header shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub tls: bool,
+}
+
+impl Listening {
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// The short form for the TUI header: `gRPC 127.0.0.1:4317  HTTP 127.0.0.1:4318`.
+    pub fn short(&self) -> String {
+        format!("gRPC {}  HTTP {}", self.grpc, self.http)
+    }
+}
+
+/// The endpoints as `OTEL_EXPORTER_OTLP_ENDPOINT` takes them.
+impl fmt::Display for Listening {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.scheme();
+        write!(
+            f,
+            "OTLP/gRPC on {scheme}://{}, OTLP/HTTP on {scheme}://{}",
+            self.grpc, self.http
+        )
+    }
+}
 
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod compression;
 pub mod convert;
+pub mod cors;
 pub mod deadlines;
 pub mod export;
 pub mod file;
@@ -208,6 +209,7 @@ pub struct Intake {
     send_timeout: Duration,
     limits: limits::SpanLimits,
     auth: Option<access::AuthToken>,
+    cors: Arc<cors::CorsOrigins>,
 }
 
 /// What happened to one request's spans.
@@ -231,7 +233,19 @@ impl Intake {
             send_timeout,
             limits: limits::SpanLimits::default(),
             auth: None,
+            cors: Arc::new(cors::CorsOrigins::default()),
         }
+    }
+
+    /// The origins browser apps may post OTLP/HTTP from (`cors::DEFAULT_ALLOWED_ORIGINS`
+    /// unless set).
+    pub fn with_cors(mut self, origins: cors::CorsOrigins) -> Self {
+        self.cors = Arc::new(origins);
+        self
+    }
+
+    pub(crate) fn cors(&self) -> &cors::CorsOrigins {
+        &self.cors
     }
 
     /// Requires `Authorization: Bearer TOKEN` on every request to both receivers.

@@ -6,9 +6,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rustc_hash::FxHashSet;
 
 use super::filter::Filter;
-use super::tables::{self, ListTab};
-use super::waterfall;
+use super::views::{ListTab, Open, trace};
+use super::widgets::table::ListState;
 use crate::analysis::view::ViewData;
+use crate::ingest::listen::Listening;
 use crate::model::{SpanId, SpanRef, TraceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,28 +81,6 @@ pub enum Effect {
     Resume,
 }
 
-/// Selection, scroll, sort and filter of one table.
-#[derive(Debug, Clone, Default)]
-pub struct ListState {
-    pub selected: usize,
-    pub offset: usize,
-    pub sort: usize,
-    pub descending: bool,
-    pub filter: Filter,
-    /// The filtered, sorted row order of the last frame, and what it was computed for: with
-    /// 100,000 traces, sorting on every frame would cost more than drawing it.
-    pub(crate) order: Option<(OrderKey, std::sync::Arc<[usize]>)>,
-}
-
-/// What a cached row order depends on.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OrderKey {
-    pub generation: u64,
-    pub sort: usize,
-    pub descending: bool,
-    pub filter: Filter,
-}
-
 /// The Trace tab: which trace, which span, what is folded.
 #[derive(Debug, Clone)]
 pub struct TraceView {
@@ -138,6 +117,8 @@ const PAGE: usize = 20;
 pub struct App {
     pub tab: Tab,
     pub source: Source,
+    /// Where the receivers listen, shown in the header.
+    pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
     /// The filter being typed after `/`, not applied until Enter.
@@ -151,17 +132,12 @@ pub struct App {
 
 impl App {
     pub fn new(source: Source) -> Self {
-        let lists = std::array::from_fn(|i| {
-            let (sort, descending) = ListTab::ALL[i].default_sort();
-            ListState {
-                sort,
-                descending,
-                ..ListState::default()
-            }
-        });
+        let lists =
+            std::array::from_fn(|i| ListState::sorted_by(ListTab::ALL[i].view().default_sort()));
         App {
             tab: Tab::Services,
             source,
+            listening: None,
             paused: false,
             help: false,
             editing: None,
@@ -279,7 +255,9 @@ impl App {
     }
 
     fn list_key(&mut self, tab: ListTab, key: KeyEvent, data: &ViewData) {
-        let len = tables::visible_len(tab, self.list(tab), data);
+        let view = tab.view();
+        let len = view.visible_len(self.list_mut(tab), data);
+        let columns = view.column_count();
         let list = self.list_mut(tab);
         let last = len.saturating_sub(1);
         match key.code {
@@ -290,18 +268,18 @@ impl App {
             KeyCode::Home | KeyCode::Char('g') => list.selected = 0,
             KeyCode::End | KeyCode::Char('G') => list.selected = last,
             KeyCode::Char('s') | KeyCode::Right | KeyCode::Char('l') => {
-                list.sort = (list.sort + 1) % tab.columns();
+                list.sort = (list.sort + 1) % columns;
             }
             KeyCode::Left | KeyCode::Char('h') => {
-                list.sort = (list.sort + tab.columns() - 1) % tab.columns();
+                list.sort = (list.sort + columns - 1) % columns;
             }
             KeyCode::Char('S') | KeyCode::Char('r') => list.descending = !list.descending,
             KeyCode::Char('/') => {
                 self.editing = Some(self.list(tab).filter.text().to_owned());
             }
-            KeyCode::Enter => match tables::activate(tab, self.list(tab), data) {
-                Some(tables::Activate::Open(ev)) => self.open_trace(ev),
-                Some(tables::Activate::TracesOf(service)) => {
+            KeyCode::Enter => match view.open_selected(self.list_mut(tab), data) {
+                Some(Open::Trace(ev)) => self.open_trace(ev),
+                Some(Open::TracesOf(service)) => {
                     self.switch(Tab::Traces);
                     let traces = self.list_mut(ListTab::Traces);
                     traces.filter = Filter::parse(&format!("service={service}"));
@@ -321,7 +299,7 @@ impl App {
         let Some(trace) = data.trace(view.trace_id) else {
             return;
         };
-        let rows = waterfall::rows(trace, &view.collapsed);
+        let rows = trace::rows(trace, &view.collapsed);
         let cur = view
             .selected
             .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))

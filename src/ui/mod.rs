@@ -3,19 +3,25 @@
 //! - `ViewData` (from `analysis::view`): what the tabs show, published by the pipeline; the
 //!   TUI imports no engine, it only indexes and renders what it is given.
 //! - `app`: `App`, view state only; `handle_key` updates it and returns an `Effect`.
-//! - `view`, `tables`, `waterfall`: drawing, from `&ViewData` and the data clock only.
-//! - `text`: every string from telemetry is made safe for the terminal here.
+//! - `views/`: one file per screen. The list tabs (`services`, `traces`, `cold_starts`,
+//!   `fanout`, `hotspots`, `map`) each implement `views::ListView`: rows from `&ViewData`,
+//!   columns as typed `Value`s (text, duration, percent, count...) that give both the cell and
+//!   the sort key, filter matching, what Enter opens. `trace` is the waterfall screen.
+//! - `widgets/`: what the screens share: `table` (sorting, filtering, the cached order per data
+//!   generation, scrolling, grouping), `header`, `tabs`, `footer` (filter prompt), `help`.
+//! - `frame`: lays one frame out from those, from `&ViewData` and the data clock only.
+//! - `filter`: the `/` language; `text`: every string from telemetry is made safe here.
 //!
 //! The loop below joins them: keys, new snapshots and a frame timer; it draws at most once a
 //! frame and only when something changed. Nothing else in the crate imports `ui`.
 
 pub mod app;
 pub mod filter;
-pub mod tables;
+mod frame;
 pub mod text;
 mod theme;
-pub mod view;
-pub mod waterfall;
+pub mod views;
+pub mod widgets;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -30,9 +36,11 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::analysis::view::ViewData;
 pub use app::{App, Effect, Source, Tab};
-pub use view::{Header, KEYS};
+pub use frame::KEYS;
+pub use widgets::header::Header;
 
 use crate::ingest::IngestCounters;
+use crate::ingest::listen::Listening;
 use crate::store::StoreSnapshot;
 
 /// What the TUI watches: the pipeline's published view, the store's stats for the header and
@@ -43,6 +51,8 @@ pub struct Feed {
     pub counters: Option<Arc<IngestCounters>>,
     /// A replay's progress, 0 to 1, as `f64` bits.
     pub progress: Option<Arc<AtomicU64>>,
+    /// Where the receivers listen, for the header (live and demo).
+    pub listening: Option<Listening>,
 }
 
 const FRAME: Duration = Duration::from_millis(66);
@@ -103,8 +113,8 @@ fn as_key(ev: Event) -> Option<KeyEvent> {
         Event::Mouse(m) => match m.kind {
             MouseEventKind::ScrollDown => key(KeyCode::Down),
             MouseEventKind::ScrollUp => key(KeyCode::Up),
-            MouseEventKind::Down(MouseButton::Left) if m.row == view::TAB_BAR_ROW => {
-                view::tab_at(m.column)
+            MouseEventKind::Down(MouseButton::Left) if m.row == widgets::tabs::TAB_BAR_ROW => {
+                widgets::tabs::tab_at(m.column)
                     .map(|i| KeyCode::Char(char::from(b'1' + i as u8)))
                     .and_then(key)
             }
@@ -144,6 +154,7 @@ async fn event_loop(
     let mut derived = feed.view.clone();
     let mut data = Arc::clone(&derived.borrow_and_update());
     let mut app = App::new(source);
+    app.listening = feed.listening;
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut rate = RateMeter::default();

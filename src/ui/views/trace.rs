@@ -1,4 +1,4 @@
-//! The Trace tab: the span tree as a waterfall on a time axis, the critical path, cold starts
+//! The Trace screen: the span tree as a waterfall on a time axis, the critical path, cold starts
 //! and fan-outs marked on their spans, and the selected span's details beside it.
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -9,17 +9,17 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::app::TraceView;
-use super::text::{clean, dur, fit};
-use super::theme;
 use crate::analysis::fanout::FanOutKind;
 use crate::analysis::view::TraceFindings;
 use crate::analysis::view::{ViewData, critical_path};
 use crate::model::{AnyValue, KeyValue, Span, SpanId, SpanKind, StatusCode};
+use crate::store::Trace;
+use crate::ui::app::TraceView;
+use crate::ui::text::{clean, dur, fit};
+use crate::ui::theme;
 
 /// The span name spantop's demo and the shopfast samples give a cold start's init phase.
 const INIT_SPAN_NAME: &str = "Initialization";
-use crate::store::Trace;
 
 /// One visible line of the waterfall.
 #[derive(Debug, Clone, Copy)]

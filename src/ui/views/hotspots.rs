@@ -1,0 +1,148 @@
+//! Hotspots: operations by critical-path time, and edges by the client time spent outside the
+//! server (the gap). Rows are `HotspotEntry` indices into `Findings::hotspots`. Enter opens
+//! the evidence.
+
+use std::borrow::Cow;
+
+use ratatui::layout::Constraint;
+
+use super::{ListView, Open, contains, ns};
+use crate::analysis::view::{HotspotEntry, ViewData};
+use crate::ui::filter::Term;
+use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+
+pub struct Hotspots;
+
+/// What a Hotspots row shows, from either of its sources in `Findings`.
+struct Cells<'a> {
+    kind: &'static str,
+    service: &'a str,
+    callee: Option<&'a str>,
+    /// The operation, or for a gap the operations called over the edge.
+    operation: Cow<'a, str>,
+    count: u64,
+    total_ms: f64,
+    mean_ms: f64,
+    share: f64,
+}
+
+fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
+    let h = &d.findings.hotspots;
+    Some(match *e {
+        HotspotEntry::Operation(i) => {
+            let r = h.operations.get(i)?;
+            Cells {
+                kind: "crit path",
+                service: r.service.as_str(),
+                callee: None,
+                operation: r.operation.as_str().into(),
+                count: r.occurrence as u64,
+                total_ms: r.cp_total_ms,
+                mean_ms: r.cp_total_ms / r.occurrence.max(1) as f64,
+                share: r.cp_share,
+            }
+        }
+        HotspotEntry::Gap(i) => {
+            let r = h.edges_by_gap_mean.get(i)?;
+            Cells {
+                kind: "edge gap",
+                service: r.caller.as_str(),
+                callee: Some(r.callee.as_str()),
+                operation: r
+                    .operations
+                    .keys()
+                    .map(|o| o.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    .into(),
+                count: r.gap.n as u64,
+                total_ms: r.gap.total_ms,
+                mean_ms: r.gap.mean_ms,
+                share: r.gap.total_ms / r.client.total_ms.max(1e-9),
+            }
+        }
+    })
+}
+
+/// The column's value from the row's cells (`Missing` if the entry points nowhere).
+fn with<'a>(
+    e: &HotspotEntry,
+    d: &'a ViewData,
+    f: impl FnOnce(Cells<'a>) -> Value<'a>,
+) -> Value<'a> {
+    cells(e, d).map_or(Value::Missing, f)
+}
+
+const COLUMNS: [Column<HotspotEntry>; 7] = [
+    col("Kind", Constraint::Length(9), |r, d| {
+        with(r, d, |c| Value::Text(c.kind.into()))
+    }),
+    // Sorted by the service, so an edge's gap sits next to the caller's operations.
+    col("Where", Constraint::Min(20), |r, d| {
+        with(r, d, |c| {
+            let text = match c.callee {
+                Some(callee) => format!("{} → {callee}", c.service),
+                None => c.service.to_owned(),
+            };
+            Value::Shown(text, Key::Text(c.service))
+        })
+    }),
+    col("Operation", Constraint::Min(18), |r, d| {
+        with(r, d, |c| Value::Text(c.operation))
+    }),
+    wide(col("Count", Constraint::Length(6), |r, d| {
+        with(r, d, |c| Value::Count(c.count))
+    })),
+    col("Total", Constraint::Length(8), |r, d| {
+        with(r, d, |c| Value::Duration(ns(c.total_ms)))
+    }),
+    col("Mean", Constraint::Length(8), |r, d| {
+        with(r, d, |c| Value::Duration(ns(c.mean_ms)))
+    }),
+    col("Share", Constraint::Length(6), |r, d| {
+        with(r, d, |c| {
+            Value::Shown(format!("{:.1}%", c.share * 100.0), Key::Num(c.share))
+        })
+    }),
+];
+
+impl ListView for Hotspots {
+    type Row = HotspotEntry;
+
+    fn title(&self, _: &ViewData) -> Cow<'static, str> {
+        "Operations by critical-path time; edges by client time outside the server".into()
+    }
+    fn rows<'d>(&self, data: &'d ViewData) -> &'d [HotspotEntry] {
+        &data.hotspots
+    }
+    fn columns(&self) -> &'static [Column<HotspotEntry>] {
+        &COLUMNS
+    }
+    fn default_sort(&self) -> (usize, bool) {
+        (4, true)
+    }
+    fn matches(&self, r: &HotspotEntry, term: &Term, data: &ViewData) -> bool {
+        let Some(c) = cells(r, data) else {
+            return false;
+        };
+        match term {
+            Term::Text(w) | Term::Service(w) => {
+                let w = w.to_ascii_lowercase();
+                contains(c.service, &w)
+                    || c.callee.is_some_and(|x| contains(x, &w))
+                    || contains(&c.operation, &w)
+            }
+            Term::LongerThan(t) => ns(c.mean_ms) > *t,
+            Term::ShorterThan(t) => ns(c.mean_ms) < *t,
+            _ => false,
+        }
+    }
+    fn open(&self, r: &HotspotEntry, data: &ViewData) -> Option<Open> {
+        let h = &data.findings.hotspots;
+        match *r {
+            HotspotEntry::Operation(k) => h.operations.get(k)?.evidence(),
+            HotspotEntry::Gap(k) => h.edges_by_gap_mean.get(k)?.evidence(),
+        }
+        .map(Open::Trace)
+    }
+}

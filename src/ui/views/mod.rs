@@ -1,0 +1,118 @@
+//! One file per screen. The list tabs each implement `ListView`: where their rows are in
+//! `ViewData`, their columns (as typed values), how a row answers the filter, which rows read
+//! as a problem, what Enter opens, the default sort and the title. `widgets::table` does the
+//! rest for all of them. `trace` is the waterfall screen.
+
+pub mod cold_starts;
+pub mod fanout;
+pub mod hotspots;
+pub mod map;
+pub mod services;
+pub mod trace;
+pub mod traces;
+
+use std::borrow::Cow;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+
+use super::filter::Term;
+use super::widgets::table::{self, Column, ListState};
+use crate::analysis::view::ViewData;
+use crate::model::{SpanRef, Sym};
+
+/// What Enter on a row leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// A trace in the Trace tab, at this span.
+    Trace(SpanRef),
+    /// The Traces tab, filtered to one service.
+    TracesOf(Sym),
+}
+
+/// A screen that is a sortable, filterable table of rows from `ViewData`.
+pub trait ListView {
+    type Row: 'static;
+    fn title(&self, data: &ViewData) -> Cow<'static, str>;
+    fn rows<'d>(&self, data: &'d ViewData) -> &'d [Self::Row];
+    fn columns(&self) -> &'static [Column<Self::Row>];
+    /// (column, descending) the table starts sorted by: the most telling order for each.
+    fn default_sort(&self) -> (usize, bool);
+    /// Whether the row passes one filter term.
+    fn matches(&self, row: &Self::Row, term: &Term, data: &ViewData) -> bool;
+    /// Whether the row reads as a problem (drawn in the error colour).
+    fn alarming(&self, _row: &Self::Row) -> bool {
+        false
+    }
+    fn open(&self, row: &Self::Row, data: &ViewData) -> Option<Open>;
+}
+
+/// A list view with its row type erased, so `App` can treat every list tab alike.
+pub trait AnyList {
+    fn column_count(&self) -> usize;
+    fn default_sort(&self) -> (usize, bool);
+    fn visible_len(&self, state: &mut ListState, data: &ViewData) -> usize;
+    fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open>;
+    fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData);
+}
+
+impl<V: ListView> AnyList for V {
+    fn column_count(&self) -> usize {
+        self.columns().len()
+    }
+    fn default_sort(&self) -> (usize, bool) {
+        ListView::default_sort(self)
+    }
+    fn visible_len(&self, state: &mut ListState, data: &ViewData) -> usize {
+        table::visible_len(self, state, data)
+    }
+    fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open> {
+        table::selected(self, state, data).and_then(|row| self.open(row, data))
+    }
+    fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData) {
+        table::draw(frame, area, self, state, data);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListTab {
+    Services,
+    Traces,
+    ColdStarts,
+    Fanout,
+    Hotspots,
+    Map,
+}
+
+impl ListTab {
+    pub const COUNT: usize = 6;
+    pub const ALL: [ListTab; Self::COUNT] = [
+        ListTab::Services,
+        ListTab::Traces,
+        ListTab::ColdStarts,
+        ListTab::Fanout,
+        ListTab::Hotspots,
+        ListTab::Map,
+    ];
+
+    pub fn view(self) -> &'static dyn AnyList {
+        match self {
+            ListTab::Services => &services::Services,
+            ListTab::Traces => &traces::Traces,
+            ListTab::ColdStarts => &cold_starts::ColdStarts,
+            ListTab::Fanout => &fanout::Fanout,
+            ListTab::Hotspots => &hotspots::Hotspots,
+            ListTab::Map => &map::Map,
+        }
+    }
+}
+
+/// Case-insensitive substring match; `word` is already lower case.
+pub(crate) fn contains(hay: &str, word: &str) -> bool {
+    hay.to_ascii_lowercase().contains(word)
+}
+
+/// The report's milliseconds as the nanoseconds the UI prints and filters by.
+pub(crate) fn ns(ms: f64) -> u64 {
+    (ms.max(0.0) * 1e6) as u64
+}

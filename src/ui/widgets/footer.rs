@@ -1,0 +1,46 @@
+//! The bottom line: the filter prompt while one is typed, else the last key's status message,
+//! else the main keys of the current screen.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span as TextSpan};
+
+use crate::ui::text::clean;
+use crate::ui::theme;
+
+/// What the footer shows; the first that is set wins.
+pub struct Footer<'a> {
+    /// The filter being typed after `/`.
+    pub editing: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// (keys, what they do) for the current screen.
+    pub hints: &'a [(&'a str, &'a str)],
+}
+
+pub fn render(frame: &mut Frame, area: Rect, footer: &Footer<'_>) {
+    let line = if let Some(text) = footer.editing {
+        Line::from(vec![
+            TextSpan::styled("/", theme::KEY),
+            TextSpan::raw(clean(text).into_owned()),
+            TextSpan::styled("█", theme::DIM),
+            TextSpan::styled("  Enter apply  Esc cancel", theme::DIM),
+        ])
+    } else if let Some(status) = footer.status {
+        Line::styled(clean(status).into_owned(), Style::new().fg(Color::Yellow))
+    } else {
+        Line::from(
+            footer
+                .hints
+                .iter()
+                .flat_map(|(k, d)| {
+                    [
+                        TextSpan::styled(format!(" {k}"), theme::KEY),
+                        TextSpan::styled(format!(" {d}"), theme::DIM),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    frame.render_widget(line, area);
+}
