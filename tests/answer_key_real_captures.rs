@@ -130,3 +130,42 @@ fn real_captures_match_their_answer_keys() {
     }
     assert!(checked >= 1, "at least one real-capture answer key");
 }
+
+/// The OpenTelemetry Demo capture (otel-tui's test data): every failed request is one failure
+/// that reached its root, even where a span in between carries only `http.status_code=500`
+/// (status unset) or is an unmarked internal helper of the failing service. The count of
+/// failed requests is read from the raw OTLP JSON here, independently of spantop's readers.
+#[test]
+fn otel_demo_failures_are_one_origin_per_failed_request() {
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/otlp-json/otel-tui__test_data.jsonl");
+    let text = std::fs::read_to_string(&sample).expect("sample");
+    let mut failed_traces = std::collections::BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let doc: Value = serde_json::from_str(line).expect("OTLP JSON line");
+        for rs in doc["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    let error = s["status"]["code"].as_u64() == Some(2);
+                    let http_5xx = s["attributes"].as_array().into_iter().flatten().any(|a| {
+                        a["key"] == "http.status_code"
+                            && a["value"]["intValue"]
+                                .as_str()
+                                .and_then(|v| v.parse::<i64>().ok())
+                                .or_else(|| a["value"]["intValue"].as_i64())
+                                .is_some_and(|c| c >= 500)
+                    });
+                    if error || http_5xx {
+                        failed_traces.insert(s["traceId"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(failed_traces.len(), 59, "failed requests in the capture");
+    let r = report(&sample);
+    let e = &r["errors"];
+    assert_eq!(e["traces_with_errors"], 59);
+    assert_eq!(e["reaching_root"], 59, "one origin per failed request");
+    assert_eq!(e["absorbed"], 0, "no failure split into an absorbed origin");
+}

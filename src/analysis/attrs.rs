@@ -31,6 +31,9 @@ pub const URL_FULL: &str = "url.full";
 pub const URL_PATH: &str = "url.path";
 pub const HTTP_URL_OLD: &str = "http.url";
 pub const HTTP_STATUS_CODE: &str = "http.response.status_code";
+/// The pre-1.21 semantic-convention name, still sent by many instrumentations and Zipkin tags.
+pub const HTTP_STATUS_CODE_OLD: &str = "http.status_code";
+pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
 pub const RPC_SYSTEM: &str = "rpc.system";
 pub const RPC_SERVICE: &str = "rpc.service";
 pub const RPC_METHOD: &str = "rpc.method";

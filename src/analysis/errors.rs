@@ -1,12 +1,17 @@
-//! Where errors started and how far they got. An error tree is a connected set of ERROR spans
-//! (each one's parent is also ERROR, up to its top). Its origin is the deepest error span,
+//! Where errors started and how far they got. A span failed when its status is ERROR, or when
+//! it carries a failure the instrumentation did not turn into a status: an HTTP 5xx
+//! (`http.response.status_code`, or the older `http.status_code`) or a gRPC status the
+//! semantic conventions count as an error. Engineers read a 500 as a failure whatever the
+//! status field says, and a span in between that only carries the 500 must not split one
+//! failure into an "absorbed" origin and a second one. An error tree is a connected set of
+//! failed spans (each one's parent also failed, up to its top). Its origin is the deepest error span,
 //! following at each step the error child with the longest error chain below it; the services
 //! from the origin up to the top are the propagation. A tree whose top is a root reached the
 //! user; otherwise the top's parent absorbed it.
 
 use serde::Serialize;
 
-use crate::model::{SpanId, SpanKind, Sym, TraceId};
+use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
 
 use super::attrs;
 use super::edges::http_status;
@@ -48,8 +53,76 @@ pub struct ErrorOrigin {
     pub root_http_status: Option<i64>,
 }
 
+/// gRPC codes the semantic conventions mark as errors on a server span (UNKNOWN,
+/// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS); client spans count
+/// every non-OK code.
+const GRPC_SERVER_ERRORS: [i64; 6] = [2, 4, 12, 13, 14, 15];
+
+/// The span's HTTP response status, under either semantic-convention name.
+pub fn http_status_of(tree: &TraceTree<'_>, i: usize) -> Option<i64> {
+    let s = tree.span(i);
+    http_status(s.attr(attrs::HTTP_STATUS_CODE))
+        .or_else(|| http_status(s.attr(attrs::HTTP_STATUS_CODE_OLD)))
+}
+
+/// Whether span `i` failed (see the module doc).
+pub fn failed(tree: &TraceTree<'_>, i: usize) -> bool {
+    let s = tree.span(i);
+    if s.is_error() {
+        return true;
+    }
+    if http_status_of(tree, i).is_some_and(|c| (500..600).contains(&c)) {
+        return true;
+    }
+    match s
+        .attr(attrs::RPC_GRPC_STATUS_CODE)
+        .and_then(AnyValue::as_i64)
+    {
+        Some(0) | None => false,
+        Some(code) => s.kind != SpanKind::Server || GRPC_SERVER_ERRORS.contains(&code),
+    }
+}
+
+/// Failed spans, plus the unmarked INTERNAL spans that sit between a failed span of their
+/// service above and one below (a Go handler's helper span that returned the error without
+/// setting a status): the failure passed through them, so they join the error tree.
+fn failure_marks(tree: &TraceTree<'_>) -> Vec<bool> {
+    let n = tree.len();
+    let marked: Vec<bool> = (0..n).map(|i| failed(tree, i)).collect();
+    let bridge = |i: usize, j: usize| {
+        tree.span(i).kind == SpanKind::Internal && tree.service(i) == tree.service(j)
+    };
+    // A failure above, reached through internal spans of the same service.
+    let mut above = marked.clone();
+    for &i in &tree.preorder {
+        if let Some(p) = tree.parent[i]
+            && !above[i]
+            && above[p]
+            && bridge(i, p)
+        {
+            above[i] = true;
+        }
+    }
+    // A failure below, reached the same way.
+    let mut below = marked.clone();
+    for &i in tree.preorder.iter().rev() {
+        if !below[i] && tree.children[i].iter().any(|&c| below[c] && bridge(i, c)) {
+            below[i] = true;
+        }
+    }
+    (0..n)
+        .map(|i| {
+            marked[i]
+                || (tree.span(i).kind == SpanKind::Internal
+                    && tree.parent[i].is_some_and(|p| above[p] && bridge(i, p))
+                    && below[i])
+        })
+        .collect()
+}
+
 pub fn error_origins(tree: &TraceTree<'_>) -> Vec<ErrorOrigin> {
-    let err = |i: usize| tree.span(i).is_error();
+    let marks = failure_marks(tree);
+    let err = |i: usize| marks[i];
     // Longest chain of error spans starting at each span (0 for a non-error span).
     let mut height = vec![0u32; tree.len()];
     for &i in tree.preorder.iter().rev() {
@@ -61,9 +134,7 @@ pub fn error_origins(tree: &TraceTree<'_>) -> Vec<ErrorOrigin> {
                 .unwrap_or(0);
         }
     }
-    let root_status = tree
-        .effective_root()
-        .and_then(|r| http_status(tree.span(r).attr(attrs::HTTP_STATUS_CODE)));
+    let root_status = tree.effective_root().and_then(|r| http_status_of(tree, r));
     let mut out = Vec::new();
     for &top in &tree.preorder {
         if !err(top) || tree.parent[top].is_some_and(err) {
@@ -81,7 +152,7 @@ pub fn error_origins(tree: &TraceTree<'_>) -> Vec<ErrorOrigin> {
             trace_id: tree.trace.trace_id,
             origin: SpanLabel::of(tree, cur),
             top: SpanLabel::of(tree, top),
-            error_span_count: count_error_tree(tree, top),
+            error_span_count: count_error_tree(tree, &marks, top),
             propagation_services: services,
             propagated_to_root: tree.parent[top].is_none(),
             absorbed_by: tree.parent[top].map(|p| SpanLabel::of(tree, p)),
@@ -102,17 +173,12 @@ fn deepest_error_child(tree: &TraceTree<'_>, height: &[u32], i: usize) -> Option
     best
 }
 
-fn count_error_tree(tree: &TraceTree<'_>, top: usize) -> usize {
+fn count_error_tree(tree: &TraceTree<'_>, marks: &[bool], top: usize) -> usize {
     let mut stack = vec![top];
     let mut n = 0;
     while let Some(i) = stack.pop() {
         n += 1;
-        stack.extend(
-            tree.children[i]
-                .iter()
-                .copied()
-                .filter(|&c| tree.span(c).is_error()),
-        );
+        stack.extend(tree.children[i].iter().copied().filter(|&c| marks[c]));
     }
     n
 }
@@ -170,6 +236,103 @@ mod tests {
         assert!(o[0].propagated_to_root);
         assert_eq!(o[0].absorbed_by, None);
         assert_eq!(o[0].root_http_status, Some(502));
+    }
+
+    /// OpenTelemetry demo shape: the proxy's server span carries only `http.status_code=500`
+    /// (status unset) between an ERROR client span above and the ERROR service below; that is
+    /// one failure reaching the root, not an absorbed origin plus a second one.
+    #[test]
+    fn a_5xx_without_error_status_still_carries_the_failure() {
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("frontend", "POST /api/checkout")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::HTTP_STATUS_CODE_OLD, 500)
+            .at(0, 100)
+            .id();
+        let proxy = b
+            .span("frontend-proxy", "ingress")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::HTTP_STATUS_CODE_OLD, 500)
+            .at(1, 99)
+            .parent(r)
+            .id();
+        let call = b
+            .span("frontend-proxy", "router checkout")
+            .kind(SpanKind::Client)
+            .at(2, 98)
+            .parent(proxy)
+            .error()
+            .id();
+        b.span("checkout", "PlaceOrder")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::RPC_GRPC_STATUS_CODE, 13)
+            .at(3, 97)
+            .parent(call)
+            .id();
+        let t = b.build();
+        let o = error_origins(&TraceTree::new(&t));
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(o[0].origin.name.as_str(), "PlaceOrder");
+        assert!(o[0].propagated_to_root);
+        assert_eq!(o[0].error_span_count, 4);
+        assert_eq!(o[0].root_http_status, Some(500));
+    }
+
+    /// OpenTelemetry demo (Go checkout service): PlaceOrder (ERROR) -> an internal helper span
+    /// with no status -> GetCart client (ERROR): one failure, not one absorbed by the helper.
+    #[test]
+    fn an_unmarked_internal_span_between_failures_of_its_service_passes_the_failure_on() {
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("checkout", "PlaceOrder")
+            .kind(SpanKind::Server)
+            .at(0, 100)
+            .error()
+            .id();
+        let helper = b
+            .span("checkout", "prepareOrderItems")
+            .kind(SpanKind::Internal)
+            .at(1, 99)
+            .parent(r)
+            .id();
+        b.span("checkout", "CartService/GetCart")
+            .kind(SpanKind::Client)
+            .at(2, 98)
+            .parent(helper)
+            .error()
+            .id();
+        // A helper of another service, or one with no failure below, stays out.
+        b.span("checkout", "log")
+            .kind(SpanKind::Internal)
+            .at(2, 3)
+            .parent(r)
+            .id();
+        let t = b.build();
+        let o = error_origins(&TraceTree::new(&t));
+        assert_eq!(o.len(), 1, "{o:?}");
+        assert_eq!(o[0].origin.name.as_str(), "CartService/GetCart");
+        assert!(o[0].propagated_to_root);
+        assert_eq!(o[0].error_span_count, 3);
+    }
+
+    #[test]
+    fn a_4xx_or_a_client_side_ok_is_no_failure() {
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("gw", "GET /item")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::HTTP_STATUS_CODE, 404)
+            .at(0, 100)
+            .id();
+        b.span("gw", "lookup")
+            .kind(SpanKind::Client)
+            .int_attr(attrs::RPC_GRPC_STATUS_CODE, 0)
+            .at(1, 99)
+            .parent(r)
+            .id();
+        let t = b.build();
+        assert!(error_origins(&TraceTree::new(&t)).is_empty());
     }
 
     #[test]

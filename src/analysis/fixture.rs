@@ -138,6 +138,9 @@ impl SpanDraft<'_> {
     pub fn str_attr(self, k: &str, v: &str) -> Self {
         self.attr(k, AnyValue::Str(v.into()))
     }
+    pub fn int_attr(self, k: &str, v: i64) -> Self {
+        self.attr(k, AnyValue::Int(v))
+    }
     pub fn res(mut self, k: &str, v: &str) -> Self {
         self.res_attrs.push((k.to_owned(), AnyValue::Str(v.into())));
         self

@@ -206,8 +206,10 @@ async fn run(
                     store.tick(Instant::now());
                 }
                 store.enforce_memory();
-                inbox.send(store.take_completed(), store.take_evicted());
+                // The snapshot first: the worker builds its view from it as soon as it has the
+                // completed traces, and they must be in it.
                 snap_tx.send_replace(store.snapshot());
+                inbox.send(store.take_completed(), store.take_evicted());
             }
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -226,8 +228,8 @@ async fn run(
     // the budget goes.
     let deadline = shutdown_budget.map(|b| Instant::now() + b);
     let left_open = store.complete_all_until(deadline);
-    inbox.send(store.take_completed(), store.take_evicted());
     snap_tx.send_replace(store.snapshot());
+    inbox.send(store.take_completed(), store.take_evicted());
     Stopped {
         store,
         deadline,
