@@ -5,9 +5,7 @@
 //! `DESIGN.md` in the shared folder for the whole picture.
 
 pub mod analysis;
-pub mod cli;
 pub mod cmd;
-pub mod cmd_live;
 pub mod demo;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,10 +1,18 @@
 //! Arguments shared by several commands: one `AnalysisArgs` flattened into every command that
 //! analyses, one `ReplayArgs` for reading files.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::ingest::BodyLimits;
+use crate::ingest::access::{AuthToken, TlsFiles};
+use crate::ingest::cors::{self, CorsOrigins};
+use crate::ingest::limits::{self, SpanLimits};
+use crate::ingest::record::RecordConfig;
+use crate::server::ServerConfig;
 
 use crate::analysis::cold_start::ColdStartConfig;
 use crate::analysis::critical_path::CpOptions;
@@ -92,4 +100,129 @@ pub struct ReplayArgs {
     pub trace_timeout: Duration,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReceiverArgs {
+    /// Address for OTLP/gRPC. Binds loopback by default; 0.0.0.0:4317 is an explicit choice.
+    #[arg(long, default_value = "127.0.0.1:4317")]
+    pub grpc: SocketAddr,
+    /// Address for OTLP/HTTP (POST /v1/traces, protobuf or JSON).
+    #[arg(long, default_value = "127.0.0.1:4318")]
+    pub http: SocketAddr,
+    /// Largest request body (gRPC message) accepted as received; larger ones are refused
+    /// (HTTP 413, gRPC RESOURCE_EXHAUSTED) and counted as malformed.
+    #[arg(long, default_value = "20MiB", value_parser = parse_size)]
+    pub max_message_size: usize,
+    /// Largest size a compressed body may inflate to; a bomb is refused, not expanded.
+    #[arg(long, default_value = "20MiB", value_parser = parse_size)]
+    pub max_decompressed_size: usize,
+    /// Longer string/bytes attribute values are truncated (counted).
+    #[arg(long, default_value = "64KiB", value_parser = parse_size)]
+    pub max_attribute_value_size: usize,
+    /// Attributes kept per span, event and link; the rest are dropped (counted, and added to
+    /// the span's dropped count).
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_ATTRIBUTES)]
+    pub max_attributes: usize,
+    /// Events kept per span.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_EVENTS)]
+    pub max_events: usize,
+    /// Links kept per span.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_LINKS)]
+    pub max_links: usize,
+    /// Spans kept per trace; later spans of a bigger trace are dropped (counted).
+    #[arg(long, default_value_t = crate::store::DEFAULT_MAX_SPANS_PER_TRACE)]
+    pub max_spans_per_trace: usize,
+    /// Connections open at once per receiver; more are closed at accept (counted).
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Memory budget for held spans; whole traces are evicted, oldest complete first, beyond it.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub max_memory: usize,
+    /// A trace with no new span for this long is complete.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub trace_timeout: Duration,
+    /// Write every accepted batch to FILE as OTLP JSON lines (Collector file-exporter layout),
+    /// appending to an existing file. A batch is acknowledged once its line is written.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Require `Authorization: Bearer TOKEN` on both receivers (gRPC UNAUTHENTICATED, HTTP 401
+    /// otherwise). Prefer the environment variable: arguments are visible in `ps`.
+    #[arg(
+        long,
+        env = "SPANTOP_AUTH_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub auth_token: Option<AuthToken>,
+    /// Serve both receivers over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: require client certificates signed by this CA (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// With --record: start the file empty instead of appending.
+    #[arg(long, requires = "record")]
+    pub record_truncate: bool,
+    /// With --record: fsync before acknowledging, so acknowledged spans survive power loss.
+    #[arg(long, requires = "record")]
+    pub record_fsync: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    #[command(flatten)]
+    pub cors: CorsArgs,
+}
+
+/// For the receivers of `serve`, `live` and `demo`.
+#[derive(Args, Debug, Clone)]
+pub struct CorsArgs {
+    /// Origins browser apps may post OTLP/HTTP from (CORS), comma-separated, as the Collector's
+    /// cors.allowed_origins: exact origins, `*` for any, or one `*` for a host-name part or a
+    /// port (http://localhost:*). "" allows none.
+    #[arg(long, value_name = "ORIGINS", default_value = cors::DEFAULT_ALLOWED_ORIGINS)]
+    pub cors_allowed_origins: CorsOrigins,
+}
+
+impl ReceiverArgs {
+    pub fn server_config(&self) -> ServerConfig {
+        let mut c = ServerConfig {
+            grpc_addr: self.grpc,
+            http_addr: self.http,
+            body_limits: BodyLimits {
+                max_message_bytes: self.max_message_size,
+                max_decompressed_bytes: self.max_decompressed_size,
+            },
+            span_limits: SpanLimits {
+                max_attribute_value_bytes: self.max_attribute_value_size,
+                max_attributes: self.max_attributes,
+                max_events: self.max_events,
+                max_links: self.max_links,
+            },
+            max_connections: self.max_connections,
+            auth_token: self.auth_token.clone(),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+                _ => None,
+            },
+            record: self.record.as_ref().map(|path| RecordConfig {
+                path: path.clone(),
+                truncate: self.record_truncate,
+                fsync: self.record_fsync,
+            }),
+            cors: self.cors.cors_allowed_origins.clone(),
+            ..ServerConfig::default()
+        };
+        c.pipeline.store.max_memory = self.max_memory;
+        c.pipeline.store.inactivity_timeout = self.trace_timeout;
+        c.pipeline.store.max_spans_per_trace = self.max_spans_per_trace;
+        c.pipeline.analysis = self.analysis.bounded();
+        c
+    }
 }

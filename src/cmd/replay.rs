@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::args::ReplayArgs;
-use crate::cli::shutdown_signal;
+use super::shutdown_signal;
 use crate::ingest::file::replay::Speed;
 use crate::pipeline::files::{FileSource, InputOutcome, feed};
 use crate::pipeline::{Pipeline, PipelineConfig};

@@ -41,7 +41,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ..SimulateConfig::new(args.endpoint)
     };
     tracing::info!(endpoint = %config.endpoint, protocol = ?config.protocol, rate = ?config.rate, "simulating shopfast traffic; Ctrl-C to stop");
-    let stats = simulate(config, crate::cli::shutdown_signal()).await?;
+    let stats = simulate(config, super::shutdown_signal()).await?;
     tracing::info!(
         "sent {} spans in {} traces over {} requests in {:.1} s: {:.0} spans/s; {} requests ({} spans) failed",
         stats.spans,

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cli::{CorsArgs, ReceiverArgs, shutdown_signal};
+use super::args::{CorsArgs, ReceiverArgs};
+use super::shutdown_signal;
 use crate::demo::{Rate, SimulateConfig, simulate};
 use crate::server::{Server, ServerConfig};
 use crate::ui::{self, Feed, Source};
@@ -27,7 +28,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     #[command(flatten)]
-    pub analysis: crate::cmd::args::AnalysisArgs,
+    pub analysis: super::args::AnalysisArgs,
     #[command(flatten)]
     pub cors: CorsArgs,
 }

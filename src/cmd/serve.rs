@@ -1,0 +1,87 @@
+//! `spantop serve`: the headless receiver; logs a summary line every few seconds and a final
+//! one at shutdown.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use super::args::ReceiverArgs;
+use super::shutdown_signal;
+use crate::server::{Server, summary_line};
+use crate::units::parse_duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub receiver: ReceiverArgs,
+    /// How often the summary line is logged.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub summary_every: Duration,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let server = Server::start(args.receiver.server_config()).await?;
+    tracing::info!(
+        grpc = %server.grpc_addr,
+        http = %server.http_addr,
+        "spantop serving {}; Ctrl-C to stop",
+        server.listening()
+    );
+    let r = &args.receiver;
+    let tls = match (&r.tls_cert, &r.tls_client_ca) {
+        (None, _) => "off",
+        (Some(_), None) => "on",
+        (Some(_), Some(_)) => "on, client certificates required",
+    };
+    let auth = if r.auth_token.is_some() {
+        "bearer token required"
+    } else {
+        "none"
+    };
+    tracing::info!(
+        "TLS {tls}; authentication: {auth}; browser apps (CORS) allowed from: {}",
+        r.cors.cors_allowed_origins
+    );
+    if let (Some(path), Some(opened)) = (&args.receiver.record, server.recording) {
+        tracing::info!("recording to {}: {opened}", path.display());
+    }
+    let mut ticker = tokio::time::interval(args.summary_every);
+    ticker.tick().await;
+    let mut prev_spans = 0;
+    let mut prev_at = Instant::now();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            _ = &mut signal => break,
+            _ = ticker.tick() => {
+                let stats = server.snapshots.borrow().stats;
+                let now = Instant::now();
+                let view = Arc::clone(&server.view.borrow());
+                tracing::info!("{}", summary_line(&stats, &server.counters.read(), view.analysis_failures, view.analysis_skipped, prev_spans, now - prev_at));
+                prev_spans = stats.spans_received;
+                prev_at = now;
+            }
+        }
+    }
+    tracing::info!("shutting down: finishing requests in flight and flushing");
+    let stopped = server.stop().await?;
+    let now = Instant::now();
+    tracing::info!(
+        "final: {}",
+        summary_line(
+            &stopped.store.stats(),
+            &stopped.ingest,
+            stopped.analysis_failures,
+            stopped.analysis_skipped,
+            prev_spans,
+            now - prev_at
+        )
+    );
+    if let (Some(lines), Some(path)) = (stopped.recorded_lines, &args.receiver.record) {
+        tracing::info!("recorded {lines} batches to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
