@@ -620,28 +620,21 @@ fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<Pattern> 
     }
     // Loops whose names alone would read the same (`get` x4 for four statements) are told
     // apart by their signatures.
-    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, &str), usize> = FxHashMap::default();
+    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, String), usize> = FxHashMap::default();
     for (kind, service, parent, target, _) in groups.keys() {
         *same_name
-            .entry((*kind, *service, *parent, target.as_str()))
+            .entry((*kind, *service, *parent, target.clone()))
             .or_default() += 1;
     }
-    let ambiguous: FxHashMap<Key, bool> = groups
-        .keys()
-        .map(|k| {
-            let n = same_name[&(k.0, k.1, k.2, k.3.as_str())];
-            (k.clone(), n > 1)
-        })
-        .collect();
     let mut rows: Vec<Pattern> = groups
         .into_iter()
-        .filter_map(|(key, occ)| {
-            let (kind, service, parent, mut target, signature) = key.clone();
-            if ambiguous.get(&key).copied().unwrap_or(false)
-                && let Some(sig) = &signature
-            {
-                target = format!("{target} [{sig}]");
-            }
+        .filter_map(|((kind, service, parent, target, signature), occ)| {
+            let target = match &signature {
+                Some(sig) if same_name[&(kind, service, parent, target.clone())] > 1 => {
+                    format!("{target} [{sig}]")
+                }
+                _ => target,
+            };
             let worst = occ
                 .iter()
                 .max_by(|a, b| badness(a).total_cmp(&badness(b)).then(b.at.cmp(&a.at)))?;

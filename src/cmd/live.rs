@@ -37,19 +37,25 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let server = Server::start(args.receiver.server_config()).await?;
     // Before the TUI takes the screen: it is there again after quitting.
     eprintln!("spantop live: {}", server.listening());
-    let feed = Feed {
-        view: server.view.clone(),
-        snapshots: server.snapshots.clone(),
-        counters: Some(server.counters.clone()),
-        progress: None,
-        listening: Some(server.listening()),
-    };
+    let feed = live_feed(&server);
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     server
         .stop()
         .await
         .context("stopping the receivers failed")?;
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// What the TUI watches of a running receiver: its published view, store stats, counters and
+/// listen addresses.
+fn live_feed(server: &Server) -> Feed {
+    Feed {
+        view: server.view.clone(),
+        snapshots: server.snapshots.clone(),
+        counters: Some(server.counters.clone()),
+        progress: None,
+        listening: Some(server.listening()),
+    }
 }
 
 /// Simulated traces finish within a few seconds; a short inactivity timeout shows them sooner.
@@ -71,13 +77,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let simulator = tokio::spawn(simulate(sim, async {
         let _ = stop_rx.await;
     }));
-    let feed = Feed {
-        view: server.view.clone(),
-        snapshots: server.snapshots.clone(),
-        counters: Some(server.counters.clone()),
-        progress: None,
-        listening: Some(server.listening()),
-    };
+    let feed = live_feed(&server);
     let result = ui::run(feed, Source::Live, shutdown_signal()).await;
     let _ = stop_tx.send(());
     let sent = simulator.await.context("the simulator panicked")?;
