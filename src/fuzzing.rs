@@ -216,14 +216,9 @@ pub fn spans_from_bytes(data: &[u8]) -> Vec<Span> {
         let link = if b.u8() % 5 == 0 {
             let trace = TraceId::from_u128(u128::from(b.u8() % 3) + 1);
             let span = SpanId::from_u64(u64::from(b.u8() % 16) + 1);
-            trace.zip(span).map(|(trace_id, span_id)| Link {
-                trace_id,
-                span_id,
-                attributes: Box::new([]),
-                trace_state: None,
-                flags: 0,
-                dropped_attributes_count: 0,
-            })
+            trace
+                .zip(span)
+                .map(|(trace_id, span_id)| Link::new(trace_id, span_id))
         } else {
             None
         };

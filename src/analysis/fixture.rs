@@ -188,14 +188,7 @@ impl SpanDraft<'_> {
             links: self
                 .links
                 .iter()
-                .map(|&(trace_id, span_id)| Link {
-                    trace_id,
-                    span_id,
-                    attributes: Box::new([]),
-                    trace_state: None,
-                    flags: 0,
-                    dropped_attributes_count: 0,
-                })
+                .map(|&(trace_id, span_id)| Link::new(trace_id, span_id))
                 .collect(),
             resource,
             scope: Arc::new(Scope::default()),

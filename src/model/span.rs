@@ -122,6 +122,20 @@ pub struct Link {
     pub dropped_attributes_count: u32,
 }
 
+impl Link {
+    /// A link to a span with nothing else said about it.
+    pub fn new(trace_id: TraceId, span_id: SpanId) -> Self {
+        Link {
+            trace_id,
+            span_id,
+            attributes: Box::default(),
+            trace_state: None,
+            flags: 0,
+            dropped_attributes_count: 0,
+        }
+    }
+}
+
 /// Fields almost every span leaves empty, kept out of line so `Span` stays small.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpanExtra {

@@ -225,7 +225,7 @@ impl Ctx {
             } else if t == trace_id && follows.is_none() {
                 follows = Some(sid);
             } else {
-                links.push(link(t, sid));
+                links.push(Link::new(t, sid));
             }
         }
         // Older Jaeger JSON carries the parent as a field instead of a reference.
@@ -236,7 +236,7 @@ impl Ctx {
         }
         match (parent, follows) {
             (None, f) => parent = f,
-            (Some(_), Some(f)) => links.insert(0, link(trace_id, f)),
+            (Some(_), Some(f)) => links.insert(0, Link::new(trace_id, f)),
             (Some(_), None) => {}
         }
 
@@ -320,17 +320,6 @@ fn fnv1a(text: &str, seed: u8) -> u64 {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-fn link(trace_id: TraceId, span_id: SpanId) -> Link {
-    Link {
-        trace_id,
-        span_id,
-        attributes: Box::default(),
-        trace_state: None,
-        flags: 0,
-        dropped_attributes_count: 0,
-    }
 }
 
 fn log(v: Value, hex_binary: bool) -> Option<Event> {
