@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::Event};
 use prost::Message;
-use spantop::ingest::convert::request_to_batch;
-use spantop::ingest::otlp_proto::decode_request;
+use spantop::ingest::otlp::convert::request_to_batch;
+use spantop::ingest::otlp::proto::decode_request;
 use spantop::store::{SpanStore, StoreConfig};
 
 // The same allocator as the binary, so the figures are the binary's.

@@ -14,7 +14,7 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use spantop::ingest::file::write::{OutputFormat, TraceWriter};
+use spantop::export::write::{OutputFormat, TraceWriter};
 use spantop::model::{
     AnyValue, Event, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode, Sym,
     TraceId,

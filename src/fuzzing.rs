@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::analysis::engine::{AnalysisConfig, Engine, analyse_trace};
 use crate::ingest::deadlines::Deadlines;
-use crate::ingest::{BodyLimits, IngestCounters, Intake, file, inflight_limit, otlp_json};
+use crate::ingest::{
+    BodyLimits, IngestCounters, Intake, file, inflight_limit, otlp::json as otlp_json,
+};
 use crate::model::{
     AnyValue, Batch, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode,
     Sym, TraceId,
@@ -27,7 +29,7 @@ pub const TARGETS: [&str; 6] = [
 /// OTLP protobuf `ExportTraceServiceRequest` bytes straight into the model (the gRPC codec,
 /// OTLP/HTTP protobuf and protobuf files all use this decoder).
 pub fn otlp_proto(data: &[u8]) {
-    let _ = crate::ingest::otlp_proto::decode_request(data);
+    let _ = crate::ingest::otlp::proto::decode_request(data);
 }
 
 /// OTLP/JSON: the typed fast path and the lenient path (which must accept whatever the fast
@@ -35,7 +37,7 @@ pub fn otlp_proto(data: &[u8]) {
 pub fn otlp_json(data: &[u8]) {
     let _ = file::fuzzing::otlp_json_fast(data);
     if let Ok(req) = otlp_json::decode_request(data) {
-        let _ = crate::ingest::convert::request_to_batch(req);
+        let _ = crate::ingest::otlp::convert::request_to_batch(req);
     }
 }
 

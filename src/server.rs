@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
+use crate::export::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::listen::{Incoming, Listening};
-use crate::ingest::record::{Opened, RecordConfig, Recorder};
 use crate::ingest::{self, IngestCounters, IngestStats, Intake};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::store::{SpanStore, StoreSnapshot, StoreStats};

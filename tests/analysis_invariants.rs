@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use spantop::analysis::critical_path::{CpOptions, critical_paths};
 use spantop::analysis::engine::{AnalysisConfig, Engine};
 use spantop::analysis::findings::{Findings, FindingsOptions};
-use spantop::analysis::self_time::self_times;
-use spantop::analysis::tree::TraceTree;
+use spantop::analysis::trace::critical_path::{CpOptions, critical_paths};
+use spantop::analysis::trace::self_time::self_times;
+use spantop::analysis::trace::tree::TraceTree;
 use spantop::ingest::file;
 use spantop::store::{SpanStore, StoreConfig, Trace};
 

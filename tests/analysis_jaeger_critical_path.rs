@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use spantop::analysis::critical_path::{CpOptions, critical_paths};
-use spantop::analysis::tree::TraceTree;
+use spantop::analysis::trace::critical_path::{CpOptions, critical_paths};
+use spantop::analysis::trace::tree::TraceTree;
 use spantop::model::{
     AnyValue, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use spantop::analysis::view::ViewData;
-use spantop::ingest::{convert, otlp_json};
+use spantop::analysis::findings::view::ViewData;
+use spantop::ingest::otlp::{convert, json as otlp_json};
 use spantop::model::Batch;
 use spantop::pipeline::{Pipeline, PipelineConfig};
 

@@ -4,9 +4,9 @@
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
-use spantop::ingest::file::write::{OutputFormat, TraceWriter};
+use spantop::export::write::{OutputFormat, TraceWriter};
 use spantop::ingest::file::{FileSummary, read_from, read_path};
-use spantop::ingest::otlp_json::decode_request;
+use spantop::ingest::otlp::json::decode_request;
 use spantop::model::Span;
 
 /// Samples small enough to mutate many times in well under a second.

@@ -11,8 +11,8 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use spantop::export::record::RecordConfig;
 use spantop::ingest::file::{Format, Framing, read_path};
-use spantop::ingest::record::RecordConfig;
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig, Trace};
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
-use spantop::ingest::convert::spans_to_request;
-use spantop::ingest::file::write::{OutputFormat, TraceWriter, otlp_json_line};
+use spantop::export::otlp::spans_to_request;
+use spantop::export::write::{OutputFormat, TraceWriter, otlp_json_line};
 use spantop::ingest::file::{Format, read_from, read_path};
 use spantop::model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind, Status,

@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use spantop::export::write::{OutputFormat, TraceWriter};
 use spantop::fuzzing::{self, HttpRequest, TARGETS};
 use spantop::ingest::file::read_path;
-use spantop::ingest::file::write::{OutputFormat, TraceWriter};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -672,7 +672,7 @@ async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rec.jsonl");
     let mut config = ServerConfig::ephemeral();
-    config.record = Some(spantop::ingest::record::RecordConfig::new(&path));
+    config.record = Some(spantop::export::record::RecordConfig::new(&path));
     let server = Server::start(config).await.expect("starts");
     let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await
@@ -694,9 +694,9 @@ async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
     let text = std::fs::read_to_string(&path).expect("recording exists");
     let mut spans = 0;
     for line in text.lines() {
-        let req = spantop::ingest::otlp_json::decode_request(line.as_bytes())
+        let req = spantop::ingest::otlp::json::decode_request(line.as_bytes())
             .expect("each line is an OTLP request");
-        let converted = spantop::ingest::convert::request_to_batch(req);
+        let converted = spantop::ingest::otlp::convert::request_to_batch(req);
         assert_eq!(converted.rejected, 0);
         for s in &converted.batch.spans {
             assert_eq!(s.trace_id, TraceId::from_bytes(&T1).expect("id"));

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use spantop::export::record::RecordConfig;
 use spantop::ingest::file::read_path;
-use spantop::ingest::record::RecordConfig;
 use spantop::server::{Server, ServerConfig};
 
 fn request(first: u64, n: u64) -> ExportTraceServiceRequest {

@@ -18,8 +18,8 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
+use spantop::export::record::{Opened, RecordConfig};
 use spantop::ingest::file::{FileSummary, read_path};
-use spantop::ingest::record::{Opened, RecordConfig};
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig};
 

@@ -11,18 +11,18 @@ use serde::Serialize;
 use crate::model::{SpanId, SpanKind, Sym, TraceId, mem};
 use crate::store::Trace;
 
-use super::callgraph::ServiceMap;
-use super::cold_start::{self, ColdStartConfig, Invocation};
-use super::critical_path::{self, CpOptions, RootPath};
-use super::edges::{self, Call, LinkRef, ProducerRef};
-use super::errors::{self, ErrorOrigin, SpanLabel};
-use super::fanout::{self, FanOut, FanOutChain};
-use super::hotspots::{self, HotspotAgg, TraceHotspots};
-use super::isolate;
-use super::red::{self, Red, Request};
-use super::self_time;
-use super::skew::{self, SkewNote};
-use super::tree::{TraceTree, TreeWarning};
+use super::aggregate::callgraph::ServiceMap;
+use super::aggregate::hotspots::{self, HotspotAgg, TraceHotspots};
+use super::aggregate::red::{self, Red, Request};
+use super::trace::cold_start::{self, ColdStartConfig, Invocation};
+use super::trace::critical_path::{self, CpOptions, RootPath};
+use super::trace::edges::{self, Call, LinkRef, ProducerRef};
+use super::trace::errors::{self, ErrorOrigin, SpanLabel};
+use super::trace::fanout::{self, FanOut, FanOutChain};
+use super::trace::isolate;
+use super::trace::self_time;
+use super::trace::skew::{self, SkewNote};
+use super::trace::tree::{TraceTree, TreeWarning};
 
 #[derive(Debug, Clone, Copy)]
 pub struct AnalysisConfig {
@@ -336,7 +336,7 @@ pub struct Aggregates {
     pub hotspots: HotspotAgg,
     pub red: Red,
     pub service_map: ServiceMap,
-    pub durations: super::stats::Samples,
+    pub durations: super::aggregate::stats::Samples,
 }
 
 impl Aggregates {
@@ -533,7 +533,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::TraceBuilder;
 
     fn trace(extra: bool) -> Trace {
         let mut b = TraceBuilder::new();

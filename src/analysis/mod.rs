@@ -1,38 +1,19 @@
-//! Pure analyses of complete traces (critical path, self time, edges, cold starts, fan-outs,
-//! errors) and mergeable aggregates over many traces. Reads `model` and `store`; nothing here
-//! knows about views. ANALYSIS.md is the specification each module cites.
+//! Pure analyses of complete traces and mergeable aggregates over many traces. Reads `model`
+//! and `store`; nothing here knows about views. ANALYSIS.md is the specification each module
+//! cites.
 //!
-//! - `tree`: the per-trace index (parents, children, roots, orphans, entry spans, times).
-//! - `critical_path`, `self_time`, `edges`, `cold_start`, `fanout`, `errors`, `skew`: one
-//!   analysis each, pure functions of a `TraceTree`.
-//! - `hotspots`, `red`, `callgraph` (service map), `stats`: aggregates that can add a trace's
-//!   contribution and take it back when the trace completes again.
-//! - `service_graph`: the cross-trace service graph (petgraph): depth below the entry points,
-//!   cycles, and paths where calls multiply across services.
-//! - `isolate`: catches a panic in one trace's analysis, so it costs that trace only.
-//! - `view`: `ViewData`, the rows every TUI tab shows, built by the pipeline from its engine.
-//! - `engine`: runs the analyses in ANALYSIS.md §6 order and keeps per-trace findings plus
-//!   aggregates; `findings`: the ranked cross-trace `Findings` the report and TUI show.
+//! - `trace/`: one analysis per module, each a pure function of one `TraceTree` (`tree`: the
+//!   per-trace index; `critical_path`, `self_time`, `edges`, `cold_start`, `fanout`, `errors`,
+//!   `skew`, `signature`, `attrs`; `isolate` catches a panic so it costs that trace only).
+//! - `aggregate/`: cross-trace figures that add a trace's contribution, take it back, and merge
+//!   exactly with another instance's (`stats` sketches, `red`, `hotspots`, `callgraph` service
+//!   map, `service_graph` with petgraph: depth, cycles, amplified paths).
+//! - `engine`: runs the per-trace analyses in ANALYSIS.md §6 order, keeps per-trace findings and
+//!   the aggregates; the pipeline owns the only one.
+//! - `findings/`: the ranked cross-trace `Findings` the report and every TUI tab render, and
+//!   `view::ViewData`, the snapshot the pipeline publishes.
 
-pub mod attrs;
-pub mod callgraph;
-pub mod cold_start;
-pub mod critical_path;
-pub mod edges;
+pub mod aggregate;
 pub mod engine;
-pub mod errors;
-pub mod fanout;
 pub mod findings;
-pub mod hotspots;
-pub mod isolate;
-pub mod red;
-pub mod self_time;
-pub mod service_graph;
-pub mod signature;
-pub mod skew;
-pub mod stats;
-pub mod tree;
-pub mod view;
-
-#[cfg(test)]
-pub(crate) mod fixture;
+pub mod trace;

@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::export::record::RecordConfig;
 use crate::ingest::BodyLimits;
 use crate::ingest::access::{AuthToken, TlsFiles};
 use crate::ingest::cors::{self, CorsOrigins};
 use crate::ingest::limits::{self, SpanLimits};
-use crate::ingest::record::RecordConfig;
 use crate::server::ServerConfig;
 
-use crate::analysis::cold_start::ColdStartConfig;
-use crate::analysis::critical_path::CpOptions;
 use crate::analysis::engine::AnalysisConfig;
+use crate::analysis::trace::cold_start::ColdStartConfig;
+use crate::analysis::trace::critical_path::CpOptions;
 use crate::ingest::file::replay::Speed;
 use crate::units::{parse_duration, parse_size};
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::ingest::file::write::{OutputFormat, TraceWriter};
+use crate::export::write::{OutputFormat, TraceWriter};
 use crate::ingest::file::{FileError, FileSummary, read_path};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,13 +5,13 @@
 //! receiver takes them. `spantop demo` points it at its own receivers; `spantop simulate` at any
 //! collector, which also makes it the load generator for benchmarks.
 //!
-//! Imports `model` and `ingest::convert` (for the model -> OTLP conversion) only.
+//! Imports `model` and `ingest::otlp::convert` (for the model -> OTLP conversion) only.
 
 mod rng;
 pub mod send;
 pub mod shop;
 
-pub use crate::ingest::export::Protocol;
+pub use crate::export::exporter::Protocol;
 pub use rng::Rng;
 pub use send::{Rate, SimulateConfig, SimulateStats, simulate};
 pub use shop::{Scenario, Shop, ShopConfig};

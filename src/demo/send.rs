@@ -14,7 +14,7 @@ use anyhow::Context;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::shop::{Shop, ShopConfig};
-use crate::ingest::export::{Exporter, Payload, Protocol};
+use crate::export::exporter::{Exporter, Payload, Protocol};
 
 /// User requests (traces) per second, or as fast as the endpoint accepts them.
 #[derive(Debug, Clone, Copy, PartialEq)]

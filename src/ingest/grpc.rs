@@ -32,10 +32,11 @@ use tonic::codegen::{BoxFuture, StdError, http};
 use tonic::server::{NamedService, UnaryService};
 use tonic::{Request, Response, Status};
 
-use super::convert::Converted;
 use super::deadlines::{DeadlineBody, Deadlines};
 use super::listen::Incoming;
-use super::{BodyLimits, Intake, otlp_proto, signals};
+use super::otlp::convert::Converted;
+use super::otlp::proto as otlp_proto;
+use super::{BodyLimits, Intake, signals};
 
 /// The gRPC service and method names of OTLP trace export.
 pub const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";

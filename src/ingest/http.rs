@@ -21,7 +21,8 @@ use prost::Message;
 use super::compression::{self, ContentEncoding, DecompressError};
 use super::deadlines::{self, Deadlines};
 use super::listen::Incoming;
-use super::{BodyLimits, HandOffError, Intake, convert, cors, otlp_json, otlp_proto, signals};
+use super::otlp::{convert, json as otlp_json, proto as otlp_proto};
+use super::{BodyLimits, HandOffError, Intake, cors, signals};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]

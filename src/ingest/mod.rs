@@ -1,5 +1,6 @@
-//! Every way bytes become `Batch`es: the OTLP receivers (gRPC and HTTP), conversion from the
-//! OTLP types, and the recorder that writes accepted batches back out as OTLP JSON lines.
+//! Every way bytes become `Batch`es: the OTLP receivers (gRPC and HTTP), `otlp/` (protobuf and
+//! JSON decoding into the model) and the file readers (`file/`). Accepted batches are recorded
+//! through `export::record`; everything else outbound lives in `export`.
 //!
 //! Receivers hand batches to the store over a bounded channel. When the store falls behind
 //! for longer than `send_timeout`, the exporter gets a retryable status instead of the
@@ -7,18 +8,14 @@
 
 pub mod access;
 pub mod compression;
-pub mod convert;
 pub mod cors;
 pub mod deadlines;
-pub mod export;
 pub mod file;
 pub mod grpc;
 pub mod http;
 pub mod limits;
 pub mod listen;
-pub mod otlp_json;
-pub mod otlp_proto;
-pub mod record;
+pub mod otlp;
 pub mod signals;
 
 use std::sync::Arc;
@@ -27,7 +24,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use crate::export::record;
 use crate::model::Batch;
+use otlp::convert;
 
 /// The store's end of the ingest channel.
 pub type BatchTx = mpsc::Sender<Batch>;

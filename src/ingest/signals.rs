@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::logs::v1 as pl;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use serde_json::{Map, Value};
 
-use super::{convert, otlp_json as j};
+use super::otlp::{convert, json as j};
 use crate::model::{SpanId, SpanLog, TraceId};
 
 /// Longer bodies are cut (at a character boundary): the detail view shows a line or two.

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 
 use crate::analysis::engine::Engine;
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::model::TraceId;
 use crate::model::mem;
 use crate::store::{MemoryGauge, StoreSnapshot, Trace};
@@ -235,7 +235,7 @@ impl Worker {
 /// counted by the store and the engine): the Traces tab's rows and the two indexes by trace id.
 /// The cross-trace `Findings` are not counted: their lists are cut to `--top` rows.
 fn view_bytes(view: &ViewData) -> usize {
-    use crate::analysis::view::{HotspotEntry, TraceRow};
+    use crate::analysis::findings::view::{HotspotEntry, TraceRow};
     let traces = view.traces.len();
     mem::vec::<TraceRow>(view.traces.capacity())
         + mem::vec::<HotspotEntry>(view.hotspots.capacity())

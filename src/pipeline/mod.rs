@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::ingest::BatchTx;
 use crate::model::Batch;
 use crate::store::{MemoryGauge, SpanStore, StoreConfig, StoreSnapshot};

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use crate::analysis::fanout::Shape;
 use crate::analysis::findings::{Findings, Pattern, PatternKind};
+use crate::analysis::trace::fanout::Shape;
 use crate::model::Sym;
 
 pub struct Section {
@@ -687,10 +687,10 @@ mod tests {
     /// section (a cold start, an N+1 loop, a gap, an error).
     #[test]
     fn every_table_is_rectangular() {
-        use crate::analysis::attrs;
         use crate::analysis::engine::{AnalysisConfig, Engine};
         use crate::analysis::findings::FindingsOptions;
-        use crate::analysis::fixture::TraceBuilder;
+        use crate::analysis::trace::attrs;
+        use crate::analysis::trace::fixture::TraceBuilder;
         use crate::model::{AnyValue, SpanKind};
         let mut b = TraceBuilder::new();
         let r = b

@@ -9,7 +9,7 @@ use super::filter::Filter;
 use super::keymap::{self, Action, Context};
 use super::views::{ListTab, Open, trace};
 use super::widgets::table::ListState;
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::ingest::listen::Listening;
 use crate::model::{SpanId, SpanRef, TraceId};
 

@@ -11,7 +11,7 @@ use super::views::trace;
 use super::widgets::footer::{self, Footer};
 use super::widgets::header::{self, Header};
 use super::widgets::{help, tabs};
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 
 impl App {
     /// Draws the whole screen. `&mut self` only for scroll offsets and cached row orders.

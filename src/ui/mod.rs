@@ -1,6 +1,6 @@
 //! The live TUI (ratatui + crossterm).
 //!
-//! - `ViewData` (from `analysis::view`): what the tabs show, published by the pipeline; the
+//! - `ViewData` (from `analysis::findings::view`): what the tabs show, published by the pipeline; the
 //!   TUI imports no engine, it only indexes and renders what it is given.
 //! - `app`: `App`, view state only; `handle_key` updates it and returns an `Effect`.
 //! - `keymap`: every binding once (keys, context, action, help text); key handling, the `?`
@@ -37,7 +37,7 @@ use crossterm::event::{
 };
 use tokio::sync::{mpsc, watch};
 
-pub use crate::analysis::view::ViewData;
+pub use crate::analysis::findings::view::ViewData;
 pub use app::{App, Effect, Source, Tab};
 pub use widgets::header::Header;
 
@@ -136,7 +136,7 @@ pub async fn run(
     let mut guard = TerminalGuard::enter()?;
     // The terminal set-up installed ratatui's restoring hook; a panic caught in one trace's
     // analysis must not restore the terminal under the running TUI, so filter it first.
-    crate::analysis::isolate::install_panic_filter();
+    crate::analysis::trace::isolate::install_panic_filter();
     let stop = Arc::new(AtomicBool::new(false));
     let mut input = spawn_input(Arc::clone(&stop));
     let result = event_loop(&mut guard, feed, source, &mut input, shutdown).await;

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::Decoded;
-use crate::ingest::otlp_json::{
+use crate::ingest::otlp::json::{
     array, bool_of, decode_hex, f64_of, i64_of, string, take, u32_of, u64_of,
 };
 use crate::model::{

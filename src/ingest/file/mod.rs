@@ -11,10 +11,8 @@
 //! format at all is an error.
 
 mod jaeger;
-mod otlp_json_fast;
 mod repair;
 pub mod replay;
-pub mod write;
 mod zipkin;
 
 use std::fmt;
@@ -26,8 +24,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
-use super::otlp_json::{self, Signal};
-use super::{convert, otlp_proto, signals};
+use super::signals;
+use crate::ingest::otlp::json::{self as otlp_json, Signal};
+use crate::ingest::otlp::{convert, proto as otlp_proto};
 use crate::model::{Batch, Span, SpanLog, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
@@ -284,7 +283,7 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
         if text.is_empty() {
             continue;
         }
-        if let Some(c) = otlp_json_fast::decode(text) {
+        if let Some(c) = crate::ingest::otlp::json_fast::decode(text) {
             undecided = false;
             reading.summary.framing = Framing::JsonLines;
             reading.converted(c, line_no);
@@ -344,7 +343,7 @@ fn read_json_document(
         );
         return;
     }
-    if let Some(c) = otlp_json_fast::decode(trim_ascii(&text)) {
+    if let Some(c) = crate::ingest::otlp::json_fast::decode(trim_ascii(&text)) {
         reading.converted(c, first_line);
         return;
     }
@@ -927,6 +926,6 @@ pub mod fuzzing {
 
     /// The typed OTLP/JSON fast path; `None` where it hands over to the lenient path.
     pub fn otlp_json_fast(bytes: &[u8]) -> Option<Vec<Span>> {
-        super::otlp_json_fast::decode(bytes).map(|c| c.batch.spans)
+        crate::ingest::otlp::json_fast::decode(bytes).map(|c| c.batch.spans)
     }
 }

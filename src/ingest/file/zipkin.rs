@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use super::Decoded;
-use crate::ingest::otlp_json::{array, string, take, u64_of};
+use crate::ingest::otlp::json::{array, string, take, u64_of};
 use crate::model::{
     AnyValue, Event, KeyValue, Resource, SERVICE_NAME, Scope, Span, SpanId, SpanKind, Status,
     StatusCode, Sym, TraceId,

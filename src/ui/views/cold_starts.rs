@@ -7,8 +7,8 @@ use std::borrow::Cow;
 use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains, ns};
-use crate::analysis::cold_start::FunctionColdStarts;
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
+use crate::analysis::trace::cold_start::FunctionColdStarts;
 use crate::ui::filter::Term;
 use crate::ui::text::dur;
 use crate::ui::widgets::table::{Column, Key, Value, col, wide};

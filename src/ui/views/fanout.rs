@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains, ns};
-use crate::analysis::fanout::Shape;
+use crate::analysis::findings::view::ViewData;
 use crate::analysis::findings::{Pattern, PatternKind};
-use crate::analysis::view::ViewData;
+use crate::analysis::trace::fanout::Shape;
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Key, Value, col, wide};
 

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains, ns};
-use crate::analysis::view::{HotspotEntry, ViewData};
+use crate::analysis::findings::view::{HotspotEntry, ViewData};
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Key, Value, col, wide};
 

@@ -7,9 +7,9 @@ use std::borrow::Cow;
 use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains, ns};
-use crate::analysis::callgraph::EdgeRow;
-use crate::analysis::edges::CallKind;
-use crate::analysis::view::ViewData;
+use crate::analysis::aggregate::callgraph::EdgeRow;
+use crate::analysis::findings::view::ViewData;
+use crate::analysis::trace::edges::CallKind;
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Key, Value, col, wide};
 

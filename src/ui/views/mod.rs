@@ -18,7 +18,7 @@ use ratatui::layout::Rect;
 
 use super::filter::Term;
 use super::widgets::table::{self, Column, ListState};
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::model::{SpanRef, Sym};
 
 /// What Enter on a row leads to.

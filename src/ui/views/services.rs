@@ -7,7 +7,7 @@ use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains, ns};
 use crate::analysis::findings::ServiceRow;
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Value, col, wide};
 

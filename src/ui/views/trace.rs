@@ -9,9 +9,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use crate::analysis::fanout::FanOutKind;
-use crate::analysis::view::TraceFindings;
-use crate::analysis::view::{ViewData, critical_path};
+use crate::analysis::findings::view::TraceFindings;
+use crate::analysis::findings::view::{ViewData, critical_path};
+use crate::analysis::trace::fanout::FanOutKind;
 use crate::model::{AnyValue, KeyValue, Span, SpanId, SpanKind, StatusCode};
 use crate::store::Trace;
 use crate::ui::app::TraceView;

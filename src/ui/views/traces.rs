@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use ratatui::layout::Constraint;
 
 use super::{ListView, Open, contains};
-use crate::analysis::view::{TraceRow, ViewData};
+use crate::analysis::findings::view::{TraceRow, ViewData};
 use crate::model::{AnyValue, SpanRef, Sym};
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Key, Value, col, wide};

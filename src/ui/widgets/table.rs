@@ -13,7 +13,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 
-use crate::analysis::view::ViewData;
+use crate::analysis::findings::view::ViewData;
 use crate::ui::filter::Filter;
 use crate::ui::text::{clean, dur};
 use crate::ui::theme;

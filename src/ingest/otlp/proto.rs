@@ -15,7 +15,7 @@ use crate::model::{
     StatusCode, Sym, TraceId,
 };
 
-use super::MAX_VALUE_DEPTH;
+use crate::ingest::MAX_VALUE_DEPTH;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid OTLP protobuf at byte {offset}: {what}")]
@@ -529,7 +529,7 @@ mod tests {
     use prost::Message;
 
     use super::*;
-    use crate::ingest::convert::request_to_batch;
+    use crate::ingest::otlp::convert::request_to_batch;
 
     fn kv(key: &str, v: Value) -> PKv {
         PKv {

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::resource::v1 as pr;
 use opentelemetry_proto::tonic::trace::v1 as pt;
 use serde_json::{Map, Value};
 
-use super::MAX_VALUE_DEPTH;
+use crate::ingest::MAX_VALUE_DEPTH;
 
 /// What kind of OTLP signal a JSON document holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

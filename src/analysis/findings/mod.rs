@@ -1,6 +1,8 @@
 //! `Findings`: the ranked, cross-trace view of everything the engine found — what the report
 //! prints and the TUI shows. Built on demand from an `Engine`; deterministic for a given input.
 
+pub mod view;
+
 use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
@@ -8,16 +10,16 @@ use serde::Serialize;
 
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
-use super::callgraph::{EdgeRow, GapEvidence};
-use super::cold_start::{self, ColdStart, FunctionColdStarts};
-use super::edges::CallKind;
-use super::engine::{Engine, TraceFindings, TracePath};
-use super::errors::ErrorOrigin;
-use super::fanout::{FanOut, FanOutKind, Shape};
-use super::hotspots::{CallPathHotspot, Hotspot};
-use super::red::RedRow;
-use super::service_graph::ServiceGraph;
-use super::stats::{Summary, ns_to_ms};
+use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
+use crate::analysis::aggregate::hotspots::{CallPathHotspot, Hotspot};
+use crate::analysis::aggregate::red::RedRow;
+use crate::analysis::aggregate::service_graph::ServiceGraph;
+use crate::analysis::aggregate::stats::{Summary, ns_to_ms};
+use crate::analysis::engine::{Engine, TraceFindings, TracePath};
+use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
+use crate::analysis::trace::edges::CallKind;
+use crate::analysis::trace::errors::ErrorOrigin;
+use crate::analysis::trace::fanout::{FanOut, FanOutKind, Shape};
 
 /// Version of the JSON layout; bumped on any incompatible change (docs/report-schema.md).
 pub const SCHEMA: &str = "spantop.report/v1";
@@ -429,7 +431,9 @@ impl Findings {
                 clock_skew_adjusted_spans: all
                     .iter()
                     .flat_map(|f| &f.clock_skew)
-                    .filter(|n| matches!(n, super::skew::SkewNote::Adjusted { .. }))
+                    .filter(|n| {
+                        matches!(n, crate::analysis::trace::skew::SkewNote::Adjusted { .. })
+                    })
                     .count(),
                 traces_not_listed: engine.dropped_findings,
                 analysis_failures: engine.analysis_failures,
@@ -816,7 +820,8 @@ fn attach_gap_evidence(rows: &mut [EdgeRow], all: &[&std::sync::Arc<TraceFinding
 
 /// CRISP top-down: the hotspot table of each endpoint over its own traces, busiest first.
 fn by_endpoint(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<EndpointHotspots> {
-    let mut per: BTreeMap<(Sym, Sym), (usize, super::hotspots::HotspotAgg)> = BTreeMap::new();
+    let mut per: BTreeMap<(Sym, Sym), (usize, crate::analysis::aggregate::hotspots::HotspotAgg)> =
+        BTreeMap::new();
     for f in all {
         if let Some(r) = &f.root {
             let e = per.entry((r.service, r.name)).or_default();
@@ -842,7 +847,7 @@ fn by_endpoint(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<Endpoi
 }
 
 fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncMessaging {
-    let producers: FxHashMap<(TraceId, SpanId), &super::edges::ProducerRef> = all
+    let producers: FxHashMap<(TraceId, SpanId), &crate::analysis::trace::edges::ProducerRef> = all
         .iter()
         .flat_map(|f| {
             f.producers
@@ -875,7 +880,10 @@ fn async_messaging(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> AsyncM
             });
         }
     }
-    let mut edges: BTreeMap<(Option<Sym>, Sym), (usize, super::stats::Samples)> = BTreeMap::new();
+    let mut edges: BTreeMap<
+        (Option<Sym>, Sym),
+        (usize, crate::analysis::aggregate::stats::Samples),
+    > = BTreeMap::new();
     for l in &list {
         let e = edges
             .entry((l.producer_service, l.consumer_service))
@@ -953,7 +961,7 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
 mod tests {
     use super::*;
     use crate::analysis::engine::{AnalysisConfig, Engine};
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::TraceBuilder;
     use crate::model::SpanKind;
     use crate::store::Trace;
 

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use crate::model::{AnyValue, Resource, Span, SpanId};
 use crate::store::Trace;
 
-use super::attrs;
+use crate::analysis::trace::attrs;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -147,7 +147,7 @@ pub fn adjust(trace: &Trace, max_delta_ns: u64) -> (Option<Trace>, Vec<SkewNote>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::{MS, TraceBuilder, ms};
+    use crate::analysis::trace::fixture::{MS, TraceBuilder, ms};
 
     /// Parent on host a `[10,110]`, child on `child_host` at `child`; returns the child's
     /// start (ms from base) after adjustment and the notes.

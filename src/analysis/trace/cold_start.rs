@@ -11,10 +11,10 @@ use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, SpanRef, Sym, TraceId};
 
-use super::attrs::{self, span_or_resource};
-use super::critical_path::RootPath;
-use super::stats::{Samples, Summary, ns_to_ms};
-use super::tree::{TraceTree, process_key};
+use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
+use crate::analysis::trace::attrs::{self, span_or_resource};
+use crate::analysis::trace::critical_path::RootPath;
+use crate::analysis::trace::tree::{TraceTree, process_key};
 
 /// Span names that mark an init phase. Exact names only: substrings would catch app spans
 /// such as `initPayment` (§1.4 failure mode 6).
@@ -648,8 +648,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::critical_path::{CpOptions, critical_paths};
-    use crate::analysis::fixture::{BASE_NS, MS, TraceBuilder, ms};
+    use crate::analysis::trace::critical_path::{CpOptions, critical_paths};
+    use crate::analysis::trace::fixture::{BASE_NS, MS, TraceBuilder, ms};
     use crate::model::AnyValue;
 
     fn analyse(t: &crate::store::Trace) -> Vec<Invocation> {

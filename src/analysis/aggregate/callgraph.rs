@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::model::{Sym, mem};
 
-use super::edges::{Call, CallKind};
-use super::stats::{Samples, Summary, ns_to_ms};
-use super::tree::TraceTree;
+use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
+use crate::analysis::trace::edges::{Call, CallKind};
+use crate::analysis::trace::tree::TraceTree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanEdge {
@@ -221,8 +221,8 @@ pub struct GapEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::edges::calls;
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::edges::calls;
+    use crate::analysis::trace::fixture::TraceBuilder;
     use crate::model::SpanKind;
 
     #[test]

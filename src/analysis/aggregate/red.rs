@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::model::{Sym, mem};
 
-use super::stats::{Samples, Summary};
-use super::tree::TraceTree;
+use crate::analysis::aggregate::stats::{Samples, Summary};
+use crate::analysis::trace::tree::TraceTree;
 
 /// One request a service served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

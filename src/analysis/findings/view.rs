@@ -12,8 +12,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::analysis::engine::Engine;
 /// One trace's findings, as the views read them (the engine computes them).
 pub use crate::analysis::engine::TraceFindings;
-use crate::analysis::fanout::FanOutKind;
 use crate::analysis::findings::{Findings, FindingsOptions};
+use crate::analysis::trace::fanout::FanOutKind;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
 

@@ -8,7 +8,7 @@
 
 use crate::model::SpanKind;
 
-use super::tree::TraceTree;
+use crate::analysis::trace::tree::TraceTree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CpOptions {
@@ -189,7 +189,7 @@ pub fn inclusive_cp(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::{TraceBuilder, ms};
+    use crate::analysis::trace::fixture::{TraceBuilder, ms};
     use crate::model::SpanId;
     use crate::store::Trace;
 

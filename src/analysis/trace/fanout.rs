@@ -6,11 +6,11 @@ use serde::Serialize;
 
 use crate::model::{SpanId, SpanKind, Sym, TraceId};
 
-use super::attrs::{self, first_str};
-use super::critical_path::inclusive_cp;
-use super::self_time::union_within;
-use super::stats::ns_to_ms;
-use super::tree::TraceTree;
+use crate::analysis::aggregate::stats::ns_to_ms;
+use crate::analysis::trace::attrs::{self, first_str};
+use crate::analysis::trace::critical_path::inclusive_cp;
+use crate::analysis::trace::self_time::union_within;
+use crate::analysis::trace::tree::TraceTree;
 
 /// Smallest group reported as N+1 or parallel fan-out (spantop default; Sentry's is 5).
 pub const MIN_DEGREE: usize = 3;
@@ -395,7 +395,7 @@ fn http_method<'t>(tree: &TraceTree<'t>, c: usize) -> Option<&'t str> {
 
 /// The call signature of §4.2 (`signature` owns the conventions).
 pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
-    super::signature::call(tree.span(c), callee(tree, c))
+    crate::analysis::trace::signature::call(tree.span(c), callee(tree, c))
 }
 
 /// Chains of services along which calls multiply (§4.3): at least two consecutive hops with
@@ -488,8 +488,8 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::critical_path::{CpOptions, cp_time_per_span, critical_paths};
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::critical_path::{CpOptions, cp_time_per_span, critical_paths};
+    use crate::analysis::trace::fixture::TraceBuilder;
 
     fn run(b: TraceBuilder) -> (Vec<FanOut>, Vec<FanOutChain>) {
         let t = b.build();

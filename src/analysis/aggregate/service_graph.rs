@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::model::Sym;
 
-use super::callgraph::EdgeRow;
-use super::edges::CallKind;
-use super::red::RedRow;
+use crate::analysis::aggregate::callgraph::EdgeRow;
+use crate::analysis::aggregate::red::RedRow;
+use crate::analysis::trace::edges::CallKind;
 
 /// One service of the graph.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -237,7 +237,7 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::stats::Samples;
+    use crate::analysis::aggregate::stats::Samples;
 
     fn edge(caller: &str, callee: &str, calls: usize) -> EdgeRow {
         EdgeRow {

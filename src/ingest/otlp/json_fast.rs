@@ -13,8 +13,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::ingest::convert::Converted;
-use crate::ingest::otlp_json::{decode_base64, f64_from_str, id_from_str, span_kind, status_code};
+use crate::ingest::otlp::convert::Converted;
+use crate::ingest::otlp::json::{decode_base64, f64_from_str, id_from_str, span_kind, status_code};
 use crate::model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind, Status,
     StatusCode, Sym, TraceId,
@@ -508,9 +508,10 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::ingest::convert::request_to_batch;
-    use crate::ingest::file::{read_path, write::otlp_json_line};
-    use crate::ingest::otlp_json;
+    use crate::export::write::otlp_json_line;
+    use crate::ingest::file::read_path;
+    use crate::ingest::otlp::convert::request_to_batch;
+    use crate::ingest::otlp::json as otlp_json;
 
     /// The lenient path, the reference: `Value` -> proto -> `convert`.
     fn lenient(text: &[u8]) -> Option<(String, u64, Vec<String>)> {

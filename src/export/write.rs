@@ -13,7 +13,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use prost::Message;
 
-use crate::ingest::convert;
+use crate::export::otlp as convert;
 use crate::model::{AnyValue, KeyValue, Resource, Scope, Span, StatusCode};
 
 /// The formats `convert` and the recorder write.

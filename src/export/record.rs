@@ -29,7 +29,7 @@ const MAX_COMMIT_BYTES: usize = 8 << 20;
 /// where the crate's serde is not (NaN and infinite doubles), and one copy fewer.
 pub fn batch_to_json_line(batch: &Batch) -> Vec<u8> {
     let mut line = String::new();
-    super::file::write::otlp_json_line(&batch.spans, &mut line);
+    super::write::otlp_json_line(&batch.spans, &mut line);
     line.into_bytes()
 }
 

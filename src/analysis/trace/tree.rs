@@ -265,8 +265,8 @@ fn effective_times(
 pub fn process_key(s: &Span) -> (Sym, Option<&str>) {
     let r = &s.resource;
     let inst = r
-        .attr(super::attrs::SERVICE_INSTANCE_ID)
-        .or_else(|| r.attr(super::attrs::FAAS_INSTANCE))
+        .attr(crate::analysis::trace::attrs::SERVICE_INSTANCE_ID)
+        .or_else(|| r.attr(crate::analysis::trace::attrs::FAAS_INSTANCE))
         .and_then(|v| v.as_str());
     (r.service, inst)
 }
@@ -274,7 +274,7 @@ pub fn process_key(s: &Span) -> (Sym, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::TraceBuilder;
 
     #[test]
     fn orphans_become_extra_roots_and_entries() {
@@ -347,6 +347,9 @@ mod tests {
         let tree = TraceTree::new(&t);
         let u = t.spans.iter().position(|s| s.start_ns == 0).expect("span");
         assert_eq!((tree.start(u), tree.dur(u)), (tree.start(tree.roots[0]), 0));
-        assert_eq!(tree.trace_duration(), 10 * crate::analysis::fixture::MS);
+        assert_eq!(
+            tree.trace_duration(),
+            10 * crate::analysis::trace::fixture::MS
+        );
     }
 }

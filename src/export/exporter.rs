@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use tonic::transport::Channel;
 
-use super::convert::spans_to_request;
+use crate::export::otlp::spans_to_request;
 use crate::model::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
 
-use super::attrs::{self, first_str};
-use super::self_time::union_within;
-use super::tree::TraceTree;
+use crate::analysis::trace::attrs::{self, first_str};
+use crate::analysis::trace::self_time::union_within;
+use crate::analysis::trace::tree::TraceTree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -198,7 +198,7 @@ pub fn http_status(v: Option<&AnyValue>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::{MS, TraceBuilder};
+    use crate::analysis::trace::fixture::{MS, TraceBuilder};
 
     fn one_call(b: TraceBuilder) -> Call {
         let t = b.build();

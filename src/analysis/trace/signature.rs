@@ -19,7 +19,7 @@
 
 use crate::model::{AnyValue, Span, Sym};
 
-use super::attrs;
+use crate::analysis::trace::attrs;
 
 /// Statement keys, newest convention first, with the system each implies when
 /// `db.system(.name)` is absent.
@@ -294,7 +294,7 @@ fn param_segment(seg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::TraceBuilder;
     use crate::model::SpanKind;
 
     /// The signature of one client span carrying `attrs`, named `name`.

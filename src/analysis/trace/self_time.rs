@@ -1,7 +1,7 @@
 //! Self (exclusive) time per span, Jaeger UI's definition (ANALYSIS.md §3.1):
 //! `self(s) = dur(s) − |⋃ children ∩ s|`, every child of any kind, overlaps counted once.
 
-use super::tree::TraceTree;
+use crate::analysis::trace::tree::TraceTree;
 
 /// Length of the union of `intervals` clipped to `[lo, hi]`.
 pub fn union_within(intervals: &mut [(u64, u64)], lo: u64, hi: u64) -> u64 {
@@ -38,7 +38,7 @@ pub fn self_times(tree: &TraceTree<'_>) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::{MS, TraceBuilder};
+    use crate::analysis::trace::fixture::{MS, TraceBuilder};
 
     /// The eleven cases of Jaeger UI's compute-span-self-time.test.ts.
     #[test]

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::model::{Sym, mem};
 
-use super::stats::{Samples, ns_to_ms};
-use super::tree::TraceTree;
+use crate::analysis::aggregate::stats::{Samples, ns_to_ms};
+use crate::analysis::trace::tree::TraceTree;
 
 pub type OpKey = (Sym, Sym);
 
@@ -296,7 +296,7 @@ fn apply_cp(a: &mut CpAgg, v: u64, add: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::MS;
+    use crate::analysis::trace::fixture::MS;
 
     #[test]
     fn cp6_aggregation_over_traces() {

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
 
-use super::attrs;
-use super::edges::http_status;
-use super::tree::TraceTree;
+use crate::analysis::trace::attrs;
+use crate::analysis::trace::edges::http_status;
+use crate::analysis::trace::tree::TraceTree;
 
 /// A span of the trace being analysed, with what a reader needs to recognise it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,7 +186,7 @@ fn count_error_tree(tree: &TraceTree<'_>, marks: &[bool], top: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::TraceBuilder;
 
     fn names(v: &[Sym]) -> Vec<&'static str> {
         v.iter().map(|s| s.as_str()).collect()
