@@ -6,35 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::ingest::deadlines::Deadlines;
 use spantop::server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            trace_id: u128::from(i / 10 + 1).to_be_bytes().to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "op".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
-            end_time_unix_nano: 1_700_000_000_000_001_000 + i,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+mod common;
+use common::numbered_request;
 
 /// Sends `head` at once, then one byte of `trickle` every `every` until the server closes
 /// the connection; returns what the server answered (empty if it only closed).
@@ -123,7 +102,7 @@ async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
                 .post(format!("http://{addr}/v1/traces"))
                 .header("content-type", "application/x-protobuf")
                 .header("authorization", "Bearer t0ken")
-                .body(request(1 + k * 10, 10).encode_to_vec())
+                .body(numbered_request(1 + k * 10, 10, 10).encode_to_vec())
                 .send(),
         )
         .await
@@ -206,7 +185,7 @@ async fn health_answers_200_json_without_the_token_and_export_still_needs_it() {
     let resp = client
         .post(format!("http://{}/v1/traces", server.http_addr))
         .header("content-type", "application/x-protobuf")
-        .body(request(1, 1).encode_to_vec())
+        .body(numbered_request(1, 1, 10).encode_to_vec())
         .send()
         .await
         .expect("answers");
@@ -331,8 +310,11 @@ async fn a_grpc_body_past_its_deadline_answers_deadline_exceeded_and_is_counted_
             false,
         )
         .expect("sent");
-    body.send_data(grpc_frame(&request(1, 3).encode_to_vec()), true)
-        .expect("sent");
+    body.send_data(
+        grpc_frame(&numbered_request(1, 3, 10).encode_to_vec()),
+        true,
+    )
+    .expect("sent");
     assert_eq!(grpc_status(answer).await.0, "0");
     let stats = server.counters.read();
     assert_eq!(stats.requests_timed_out, 2);
@@ -398,8 +380,11 @@ async fn an_http2_connection_that_does_not_answer_pings_is_closed() {
             false,
         )
         .expect("sent");
-    body.send_data(grpc_frame(&request(1, 2).encode_to_vec()), true)
-        .expect("sent");
+    body.send_data(
+        grpc_frame(&numbered_request(1, 2, 10).encode_to_vec()),
+        true,
+    )
+    .expect("sent");
     assert_eq!(grpc_status(answer).await.0, "0");
     assert!(
         closed_after >= Duration::from_secs(1),
