@@ -235,12 +235,12 @@ fn read_content(
             Ok(reading.finish())
         }
         // Field 1 (resource_spans), length-delimited: a bare ExportTraceServiceRequest/TracesData.
-        _ if head[0] == 0x0a => {
+        _ if head.first() == Some(&0x0a) => {
             read_proto_message(reader, &mut reading);
             Ok(reading.finish())
         }
         // A big-endian length below 16 MiB starts with a zero byte.
-        _ if head[0] == 0x00 => {
+        _ if head.first() == Some(&0x00) => {
             read_proto_stream(reader, &mut reading);
             Ok(reading.finish())
         }
