@@ -86,25 +86,25 @@ pub fn trace_hotspots(
 /// An operation's critical-path time: the total, and the per-trace distribution (its
 /// percentiles are shown).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct CpAgg {
-    total: u64,
-    per_trace: Samples,
+pub(crate) struct CpAgg {
+    pub(crate) total: u64,
+    pub(crate) per_trace: Samples,
 }
 
 /// A call path's critical-path time: only the total and the traces it was in are shown, so no
 /// distribution is kept (there can be many more call paths than operations).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct PathAgg {
-    total: u64,
-    traces: usize,
+pub(crate) struct PathAgg {
+    pub(crate) total: u64,
+    pub(crate) traces: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HotspotAgg {
-    root_ns: u64,
-    ops: BTreeMap<OpKey, CpAgg>,
-    times: BTreeMap<OpKey, OpTimes>,
-    paths: BTreeMap<Sym, PathAgg>,
+    pub(crate) root_ns: u64,
+    pub(crate) ops: BTreeMap<OpKey, CpAgg>,
+    pub(crate) times: BTreeMap<OpKey, OpTimes>,
+    pub(crate) paths: BTreeMap<Sym, PathAgg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -15,7 +15,7 @@ use crate::analysis::aggregate::hotspots::{CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
 use crate::analysis::aggregate::stats::{Summary, ns_to_ms};
-use crate::analysis::engine::{Engine, TraceFindings, TracePath};
+use crate::analysis::engine::{Aggregates, Engine, TraceFindings, TracePath};
 use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
 use crate::analysis::trace::edges::CallKind;
 use crate::analysis::trace::errors::ErrorOrigin;
@@ -308,6 +308,15 @@ pub struct TraceRow {
     pub critical_path: Vec<PathRow>,
 }
 
+/// What `Findings::build_from` reads besides the per-trace findings.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsSource<'a> {
+    pub aggregates: &'a Aggregates,
+    pub cold_start: cold_start::ColdStartConfig,
+    pub traces_not_listed: usize,
+    pub analysis_failures: usize,
+}
+
 impl Hotspot {
     pub fn evidence(&self) -> Option<SpanRef> {
         Some(SpanRef::new(self.worst_trace?, self.worst_span_id?))
@@ -332,10 +341,25 @@ impl Default for Findings {
 
 impl Findings {
     pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
-        let all = engine.findings();
-        let agg = engine.aggregates();
+        let source = FindingsSource {
+            aggregates: engine.aggregates(),
+            cold_start: engine.config().cold_start,
+            traces_not_listed: engine.dropped_findings,
+            analysis_failures: engine.analysis_failures,
+        };
+        Findings::build_from(&source, &engine.findings(), opts)
+    }
+
+    /// The rows from aggregates and the kept per-trace findings `all` (none for a view merged
+    /// from several instances' aggregates: its per-trace sections come from them instead).
+    pub fn build_from(
+        source: &FindingsSource<'_>,
+        all: &[&std::sync::Arc<TraceFindings>],
+        opts: FindingsOptions,
+    ) -> Findings {
+        let agg = source.aggregates;
         let window = agg.window_s();
-        let (cold_list, functions, invocations, unknown) = cold_starts(engine, &all);
+        let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
         let cold_count = cold_list.len();
         let cold_traces = distinct(cold_list.iter().map(|c| c.trace_id));
         let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
@@ -379,7 +403,7 @@ impl Findings {
             })
             .collect();
         let mut edge_rows = agg.service_map.rows();
-        attach_gap_evidence(&mut edge_rows, &all);
+        attach_gap_evidence(&mut edge_rows, all);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -435,8 +459,8 @@ impl Findings {
                         matches!(n, crate::analysis::trace::skew::SkewNote::Adjusted { .. })
                     })
                     .count(),
-                traces_not_listed: engine.dropped_findings,
-                analysis_failures: engine.analysis_failures,
+                traces_not_listed: source.traces_not_listed,
+                analysis_failures: source.analysis_failures,
             },
             latency: agg.durations.summary_ms(),
             cold_starts: ColdStarts {
@@ -452,14 +476,14 @@ impl Findings {
                 by_function: functions,
                 list: truncate(cold_list, top),
             },
-            n_plus_one: fanout_list(&all, FanOutKind::NPlusOne, top),
-            mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
-            parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
-            chains: truncate(chain_rows(&all), top),
-            patterns: patterns(&all, top),
+            n_plus_one: fanout_list(all, FanOutKind::NPlusOne, top),
+            mn_plus_one: fanout_list(all, FanOutKind::MnPlusOne, top),
+            parallel_fanouts: fanout_list(all, FanOutKind::Parallel, top),
+            chains: truncate(chain_rows(all), top),
+            patterns: patterns(all, top),
             hotspots: Hotspots {
-                operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
-                by_endpoint: truncate(by_endpoint(&all, top), top),
+                operations: truncate(with_worst_traces(agg.hotspots.operations(), all), top),
+                by_endpoint: truncate(by_endpoint(all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
@@ -467,8 +491,8 @@ impl Findings {
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
-            errors: errors(&all, top),
-            async_messaging: async_messaging(&all, top),
+            errors: errors(all, top),
+            async_messaging: async_messaging(all, top),
             services,
             operations: agg.red.operations(window),
             traces: opts
@@ -495,15 +519,16 @@ fn distinct<T: Ord>(it: impl Iterator<Item = T>) -> usize {
 }
 
 fn cold_starts(
-    engine: &Engine,
+    agg: &Aggregates,
+    cfg: cold_start::ColdStartConfig,
     all: &[&std::sync::Arc<TraceFindings>],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
     let invs: Vec<cold_start::Invocation> = all
         .iter()
         .flat_map(|f| f.invocations.iter().cloned())
         .collect();
-    let epoch = engine.aggregates().min_start_ns.unwrap_or(0);
-    let verdicts = cold_start::classify(&invs, epoch, engine.config().cold_start);
+    let epoch = agg.min_start_ns.unwrap_or(0);
+    let verdicts = cold_start::classify(&invs, epoch, cfg);
     let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();
     let (list, rows) = cold_start::function_costs(&invs, &verdicts);
     (list, rows, invs.len(), unknown)
