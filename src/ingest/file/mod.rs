@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use super::signals;
 use crate::ingest::otlp::json::{self as otlp_json, Signal};
-use crate::ingest::otlp::{convert, proto as otlp_proto};
+use crate::ingest::otlp::{self, convert};
 use crate::model::{Batch, Span, SpanLog, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
@@ -699,14 +699,14 @@ impl<'a> Reading<'a> {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match otlp_proto::decode_request(bytes) {
+        match otlp::decode(bytes, otlp::Encoding::Protobuf) {
             Ok(c) => {
                 self.saw(Format::OtlpProto);
                 self.deliver(c.batch.spans, c.rejected, c.errors, at);
             }
             Err(e) => {
                 self.summary.skipped += 1;
-                self.note(at, &format!("invalid OTLP protobuf: {e}"));
+                self.note(at, &e.to_string());
             }
         }
     }
