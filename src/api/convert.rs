@@ -357,7 +357,7 @@ fn usize_of(v: u64) -> usize {
 
 /// The aggregates of a `Snapshot`.
 pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
-    let c = s.counters.clone().unwrap_or_default();
+    let c = s.counters.unwrap_or_default();
     let mut red = Red::default();
     for r in &s.services {
         let a = red_from_pb(r).with_context(|| format!("service {}", r.service))?;

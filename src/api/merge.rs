@@ -276,3 +276,116 @@ fn empty_pattern(kind: PatternKind, x: &pb::Pattern, worst: SpanRef) -> Pattern 
         worst,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::Engine;
+    use crate::analysis::findings::view::ViewData;
+    use crate::analysis::trace::fixture::TraceBuilder;
+    use crate::api::convert::snapshot;
+    use crate::model::SpanKind;
+    use crate::store::StoreSnapshot;
+
+    fn trace(id: u128) -> crate::store::Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        let ms = (id % 97) as u64 + 1;
+        let r = b
+            .span("gw", "GET /")
+            .kind(SpanKind::Server)
+            .at(0, 10 * ms)
+            .id();
+        let c = b
+            .span("gw", "call")
+            .kind(SpanKind::Client)
+            .at(1, 9 * ms)
+            .parent(r)
+            .id();
+        b.span("svc", "serve")
+            .kind(SpanKind::Server)
+            .at(2, 8 * ms)
+            .parent(c)
+            .id();
+        b.build()
+    }
+
+    /// Three engines' snapshots, through the wire types and back, merge to the figures of one
+    /// engine fed every trace: counts and totals exactly, percentiles within the sketch bound.
+    #[test]
+    fn merged_snapshots_equal_one_engine_fed_everything() {
+        let mut one = Engine::default();
+        let mut shards = [Engine::default(), Engine::default(), Engine::default()];
+        for id in 1..=3000u128 {
+            let t = trace(id);
+            one.add_trace(&t);
+            shards[(id % 3) as usize].add_trace(&t);
+        }
+        let parts: Vec<InstanceSnapshot> = shards
+            .iter()
+            .map(|e| {
+                let view = ViewData::build(StoreSnapshot::default(), e);
+                InstanceSnapshot::decode(snapshot(&view)).expect("own snapshot decodes")
+            })
+            .collect();
+        let merged = merged_findings(&parts.iter().collect::<Vec<_>>());
+        let whole = Findings::build(&one, FindingsOptions::default());
+        assert_eq!(merged.input.traces, 3000);
+        assert_eq!(
+            (
+                merged.input.traces,
+                merged.input.spans,
+                merged.input.window_s
+            ),
+            (whole.input.traces, whole.input.spans, whole.input.window_s)
+        );
+        assert_eq!(merged.services.len(), whole.services.len());
+        for (m, w) in merged.services.iter().zip(&whole.services) {
+            assert_eq!(
+                (m.red.service, m.red.requests, m.red.errors),
+                (w.red.service, w.red.requests, w.red.errors)
+            );
+            assert_eq!(m.cp_total_ms, w.cp_total_ms);
+            assert_eq!(m.red.duration.total_ms, w.red.duration.total_ms);
+            let p99 = (m.red.duration.p99_ms, w.red.duration.p99_ms);
+            assert!((p99.0 - p99.1).abs() <= 0.01 * p99.1 + 1e-3, "{p99:?}");
+        }
+        assert_eq!(merged.service_map.len(), whole.service_map.len());
+        for (m, w) in merged.service_map.iter().zip(&whole.service_map) {
+            assert_eq!(
+                (m.calls, m.errors, m.cp_total_ms),
+                (w.calls, w.errors, w.cp_total_ms)
+            );
+        }
+        let ops = |f: &Findings| {
+            f.hotspots
+                .operations
+                .iter()
+                .map(|h| {
+                    (
+                        h.service,
+                        h.operation,
+                        h.cp_total_ms.to_bits(),
+                        h.occurrence,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ops(&merged), ops(&whole));
+        let lat = (merged.latency.p95_ms, whole.latency.p95_ms);
+        assert!((lat.0 - lat.1).abs() <= 0.01 * lat.1 + 1e-3, "{lat:?}");
+    }
+
+    #[test]
+    fn a_corrupt_sketch_is_refused() {
+        let mut e = Engine::default();
+        for id in 1..=1100u128 {
+            e.add_trace(&trace(id));
+        }
+        let mut s = snapshot(&ViewData::build(StoreSnapshot::default(), &e));
+        if let Some(k) = s.durations.as_mut().and_then(|d| d.sketch.as_mut()) {
+            k.count += 1;
+        }
+        let err = InstanceSnapshot::decode(s).expect_err("count and buckets disagree");
+        assert!(format!("{err:#}").contains("sketch"), "{err:#}");
+    }
+}
