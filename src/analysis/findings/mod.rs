@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
 use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
-use crate::analysis::aggregate::hotspots::{CallPathHotspot, Hotspot};
+use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
 use crate::analysis::aggregate::stats::{Summary, ns_to_ms};
@@ -181,6 +181,69 @@ pub struct Hotspots {
     /// Caller→callee edges with a server span, by mean client-vs-server gap.
     pub edges_by_gap_mean: Vec<EdgeRow>,
     pub edges_by_gap_total: Vec<EdgeRow>,
+    /// Streams and detached work (`trace::background`), kept out of the tables above.
+    pub background: Vec<BackgroundRow>,
+    pub coverage: Coverage,
+}
+
+/// How much of each trace's extent its critical path explains (`TraceFindings::cp_coverage`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// Coverage below this is low: the path explains too little of the trace to rank by it.
+    pub low_below: f64,
+    /// Kept traces with low coverage.
+    pub low_traces: usize,
+    /// Σ path time / Σ extent over kept traces (1 when none).
+    pub overall: f64,
+    /// Lowest coverage first.
+    pub lowest: Vec<CoverageRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    pub trace_id: TraceId,
+    pub root_service: Option<Sym>,
+    pub root_name: Option<Sym>,
+    pub duration_ms: f64,
+    pub cp_ms: f64,
+    pub coverage: f64,
+}
+
+/// Below this share of its extent explained, a trace's path gets a warning.
+pub const LOW_COVERAGE: f64 = 0.5;
+
+fn coverage(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Coverage {
+    let (path, extent) = all.iter().fold((0u64, 0u64), |(p, e), f| {
+        (p + f.cp_total_ns, e + f.duration_ns)
+    });
+    let mut low: Vec<CoverageRow> = all
+        .iter()
+        .filter(|f| f.cp_coverage < LOW_COVERAGE)
+        .map(|f| CoverageRow {
+            trace_id: f.trace_id,
+            root_service: f.root.as_ref().map(|r| r.service),
+            root_name: f.root.as_ref().map(|r| r.name),
+            duration_ms: ns_to_ms(f.duration_ns as f64),
+            cp_ms: ns_to_ms(f.cp_total_ns as f64),
+            coverage: f.cp_coverage,
+        })
+        .collect();
+    low.sort_by(|a, b| {
+        a.coverage
+            .total_cmp(&b.coverage)
+            .then(b.duration_ms.total_cmp(&a.duration_ms))
+            .then(a.trace_id.cmp(&b.trace_id))
+    });
+    Coverage {
+        low_below: LOW_COVERAGE,
+        low_traces: low.len(),
+        overall: if extent == 0 {
+            1.0
+        } else {
+            path as f64 / extent as f64
+        },
+        lowest: truncate(low, top),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,6 +368,9 @@ pub struct TraceRow {
     pub services_first_seen: Vec<Sym>,
     pub cp_by_service_ms: BTreeMap<Sym, f64>,
     pub client_gap_on_path_ms: f64,
+    /// Time the trace path explains and its share of `duration_ms` (see `Coverage`).
+    pub cp_ms: f64,
+    pub cp_coverage: f64,
     pub critical_path: Vec<PathRow>,
 }
 
@@ -488,6 +554,8 @@ impl Findings {
                 edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
+                background: truncate(agg.hotspots.background(), top),
+                coverage: coverage(all, top),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
@@ -978,6 +1046,8 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
             .map(|&(s, ns)| (s, ns_to_ms(ns as f64)))
             .collect(),
         client_gap_on_path_ms: ns_to_ms(f.client_gap_on_path_ns as f64),
+        cp_ms: ns_to_ms(f.cp_total_ns as f64),
+        cp_coverage: f.cp_coverage,
         critical_path: f.critical_path.iter().map(path_row).collect(),
     }
 }
