@@ -138,7 +138,15 @@ fn kill_9_mid_recording_loses_no_acknowledged_span() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rec.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
         .arg("--record")
         .arg(&path)
         .env("SPANTOP_LOG", "info")
