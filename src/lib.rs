@@ -6,6 +6,7 @@
 //! `DESIGN.md` in the shared folder for the whole picture.
 
 pub mod analysis;
+pub mod api;
 pub mod cmd;
 pub mod demo;
 pub mod export;

@@ -253,7 +253,7 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, timed out {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
         store.spans_held,
         store.traces_held,
         store.open_traces,
@@ -263,6 +263,7 @@ pub fn summary_line(
         ingest.spans_rejected,
         ingest.requests_throttled,
         ingest.requests_malformed,
+        ingest.requests_timed_out,
         ingest.requests_unauthenticated,
         store.evicted_traces,
         store.duplicate_spans,

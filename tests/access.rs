@@ -2,9 +2,8 @@
 //! never logged), TLS with certificates generated here by rcgen and real OpenTelemetry
 //! exporters sending over it, and mutual TLS refusing clients without a certificate.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
@@ -21,6 +20,9 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use spantop::ingest::access::TlsFiles;
 use spantop::server::{Server, ServerConfig};
 use tonic::transport::Channel;
+
+mod common;
+use common::{Serve, quick, wait_for_spans, with_token};
 
 const TOKEN: &str = "t0ken-for-tests-only";
 
@@ -59,36 +61,6 @@ fn request_from(service: &str, trace: u8, id: u64) -> ExportTraceServiceRequest 
             ..Default::default()
         }],
     }
-}
-
-fn with_token(
-    req: ExportTraceServiceRequest,
-    token: Option<&str>,
-) -> tonic::Request<ExportTraceServiceRequest> {
-    let mut r = tonic::Request::new(req);
-    if let Some(t) = token {
-        r.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {t}").parse().expect("ascii"),
-        );
-    }
-    r
-}
-
-async fn wait_for_spans(server: &mut Server, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.snapshots.borrow_and_update().stats.spans_held < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {n} spans");
-        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
-    }
-}
-
-fn quick(config: ServerConfig) -> ServerConfig {
-    let mut c = config;
-    c.pipeline.store.inactivity_timeout = Duration::from_millis(100);
-    c.pipeline.tick_interval = Duration::from_millis(20);
-    c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,46 +129,16 @@ async fn the_bearer_token_is_required_on_both_transports() {
 /// and the token appears nowhere in what it logs, even at trace level.
 #[test]
 fn the_token_is_never_logged() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .env("SPANTOP_AUTH_TOKEN", TOKEN)
-        .env("SPANTOP_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starts");
-    let stderr = child.stderr.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let mut wait_line = |needle: &str| -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no line with {needle:?}"));
-            seen.push(line.clone());
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    };
-    let started = wait_line("serving OTLP");
-    let grpc = started
-        .split("grpc=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .expect("address")
-        .to_owned();
-    assert!(wait_line("authentication:").contains("bearer token required"));
+    let mut serve = Serve::start::<&str>(
+        &[],
+        &[("SPANTOP_AUTH_TOKEN", TOKEN), ("SPANTOP_LOG", "trace")],
+    );
+    let (grpc, _) = serve.addresses();
+    assert!(
+        serve
+            .wait_line("authentication:")
+            .contains("bearer token required")
+    );
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let mut client = TraceServiceClient::connect(format!("http://{grpc}"))
@@ -211,18 +153,10 @@ fn the_token_is_never_logged() {
             .await
             .expect("accepted");
     });
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let fin = wait_line("final:");
+    let fin = serve.stop();
     assert!(fin.contains("unauthenticated 1 requests"), "{fin}");
-    assert!(child.wait().expect("exits").success());
-    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-        seen.push(line);
-    }
-    let all = seen.join("\n");
+    serve.drain();
+    let all = serve.seen.join("\n");
     assert!(!all.contains(TOKEN), "token logged:\n{all}");
 }
 

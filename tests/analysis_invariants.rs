@@ -1,7 +1,9 @@
 //! Properties that must hold on any input, checked on every public sample (the copies in
 //! `samples/`: real Zipkin, Jaeger and OpenTelemetry Demo captures) and on the shopfast sample:
 //! each root's critical path tiles the root exactly, self time never exceeds duration, and the
-//! whole engine runs without panicking.
+//! whole engine runs without panicking. Over every readable file under `samples/` (and
+//! `/work/shared/samples` where that copy exists): the trace path never explains more than the
+//! trace's extent and no share passes 100 %.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use std::time::Instant;
 
 use spantop::analysis::engine::{AnalysisConfig, Engine};
 use spantop::analysis::findings::{Findings, FindingsOptions};
-use spantop::analysis::trace::critical_path::{CpOptions, critical_paths};
+use spantop::analysis::trace::critical_path::{
+    CpOptions, coverage, critical_paths, path_time, trace_path,
+};
 use spantop::analysis::trace::self_time::self_times;
 use spantop::analysis::trace::tree::TraceTree;
 use spantop::ingest::file;
@@ -114,4 +118,108 @@ fn engine_and_findings_run_on_every_sample() {
         }
         serde_json::to_string(&f).expect("findings serialise");
     }
+}
+
+/// Every file under `dir`, recursively, sorted.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let p = e.expect("dir entry").path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// Traces of a file, or `None` when it is not a trace file (answer keys, READMEs).
+fn traces_if_readable(path: &Path) -> Option<Vec<Arc<Trace>>> {
+    let mut store = SpanStore::new(StoreConfig {
+        max_memory: usize::MAX,
+        ..StoreConfig::default()
+    });
+    let now = Instant::now();
+    file::read_path(path, &mut |b| store.ingest(b, now)).ok()?;
+    store.complete_all();
+    let ts = store.take_completed();
+    (!ts.is_empty()).then_some(ts)
+}
+
+#[test]
+fn trace_path_never_exceeds_the_trace_and_no_share_passes_100_percent() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    files_under(&root.join("samples"), &mut files);
+    files_under(&root.join("tests/data/shopfast"), &mut files);
+    files_under(Path::new("/work/shared/samples"), &mut files);
+    files.sort();
+    let (mut read, mut traces_checked, mut multi_root) = (0, 0, 0);
+    for path in &files {
+        let Some(ts) = traces_if_readable(path) else {
+            continue;
+        };
+        read += 1;
+        let mut engine = Engine::new(AnalysisConfig::default());
+        for t in &ts {
+            let tree = TraceTree::new(t);
+            let paths = critical_paths(&tree, CpOptions::default());
+            if paths.len() > 1 {
+                multi_root += 1;
+            }
+            let merged = trace_path(&paths);
+            let what = format!("{} {}", path.display(), t.trace_id);
+            for w in merged.windows(2) {
+                assert!(w[0].start >= w[1].end, "{what}: sections overlap");
+            }
+            let total = path_time(&merged);
+            assert!(
+                total <= tree.trace_duration(),
+                "{what}: path {total} ns > extent {} ns",
+                tree.trace_duration()
+            );
+            let c = coverage(total, tree.trace_duration());
+            assert!((0.0..=1.0).contains(&c), "{what}: coverage {c}");
+            engine.add_trace(t);
+            traces_checked += 1;
+        }
+        let f = Findings::build(
+            &engine,
+            FindingsOptions {
+                per_trace: true,
+                top: usize::MAX,
+            },
+        );
+        let share_ok = |s: f64| (0.0..=1.0 + 1e-9).contains(&s);
+        for h in &f.hotspots.operations {
+            assert!(share_ok(h.cp_share), "{}: {h:?}", path.display());
+        }
+        for p in &f.hotspots.call_paths {
+            assert!(share_ok(p.cp_share), "{}: {p:?}", path.display());
+        }
+        for e in &f.hotspots.edges_by_cp {
+            assert!(share_ok(e.cp_share), "{}: {e:?}", path.display());
+        }
+        let op_total: f64 = f.hotspots.operations.iter().map(|h| h.cp_share).sum();
+        assert!(
+            share_ok(op_total),
+            "{}: shares sum to {op_total}",
+            path.display()
+        );
+        for t in f.traces.iter().flatten() {
+            assert!(
+                t.cp_ms <= t.duration_ms + 1e-6 && share_ok(t.cp_coverage),
+                "{}: {} path {} ms of {} ms",
+                path.display(),
+                t.trace_id,
+                t.cp_ms,
+                t.duration_ms
+            );
+        }
+    }
+    assert!(read >= 30, "only {read} sample files read");
+    assert!(traces_checked > 200, "only {traces_checked} traces checked");
+    assert!(multi_root > 0, "no sample has a trace with several roots");
 }

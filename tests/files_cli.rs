@@ -79,11 +79,39 @@ fn convert_writes_files_that_replay_to_the_same_spans() {
     let input = sample("otlp-json/otel-tui__test_data.jsonl");
     let pb: PathBuf = dir.path().join("out.pb");
     let json_gz: PathBuf = dir.path().join("out.jsonl.gz");
-    for (to, path) in [("otlp-proto", &pb), ("otlp-json", &json_gz)] {
-        let out = spantop(&["convert", &input, "--to", to, &path.display().to_string()]);
-        assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-        assert!(stdout(&out).contains("wrote 547 spans"), "{}", stdout(&out));
-    }
+    // JSON lines keep the sample's 13 span logs (as LogsData lines); protobuf trace files
+    // cannot hold them, which convert says, exiting 2 as for anything else left out.
+    let out = spantop(&[
+        "convert",
+        &input,
+        "--to",
+        "otlp-json",
+        &json_gz.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("wrote 547 spans and 13 span logs"),
+        "{}",
+        stdout(&out)
+    );
+    let out = spantop(&[
+        "convert",
+        &input,
+        "--to",
+        "otlp-proto",
+        &pb.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("wrote 547 spans in"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("13 span logs not written"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = |p: &Path| {
         let out = spantop(&["replay", "--headless", &p.display().to_string()]);
         assert_eq!(out.status.code(), Some(0));
@@ -93,7 +121,7 @@ fn convert_writes_files_that_replay_to_the_same_spans() {
             .map(|l| l.split_once('|').map_or("", |(_, rest)| rest).to_owned())
             .expect("summary line")
     };
-    // `convert` writes traces only: the sample's 13 span logs replay from the original alone.
+    // The protobuf file has the spans alone.
     let spans_only = |s: String| {
         s.replace(
             "logs: 0 received, 13 kept on spans",
@@ -107,7 +135,7 @@ fn convert_writes_files_that_replay_to_the_same_spans() {
     );
     assert!(original.contains("13 kept on spans"), "{original}");
     assert_eq!(summary(&pb), spans_only(original.clone()));
-    assert_eq!(summary(&json_gz), spans_only(original));
+    assert_eq!(summary(&json_gz), original);
 }
 
 #[test]
@@ -125,4 +153,19 @@ fn timed_replay_feeds_the_same_spans() {
         text.contains("held 2707 spans in 114 traces (0 open), 13 services"),
         "{text}"
     );
+}
+
+#[test]
+fn timed_replay_keeps_span_logs() {
+    let out = spantop(&[
+        "replay",
+        "--headless",
+        "--speed",
+        "1000x",
+        &sample("otlp-json/otel-tui__test_data.jsonl"),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("held 547 spans in 141 traces"), "{text}");
+    assert!(text.contains("13 kept on spans"), "{text}");
 }

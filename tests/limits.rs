@@ -4,8 +4,7 @@
 //! RESOURCE_EXHAUSTED), undecodable and wrongly compressed gRPC counted as malformed,
 //! throttling counted, connection limit.
 
-use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -22,6 +21,9 @@ use spantop::ingest::limits::SpanLimits;
 use spantop::server::{Server, ServerConfig};
 use tokio::io::AsyncReadExt;
 use tonic::codec::CompressionEncoding;
+
+mod common;
+use common::{gzip, start, wait_for_spans};
 
 const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -55,28 +57,6 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
             }],
             ..Default::default()
         }],
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(bytes).expect("in memory");
-    enc.finish().expect("in memory")
-}
-
-async fn start(config: ServerConfig) -> Server {
-    let mut config = config;
-    config.pipeline.store.inactivity_timeout = Duration::from_millis(100);
-    config.pipeline.tick_interval = Duration::from_millis(20);
-    Server::start(config).await.expect("server starts")
-}
-
-async fn wait_for_spans(server: &mut Server, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.snapshots.borrow_and_update().stats.spans_held < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {n} spans");
-        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
     }
 }
 
@@ -410,9 +390,10 @@ async fn oversized_logs_and_metrics_are_refused_resource_exhausted_and_counted_l
         raw_grpc_to(&server, METRICS_EXPORT, true, Some("gzip"), &bomb).await,
         "8"
     );
+    // INVALID_ARGUMENT as for traces (tonic's codec says INTERNAL, which exporters retry).
     assert_eq!(
         raw_grpc_to(&server, LOGS_EXPORT, false, None, b"\xff\xff\xff").await,
-        "13"
+        "3"
     );
     assert_eq!(server.counters.read().requests_malformed, 5);
     // Over HTTP, the same refusals as for traces.

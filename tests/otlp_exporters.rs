@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry::trace::{
     Link, Span as _, SpanKind as OtelKind, Status as OtelStatus, TraceContextExt, Tracer,
@@ -17,7 +17,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use spantop::model::{AnyValue, SpanId, SpanKind, StatusCode, TraceId};
 use spantop::server::{Server, ServerConfig};
-use spantop::store::StoreSnapshot;
+
+mod common;
+use common::wait_for;
 
 #[derive(Clone, Copy, Debug)]
 enum Transport {
@@ -68,26 +70,6 @@ fn sid(cx: &opentelemetry::trace::SpanContext) -> SpanId {
 
 fn tid(cx: &opentelemetry::trace::SpanContext) -> TraceId {
     TraceId::from_bytes(&cx.trace_id().to_bytes()).expect("sdk trace ids are valid")
-}
-
-/// Waits for the condition on published snapshots, failing after a deadline (no fixed sleeps).
-async fn wait_for(
-    server: &mut Server,
-    what: &str,
-    mut done: impl FnMut(&StoreSnapshot) -> bool,
-) -> StoreSnapshot {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        {
-            let snap = server.snapshots.borrow_and_update();
-            if done(&snap) {
-                return snap.clone();
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {what}");
-        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
-    }
 }
 
 struct Expected {

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -30,6 +30,9 @@ use spantop::model::{SpanId, TraceId};
 use spantop::server::{Server, ServerConfig};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
+
+mod common;
+use common::{gzip, wait_for_spans};
 
 fn span(trace: [u8; 16], id: u64, parent: u64, name: &str) -> Span {
     Span {
@@ -78,21 +81,6 @@ async fn start(max_message_bytes: usize) -> Server {
     config.pipeline.store.inactivity_timeout = Duration::from_millis(200);
     config.pipeline.tick_interval = Duration::from_millis(50);
     Server::start(config).await.expect("server starts")
-}
-
-async fn wait_for_spans(server: &mut Server, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.snapshots.borrow_and_update().stats.spans_held < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(!left.is_zero(), "timed out waiting for {n} spans");
-        let _ = tokio::time::timeout(left, server.snapshots.changed()).await;
-    }
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).expect("gzip in memory");
-    enc.finish().expect("gzip in memory")
 }
 
 async fn post(

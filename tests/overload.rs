@@ -11,34 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use spantop::export::record::RecordConfig;
 use spantop::ingest::file::read_path;
 use spantop::server::{Server, ServerConfig};
 
-fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            trace_id: u128::from(i / 20 + 1).to_be_bytes().to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "load".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
-            end_time_unix_nano: 1_700_000_000_000_100_000 + i,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+mod common;
+use common::numbered_request;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
@@ -86,7 +65,7 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
             while Instant::now() < deadline {
                 let first = 1 + w * 1_000_000_000 + k * 100;
                 k += 1;
-                match client.export(request(first, 100)).await {
+                match client.export(numbered_request(first, 100, 20)).await {
                     Ok(_) => acked
                         .lock()
                         .expect("not poisoned")
@@ -114,9 +93,12 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
         let first = 9_000_000_000_000 + k * 10;
         k += 1;
         let t = Instant::now();
-        let answer = tokio::time::timeout(Duration::from_secs(5), probe.export(request(first, 10)))
-            .await
-            .expect("the probe is answered within 5 s under load");
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            probe.export(numbered_request(first, 10, 20)),
+        )
+        .await
+        .expect("the probe is answered within 5 s under load");
         latencies.push(t.elapsed());
         match answer {
             Ok(_) => {

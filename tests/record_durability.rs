@@ -12,39 +12,17 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::export::record::{Opened, RecordConfig};
 use spantop::ingest::file::{FileSummary, read_path};
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig};
 
-/// `n` spans with ids `first..first+n`, one trace per 10 span ids.
-fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            trace_id: u128::from(i / 10 + 1).to_be_bytes().to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "op".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
-            end_time_unix_nano: 1_700_000_000_000_001_000 + i,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+mod common;
+use common::numbered_request;
 
 /// Span ids in a recording, and what the reader said about it.
 fn recorded(path: &Path) -> (HashSet<u64>, FileSummary) {
@@ -75,7 +53,7 @@ async fn a_restart_with_the_same_file_keeps_both_runs() {
         .expect("connects");
     for k in 0..3 {
         client
-            .export(request(1 + k * 100, 20))
+            .export(numbered_request(1 + k * 100, 20, 10))
             .await
             .expect("accepted");
     }
@@ -104,7 +82,7 @@ async fn a_restart_with_the_same_file_keeps_both_runs() {
     let resp = reqwest::Client::new()
         .post(format!("http://{}/v1/traces", second.http_addr))
         .header("content-type", "application/x-protobuf")
-        .body(request(1001, 20).encode_to_vec())
+        .body(numbered_request(1001, 20, 10).encode_to_vec())
         .send()
         .await
         .expect("reaches the server");
@@ -142,7 +120,10 @@ async fn a_restart_with_the_same_file_keeps_both_runs() {
     let mut client = TraceServiceClient::connect(format!("http://{}", third.grpc_addr))
         .await
         .expect("connects");
-    client.export(request(5000, 5)).await.expect("accepted");
+    client
+        .export(numbered_request(5000, 5, 10))
+        .await
+        .expect("accepted");
     drop(client);
     third.stop().await.expect("stops");
     let (ids, summary) = recorded(&path);
@@ -157,7 +138,15 @@ fn kill_9_mid_recording_loses_no_acknowledged_span() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rec.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+        ])
         .arg("--record")
         .arg(&path)
         .env("SPANTOP_LOG", "info")
@@ -195,7 +184,7 @@ fn kill_9_mid_recording_loses_no_acknowledged_span() {
                     .expect("connects");
                 for k in 0.. {
                     let first = 1 + w * 100_000_000 + k * 50;
-                    match client.export(request(first, 50)).await {
+                    match client.export(numbered_request(first, 50, 10)).await {
                         Ok(_) => acked
                             .lock()
                             .expect("not poisoned")
@@ -299,7 +288,7 @@ async fn span_logs_are_recorded_and_attached_to_their_spans_on_replay() {
     TraceServiceClient::connect(endpoint)
         .await
         .expect("connects")
-        .export(request(101, 9))
+        .export(numbered_request(101, 9, 10))
         .await
         .expect("spans accepted");
     let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000900",

@@ -16,11 +16,15 @@
 //! When `node`/`npm` or `python3` is missing the tests say so loudly and pass.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsStr;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Serve, field};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sdk {
@@ -199,82 +203,6 @@ fn readme_env(
     env
 }
 
-/// The real binary, as a user starts it.
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Serve {
-    fn start(record: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
-            .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(["--summary-every", "1h", "--record"])
-            .arg(record)
-            .env("SPANTOP_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spantop starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Serve {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    /// SIGTERM, and the final summary line.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let fin = self.wait_line("final:");
-        let status = self.child.wait().expect("spantop exits");
-        assert!(status.success(), "spantop serve exit: {status:?}");
-        fin
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // Only if a failed assertion left it running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    let at = line.find(key).map(|i| i + key.len()).expect("field");
-    line[at..].split_whitespace().next().expect("value")
-}
-
 /// The number just before `unit` in the summary line (`"... 12 received"`).
 fn count_before(line: &str, unit: &str) -> u64 {
     let at = line
@@ -339,7 +267,15 @@ impl Run {
         let installed = install(self.sdk);
         let dir = tempfile::tempdir().expect("temp dir");
         let record = dir.path().join("rec.jsonl");
-        let mut serve = Serve::start(&record);
+        let mut serve = Serve::start(
+            &[
+                OsStr::new("--summary-every"),
+                OsStr::new("1h"),
+                OsStr::new("--record"),
+                record.as_os_str(),
+            ],
+            &[],
+        );
         let started = serve.wait_line("serving OTLP");
         let (grpc, http) = (field(&started, "grpc="), field(&started, "http="));
         let env = readme_env(self.protocol, self.compression, grpc, http);

@@ -2,120 +2,32 @@
 //! logs its summary, and on SIGTERM / SIGINT stops cleanly with the recording flushed; `live`
 //! and `demo` say where they listen too.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
-struct Serve {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
+mod common;
+use common::{Serve, field, numbered_request};
 
-impl Serve {
-    fn start(record: &std::path::Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spantop"))
-            .args([
-                "serve",
-                "--grpc",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--summary-every",
-                "200ms",
-            ])
-            .arg("--record")
-            .arg(record)
-            .env("SPANTOP_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spantop binary starts");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Serve {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next log line containing `needle`, within a deadline.
-    fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with {needle:?}; saw:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-}
-
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    let start = line
-        .find(key)
-        .map(|i| i + key.len())
-        .expect("field present");
-    line[start..].split_whitespace().next().expect("value")
-}
-
-fn spans(n: u64) -> ExportTraceServiceRequest {
-    let spans = (1..=n)
-        .map(|i| Span {
-            trace_id: vec![7; 16],
-            span_id: i.to_be_bytes().to_vec(),
-            name: "op".into(),
-            start_time_unix_nano: 1_000 + i,
-            end_time_unix_nano: 2_000 + i,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+/// `serve` with a summary line every 200 ms, recording to `record`.
+fn start(record: &Path) -> Serve {
+    Serve::start(
+        &[
+            OsStr::new("--summary-every"),
+            OsStr::new("200ms"),
+            OsStr::new("--record"),
+            record.as_os_str(),
+        ],
+        &[],
+    )
 }
 
 fn run_and_stop(sig: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let record = dir.path().join("rec.jsonl");
-    let mut serve = Serve::start(&record);
+    let mut serve = start(&record);
     let started = serve.wait_line("serving OTLP");
     let grpc = field(&started, "grpc=").to_owned();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -123,7 +35,10 @@ fn run_and_stop(sig: &str) {
         let mut client = TraceServiceClient::connect(format!("http://{grpc}"))
             .await
             .expect("connects");
-        client.export(spans(25)).await.expect("accepted");
+        client
+            .export(numbered_request(1, 25, 1000))
+            .await
+            .expect("accepted");
     });
     let summary = serve.wait_line("held 25 spans");
     assert!(summary.contains("spans/s"), "{summary}");
@@ -157,7 +72,7 @@ fn serve_stops_cleanly_on_sigint() {
 #[test]
 fn serve_prints_the_real_ports_it_listens_on() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut serve = Serve::start(&dir.path().join("rec.jsonl"));
+    let mut serve = start(&dir.path().join("rec.jsonl"));
     let started = serve.wait_line("serving OTLP/gRPC on http://127.0.0.1:");
     let endpoint = |after: &str| {
         let at = started.find(after).expect("endpoint named") + after.len();
@@ -181,11 +96,14 @@ fn serve_prints_the_real_ports_it_listens_on() {
         let mut client = TraceServiceClient::connect(grpc.clone())
             .await
             .expect("connects");
-        client.export(spans(3)).await.expect("accepted over gRPC");
+        client
+            .export(numbered_request(1, 3, 1000))
+            .await
+            .expect("accepted over gRPC");
         let resp = reqwest::Client::new()
             .post(format!("{http}/v1/traces"))
             .header("content-type", "application/x-protobuf")
-            .body(prost::Message::encode_to_vec(&spans(5)))
+            .body(prost::Message::encode_to_vec(&numbered_request(1, 5, 1000)))
             .send()
             .await
             .expect("answers");

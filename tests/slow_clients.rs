@@ -6,35 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use spantop::ingest::deadlines::Deadlines;
 use spantop::server::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn request(first: u64, n: u64) -> ExportTraceServiceRequest {
-    let spans = (first..first + n)
-        .map(|i| Span {
-            trace_id: u128::from(i / 10 + 1).to_be_bytes().to_vec(),
-            span_id: i.to_be_bytes().to_vec(),
-            name: "op".into(),
-            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
-            end_time_unix_nano: 1_700_000_000_000_001_000 + i,
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
+mod common;
+use common::numbered_request;
 
 /// Sends `head` at once, then one byte of `trickle` every `every` until the server closes
 /// the connection; returns what the server answered (empty if it only closed).
@@ -79,6 +58,8 @@ async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
     config.deadlines = Deadlines {
         header_read: Duration::from_secs(1),
         request_read: Duration::from_secs(1),
+        keepalive_time: Duration::from_secs(1),
+        keepalive_timeout: Duration::from_secs(1),
     };
     // Two decode slots, both taken by slow bodies below.
     config.max_inflight_requests = 2;
@@ -121,7 +102,7 @@ async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
                 .post(format!("http://{addr}/v1/traces"))
                 .header("content-type", "application/x-protobuf")
                 .header("authorization", "Bearer t0ken")
-                .body(request(1 + k * 10, 10).encode_to_vec())
+                .body(numbered_request(1 + k * 10, 10, 10).encode_to_vec())
                 .send(),
         )
         .await
@@ -162,7 +143,8 @@ async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
         );
     }
     let stats = server.counters.read();
-    assert_eq!(stats.requests_malformed, 4, "the four slow bodies");
+    assert_eq!(stats.requests_timed_out, 4, "the four slow bodies");
+    assert_eq!(stats.requests_malformed, 0, "timed out is not malformed");
     assert_eq!(stats.connections_refused, 0);
     assert_eq!(stats.spans_accepted, answered * 10);
     server.stop().await.expect("stops");
@@ -203,7 +185,7 @@ async fn health_answers_200_json_without_the_token_and_export_still_needs_it() {
     let resp = client
         .post(format!("http://{}/v1/traces", server.http_addr))
         .header("content-type", "application/x-protobuf")
-        .body(request(1, 1).encode_to_vec())
+        .body(numbered_request(1, 1, 10).encode_to_vec())
         .send()
         .await
         .expect("answers");
@@ -214,5 +196,199 @@ async fn health_answers_200_json_without_the_token_and_export_still_needs_it() {
         .await
         .expect("answers");
     assert_eq!(resp.status(), 401, "only the health paths are open");
+    server.stop().await.expect("stops");
+}
+
+/// Deadlines of a second each, so the tests below wait seconds, not minutes.
+fn quick_deadlines() -> Deadlines {
+    Deadlines {
+        header_read: Duration::from_secs(1),
+        request_read: Duration::from_secs(1),
+        keepalive_time: Duration::from_secs(1),
+        keepalive_timeout: Duration::from_secs(1),
+    }
+}
+
+/// An HTTP/2 connection whose client side (h2) answers the server's pings.
+async fn h2_connection(addr: std::net::SocketAddr) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = TcpStream::connect(addr).await.expect("connects");
+    let (send, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    send
+}
+
+fn grpc_request(path: &str) -> axum::http::Request<()> {
+    axum::http::Request::builder()
+        .method("POST")
+        .uri(format!("http://spantop{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("request")
+}
+
+/// A gRPC message frame: uncompressed flag, big-endian length, then the message.
+fn grpc_frame(message: &[u8]) -> bytes::Bytes {
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    frame.into()
+}
+
+/// The gRPC status of an answer: in the headers of a trailers-only answer, else the trailers.
+async fn grpc_status(answer: h2::client::ResponseFuture) -> (String, String) {
+    let resp = tokio::time::timeout(Duration::from_secs(10), answer)
+        .await
+        .expect("answered within 10 s")
+        .expect("an HTTP/2 answer");
+    let text = |h: &axum::http::HeaderMap, k: &str| {
+        h.get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if resp.headers().contains_key("grpc-status") {
+        return (
+            text(resp.headers(), "grpc-status"),
+            text(resp.headers(), "grpc-message"),
+        );
+    }
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        let _ = chunk.expect("body");
+    }
+    let trailers = body.trailers().await.expect("trailers").unwrap_or_default();
+    (
+        text(&trailers, "grpc-status"),
+        text(&trailers, "grpc-message"),
+    )
+}
+
+/// `grpc-message` is percent-encoded; the messages here only escape spaces.
+fn unescaped(message: &str) -> String {
+    message.replace("%20", " ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_body_past_its_deadline_answers_deadline_exceeded_and_is_counted_apart() {
+    let mut config = ServerConfig::ephemeral();
+    config.deadlines = quick_deadlines();
+    let server = Server::start(config).await.expect("starts");
+    let mut send = h2_connection(server.grpc_addr).await;
+    // Traces (spantop's own codec) and logs (a generated service behind the same guard): a
+    // frame announcing 1000 bytes, 10 of them sent, then nothing more.
+    let mut answers = Vec::new();
+    for path in [
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    ] {
+        send = send.ready().await.expect("ready");
+        let (answer, mut body) = send.send_request(grpc_request(path), false).expect("sent");
+        let mut part = grpc_frame(&[0u8; 1000]).to_vec();
+        part.truncate(15);
+        body.send_data(part.into(), false).expect("part sent");
+        answers.push((path, answer, body));
+    }
+    for (path, answer, _held_open) in answers {
+        let (status, message) = grpc_status(answer).await;
+        assert_eq!(
+            status, "4",
+            "{path}: DEADLINE_EXCEEDED, got {status} {message:?}"
+        );
+        assert!(
+            unescaped(&message).contains("did not arrive within"),
+            "{message:?}"
+        );
+    }
+    // The same connection still serves a whole request.
+    send = send.ready().await.expect("ready");
+    let (answer, mut body) = send
+        .send_request(
+            grpc_request("/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+            false,
+        )
+        .expect("sent");
+    body.send_data(
+        grpc_frame(&numbered_request(1, 3, 10).encode_to_vec()),
+        true,
+    )
+    .expect("sent");
+    assert_eq!(grpc_status(answer).await.0, "0");
+    let stats = server.counters.read();
+    assert_eq!(stats.requests_timed_out, 2);
+    assert_eq!(stats.requests_malformed, 0, "timed out is not malformed");
+    assert_eq!(stats.spans_accepted, 3);
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_grpc_logs_and_metrics_answer_invalid_argument() {
+    let server = Server::start(ServerConfig::ephemeral())
+        .await
+        .expect("starts");
+    let mut send = h2_connection(server.grpc_addr).await;
+    for path in [
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    ] {
+        send = send.ready().await.expect("ready");
+        let (answer, mut body) = send.send_request(grpc_request(path), false).expect("sent");
+        // Field 1, length-delimited, claiming 127 bytes that are not there.
+        body.send_data(grpc_frame(&[0x0a, 0x7f, 0x01]), true)
+            .expect("sent");
+        let (status, message) = grpc_status(answer).await;
+        assert_eq!(
+            status, "3",
+            "{path}: INVALID_ARGUMENT, got {status} {message:?}"
+        );
+    }
+    let stats = server.counters.read();
+    assert_eq!(stats.requests_malformed, 3);
+    assert_eq!(stats.requests_timed_out, 0);
+    server.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_that_does_not_answer_pings_is_closed() {
+    let mut config = ServerConfig::ephemeral();
+    config.deadlines = quick_deadlines();
+    let server = Server::start(config).await.expect("starts");
+    // Dead: the preface and an empty SETTINGS frame, then silence (no SETTINGS or PING ack).
+    let mut dead = TcpStream::connect(server.grpc_addr)
+        .await
+        .expect("connects");
+    dead.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .expect("preface");
+    // Alive: h2 answers every ping.
+    let mut alive = h2_connection(server.grpc_addr).await;
+    let started = Instant::now();
+    assert!(
+        closed_within(dead, Duration::from_secs(10)).await,
+        "a connection that answers no ping was left open"
+    );
+    let closed_after = started.elapsed();
+    // Past the ping interval and its timeout, the live connection still serves an export.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    alive = alive.ready().await.expect("still open");
+    let (answer, mut body) = alive
+        .send_request(
+            grpc_request("/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+            false,
+        )
+        .expect("sent");
+    body.send_data(
+        grpc_frame(&numbered_request(1, 2, 10).encode_to_vec()),
+        true,
+    )
+    .expect("sent");
+    assert_eq!(grpc_status(answer).await.0, "0");
+    assert!(
+        closed_after >= Duration::from_secs(1),
+        "closed after {closed_after:?}: before any ping could go unanswered"
+    );
     server.stop().await.expect("stops");
 }

@@ -14,8 +14,9 @@ use crate::store::Trace;
 use super::aggregate::callgraph::ServiceMap;
 use super::aggregate::hotspots::{self, HotspotAgg, TraceHotspots};
 use super::aggregate::red::{self, Red, Request};
+use super::trace::background::{self, BackgroundKind};
 use super::trace::cold_start::{self, ColdStartConfig, Invocation};
-use super::trace::critical_path::{self, CpOptions, RootPath};
+use super::trace::critical_path::{self, CpOptions, RootPath, Section};
 use super::trace::edges::{self, Call, LinkRef, ProducerRef};
 use super::trace::errors::{self, ErrorOrigin, SpanLabel};
 use super::trace::fanout::{self, FanOut, FanOutChain};
@@ -78,6 +79,12 @@ pub struct TraceFindings {
     /// Shifts made (or refused) by the clock-skew adjustment, when enabled.
     pub clock_skew: Vec<SkewNote>,
     pub critical_path: Vec<TracePath>,
+    /// Time the trace path explains (ns): the roots' paths under one virtual root over the
+    /// trace's extent, each instant counted once, so never more than `duration_ns`.
+    pub cp_total_ns: u64,
+    /// `cp_total_ns / duration_ns` (0..=1): how much of the trace its roots explain. Low on
+    /// session-style traces (a short request root, spans running on long after it).
+    pub cp_coverage: f64,
     pub cp_by_service_ns: Vec<(Sym, u64)>,
     /// Critical-path time of client spans waiting on another process (§2.3 `cp_gap_time`).
     pub client_gap_on_path_ns: u64,
@@ -152,6 +159,7 @@ impl TraceFindings {
         let h = &self.hotspots;
         let hotspots = mem::vec::<(hotspots::OpKey, u64)>(h.cp_by_op.capacity())
             + mem::vec::<(hotspots::OpKey, hotspots::OpTimes)>(h.self_by_op.capacity())
+            + mem::vec::<(hotspots::OpKey, BackgroundKind, u64)>(h.background.capacity())
             + mem::vec::<(Sym, u64)>(h.cp_by_call_path.capacity());
         mem::vec::<TreeWarning>(self.warnings.capacity())
             + warnings
@@ -193,6 +201,7 @@ impl TraceFindings {
         self.hotspots.cp_by_op.shrink_to_fit();
         self.hotspots.self_by_op.shrink_to_fit();
         self.hotspots.cp_by_call_path.shrink_to_fit();
+        self.hotspots.background.shrink_to_fit();
         self.calls.shrink_to_fit();
         for c in &mut self.calls {
             c.server_spans.shrink_to_fit();
@@ -223,12 +232,19 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
     let self_ns = self_time::self_times(&tree);
     let (links, producers) = edges::links_and_producers(&tree);
     let paths = critical_path::critical_paths(&tree, cfg.critical_path);
-    let cp = critical_path::cp_time_per_span(tree.len(), &paths);
-    let calls = edges::calls(&tree, &critical_path::inclusive_cp(&tree, &cp));
-    let root_ns: u64 = paths
+    let merged = critical_path::trace_path(&paths);
+    let cp = critical_path::cp_time_per_span(tree.len(), &merged);
+    // Calls are charged request time only: a stream's or detached span's path time is listed
+    // apart (`trace::background`), so no edge share is taken of time the shares leave out.
+    let background_top = background::background(&tree);
+    let apart = background::in_background(&tree, &background_top);
+    let request_cp: Vec<u64> = cp
         .iter()
-        .map(|p| p.sections.iter().map(|s| s.len()).sum::<u64>())
-        .sum();
+        .zip(&apart)
+        .map(|(&t, &a)| if a { 0 } else { t })
+        .collect();
+    let calls = edges::calls(&tree, &critical_path::inclusive_cp(&tree, &request_cp));
+    let root_ns = critical_path::path_time(&merged);
     let main = tree
         .effective_root()
         .and_then(|r| paths.iter().find(|p| p.root == r));
@@ -251,12 +267,14 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         span_count: trace.spans.len(),
         orphan_spans: trace.orphans.len(),
         critical_path: paths.iter().map(|p| trace_path(&tree, p)).collect(),
+        cp_total_ns: root_ns,
+        cp_coverage: critical_path::coverage(root_ns, tree.trace_duration()),
         cp_by_service_ns,
-        client_gap_on_path_ns: client_gap_on_path(&tree, &paths),
+        client_gap_on_path_ns: client_gap_on_path(&tree, &merged),
         services_in_order,
         services_first_seen,
-        hotspots: hotspots::trace_hotspots(&tree, &cp, &self_ns, root_ns),
-        invocations: cold_start::invocations(&tree, &paths),
+        hotspots: hotspots::trace_hotspots(&tree, &cp, &self_ns, root_ns, &background_top),
+        invocations: cold_start::invocations(&tree, &merged),
         fanouts: fanout::fanouts(&tree, &cp),
         chains: fanout::chains(&tree, &cp),
         errors: errors::error_origins(&tree),
@@ -313,14 +331,13 @@ fn service_order(tree: &TraceTree<'_>, p: &RootPath) -> (Vec<Sym>, Vec<Sym>) {
     (in_order, first)
 }
 
-fn client_gap_on_path(tree: &TraceTree<'_>, paths: &[RootPath]) -> u64 {
+fn client_gap_on_path(tree: &TraceTree<'_>, sections: &[Section]) -> u64 {
     let waits = |i: usize| {
         matches!(tree.span(i).kind, SpanKind::Client | SpanKind::Producer)
             && tree.children[i].iter().any(|&c| tree.other_process(i, c))
     };
-    paths
+    sections
         .iter()
-        .flat_map(|p| &p.sections)
         .filter(|s| waits(s.span))
         .map(|s| s.len())
         .sum()

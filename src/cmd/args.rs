@@ -11,6 +11,7 @@ use crate::export::record::RecordConfig;
 use crate::ingest::BodyLimits;
 use crate::ingest::access::{AuthToken, TlsFiles};
 use crate::ingest::cors::{self, CorsOrigins};
+use crate::ingest::deadlines::Deadlines;
 use crate::ingest::limits::{self, SpanLimits};
 use crate::server::ServerConfig;
 
@@ -133,6 +134,23 @@ pub struct ReceiverArgs {
     /// Spans kept per trace; later spans of a bigger trace are dropped (counted).
     #[arg(long, default_value_t = crate::store::DEFAULT_MAX_SPANS_PER_TRACE)]
     pub max_spans_per_trace: usize,
+    /// HTTP/1.1: a request's headers (or, on a kept-alive connection, the next request) must
+    /// arrive within this long, or the connection is closed (the Collector's
+    /// read_header_timeout).
+    #[arg(long, visible_alias = "read-header-timeout", default_value = "15s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// A request body must arrive within this long of its request being taken up, or it is
+    /// answered HTTP 408 / gRPC DEADLINE_EXCEEDED and counted as timed out.
+    #[arg(long, visible_alias = "read-timeout", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// gRPC (HTTP/2): ping every connection this often (the Collector's
+    /// keepalive.server_parameters.time).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub keepalive_time: Duration,
+    /// gRPC (HTTP/2): close a connection whose ping is not answered within this long (the
+    /// Collector's keepalive.server_parameters.timeout).
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub keepalive_timeout: Duration,
     /// Connections open at once per receiver; more are closed at accept (counted).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
@@ -202,6 +220,12 @@ impl ReceiverArgs {
                 max_links: self.max_links,
             },
             max_connections: self.max_connections,
+            deadlines: Deadlines {
+                header_read: self.header_timeout,
+                request_read: self.body_timeout,
+                keepalive_time: self.keepalive_time,
+                keepalive_timeout: self.keepalive_timeout,
+            },
             auth_token: self.auth_token.clone(),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(TlsFiles {

@@ -1,4 +1,5 @@
-//! `spantop convert IN... --to otlp-json|otlp-proto OUT`: trace files rewritten as OTLP.
+//! `spantop convert IN... --to otlp-json|otlp-proto OUT`: trace files rewritten as OTLP, with
+//! the span logs they hold (a recording's `LogsData` lines) in OTLP JSON.
 //!
 //! Exit status: 0 when every file was read whole, 2 when something was skipped (bad lines,
 //! spans or messages; each summary says what), 1 when a file could not be read at all.
@@ -97,7 +98,9 @@ fn convert_blocking(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     for path in inputs {
         let result = read_path(path, &mut |batch| {
             if write_error.is_none()
-                && let Err(e) = writer.write(&batch.spans)
+                && let Err(e) = writer
+                    .write(&batch.spans)
+                    .and_then(|()| writer.write_logs(&batch.logs))
             {
                 write_error = Some(e);
             }
@@ -107,15 +110,31 @@ fn convert_blocking(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
             return Err(e).with_context(|| format!("writing {}", out_path.display()));
         }
     }
-    let (records, spans) = (writer.records, writer.spans);
+    let (records, spans, logs, logs_not_written) = (
+        writer.records,
+        writer.spans,
+        writer.logs,
+        writer.logs_not_written,
+    );
     writer
         .finish()
         .and_then(Output::finish)
         .with_context(|| format!("writing {}", out_path.display()))?;
+    let logs = if logs > 0 {
+        format!(" and {logs} span logs")
+    } else {
+        String::new()
+    };
     println!(
-        "wrote {spans} spans in {records} records to {}",
+        "wrote {spans} spans{logs} in {records} records to {}",
         out_path.display()
     );
+    if logs_not_written > 0 {
+        eprintln!(
+            "spantop: {logs_not_written} span logs not written: OTLP protobuf trace files hold spans only (--to otlp-json keeps them)"
+        );
+        outcome.skipped = true;
+    }
     Ok(outcome.exit_code())
 }
 

@@ -49,8 +49,20 @@ errors.rate p50 p95 p99 max traces orphans. Values take ms, s, us, m or %."
 )]
 pub struct ReportArgs {
     /// Trace files: OTLP JSON / JSON lines / protobuf, Jaeger JSON, Zipkin v2 JSON (.gz too).
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "attach", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Report the merged view of running `serve --api` instances instead of files
+    /// (`ADDR[,ADDR...]`); figures that are approximate are listed in the README.
+    #[arg(
+        long,
+        value_name = "ADDR,...",
+        value_delimiter = ',',
+        conflicts_with = "files"
+    )]
+    pub attach: Vec<String>,
+    /// Bearer token the attached instances require.
+    #[arg(long, env = "SPANTOP_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<crate::ingest::access::AuthToken>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: FormatArg,
     /// Rows per ranked list (default 10 for text and md, every row for json).
@@ -108,6 +120,9 @@ pub async fn analyse_files(
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if !args.attach.is_empty() {
+        return run_attached(args).await;
+    }
     let (engine, input) = analyse_files(&args.files, &args.analysis).await?;
     if input.spans() == 0 {
         // An empty report would read as "all clear", and pass any --fail-on gate.
@@ -151,6 +166,48 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(code));
     }
     let hit = report::gate::tripped(&findings, &args.fail_on);
+    for (c, v) in &hit {
+        eprintln!("spantop: --fail-on {c} holds (value {v})");
+    }
+    Ok(if hit.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(GATE_EXIT)
+    })
+}
+
+/// `report --attach`: one refresh of the merged view, rendered as a file report is. Exit 1
+/// when no instance answered, 2 when some did not (the report covers the rest).
+async fn run_attached(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let mut attached = crate::api::attach::Attached::new(
+        &args.attach,
+        args.auth_token.as_ref(),
+        crate::api::attach::DEFAULT_TIMEOUT,
+    )?;
+    let merged = attached.refresh().await;
+    for i in &merged.instances {
+        if let crate::api::attach::Health::Down(why) = &i.health {
+            eprintln!("spantop: instance {} is down ({why}); left out", i.addr);
+        }
+    }
+    if merged.up() == 0 {
+        eprintln!("spantop: no attached instance answered; no report");
+        return Ok(ExitCode::FAILURE);
+    }
+    let format = report::OutputFormat::from(args.format);
+    let top = args.top.unwrap_or(match format {
+        report::OutputFormat::Json => usize::MAX,
+        report::OutputFormat::Text | report::OutputFormat::Md => 10,
+    });
+    let out = report::render(&merged.findings, format, top)?;
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("cannot write the report")?;
+    if merged.up() < merged.instances.len() {
+        return Ok(ExitCode::from(SKIPPED_EXIT));
+    }
+    let hit = report::gate::tripped(&merged.findings, &args.fail_on);
     for (c, v) in &hit {
         eprintln!("spantop: --fail-on {c} holds (value {v})");
     }

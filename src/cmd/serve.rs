@@ -5,10 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::Args;
 
 use super::args::ReceiverArgs;
 use super::shutdown_signal;
+use crate::api::service::{ApiConfig, ApiServer};
 use crate::server::{Server, summary_line};
 use crate::units::parse_duration;
 
@@ -19,10 +21,33 @@ pub struct ServeArgs {
     /// How often the summary line is logged.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub summary_every: Duration,
+    /// Where spantop's own gRPC API listens (snapshots for `live`/`report --attach`, the watch
+    /// of new findings, traces by id), with the receivers' token and TLS; `off` for none.
+    #[arg(long, value_name = "ADDR|off", default_value = crate::api::DEFAULT_API_ADDR)]
+    pub api: String,
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let server = Server::start(args.receiver.server_config()).await?;
+    let config = args.receiver.server_config();
+    let api_config = match args.api.as_str() {
+        "off" => None,
+        addr => Some(ApiConfig {
+            addr: addr
+                .parse()
+                .with_context(|| format!("--api {addr:?} is not an address (host:port) or off"))?,
+            auth_token: config.auth_token.clone(),
+            tls: config.tls.clone(),
+            max_connections: config.max_connections,
+        }),
+    };
+    let server = Server::start(config).await?;
+    let api = match api_config {
+        Some(c) => Some(ApiServer::start(c, server.view.clone()).await?),
+        None => None,
+    };
+    if let Some(api) = &api {
+        tracing::info!(api = %api.addr, "spantop API serving (live/report --attach)");
+    }
     tracing::info!(
         grpc = %server.grpc_addr,
         http = %server.http_addr,
@@ -67,6 +92,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     tracing::info!("shutting down: finishing requests in flight and flushing");
+    if let Some(api) = api {
+        api.stop().await?;
+    }
     let stopped = server.stop().await?;
     let now = Instant::now();
     tracing::info!(

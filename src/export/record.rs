@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::{Batch, SpanLog};
+use crate::model::Batch;
 
 /// Lines in flight to the writer thread; a slow disk slows the receivers rather than memory.
 const RECORDER_QUEUE: usize = 256;
@@ -31,29 +31,6 @@ pub fn batch_to_json_line(batch: &Batch) -> Vec<u8> {
     let mut line = String::new();
     super::write::otlp_json_line(&batch.spans, &mut line);
     line.into_bytes()
-}
-
-/// One OTLP/JSON `LogsData` line, newline included: what `SpanLog` keeps of each record
-/// (time, severity, body as a string, trace and span ids).
-pub fn logs_to_json_line(logs: &[SpanLog]) -> Vec<u8> {
-    let records: Vec<serde_json::Value> = logs
-        .iter()
-        .map(|l| {
-            serde_json::json!({
-                "timeUnixNano": l.time_ns.to_string(),
-                "severityText": &*l.severity,
-                "body": { "stringValue": &*l.body },
-                "traceId": l.trace_id.to_string(),
-                "spanId": l.span_id.to_string(),
-            })
-        })
-        .collect();
-    let doc = serde_json::json!({
-        "resourceLogs": [{ "resource": {}, "scopeLogs": [{ "scope": {}, "logRecords": records }] }]
-    });
-    let mut line = doc.to_string().into_bytes();
-    line.push(b'\n');
-    line
 }
 
 /// How to open the recording.

@@ -1,6 +1,8 @@
 //! Writing spans back out: OTLP JSON lines (what the Collector's file exporter writes and its
 //! `otlpjsonfile` receiver reads) and OTLP protobuf in the file exporter's length-prefixed
-//! framing. Both read back through `read_path` to the same spans.
+//! framing. Both read back through `read_path` to the same spans. Span logs (log records
+//! that name a span) go as OTLP/JSON `LogsData` lines among the trace lines, as the file
+//! exporter writes every signal to one file; the protobuf framing holds trace requests only.
 //!
 //! JSON is encoded by hand from the model, not through opentelemetry-proto's serde: that maps
 //! a NaN or infinite `doubleValue` to `null` (lossy), and going through the proto types would
@@ -14,7 +16,7 @@ use base64::Engine as _;
 use prost::Message;
 
 use crate::export::otlp as convert;
-use crate::model::{AnyValue, KeyValue, Resource, Scope, Span, StatusCode};
+use crate::model::{AnyValue, KeyValue, Resource, Scope, Span, SpanLog, StatusCode};
 
 /// The formats `convert` and the recorder write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,9 @@ pub struct TraceWriter<W: Write> {
     text: String,
     pub records: u64,
     pub spans: u64,
+    /// Span logs written, and those the format could not hold (protobuf).
+    pub logs: u64,
+    pub logs_not_written: u64,
 }
 
 impl<W: Write> TraceWriter<W> {
@@ -44,6 +49,8 @@ impl<W: Write> TraceWriter<W> {
             text: String::new(),
             records: 0,
             spans: 0,
+            logs: 0,
+            logs_not_written: 0,
         }
     }
 
@@ -69,10 +76,50 @@ impl<W: Write> TraceWriter<W> {
         Ok(())
     }
 
+    /// Writes one `LogsData` record holding `logs` in OTLP JSON lines; in protobuf they are
+    /// only counted in `logs_not_written`.
+    pub fn write_logs(&mut self, logs: &[SpanLog]) -> io::Result<()> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        match self.format {
+            OutputFormat::OtlpJson => {
+                self.out.write_all(&logs_json_line(logs))?;
+                self.records += 1;
+                self.logs += logs.len() as u64;
+            }
+            OutputFormat::OtlpProto => self.logs_not_written += logs.len() as u64,
+        }
+        Ok(())
+    }
+
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
         Ok(self.out)
     }
+}
+
+/// One OTLP/JSON `LogsData` line, newline included: what `SpanLog` keeps of each record
+/// (time, severity, body as a string, trace and span ids).
+pub fn logs_json_line(logs: &[SpanLog]) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "timeUnixNano": l.time_ns.to_string(),
+                "severityText": &*l.severity,
+                "body": { "stringValue": &*l.body },
+                "traceId": l.trace_id.to_string(),
+                "spanId": l.span_id.to_string(),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "resourceLogs": [{ "resource": {}, "scopeLogs": [{ "scope": {}, "logRecords": records }] }]
+    });
+    let mut line = doc.to_string().into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// One length-prefixed protobuf `ExportTraceServiceRequest`.

@@ -47,6 +47,11 @@ impl AuthToken {
         )
     }
 
+    /// The `authorization` value a client presents this token with (spantop's own API client).
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
     /// The same, given the `authorization` value (gRPC metadata, say).
     pub fn admits_value(&self, value: Option<&[u8]>) -> bool {
         let Some(v) = value else {

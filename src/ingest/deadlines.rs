@@ -5,12 +5,13 @@
 //!   arrive within `header_read` of the connection starting to wait for them, so a client
 //!   trickling headers (slowloris), or a kept-alive connection with no next request, is closed
 //!   after that long and frees its place under the connection limit.
-//! - HTTP/2 (gRPC): connections are pinged every `header_read`; one that does not answer within
-//!   the same time is closed. A client that never sends the preface is dropped by the protocol
+//! - HTTP/2 (gRPC): connections are pinged every `keepalive_time`; one that does not answer
+//!   within `keepalive_timeout` is closed. A client that never sends the preface is dropped by the protocol
 //!   sort (`listen`).
 //! - Request bodies, on both: a request holds one of the shared decode slots while its body is
 //!   read, so the whole body must arrive within `request_read` of taking the slot. A slower one
-//!   is answered 408 (OTLP/HTTP) or a gRPC error, counted as malformed, and its slot freed.
+//!   is answered 408 (OTLP/HTTP) or DEADLINE_EXCEEDED (gRPC), counted as timed out (apart from
+//!   malformed requests), and its slot freed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,11 +28,14 @@ use super::listen::Incoming;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {
-    /// HTTP/1.1 request headers (and the wait for the next request on a kept-alive connection);
-    /// the HTTP/2 keep-alive ping interval and its answer's timeout.
+    /// HTTP/1.1 request headers (and the wait for the next request on a kept-alive connection).
     pub header_read: Duration,
     /// A request body once its request has a decode slot.
     pub request_read: Duration,
+    /// How often an HTTP/2 connection is pinged.
+    pub keepalive_time: Duration,
+    /// How long a ping's answer may take before its connection is closed.
+    pub keepalive_timeout: Duration,
 }
 
 /// Longer than any exporter's pause between requests on a busy connection, short enough that
@@ -42,11 +46,18 @@ pub const DEFAULT_HEADER_READ: Duration = Duration::from_secs(15);
 /// 20 MiB (the body limit) at 0.7 MB/s.
 pub const DEFAULT_REQUEST_READ: Duration = Duration::from_secs(30);
 
+/// An idle socket after the HTTP/2 preface goes within half a minute, as a slowloris does
+/// on HTTP/1.1; gRPC clients answer pings without being asked to.
+pub const DEFAULT_KEEPALIVE_TIME: Duration = Duration::from_secs(15);
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl Default for Deadlines {
     fn default() -> Self {
         Deadlines {
             header_read: DEFAULT_HEADER_READ,
             request_read: DEFAULT_REQUEST_READ,
+            keepalive_time: DEFAULT_KEEPALIVE_TIME,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
         }
     }
 }
@@ -68,19 +79,38 @@ pub fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// A request body that fails with `BodyTimedOut` once `limit` has passed since it was made.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body that fails once `limit` has passed since it was made.
 pub struct DeadlineBody<B> {
     inner: Pin<Box<B>>,
     sleep: Pin<Box<Sleep>>,
     limit: Duration,
+    expired: fn(Duration) -> BoxError,
 }
 
 impl<B> DeadlineBody<B> {
+    /// Fails with `BodyTimedOut`, which `timed_out` finds behind axum's rejection.
     pub fn new(inner: B, limit: Duration) -> Self {
+        Self::failing_with(inner, limit, |limit| Box::new(BodyTimedOut(limit)))
+    }
+
+    /// Fails with a DEADLINE_EXCEEDED status, which tonic answers as it is (any other body
+    /// error becomes UNKNOWN).
+    pub fn grpc(inner: B, limit: Duration) -> Self {
+        Self::failing_with(inner, limit, |limit| {
+            Box::new(tonic::Status::deadline_exceeded(
+                BodyTimedOut(limit).to_string(),
+            ))
+        })
+    }
+
+    fn failing_with(inner: B, limit: Duration, expired: fn(Duration) -> BoxError) -> Self {
         DeadlineBody {
             inner: Box::pin(inner),
             sleep: Box::pin(tokio::time::sleep_until(Instant::now() + limit)),
             limit,
+            expired,
         }
     }
 }
@@ -91,7 +121,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -102,7 +132,7 @@ where
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         match this.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.limit))))),
+            Poll::Ready(()) => Poll::Ready(Some(Err((this.expired)(this.limit)))),
             Poll::Pending => Poll::Pending,
         }
     }

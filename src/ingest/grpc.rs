@@ -2,7 +2,7 @@
 //! port 4317, and the logs and metrics services SDKs call on the same port by default.
 //!
 //! The service is written out rather than generated so that its codec can decode requests
-//! straight into the span model (`otlp_proto`), skipping the generated message structs: the
+//! straight into the span model (`otlp::decode`), skipping the generated message structs: the
 //! largest single cost of ingest. Responses use the generated types.
 
 use std::convert::Infallible;
@@ -35,7 +35,7 @@ use tonic::{Request, Response, Status};
 use super::deadlines::{DeadlineBody, Deadlines};
 use super::listen::Incoming;
 use super::otlp::convert::Converted;
-use super::otlp::proto as otlp_proto;
+use super::otlp::{self, Encoding};
 use super::{BodyLimits, Intake, signals};
 
 /// The gRPC service and method names of OTLP trace export.
@@ -54,7 +54,7 @@ impl Decoder for DirectDecoder {
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Converted>, Status> {
         let bytes = buf.copy_to_bytes(buf.remaining());
-        otlp_proto::decode_request(&bytes)
+        otlp::decode(&bytes, Encoding::Protobuf)
             .map(Some)
             .map_err(|e| Status::invalid_argument(e.to_string()))
     }
@@ -158,7 +158,7 @@ where
             });
         }
         // Inside the decode-slot limit: the deadline runs from taking a slot.
-        let req = req.map(|b| DeadlineBody::new(b, self.request_read));
+        let req = req.map(|b| DeadlineBody::grpc(b, self.request_read));
         let reached = Reached::default();
         let export = Export {
             intake: self.intake.clone(),
@@ -270,7 +270,7 @@ where
         let intake = self.intake.clone();
         let answer = self
             .inner
-            .call(req.map(|b| DeadlineBody::new(b, self.request_read)));
+            .call(req.map(|b| DeadlineBody::grpc(b, self.request_read)));
         Box::pin(async move {
             let mut resp = answer.await?;
             if !reached.0.load(Ordering::Relaxed) {
@@ -322,27 +322,40 @@ fn metrics_service(
 }
 
 /// gRPC status codes tonic puts in the header of a trailers-only error response.
-const OUT_OF_RANGE: &str = "11";
+const OK: &str = "0";
+const INVALID_ARGUMENT: &str = "3";
+const DEADLINE_EXCEEDED: &str = "4";
 const RESOURCE_EXHAUSTED: &str = "8";
+const OUT_OF_RANGE: &str = "11";
+const INTERNAL: &str = "13";
 
-/// A request tonic refused before it reached `Export`: counted as malformed, and a message
-/// over the size limit answered RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
-/// exporters retry: a 20 MB request resent over and over). RESOURCE_EXHAUSTED without
-/// retry info is not retried, as the Collector answers.
+/// A request tonic refused before it reached its handler. A body past its deadline
+/// (`DeadlineBody::grpc`) is counted as timed out; anything else as malformed, with the
+/// status an OTLP exporter reads right:
+/// - a message over the size limit: RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE, which OTLP
+///   exporters retry: a 20 MB request resent over and over). RESOURCE_EXHAUSTED without retry
+///   info is not retried, as the Collector answers.
+/// - an undecodable or wrongly compressed message: INVALID_ARGUMENT (tonic's prost codec says
+///   INTERNAL, which OTLP lists as retryable), as the trace service answers.
 fn refused_before_export(resp: &mut http::Response<tonic::body::Body>, intake: &Intake) {
     let headers = resp.headers_mut();
     let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) else {
         return;
     };
-    if code == "0" {
-        return;
-    }
-    if code == OUT_OF_RANGE {
-        headers.insert(
-            "grpc-status",
-            http::HeaderValue::from_static(RESOURCE_EXHAUSTED),
-        );
-    }
+    let answer = match code {
+        OK => return,
+        DEADLINE_EXCEEDED => {
+            intake.count_timed_out();
+            return;
+        }
+        OUT_OF_RANGE => RESOURCE_EXHAUSTED,
+        INTERNAL => INVALID_ARGUMENT,
+        _ => {
+            intake.count_malformed();
+            return;
+        }
+    };
+    headers.insert("grpc-status", http::HeaderValue::from_static(answer));
     intake.count_malformed();
 }
 
@@ -362,8 +375,8 @@ pub async fn serve(
     let service = OtlpGrpc::new(intake, max_message_bytes, deadlines);
     tonic::transport::Server::builder()
         // A connection that does not answer a ping (an idle socket after the preface) goes.
-        .http2_keepalive_interval(Some(deadlines.header_read))
-        .http2_keepalive_timeout(Some(deadlines.header_read))
+        .http2_keepalive_interval(Some(deadlines.keepalive_time))
+        .http2_keepalive_timeout(Some(deadlines.keepalive_timeout))
         .layer(limit)
         .add_service(service)
         .add_service(logs)

@@ -21,7 +21,7 @@ use prost::Message;
 use super::compression::{self, ContentEncoding, DecompressError};
 use super::deadlines::{self, Deadlines};
 use super::listen::Incoming;
-use super::otlp::{convert, json as otlp_json, proto as otlp_proto};
+use super::otlp::{self, Encoding};
 use super::{BodyLimits, HandOffError, Intake, cors, signals};
 
 /// `google.rpc.Status`, the body OTLP/HTTP sends with an error (details omitted).
@@ -31,12 +31,6 @@ pub struct RpcStatus {
     pub code: i32,
     #[prost(string, tag = "2")]
     pub message: String,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Encoding {
-    Protobuf,
-    Json,
 }
 
 #[derive(Clone)]
@@ -278,8 +272,8 @@ fn read_body(
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
-            state.intake.count_malformed();
             if deadlines::timed_out(&rejection) {
+                state.intake.count_timed_out();
                 let message = rejection.body_text();
                 return Err(error(
                     StatusCode::REQUEST_TIMEOUT,
@@ -288,6 +282,7 @@ fn read_body(
                     message,
                 ));
             }
+            state.intake.count_malformed();
             let status = rejection.status();
             let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 RESOURCE_EXHAUSTED
@@ -374,17 +369,9 @@ async fn export_traces(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let decoded = match enc {
-        Encoding::Protobuf => {
-            otlp_proto::decode_request(&raw).map_err(|e| format!("invalid OTLP protobuf body: {e}"))
-        }
-        Encoding::Json => otlp_json::decode_request(&raw)
-            .map(convert::request_to_batch)
-            .map_err(|e| format!("invalid OTLP JSON body: {e}")),
-    };
-    let request = match decoded {
+    let request = match otlp::decode(&raw, enc) {
         Ok(r) => r,
-        Err(message) => return bad_request(&state, enc, message),
+        Err(e) => return bad_request(&state, enc, e.to_string()),
     };
     match state.intake.accept_converted(request).await {
         Ok(acc) if acc.rejected == 0 => success(enc),

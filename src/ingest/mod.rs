@@ -97,6 +97,8 @@ pub struct IngestCounters {
     pub requests_throttled: AtomicU64,
     /// Requests that could not be decoded at all, were too large, or wrongly compressed.
     pub requests_malformed: AtomicU64,
+    /// Requests whose body did not arrive within the body deadline (`deadlines`).
+    pub requests_timed_out: AtomicU64,
     /// Log records received; those naming a span are kept with it, the rest discarded.
     pub logs_received: AtomicU64,
     pub logs_with_span: AtomicU64,
@@ -128,6 +130,7 @@ pub struct IngestStats {
     pub spans_rejected: u64,
     pub requests_throttled: u64,
     pub requests_malformed: u64,
+    pub requests_timed_out: u64,
     pub logs_received: u64,
     pub logs_with_span: u64,
     pub metric_points: u64,
@@ -159,6 +162,7 @@ impl IngestCounters {
             spans_rejected: self.spans_rejected.load(Ordering::Relaxed),
             requests_throttled: self.requests_throttled.load(Ordering::Relaxed),
             requests_malformed: self.requests_malformed.load(Ordering::Relaxed),
+            requests_timed_out: self.requests_timed_out.load(Ordering::Relaxed),
             logs_received: self.logs_received.load(Ordering::Relaxed),
             logs_with_span: self.logs_with_span.load(Ordering::Relaxed),
             metric_points: self.metric_points.load(Ordering::Relaxed),
@@ -284,6 +288,10 @@ impl Intake {
         IngestCounters::add(&self.counters.requests_malformed, 1);
     }
 
+    pub(crate) fn count_timed_out(&self) {
+        IngestCounters::add(&self.counters.requests_timed_out, 1);
+    }
+
     /// Hands on the log records that name a span; counts the rest, which are discarded.
     pub async fn accept_logs(&self, logs: signals::Logs) -> Result<(), HandOffError> {
         IngestCounters::add(&self.counters.requests, 1);
@@ -297,7 +305,7 @@ impl Intake {
             let line = self
                 .recorder
                 .as_ref()
-                .map(|_| record::logs_to_json_line(&logs.with_span));
+                .map(|_| crate::export::write::logs_json_line(&logs.with_span));
             let batch = Batch {
                 spans: Vec::new(),
                 logs: logs.with_span,

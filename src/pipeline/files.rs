@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::ingest::file::replay::{Speed, feed_timed};
 use crate::ingest::file::{FileError, FileSummary, read_path};
 use crate::ingest::{BatchTx, IngestStats};
-use crate::model::Span;
+use crate::model::Batch;
 
 /// Files and the pace to play them at.
 #[derive(Debug, Clone)]
@@ -98,18 +98,23 @@ pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<AtomicU64>) -> 
         Speed::Times(factor) => {
             // Spans of all files interleave by time, so all are loaded before the clock starts.
             let paths = source.paths;
-            let (outcome, spans) = tokio::task::spawn_blocking(move || {
-                let mut spans: Vec<Span> = Vec::new();
+            let (outcome, all) = tokio::task::spawn_blocking(move || {
+                let mut all = Batch::default();
                 let files = paths
                     .iter()
-                    .map(|p| read_path(p, &mut |b| spans.extend(b.spans)))
+                    .map(|p| {
+                        read_path(p, &mut |b| {
+                            all.spans.extend(b.spans);
+                            all.logs.extend(b.logs);
+                        })
+                    })
                     .collect();
-                (InputOutcome { files }, spans)
+                (InputOutcome { files }, all)
             })
             .await
             .unwrap_or_default();
-            let total = spans.len().max(1) as f64;
-            feed_timed(spans, factor, &tx, |sent| set(sent as f64 / total)).await;
+            let total = all.spans.len().max(1) as f64;
+            feed_timed(all, factor, &tx, |sent| set(sent as f64 / total)).await;
             outcome
         }
     };

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::analysis::findings::{Findings, Pattern, PatternKind};
+use crate::analysis::trace::background::BackgroundKind;
 use crate::analysis::trace::fanout::Shape;
 use crate::model::Sym;
 
@@ -48,6 +49,7 @@ pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
         chains(f, top),
         service_graph(f, top),
         hotspots(f, top),
+        background(f, top),
         edge_hotspots(f, top),
         gaps(f, top),
         errors(f, top),
@@ -386,12 +388,48 @@ fn service_graph(f: &Findings, top: usize) -> Section {
     }
 }
 
+/// What the critical path explains of the traces, and a warning naming the traces where it
+/// explains little (a short root in a long session: ranking by its path misleads).
+fn coverage_lines(f: &Findings) -> Vec<String> {
+    let c = &f.hotspots.coverage;
+    let mut lines = vec![format!(
+        "Critical-path coverage: the paths explain {} of the traced time.",
+        pct(c.overall)
+    )];
+    if c.low_traces > 0 {
+        let worst = c
+            .lowest
+            .iter()
+            .take(3)
+            .map(|r| {
+                format!(
+                    "{} ({} of {}, {})",
+                    r.trace_id,
+                    ms(r.cp_ms),
+                    ms(r.duration_ms),
+                    pct(r.coverage)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        lines.push(format!(
+            "WARNING: low coverage in {} traces (path explains under {} of the trace; spans run \
+             outside their root): {worst}.",
+            c.low_traces,
+            pct(c.low_below)
+        ));
+    }
+    lines
+}
+
 fn hotspots(f: &Findings, top: usize) -> Section {
+    let mut lines = vec![
+        "Operations ranked by their time on the critical path, summed over all traces.".into(),
+    ];
+    lines.extend(coverage_lines(f));
     Section {
         title: "Critical-path hotspots".into(),
-        lines: vec![
-            "Operations ranked by their time on the critical path, summed over all traces.".into(),
-        ],
+        lines,
         table: Some(Table {
             headers: vec![
                 "service",
@@ -420,6 +458,46 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                         ms(h.cp_p95_ms),
                         ms(h.self_total_ms),
                         h.worst_trace.map_or("-".into(), |t| t.to_string()),
+                    ]
+                })
+                .collect(),
+        }),
+    }
+}
+
+fn background(f: &Findings, top: usize) -> Section {
+    let rows = &f.hotspots.background;
+    Section {
+        title: "Background work".into(),
+        lines: vec![format!(
+            "{} operations ran as streams or outlived their request (kept out of the hotspots \
+             above).",
+            rows.len()
+        )],
+        table: (!rows.is_empty()).then(|| Table {
+            headers: vec![
+                "service",
+                "operation",
+                "why",
+                "spans",
+                "wall time",
+                "longest",
+            ],
+            rows: rows
+                .iter()
+                .take(top)
+                .map(|b| {
+                    vec![
+                        b.service.to_string(),
+                        b.operation.to_string(),
+                        match b.kind {
+                            BackgroundKind::Stream => "stream",
+                            BackgroundKind::OutlivesRoot => "outlives its request",
+                        }
+                        .into(),
+                        b.spans.to_string(),
+                        ms(b.total_ms),
+                        ms(b.longest_ms),
                     ]
                 })
                 .collect(),

@@ -2,6 +2,10 @@
 //! operation) and per call path, the critical-path time summed over traces, its share of all
 //! root time, in how many traces it was on the path, and p50/p95 of the per-trace time where
 //! it was. Self time is kept beside it for contrast.
+//!
+//! Background work (`trace::background`: streaming RPCs, spans outliving their request root)
+//! is kept out of the request tables and out of the time shares are taken of; it is listed
+//! apart with its span count and wall time.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +15,7 @@ use serde::Serialize;
 use crate::model::{Sym, mem};
 
 use crate::analysis::aggregate::stats::{Samples, ns_to_ms};
+use crate::analysis::trace::background::{self, BackgroundKind};
 use crate::analysis::trace::tree::TraceTree;
 
 pub type OpKey = (Sym, Sym);
@@ -18,13 +23,15 @@ pub type OpKey = (Sym, Sym);
 /// One trace's contribution to the hotspot tables.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TraceHotspots {
-    /// Σ root durations of the trace (one per root path).
+    /// Critical-path time of the trace's requests: the trace path less background work.
     pub root_ns: u64,
     pub cp_by_op: Vec<(OpKey, u64)>,
     pub self_by_op: Vec<(OpKey, OpTimes)>,
     /// CRISP calling context: `svc:op->svc:op` of the entry spans above, then the span's op.
     /// Interned: the same paths recur in every trace of a kind, and findings are kept per trace.
     pub cp_by_call_path: Vec<(Sym, u64)>,
+    /// The topmost span of each background subtree: operation, why, and its duration.
+    pub background: Vec<(OpKey, BackgroundKind, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -34,13 +41,18 @@ pub struct OpTimes {
     pub self_ns: u64,
 }
 
-/// Sums critical-path and self time per operation and call path for one trace.
+/// Sums critical-path and self time per operation and call path for one trace; `path_ns` is
+/// the trace path's time, `top` what `background::background` found.
 pub fn trace_hotspots(
     tree: &TraceTree<'_>,
     cp: &[u64],
     self_ns: &[u64],
-    root_ns: u64,
+    path_ns: u64,
+    top: &[Option<BackgroundKind>],
 ) -> TraceHotspots {
+    let apart = background::in_background(tree, top);
+    let mut root_ns = path_ns;
+    let mut apart_list = Vec::new();
     let op = |i: usize| (tree.service(i), tree.span(i).name);
     let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
@@ -60,6 +72,13 @@ pub fn trace_hotspots(
         t.count += 1;
         t.total_ns += tree.dur(i);
         t.self_ns += self_ns[i];
+        if let Some(kind) = top[i] {
+            apart_list.push((op(i), kind, tree.dur(i)));
+        }
+        if apart[i] {
+            root_ns = root_ns.saturating_sub(cp[i]);
+            continue;
+        }
         if cp[i] > 0 {
             *cp_by_op.entry(op(i)).or_default() += cp[i];
             let ctx = entry_path[tree.entry_of[i]].as_deref().unwrap_or("");
@@ -76,6 +95,7 @@ pub fn trace_hotspots(
         cp_by_op: cp_by_op.into_iter().collect(),
         self_by_op: self_by_op.into_iter().collect(),
         cp_by_call_path: cp_by_path.into_iter().collect(),
+        background: apart_list,
     };
     h.cp_by_op.sort();
     h.self_by_op.sort_by_key(|(k, _)| *k);
@@ -86,25 +106,46 @@ pub fn trace_hotspots(
 /// An operation's critical-path time: the total, and the per-trace distribution (its
 /// percentiles are shown).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct CpAgg {
-    total: u64,
-    per_trace: Samples,
+pub(crate) struct CpAgg {
+    pub(crate) total: u64,
+    pub(crate) per_trace: Samples,
 }
 
 /// A call path's critical-path time: only the total and the traces it was in are shown, so no
 /// distribution is kept (there can be many more call paths than operations).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct PathAgg {
-    total: u64,
-    traces: usize,
+pub(crate) struct PathAgg {
+    pub(crate) total: u64,
+    pub(crate) traces: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HotspotAgg {
-    root_ns: u64,
-    ops: BTreeMap<OpKey, CpAgg>,
-    times: BTreeMap<OpKey, OpTimes>,
-    paths: BTreeMap<Sym, PathAgg>,
+    pub(crate) root_ns: u64,
+    pub(crate) ops: BTreeMap<OpKey, CpAgg>,
+    pub(crate) times: BTreeMap<OpKey, OpTimes>,
+    pub(crate) paths: BTreeMap<Sym, PathAgg>,
+    background: BTreeMap<(OpKey, BackgroundKind), BackgroundAgg>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct BackgroundAgg {
+    spans: u64,
+    total_ns: u64,
+    longest_ns: u64,
+}
+
+/// Background work of one operation (`trace::background`), apart from request hotspots.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackgroundRow {
+    pub service: Sym,
+    pub operation: Sym,
+    pub kind: BackgroundKind,
+    pub spans: u64,
+    /// Wall time of those spans, summed.
+    pub total_ms: f64,
+    /// Longest single span (kept while adding; after a removal it may overstate).
+    pub longest_ms: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -159,6 +200,15 @@ impl HotspotAgg {
             };
         }
         self.paths.retain(|_, a| a.traces > 0);
+        for &(k, kind, dur) in &h.background {
+            let a = self.background.entry((k, kind)).or_default();
+            upd(&mut a.spans, 1);
+            upd(&mut a.total_ns, dur);
+            if add {
+                a.longest_ns = a.longest_ns.max(dur);
+            }
+        }
+        self.background.retain(|_, a| a.spans > 0);
     }
 
     /// Adds another instance's figures: totals and counts exactly, per-trace distributions as
@@ -181,6 +231,12 @@ impl HotspotAgg {
             mine.total += a.total;
             mine.traces += a.traces;
         }
+        for (k, a) in &other.background {
+            let mine = self.background.entry(*k).or_default();
+            mine.spans += a.spans;
+            mine.total_ns += a.total_ns;
+            mine.longest_ns = mine.longest_ns.max(a.longest_ns);
+        }
     }
 
     /// Heap bytes held, for the memory budget.
@@ -193,9 +249,32 @@ impl HotspotAgg {
                 .sum::<usize>()
             + mem::btree::<OpKey, OpTimes>(self.times.len())
             + mem::btree::<Sym, PathAgg>(self.paths.len())
+            + mem::btree::<(OpKey, BackgroundKind), BackgroundAgg>(self.background.len())
     }
 
-    /// Share of all root time (Σ over traces of their roots' durations) that `ns` is.
+    /// Background work by wall time, largest first.
+    pub fn background(&self) -> Vec<BackgroundRow> {
+        let mut rows: Vec<BackgroundRow> = self
+            .background
+            .iter()
+            .map(|(&((service, operation), kind), a)| BackgroundRow {
+                service,
+                operation,
+                kind,
+                spans: a.spans,
+                total_ms: ns_to_ms(a.total_ns as f64),
+                longest_ms: ns_to_ms(a.longest_ns as f64),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.total_ms
+                .total_cmp(&a.total_ms)
+                .then((a.service, a.operation, a.kind).cmp(&(b.service, b.operation, b.kind)))
+        });
+        rows
+    }
+
+    /// Share of all request time (Σ over traces of their request critical-path time) that `ns` is.
     pub fn share(&self, ns: u64) -> f64 {
         if self.root_ns == 0 {
             0.0

@@ -32,10 +32,10 @@ pub fn requests(tree: &TraceTree<'_>) -> Vec<Request> {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-struct RedAgg {
-    count: usize,
-    errors: usize,
-    dur: Samples,
+pub(crate) struct RedAgg {
+    pub(crate) count: usize,
+    pub(crate) errors: usize,
+    pub(crate) dur: Samples,
 }
 
 impl RedAgg {
@@ -76,8 +76,8 @@ impl RedAgg {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Red {
-    services: BTreeMap<Sym, RedAgg>,
-    operations: BTreeMap<(Sym, Sym), RedAgg>,
+    pub(crate) services: BTreeMap<Sym, RedAgg>,
+    pub(crate) operations: BTreeMap<(Sym, Sym), RedAgg>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -49,12 +49,12 @@ fn interpolate(n: u64, p: f64, at: impl Fn(u64) -> f64) -> Option<f64> {
 /// sketch with `RELATIVE_ERROR` past `EXACT_LIMIT` values.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
-    repr: Repr,
-    sum: i128,
+    pub(crate) repr: Repr,
+    pub(crate) sum: i128,
 }
 
 #[derive(Debug, Clone)]
-enum Repr {
+pub(crate) enum Repr {
     Exact(Vec<i64>),
     Sketch(Box<Sketch>),
 }
@@ -251,9 +251,9 @@ fn bucket_value(i: i32) -> f64 {
 /// Log-bucketed counts of positive magnitudes, stored densely from the lowest non-empty bucket
 /// to the highest (trimmed, so equal contents compare equal).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Buckets {
-    offset: i32,
-    counts: Vec<u64>,
+pub(crate) struct Buckets {
+    pub(crate) offset: i32,
+    pub(crate) counts: Vec<u64>,
 }
 
 impl Buckets {
@@ -309,12 +309,12 @@ impl Buckets {
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-struct Sketch {
-    count: u64,
-    zeros: u64,
-    positive: Buckets,
+pub(crate) struct Sketch {
+    pub(crate) count: u64,
+    pub(crate) zeros: u64,
+    pub(crate) positive: Buckets,
     /// Magnitudes of negative values.
-    negative: Buckets,
+    pub(crate) negative: Buckets,
 }
 
 impl Sketch {

@@ -11,11 +11,11 @@ use serde::Serialize;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
 use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
-use crate::analysis::aggregate::hotspots::{CallPathHotspot, Hotspot};
+use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
 use crate::analysis::aggregate::stats::{Summary, ns_to_ms};
-use crate::analysis::engine::{Engine, TraceFindings, TracePath};
+use crate::analysis::engine::{Aggregates, Engine, TraceFindings, TracePath};
 use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
 use crate::analysis::trace::edges::CallKind;
 use crate::analysis::trace::errors::ErrorOrigin;
@@ -181,6 +181,69 @@ pub struct Hotspots {
     /// Caller→callee edges with a server span, by mean client-vs-server gap.
     pub edges_by_gap_mean: Vec<EdgeRow>,
     pub edges_by_gap_total: Vec<EdgeRow>,
+    /// Streams and detached work (`trace::background`), kept out of the tables above.
+    pub background: Vec<BackgroundRow>,
+    pub coverage: Coverage,
+}
+
+/// How much of each trace's extent its critical path explains (`TraceFindings::cp_coverage`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    /// Coverage below this is low: the path explains too little of the trace to rank by it.
+    pub low_below: f64,
+    /// Kept traces with low coverage.
+    pub low_traces: usize,
+    /// Σ path time / Σ extent over kept traces (1 when none).
+    pub overall: f64,
+    /// Lowest coverage first.
+    pub lowest: Vec<CoverageRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    pub trace_id: TraceId,
+    pub root_service: Option<Sym>,
+    pub root_name: Option<Sym>,
+    pub duration_ms: f64,
+    pub cp_ms: f64,
+    pub coverage: f64,
+}
+
+/// Below this share of its extent explained, a trace's path gets a warning.
+pub const LOW_COVERAGE: f64 = 0.5;
+
+fn coverage(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Coverage {
+    let (path, extent) = all.iter().fold((0u64, 0u64), |(p, e), f| {
+        (p + f.cp_total_ns, e + f.duration_ns)
+    });
+    let mut low: Vec<CoverageRow> = all
+        .iter()
+        .filter(|f| f.cp_coverage < LOW_COVERAGE)
+        .map(|f| CoverageRow {
+            trace_id: f.trace_id,
+            root_service: f.root.as_ref().map(|r| r.service),
+            root_name: f.root.as_ref().map(|r| r.name),
+            duration_ms: ns_to_ms(f.duration_ns as f64),
+            cp_ms: ns_to_ms(f.cp_total_ns as f64),
+            coverage: f.cp_coverage,
+        })
+        .collect();
+    low.sort_by(|a, b| {
+        a.coverage
+            .total_cmp(&b.coverage)
+            .then(b.duration_ms.total_cmp(&a.duration_ms))
+            .then(a.trace_id.cmp(&b.trace_id))
+    });
+    Coverage {
+        low_below: LOW_COVERAGE,
+        low_traces: low.len(),
+        overall: if extent == 0 {
+            1.0
+        } else {
+            path as f64 / extent as f64
+        },
+        lowest: truncate(low, top),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -305,7 +368,19 @@ pub struct TraceRow {
     pub services_first_seen: Vec<Sym>,
     pub cp_by_service_ms: BTreeMap<Sym, f64>,
     pub client_gap_on_path_ms: f64,
+    /// Time the trace path explains and its share of `duration_ms` (see `Coverage`).
+    pub cp_ms: f64,
+    pub cp_coverage: f64,
     pub critical_path: Vec<PathRow>,
+}
+
+/// What `Findings::build_from` reads besides the per-trace findings.
+#[derive(Debug, Clone, Copy)]
+pub struct FindingsSource<'a> {
+    pub aggregates: &'a Aggregates,
+    pub cold_start: cold_start::ColdStartConfig,
+    pub traces_not_listed: usize,
+    pub analysis_failures: usize,
 }
 
 impl Hotspot {
@@ -332,10 +407,25 @@ impl Default for Findings {
 
 impl Findings {
     pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
-        let all = engine.findings();
-        let agg = engine.aggregates();
+        let source = FindingsSource {
+            aggregates: engine.aggregates(),
+            cold_start: engine.config().cold_start,
+            traces_not_listed: engine.dropped_findings,
+            analysis_failures: engine.analysis_failures,
+        };
+        Findings::build_from(&source, &engine.findings(), opts)
+    }
+
+    /// The rows from aggregates and the kept per-trace findings `all` (none for a view merged
+    /// from several instances' aggregates: its per-trace sections come from them instead).
+    pub fn build_from(
+        source: &FindingsSource<'_>,
+        all: &[&std::sync::Arc<TraceFindings>],
+        opts: FindingsOptions,
+    ) -> Findings {
+        let agg = source.aggregates;
         let window = agg.window_s();
-        let (cold_list, functions, invocations, unknown) = cold_starts(engine, &all);
+        let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
         let cold_count = cold_list.len();
         let cold_traces = distinct(cold_list.iter().map(|c| c.trace_id));
         let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
@@ -379,7 +469,7 @@ impl Findings {
             })
             .collect();
         let mut edge_rows = agg.service_map.rows();
-        attach_gap_evidence(&mut edge_rows, &all);
+        attach_gap_evidence(&mut edge_rows, all);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -435,8 +525,8 @@ impl Findings {
                         matches!(n, crate::analysis::trace::skew::SkewNote::Adjusted { .. })
                     })
                     .count(),
-                traces_not_listed: engine.dropped_findings,
-                analysis_failures: engine.analysis_failures,
+                traces_not_listed: source.traces_not_listed,
+                analysis_failures: source.analysis_failures,
             },
             latency: agg.durations.summary_ms(),
             cold_starts: ColdStarts {
@@ -452,23 +542,25 @@ impl Findings {
                 by_function: functions,
                 list: truncate(cold_list, top),
             },
-            n_plus_one: fanout_list(&all, FanOutKind::NPlusOne, top),
-            mn_plus_one: fanout_list(&all, FanOutKind::MnPlusOne, top),
-            parallel_fanouts: fanout_list(&all, FanOutKind::Parallel, top),
-            chains: truncate(chain_rows(&all), top),
-            patterns: patterns(&all, top),
+            n_plus_one: fanout_list(all, FanOutKind::NPlusOne, top),
+            mn_plus_one: fanout_list(all, FanOutKind::MnPlusOne, top),
+            parallel_fanouts: fanout_list(all, FanOutKind::Parallel, top),
+            chains: truncate(chain_rows(all), top),
+            patterns: patterns(all, top),
             hotspots: Hotspots {
-                operations: truncate(with_worst_traces(agg.hotspots.operations(), &all), top),
-                by_endpoint: truncate(by_endpoint(&all, top), top),
+                operations: truncate(with_worst_traces(agg.hotspots.operations(), all), top),
+                by_endpoint: truncate(by_endpoint(all, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
+                background: truncate(agg.hotspots.background(), top),
+                coverage: coverage(all, top),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
-            errors: errors(&all, top),
-            async_messaging: async_messaging(&all, top),
+            errors: errors(all, top),
+            async_messaging: async_messaging(all, top),
             services,
             operations: agg.red.operations(window),
             traces: opts
@@ -495,15 +587,16 @@ fn distinct<T: Ord>(it: impl Iterator<Item = T>) -> usize {
 }
 
 fn cold_starts(
-    engine: &Engine,
+    agg: &Aggregates,
+    cfg: cold_start::ColdStartConfig,
     all: &[&std::sync::Arc<TraceFindings>],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
     let invs: Vec<cold_start::Invocation> = all
         .iter()
         .flat_map(|f| f.invocations.iter().cloned())
         .collect();
-    let epoch = engine.aggregates().min_start_ns.unwrap_or(0);
-    let verdicts = cold_start::classify(&invs, epoch, engine.config().cold_start);
+    let epoch = agg.min_start_ns.unwrap_or(0);
+    let verdicts = cold_start::classify(&invs, epoch, cfg);
     let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();
     let (list, rows) = cold_start::function_costs(&invs, &verdicts);
     (list, rows, invs.len(), unknown)
@@ -953,6 +1046,8 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
             .map(|&(s, ns)| (s, ns_to_ms(ns as f64)))
             .collect(),
         client_gap_on_path_ms: ns_to_ms(f.client_gap_on_path_ns as f64),
+        cp_ms: ns_to_ms(f.cp_total_ns as f64),
+        cp_coverage: f.cp_coverage,
         critical_path: f.critical_path.iter().map(path_row).collect(),
     }
 }

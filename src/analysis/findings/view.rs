@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::analysis::engine::Engine;
 /// One trace's findings, as the views read them (the engine computes them).
 pub use crate::analysis::engine::TraceFindings;
+use crate::analysis::engine::{Aggregates, Engine};
 use crate::analysis::findings::{Findings, FindingsOptions};
 use crate::analysis::trace::fanout::FanOutKind;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
@@ -73,6 +73,8 @@ pub struct ViewData {
     pub findings: Arc<Findings>,
     /// The Hotspots tab's rows, into `findings`.
     pub hotspots: Vec<HotspotEntry>,
+    /// The engine's mergeable aggregates as of this build: what `serve --api` publishes.
+    pub aggregates: Arc<Aggregates>,
 }
 
 impl ViewData {
@@ -137,6 +139,7 @@ impl ViewData {
             analysis_skipped: 0,
             findings: Arc::new(findings),
             hotspots,
+            aggregates: Arc::new(engine.aggregates().clone()),
             snapshot,
             clock_ns,
             index,

@@ -13,7 +13,7 @@ use crate::model::{AnyValue, SpanId, SpanKind, SpanRef, Sym, TraceId};
 
 use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
 use crate::analysis::trace::attrs::{self, span_or_resource};
-use crate::analysis::trace::critical_path::RootPath;
+use crate::analysis::trace::critical_path::Section;
 use crate::analysis::trace::tree::{TraceTree, process_key};
 
 /// Span names that mark an init phase. Exact names only: substrings would catch app spans
@@ -154,7 +154,7 @@ fn str_attr(tree: &TraceTree<'_>, i: usize, key: &str) -> Option<Box<str>> {
 }
 
 /// Invocation spans of the trace: entry spans of FaaS resources, the earliest per invocation id.
-pub fn invocations(tree: &TraceTree<'_>, paths: &[RootPath]) -> Vec<Invocation> {
+pub fn invocations(tree: &TraceTree<'_>, paths: &[Section]) -> Vec<Invocation> {
     let mut seen_ids: FxHashSet<Box<str>> = FxHashSet::default();
     let mut out = Vec::new();
     for i in 0..tree.len() {
@@ -171,7 +171,7 @@ pub fn invocations(tree: &TraceTree<'_>, paths: &[RootPath]) -> Vec<Invocation> 
     out
 }
 
-fn invocation(tree: &TraceTree<'_>, paths: &[RootPath], i: usize) -> Invocation {
+fn invocation(tree: &TraceTree<'_>, paths: &[Section], i: usize) -> Invocation {
     let s = tree.span(i);
     let caller = tree.parent[i]
         .filter(|&p| tree.span(p).kind == SpanKind::Client)
@@ -244,10 +244,9 @@ fn subtree(tree: &TraceTree<'_>, x: usize) -> Vec<usize> {
 }
 
 /// Critical-path time of `spans` within `[lo, hi]`.
-fn cp_overlap(paths: &[RootPath], spans: &[usize], lo: u64, hi: u64) -> u64 {
+fn cp_overlap(paths: &[Section], spans: &[usize], lo: u64, hi: u64) -> u64 {
     paths
         .iter()
-        .flat_map(|p| &p.sections)
         .filter(|s| spans.contains(&s.span))
         .map(|s| s.end.min(hi).saturating_sub(s.start.max(lo)))
         .sum()
@@ -648,13 +647,13 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::trace::critical_path::{CpOptions, critical_paths};
+    use crate::analysis::trace::critical_path::{CpOptions, critical_paths, trace_path};
     use crate::analysis::trace::fixture::{BASE_NS, MS, TraceBuilder, ms};
     use crate::model::AnyValue;
 
     fn analyse(t: &crate::store::Trace) -> Vec<Invocation> {
         let tree = TraceTree::new(t);
-        let paths = critical_paths(&tree, CpOptions::default());
+        let paths = trace_path(&critical_paths(&tree, CpOptions::default()));
         invocations(&tree, &paths)
     }
 

@@ -2,6 +2,13 @@
 //! choices: back-to-back children are both on the path (`<=`, unless `jaeger_strict`), and
 //! orphan subtrees get their own path flagged `orphan` instead of being dropped.
 //!
+//! Traces with several roots (concurrent requests of one session, a capture with the root cut
+//! off) get one trace path (`trace_path`): every root under a virtual root over the trace's
+//! extent, walked as Jaeger walks children. Time no root covers belongs to no span, so the trace
+//! path's time never exceeds the extent and no share of it passes 100 %. `coverage` is how much
+//! of the extent the path explains; low coverage (a short root in a long session, spans that
+//! outlive their root) is reported as a warning.
+//!
 //! The path is a list of sections `(span, start, end)` that tile each root exactly. Children
 //! that outlive their parent are clipped to it; children wholly outside it are dropped with
 //! their subtree; a CONSUMER under a PRODUCER is non-blocking and never followed.
@@ -164,13 +171,59 @@ fn last_finishing_child(
     best
 }
 
-/// Critical-path time per span (ns), summed over all roots.
-pub fn cp_time_per_span(n: usize, paths: &[RootPath]) -> Vec<u64> {
+/// The trace's one path, latest first: the roots' paths under a virtual root spanning the
+/// trace. Walking back from the trace's end, the root reaching latest before the current point
+/// is followed (its path clipped at that point; on equal reach the earlier-starting root) and
+/// the walk goes on from that root's start. Sections never overlap, so their sum is at most the
+/// trace's extent; with one root this is that root's path.
+pub fn trace_path(paths: &[RootPath]) -> Vec<Section> {
+    let mut out = Vec::new();
+    let mut cur = u64::MAX;
+    loop {
+        let best = paths
+            .iter()
+            .filter_map(|p| {
+                let start = p.sections.last()?.start;
+                let end = p.sections.first()?.end;
+                (start < cur).then_some((p, start, end.min(cur)))
+            })
+            .max_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)));
+        let Some((p, start, _)) = best else { break };
+        out.extend(
+            p.sections
+                .iter()
+                .filter(|s| s.start < cur)
+                .map(|s| Section {
+                    span: s.span,
+                    start: s.start,
+                    end: s.end.min(cur),
+                }),
+        );
+        cur = start;
+    }
+    out
+}
+
+/// Time of the trace path (ns): what the path explains of the trace.
+pub fn path_time(sections: &[Section]) -> u64 {
+    sections.iter().map(Section::len).sum()
+}
+
+/// Share of the trace's extent the path explains, 0..=1 (1 for an empty trace: nothing is
+/// unexplained).
+pub fn coverage(path_ns: u64, extent_ns: u64) -> f64 {
+    if extent_ns == 0 {
+        1.0
+    } else {
+        (path_ns as f64 / extent_ns as f64).min(1.0)
+    }
+}
+
+/// Critical-path time per span (ns) over the trace path's sections.
+pub fn cp_time_per_span(n: usize, sections: &[Section]) -> Vec<u64> {
     let mut t = vec![0; n];
-    for p in paths {
-        for s in &p.sections {
-            t[s.span] += s.len();
-        }
+    for s in sections {
+        t[s.span] += s.len();
     }
     t
 }
@@ -368,6 +421,58 @@ mod tests {
         b.span("svc", "R2").at(20, 30).id();
         let got = sections(&b.build(), CpOptions::default());
         assert_eq!(got, vec![v(&[("R1", 0, 10)]), v(&[("R2", 20, 30)])]);
+    }
+
+    #[test]
+    fn concurrent_roots_share_one_virtual_root() {
+        let mut b = TraceBuilder::new();
+        // Three overlapping requests of one session and a later one: the path never counts an
+        // instant twice, and the gap between them belongs to no span.
+        b.span("svc", "R1").at(0, 60).id();
+        b.span("svc", "R2").at(10, 50).id();
+        let r3 = b.span("svc", "R3").at(40, 80).id();
+        child(&mut b, "C3", r3, 45, 70);
+        b.span("svc", "R4").at(100, 120).id();
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let merged = trace_path(&critical_paths(&tree, CpOptions::default()));
+        let got: Vec<(&str, u64, u64)> = merged
+            .iter()
+            .map(|s| {
+                (
+                    tree.span(s.span).name.as_str(),
+                    (s.start - ms(0)) / 1_000_000,
+                    (s.end - ms(0)) / 1_000_000,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("R4", 100, 120),
+                ("R3", 70, 80),
+                ("C3", 45, 70),
+                ("R3", 40, 45),
+                ("R1", 0, 40)
+            ]
+        );
+        let total = path_time(&merged);
+        assert_eq!(total, 100 * 1_000_000);
+        assert!(total <= tree.trace_duration());
+        assert!((coverage(total, tree.trace_duration()) - 100.0 / 120.0).abs() < 1e-9);
+        let cp = cp_time_per_span(tree.len(), &merged);
+        assert_eq!(cp.iter().sum::<u64>(), total);
+    }
+
+    #[test]
+    fn one_root_trace_path_is_its_path() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("svc", "P").at(0, 100).id();
+        child(&mut b, "A", p, 10, 50);
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let paths = critical_paths(&tree, CpOptions::default());
+        assert_eq!(trace_path(&paths), paths[0].sections);
     }
 
     #[test]

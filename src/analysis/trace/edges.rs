@@ -73,11 +73,30 @@ pub struct ProducerRef {
 }
 
 /// Every call made in the trace, in span order. `inclusive_cp` is the critical-path time of
-/// each span's subtree (`critical_path::inclusive_cp`).
+/// each span's subtree (`critical_path::inclusive_cp`). A call nested under another call of
+/// the same caller→callee edge (a retry wrapper, an HTTP client span around the library's own)
+/// gets `cp_ns` 0: the enclosing call already holds that time, and the edge counts it once.
 pub fn calls(tree: &TraceTree<'_>, inclusive_cp: &[u64]) -> Vec<Call> {
-    (0..tree.len())
-        .filter_map(|c| call_of(tree, c, inclusive_cp[c]))
-        .collect()
+    let mut edge_of: Vec<Option<(Sym, Sym)>> = vec![None; tree.len()];
+    let mut out = Vec::new();
+    for c in 0..tree.len() {
+        if let Some(call) = call_of(tree, c, inclusive_cp[c]) {
+            edge_of[c] = Some((call.caller, call.callee));
+            out.push((c, call));
+        }
+    }
+    for (c, call) in &mut out {
+        let edge = Some((call.caller, call.callee));
+        let mut up = tree.parent[*c];
+        while let Some(a) = up {
+            if edge_of[a] == edge {
+                call.cp_ns = 0;
+                break;
+            }
+            up = tree.parent[a];
+        }
+    }
+    out.into_iter().map(|(_, call)| call).collect()
 }
 
 fn call_of(tree: &TraceTree<'_>, c: usize, cp_ns: u64) -> Option<Call> {
@@ -206,6 +225,41 @@ mod tests {
         let mut c = calls(&tree, &vec![0; tree.len()]);
         assert_eq!(c.len(), 1);
         c.remove(0)
+    }
+
+    #[test]
+    fn nested_call_of_one_edge_is_counted_once() {
+        // An HTTP client span naming its peer, wrapping the library's own client span: A → B
+        // twice, one wait.
+        let mut b = TraceBuilder::new();
+        let outer = b
+            .span("A", "GET")
+            .kind(SpanKind::Client)
+            .str_attr("peer.service", "B")
+            .at(0, 100)
+            .id();
+        let inner = b
+            .span("A", "HTTP GET")
+            .kind(SpanKind::Client)
+            .at(5, 95)
+            .parent(outer)
+            .id();
+        b.span("B", "serve")
+            .kind(SpanKind::Server)
+            .at(10, 90)
+            .parent(inner)
+            .id();
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let inclusive: Vec<u64> = (0..tree.len()).map(|i| tree.dur(i)).collect();
+        let all = calls(&tree, &inclusive);
+        let cp_of = |name: &str| {
+            all.iter()
+                .find(|c| c.operation.as_str() == name)
+                .map(|c| (c.callee.as_str(), c.cp_ns))
+        };
+        assert_eq!(cp_of("GET"), Some(("B", 100 * MS)));
+        assert_eq!(cp_of("HTTP GET"), Some(("B", 0)));
     }
 
     fn client_server(c: (u64, u64), s: (u64, u64)) -> TraceBuilder {

@@ -1,7 +1,7 @@
 //! Fan-out (ANALYSIS.md §4.2–4.3): N+1 loops (repeated calls with one signature under one entry
 //! span), parallel fan-outs, and fan-out chains across services with their amplification.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::model::{SpanId, SpanKind, Sym, TraceId};
@@ -117,7 +117,9 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
             .filter(|(_, g)| g.len() >= MIN_DEGREE)
             .collect();
         groups.sort_by_key(|(_, g)| g[0]);
+        let mut in_group: FxHashSet<usize> = FxHashSet::default();
         for (sig, g) in groups {
+            in_group.extend(g.iter().copied());
             let f = measure(tree, &g, &inclusive_cp);
             let kind = if f.shape == Shape::Parallel {
                 FanOutKind::Parallel
@@ -146,13 +148,21 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
                 ((x.union_ms - x.union_ms / reps as f64) * 1000.0).round() / 1000.0;
             out.push(x);
         }
-        // Distinct calls that run at the same time: overlap components of the entry's calls.
+        // Distinct calls that run at the same time: overlap components of the entry's calls
+        // not already in a same-signature group, so one call is in one finding (4 GetProduct
+        // and 1 ListRecommendations at once are "GetProduct ×4 in parallel", not that and a
+        // second fan-out of 5).
         let sig_of: FxHashMap<usize, &str> = calls
             .iter()
             .zip(&sigs)
             .map(|(&c, s)| (c, s.as_str()))
             .collect();
-        for comp in overlap_components(tree, &calls) {
+        let ungrouped: Vec<usize> = calls
+            .iter()
+            .copied()
+            .filter(|c| !in_group.contains(c))
+            .collect();
+        for comp in overlap_components(tree, &ungrouped) {
             let one_signature = comp.iter().all(|c| sig_of.get(c) == sig_of.get(&comp[0]));
             if comp.len() >= MIN_DEGREE && !one_signature {
                 let f = measure(tree, &comp, &inclusive_cp);
@@ -488,14 +498,16 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::trace::critical_path::{CpOptions, cp_time_per_span, critical_paths};
+    use crate::analysis::trace::critical_path::{
+        CpOptions, cp_time_per_span, critical_paths, trace_path,
+    };
     use crate::analysis::trace::fixture::TraceBuilder;
 
     fn run(b: TraceBuilder) -> (Vec<FanOut>, Vec<FanOutChain>) {
         let t = b.build();
         let tree = TraceTree::new(&t);
         let paths = critical_paths(&tree, CpOptions::default());
-        let cp = cp_time_per_span(tree.len(), &paths);
+        let cp = cp_time_per_span(tree.len(), &trace_path(&paths));
         (fanouts(&tree, &cp), chains(&tree, &cp))
     }
 
@@ -605,6 +617,44 @@ mod tests {
             ["catalog", "reco"]
         );
         assert_eq!(f.target_services.len(), 4);
+    }
+
+    #[test]
+    fn one_call_is_in_one_fan_out() {
+        // The OTel Demo frontend: 4 GetProduct calls and 1 ListRecommendations at once are the
+        // GetProduct fan-out, not also a second fan-out of degree 5.
+        let mut b = TraceBuilder::new();
+        let e = b
+            .span("frontend", "HTTP GET")
+            .kind(SpanKind::Server)
+            .at(0, 100)
+            .id();
+        for (i, method) in [
+            "GetProduct",
+            "GetProduct",
+            "GetProduct",
+            "GetProduct",
+            "ListRecommendations",
+        ]
+        .iter()
+        .enumerate()
+        {
+            b.span("frontend", method)
+                .kind(SpanKind::Client)
+                .str_attr(attrs::RPC_SYSTEM, "grpc")
+                .str_attr(attrs::RPC_METHOD, method)
+                .at(10 + i as u64, 60 + i as u64)
+                .parent(e)
+                .id();
+        }
+        let (f, _) = run(b);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!((f[0].degree, f[0].kind), (4, FanOutKind::Parallel));
+        assert!(
+            f[0].signature
+                .as_deref()
+                .is_some_and(|s| s.contains("GetProduct"))
+        );
     }
 
     #[test]

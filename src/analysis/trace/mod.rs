@@ -1,6 +1,7 @@
 //! Per-trace analyses: pure functions of one `TraceTree`, in the order ANALYSIS.md §6 runs them.
 
 pub mod attrs;
+pub mod background;
 pub mod cold_start;
 pub mod critical_path;
 pub mod edges;

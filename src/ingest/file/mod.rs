@@ -26,7 +26,7 @@ use serde_json::{Map, Value};
 
 use super::signals;
 use crate::ingest::otlp::json::{self as otlp_json, Signal};
-use crate::ingest::otlp::{convert, proto as otlp_proto};
+use crate::ingest::otlp::{self, convert};
 use crate::model::{Batch, Span, SpanLog, TraceId};
 
 /// Largest single JSON line, JSON document or protobuf message read; larger ones are skipped
@@ -235,12 +235,12 @@ fn read_content(
             Ok(reading.finish())
         }
         // Field 1 (resource_spans), length-delimited: a bare ExportTraceServiceRequest/TracesData.
-        _ if head[0] == 0x0a => {
+        _ if head.first() == Some(&0x0a) => {
             read_proto_message(reader, &mut reading);
             Ok(reading.finish())
         }
         // A big-endian length below 16 MiB starts with a zero byte.
-        _ if head[0] == 0x00 => {
+        _ if head.first() == Some(&0x00) => {
             read_proto_stream(reader, &mut reading);
             Ok(reading.finish())
         }
@@ -699,14 +699,14 @@ impl<'a> Reading<'a> {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match otlp_proto::decode_request(bytes) {
+        match otlp::decode(bytes, otlp::Encoding::Protobuf) {
             Ok(c) => {
                 self.saw(Format::OtlpProto);
                 self.deliver(c.batch.spans, c.rejected, c.errors, at);
             }
             Err(e) => {
                 self.summary.skipped += 1;
-                self.note(at, &format!("invalid OTLP protobuf: {e}"));
+                self.note(at, &e.to_string());
             }
         }
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::model::{Batch, Span};
+use rustc_hash::FxHashMap;
+
+use crate::model::{Batch, SpanId, SpanLog, TraceId};
 
 /// How fast a replay runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,20 +56,27 @@ const BATCH_WINDOW: Duration = Duration::from_millis(10);
 /// Most spans in one batch, so one burst cannot hold the store for long.
 const MAX_BATCH: usize = 4096;
 
-/// Sends `spans` on `tx` in the order and at the pace they ended, `factor` times faster than
-/// recorded, telling `on_sent` the running count after each batch. Returns the number of spans
-/// sent, or stops early (with the count so far) when the receiver is gone. The clock is
-/// tokio's, so tests can run it paused.
+/// Sends `input`'s spans on `tx` in the order and at the pace they ended, `factor` times
+/// faster than recorded, telling `on_sent` the running count after each batch. Each span log
+/// goes in the batch of the span it names (logs naming no span of the input go last, for the
+/// store to count). Returns the number of spans sent, or stops early (with the count so far)
+/// when the receiver is gone. The clock is tokio's, so tests can run it paused.
 pub async fn feed_timed(
-    mut spans: Vec<Span>,
+    input: Batch,
     factor: f64,
     tx: &mpsc::Sender<Batch>,
     mut on_sent: impl FnMut(u64),
 ) -> u64 {
+    let Batch { mut spans, logs } = input;
+    let mut logs_of: FxHashMap<(TraceId, SpanId), Vec<SpanLog>> = FxHashMap::default();
+    for log in logs {
+        logs_of
+            .entry((log.trace_id, log.span_id))
+            .or_default()
+            .push(log);
+    }
     spans.sort_by_key(|s| s.end_ns);
-    let Some(t0) = spans.first().map(|s| s.end_ns) else {
-        return 0;
-    };
+    let t0 = spans.first().map_or(0, |s| s.end_ns);
     let factor = if factor.is_finite() && factor > 0.0 {
         factor
     } else {
@@ -91,13 +100,27 @@ pub async fn feed_timed(
                 _ => break,
             }
         }
+        let logs: Vec<SpanLog> = batch
+            .iter()
+            .filter_map(|s| logs_of.remove(&(s.trace_id, s.span_id)))
+            .flatten()
+            .collect();
         tokio::time::sleep_until(at).await;
         let n = batch.len() as u64;
-        if tx.send(Batch::new(batch)).await.is_err() {
+        if tx.send(Batch { spans: batch, logs }).await.is_err() {
             return sent;
         }
         sent += n;
         on_sent(sent);
+    }
+    let orphans: Vec<SpanLog> = logs_of.into_values().flatten().collect();
+    if !orphans.is_empty() {
+        let _ = tx
+            .send(Batch {
+                spans: Vec::new(),
+                logs: orphans,
+            })
+            .await;
     }
     sent
 }
@@ -107,7 +130,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Resource, Scope, SpanId, SpanKind, Status, Sym, TraceId};
+    use crate::model::{Resource, Scope, Span, SpanKind, Status, Sym};
 
     fn span(id: u64, end_s: u64) -> Span {
         Span {
@@ -146,7 +169,8 @@ mod tests {
         // Out of order in the input; ends at 0 s, 10 s and 30 s.
         let spans = vec![span(3, 30), span(1, 0), span(2, 10)];
         let start = Instant::now();
-        let feeder = tokio::spawn(async move { feed_timed(spans, 10.0, &tx, |_| {}).await });
+        let feeder =
+            tokio::spawn(async move { feed_timed(Batch::new(spans), 10.0, &tx, |_| {}).await });
         let mut arrivals = Vec::new();
         while let Some(b) = rx.recv().await {
             let ids: Vec<u64> = b.spans.iter().map(|s| s.span_id.as_u64()).collect();
@@ -164,10 +188,46 @@ mod tests {
     async fn spans_ending_together_share_a_batch_and_a_gone_receiver_stops_the_feed() {
         let (tx, mut rx) = mpsc::channel(1);
         let spans = vec![span(1, 5), span(2, 5), span(3, 100)];
-        let feeder = tokio::spawn(async move { feed_timed(spans, 1.0, &tx, |_| {}).await });
+        let feeder =
+            tokio::spawn(async move { feed_timed(Batch::new(spans), 1.0, &tx, |_| {}).await });
         let first = rx.recv().await.expect("first batch");
         assert_eq!(first.spans.len(), 2);
         drop(rx);
+        assert_eq!(feeder.await.expect("feeder ran"), 2);
+    }
+
+    fn log(span: u64, body: &str) -> SpanLog {
+        SpanLog {
+            trace_id: TraceId::from_u128(7).expect("non-zero"),
+            span_id: SpanId::from_u64(span).expect("non-zero"),
+            time_ns: 0,
+            severity: "INFO".into(),
+            body: body.into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn span_logs_go_with_their_span_and_unnamed_ones_last() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let input = Batch {
+            spans: vec![span(1, 0), span(2, 10)],
+            logs: vec![log(2, "second"), log(9, "no such span"), log(1, "first")],
+        };
+        let feeder = tokio::spawn(async move { feed_timed(input, 10.0, &tx, |_| {}).await });
+        let mut arrivals = Vec::new();
+        while let Some(b) = rx.recv().await {
+            let spans: Vec<u64> = b.spans.iter().map(|s| s.span_id.as_u64()).collect();
+            let logs: Vec<String> = b.logs.iter().map(|l| l.body.to_string()).collect();
+            arrivals.push((spans, logs));
+        }
+        assert_eq!(
+            arrivals,
+            vec![
+                (vec![1], vec!["first".to_owned()]),
+                (vec![2], vec!["second".to_owned()]),
+                (vec![], vec!["no such span".to_owned()]),
+            ]
+        );
         assert_eq!(feeder.await.expect("feeder ran"), 2);
     }
 }

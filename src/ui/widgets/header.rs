@@ -77,6 +77,13 @@ pub fn render(
         ),
         if drops > 0 { theme::ERROR } else { theme::DIM },
     ));
+    // Shown only when it happened, like the limits: a slow client or network, not a bug.
+    if h.ingest.requests_timed_out > 0 {
+        spans.push(TextSpan::styled(
+            format!(" timeout {}", h.ingest.requests_timed_out),
+            theme::ERROR,
+        ));
+    }
     // Shown only once a limit was hit, so the usual header stays as short as it was.
     let cut = h.ingest.limit_hits() + h.store.spans_over_trace_limit;
     if cut > 0 {

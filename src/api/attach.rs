@@ -1,0 +1,222 @@
+//! The attached side: one client per instance, a refresh that asks each for its snapshot and
+//! merges what answered, and trace fetch from the instance that holds the trace. An instance
+//! that does not answer is marked down (its figures leave the merged view, the status says
+//! so) and comes back on the first refresh it answers again: the channels reconnect by
+//! themselves.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::analysis::findings::Findings;
+use crate::ingest::access::AuthToken;
+use crate::model::{Batch, TraceId};
+
+use super::merge::{InstanceSnapshot, merged_findings};
+use super::pb;
+use super::pb::spantop_client::SpantopClient;
+
+/// How long one instance may take to answer a refresh before it counts as down.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Not asked yet.
+    Unknown,
+    Up,
+    /// Why the last refresh got nothing from it.
+    Down(String),
+}
+
+struct Instance {
+    addr: String,
+    client: SpantopClient<Channel>,
+    health: Health,
+    last: Option<InstanceSnapshot>,
+}
+
+/// Where each instance stands after a refresh.
+#[derive(Debug, Clone)]
+pub struct InstanceStatus {
+    pub addr: String,
+    pub health: Health,
+    /// Traces it has analysed (as of its last answer).
+    pub traces: u64,
+    pub spans_held: u64,
+}
+
+/// The merged view one refresh built.
+#[derive(Debug, Clone)]
+pub struct Merged {
+    pub findings: Findings,
+    pub instances: Vec<InstanceStatus>,
+    /// What the refresh took: asking every instance, decoding and merging.
+    pub took: Duration,
+}
+
+impl Merged {
+    pub fn up(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|i| i.health == Health::Up)
+            .count()
+    }
+}
+
+pub struct Attached {
+    instances: Vec<Instance>,
+    token: Option<MetadataValue<tonic::metadata::Ascii>>,
+    timeout: Duration,
+}
+
+/// `host:port` or a URL; a bare address is plain HTTP/2.
+fn endpoint(addr: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
+    let url = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    Ok(Endpoint::from_shared(url)
+        .with_context(|| format!("bad instance address {addr:?}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout))
+}
+
+impl Attached {
+    /// Clients for `addrs` (`host:port`, comma lists split by the caller); connects lazily.
+    pub fn new(
+        addrs: &[String],
+        token: Option<&AuthToken>,
+        timeout: Duration,
+    ) -> anyhow::Result<Attached> {
+        if addrs.is_empty() {
+            bail!("--attach needs at least one instance address");
+        }
+        let instances = addrs
+            .iter()
+            .map(|a| {
+                Ok(Instance {
+                    addr: a.clone(),
+                    client: SpantopClient::new(endpoint(a, timeout)?.connect_lazy())
+                        .max_decoding_message_size(256 * 1024 * 1024),
+                    health: Health::Unknown,
+                    last: None,
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let token = token
+            .map(|t| MetadataValue::try_from(t.bearer()))
+            .transpose()
+            .context("the auth token cannot be sent as a header")?;
+        Ok(Attached {
+            instances,
+            token,
+            timeout,
+        })
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.timeout);
+        if let Some(t) = &self.token {
+            req.metadata_mut().insert("authorization", t.clone());
+        }
+        req
+    }
+
+    /// Asks every instance at once and merges the ones that answered.
+    pub async fn refresh(&mut self) -> Merged {
+        let started = Instant::now();
+        let asks = self.instances.iter().map(|i| {
+            let mut client = i.client.clone();
+            let req = self.request(pb::SnapshotRequest {});
+            async move {
+                let s = client.snapshot(req).await.map_err(|e| status_text(&e))?;
+                InstanceSnapshot::decode(s.into_inner()).map_err(|e| format!("{e:#}"))
+            }
+        });
+        let answers = futures_join_all(asks).await;
+        for (inst, answer) in self.instances.iter_mut().zip(answers) {
+            match answer {
+                Ok(s) => {
+                    inst.health = Health::Up;
+                    inst.last = Some(s);
+                }
+                Err(why) => inst.health = Health::Down(why),
+            }
+        }
+        let up: Vec<&InstanceSnapshot> = self
+            .instances
+            .iter()
+            .filter(|i| i.health == Health::Up)
+            .filter_map(|i| i.last.as_ref())
+            .collect();
+        let findings = merged_findings(&up);
+        Merged {
+            findings,
+            instances: self
+                .instances
+                .iter()
+                .map(|i| InstanceStatus {
+                    addr: i.addr.clone(),
+                    health: i.health.clone(),
+                    traces: i.last.as_ref().map_or(0, |s| s.counters.traces),
+                    spans_held: i.last.as_ref().map_or(0, |s| s.counters.spans_held),
+                })
+                .collect(),
+            took: started.elapsed(),
+        }
+    }
+
+    /// The trace's spans from whichever instance holds it (traces are routed whole to one);
+    /// `None` when no instance that answers holds it.
+    pub async fn fetch_trace(&self, id: TraceId) -> anyhow::Result<Option<(String, Batch)>> {
+        for inst in &self.instances {
+            let mut client = inst.client.clone();
+            let req = self.request(pb::GetTraceRequest {
+                trace_id: id.to_bytes().to_vec(),
+            });
+            match client.get_trace(req).await {
+                Ok(r) => {
+                    let converted =
+                        crate::ingest::otlp::proto::decode_request(&r.into_inner().traces_data)
+                            .map_err(|e| anyhow::anyhow!("{e}"))
+                            .with_context(|| format!("trace {id} from {}", inst.addr))?;
+                    return Ok(Some((inst.addr.clone(), converted.batch)));
+                }
+                Err(s) if s.code() == tonic::Code::NotFound => continue,
+                // One instance down must not hide a trace another holds.
+                Err(_) => continue,
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn status_text(s: &tonic::Status) -> String {
+    match s.code() {
+        tonic::Code::Unavailable => "unreachable".to_owned(),
+        tonic::Code::DeadlineExceeded => "no answer in time".to_owned(),
+        tonic::Code::Unauthenticated => "refused the token".to_owned(),
+        _ => format!("{}: {}", s.code(), s.message()),
+    }
+}
+
+/// Runs the futures concurrently and returns their outputs in order.
+async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(v) => out.push(v),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
+}

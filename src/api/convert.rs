@@ -1,0 +1,452 @@
+//! The mergeable aggregates to and from `spantop.v1` messages. Decoding checks what it reads
+//! (ids, sketch counts) and names what is wrong: a bad snapshot is refused whole, never half
+//! merged.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+
+use crate::analysis::aggregate::callgraph::{EdgeAgg, ServiceMap};
+use crate::analysis::aggregate::hotspots::{CpAgg, HotspotAgg, OpTimes, PathAgg};
+use crate::analysis::aggregate::red::{Red, RedAgg};
+use crate::analysis::aggregate::stats::{Buckets, Repr, Samples, Sketch};
+use crate::analysis::engine::Aggregates;
+use crate::analysis::findings::view::ViewData;
+use crate::analysis::findings::{Findings, PatternKind};
+use crate::analysis::trace::edges::CallKind;
+use crate::model::{SpanId, SpanRef, Sym, TraceId};
+
+use super::pb;
+
+/// What one instance publishes, as its `Snapshot` message.
+pub fn snapshot(view: &ViewData) -> pb::Snapshot {
+    let agg = &view.aggregates;
+    let f: &Findings = &view.findings;
+    let stats = &view.snapshot.stats;
+    pb::Snapshot {
+        generation: view.generation,
+        counters: Some(pb::Counters {
+            traces: agg.traces as u64,
+            spans: agg.spans as u64,
+            min_start_ns: agg.min_start_ns,
+            max_end_ns: agg.max_end_ns,
+            analysis_failures: view.analysis_failures as u64,
+            analysis_skipped: view.analysis_skipped,
+            traces_not_listed: f.input.traces_not_listed as u64,
+            spans_held: stats.spans_held,
+            traces_held: stats.traces_held,
+            spans_received: stats.spans_received,
+            orphan_spans: f.input.orphan_spans as u64,
+        }),
+        durations: Some(samples_to_pb(&agg.durations)),
+        services: agg
+            .red
+            .services
+            .iter()
+            .map(|(s, a)| red_to_pb(*s, None, a))
+            .collect(),
+        operations: agg
+            .red
+            .operations
+            .iter()
+            .map(|((s, o), a)| red_to_pb(*s, Some(*o), a))
+            .collect(),
+        edges: agg
+            .service_map
+            .edges
+            .iter()
+            .map(|((caller, callee, kind), e)| edge_to_pb(*caller, *callee, *kind, e))
+            .collect(),
+        hotspots: Some(hotspots_to_pb(&agg.hotspots)),
+        cold_starts: Some(pb::ColdStarts {
+            invocations: f.cold_starts.invocations as u64,
+            unknown: f.cold_starts.unknown as u64,
+            traces_with_cold_start: f.cold_starts.traces_with_cold_start as u64,
+            by_function: f
+                .cold_starts
+                .by_function
+                .iter()
+                .map(|c| pb::FunctionColdStarts {
+                    function: c.function.to_string(),
+                    trigger: c.trigger.map(|t| t.to_string()).unwrap_or_default(),
+                    invocations: c.invocations as u64,
+                    cold: c.cold as u64,
+                    warm: c.warm as u64,
+                    unknown: c.unknown as u64,
+                    on_critical_path: c.on_critical_path as u64,
+                    inconsistent_telemetry: c.inconsistent_telemetry as u64,
+                    memory_mb: c.memory_mb,
+                    worst: c.worst.map(span_ref_to_pb),
+                })
+                .collect(),
+        }),
+        fan_outs: Some(pb::FanOuts {
+            n_plus_one: Some(count_to_pb(&f.n_plus_one)),
+            mn_plus_one: Some(count_to_pb(&f.mn_plus_one)),
+            parallel: Some(count_to_pb(&f.parallel_fanouts)),
+            patterns: f
+                .patterns
+                .iter()
+                .map(|p| pb::Pattern {
+                    kind: pattern_kind_to_pb(p.kind) as i32,
+                    service: p.service.to_string(),
+                    parent: p.parent.to_string(),
+                    target: p.target.clone(),
+                    signature: p.signature.clone(),
+                    occurrences: p.occurrences as u64,
+                    traces: p.traces as u64,
+                    min_degree: p.min_degree,
+                    max_degree: p.max_degree,
+                    degree_sum: p.mean_degree * p.occurrences as f64,
+                    max_concurrency: p.max_concurrency as u64,
+                    time_held_ms: p.time_held_ms,
+                    batching_saves_ms: p.batching_saves_ms,
+                    cp_ms: p.cp_ms,
+                    cut_by_error: p.cut_by_error as u64,
+                    worst: Some(span_ref_to_pb(p.worst)),
+                    worst_time_held_ms: worst_weight(p),
+                })
+                .collect(),
+        }),
+        errors: Some(pb::ErrorCounts {
+            traces_with_errors: f.errors.traces_with_errors as u64,
+            reaching_root: f.errors.reaching_root as u64,
+            absorbed: f.errors.absorbed as u64,
+        }),
+    }
+}
+
+/// How bad a pattern's worst occurrence is, to pick the worst across instances: the patterns
+/// carry sums only, so the instance's own pick stands for it, weighed by its sum.
+fn worst_weight(p: &crate::analysis::findings::Pattern) -> f64 {
+    match p.kind {
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+    }
+}
+
+fn count_to_pb(l: &crate::analysis::findings::FanOutList) -> pb::FanOutCount {
+    pb::FanOutCount {
+        count: l.count as u64,
+        traces: l.traces as u64,
+    }
+}
+
+pub fn pattern_kind_to_pb(k: PatternKind) -> pb::PatternKind {
+    match k {
+        PatternKind::NPlusOne => pb::PatternKind::NPlusOne,
+        PatternKind::MnPlusOne => pb::PatternKind::MnPlusOne,
+        PatternKind::Parallel => pb::PatternKind::Parallel,
+        PatternKind::Chain => pb::PatternKind::Chain,
+    }
+}
+
+pub fn pattern_kind_from_pb(k: i32) -> anyhow::Result<PatternKind> {
+    Ok(match pb::PatternKind::try_from(k) {
+        Ok(pb::PatternKind::NPlusOne) => PatternKind::NPlusOne,
+        Ok(pb::PatternKind::MnPlusOne) => PatternKind::MnPlusOne,
+        Ok(pb::PatternKind::Parallel) => PatternKind::Parallel,
+        Ok(pb::PatternKind::Chain) => PatternKind::Chain,
+        _ => bail!("unknown pattern kind {k}"),
+    })
+}
+
+pub fn span_ref_to_pb(r: SpanRef) -> pb::SpanRef {
+    pb::SpanRef {
+        trace_id: r.trace_id.to_bytes().to_vec(),
+        span_id: r.span_id.to_bytes().to_vec(),
+    }
+}
+
+pub fn span_ref_from_pb(r: &pb::SpanRef) -> anyhow::Result<SpanRef> {
+    Ok(SpanRef::new(
+        TraceId::from_bytes(&r.trace_id).context("bad trace id")?,
+        SpanId::from_bytes(&r.span_id).context("bad span id")?,
+    ))
+}
+
+fn red_to_pb(service: Sym, operation: Option<Sym>, a: &RedAgg) -> pb::RedRow {
+    pb::RedRow {
+        service: service.to_string(),
+        operation: operation.map(|o| o.to_string()).unwrap_or_default(),
+        count: a.count as u64,
+        errors: a.errors as u64,
+        duration: Some(samples_to_pb(&a.dur)),
+    }
+}
+
+fn call_kind_to_pb(k: CallKind) -> pb::CallKind {
+    match k {
+        CallKind::Rpc => pb::CallKind::Rpc,
+        CallKind::Messaging => pb::CallKind::Messaging,
+        CallKind::Database => pb::CallKind::Database,
+        CallKind::External => pb::CallKind::External,
+    }
+}
+
+fn call_kind_from_pb(k: i32) -> anyhow::Result<CallKind> {
+    Ok(match pb::CallKind::try_from(k) {
+        Ok(pb::CallKind::Rpc) => CallKind::Rpc,
+        Ok(pb::CallKind::Messaging) => CallKind::Messaging,
+        Ok(pb::CallKind::Database) => CallKind::Database,
+        Ok(pb::CallKind::External) => CallKind::External,
+        _ => bail!("unknown call kind {k}"),
+    })
+}
+
+fn edge_to_pb(caller: Sym, callee: Sym, kind: CallKind, e: &EdgeAgg) -> pb::Edge {
+    pb::Edge {
+        caller: caller.to_string(),
+        callee: callee.to_string(),
+        kind: call_kind_to_pb(kind) as i32,
+        calls: e.calls as u64,
+        errors: e.errors as u64,
+        operations: e
+            .operations
+            .iter()
+            .map(|(op, n)| pb::OperationCount {
+                operation: op.to_string(),
+                count: *n as u64,
+            })
+            .collect(),
+        client: Some(samples_to_pb(&e.client)),
+        server: Some(samples_to_pb(&e.server)),
+        gap: Some(samples_to_pb(&e.gap)),
+        negative_gaps: e.negative_gaps as u64,
+        clock_skew_suspected: e.clock_skew_suspected as u64,
+        cp_ns: e.cp_ns,
+    }
+}
+
+fn hotspots_to_pb(h: &HotspotAgg) -> pb::Hotspots {
+    pb::Hotspots {
+        root_ns: h.root_ns,
+        operations: h
+            .ops
+            .iter()
+            .map(|((s, o), a)| pb::OperationCp {
+                service: s.to_string(),
+                operation: o.to_string(),
+                total_ns: a.total,
+                per_trace: Some(samples_to_pb(&a.per_trace)),
+            })
+            .collect(),
+        times: h
+            .times
+            .iter()
+            .map(|((s, o), t)| pb::OperationTimes {
+                service: s.to_string(),
+                operation: o.to_string(),
+                count: t.count,
+                total_ns: t.total_ns,
+                self_ns: t.self_ns,
+            })
+            .collect(),
+        call_paths: h
+            .paths
+            .iter()
+            .map(|(p, a)| pb::CallPathCp {
+                call_path: p.to_string(),
+                total_ns: a.total,
+                traces: a.traces as u64,
+            })
+            .collect(),
+    }
+}
+
+pub fn samples_to_pb(s: &Samples) -> pb::Samples {
+    let (exact, sketch) = match &s.repr {
+        Repr::Exact(v) => (v.clone(), None),
+        Repr::Sketch(k) => (
+            Vec::new(),
+            Some(pb::Sketch {
+                count: k.count,
+                zeros: k.zeros,
+                positive: Some(buckets_to_pb(&k.positive)),
+                negative: Some(buckets_to_pb(&k.negative)),
+            }),
+        ),
+    };
+    pb::Samples {
+        sum_high: (s.sum >> 64) as i64,
+        sum_low: s.sum as u64,
+        exact,
+        sketch,
+    }
+}
+
+fn buckets_to_pb(b: &Buckets) -> pb::Buckets {
+    pb::Buckets {
+        offset: b.offset,
+        counts: b.counts.clone(),
+    }
+}
+
+/// A `Samples` from the wire. The sum must be the values' (exact mode) and the sketch's count
+/// its buckets': anything else is a corrupt snapshot.
+pub fn samples_from_pb(p: Option<&pb::Samples>) -> anyhow::Result<Samples> {
+    let Some(p) = p else {
+        return Ok(Samples::default());
+    };
+    let sum = (i128::from(p.sum_high) << 64) | i128::from(p.sum_low);
+    match &p.sketch {
+        None => {
+            let mut s = Samples::default();
+            for &v in &p.exact {
+                s.push(v);
+            }
+            if s.sum != sum {
+                bail!("a distribution's sum does not match its values");
+            }
+            Ok(s)
+        }
+        Some(k) => {
+            if !p.exact.is_empty() {
+                bail!("a distribution is both exact and a sketch");
+            }
+            let positive = buckets_from_pb(k.positive.as_ref())?;
+            let negative = buckets_from_pb(k.negative.as_ref())?;
+            let held = positive
+                .counts
+                .iter()
+                .chain(&negative.counts)
+                .try_fold(k.zeros, |a, &c| a.checked_add(c));
+            if held != Some(k.count) {
+                bail!("a sketch's count does not match its buckets");
+            }
+            Ok(Samples {
+                repr: Repr::Sketch(Box::new(Sketch {
+                    count: k.count,
+                    zeros: k.zeros,
+                    positive,
+                    negative,
+                })),
+                sum,
+            })
+        }
+    }
+}
+
+/// Buckets trimmed of empty ends, as the sketch keeps them (so equal contents compare equal).
+fn buckets_from_pb(b: Option<&pb::Buckets>) -> anyhow::Result<Buckets> {
+    let Some(b) = b else {
+        return Ok(Buckets::default());
+    };
+    let mut counts = b.counts.clone();
+    while counts.last() == Some(&0) {
+        counts.pop();
+    }
+    let lead = counts.iter().take_while(|&&c| c == 0).count();
+    counts.drain(..lead);
+    let offset = if counts.is_empty() {
+        0
+    } else {
+        b.offset
+            .checked_add(i32::try_from(lead).context("sketch too wide")?)
+            .context("sketch bucket out of range")?
+    };
+    if i32::try_from(counts.len()).is_err() || offset.checked_add(counts.len() as i32).is_none() {
+        bail!("sketch bucket out of range");
+    }
+    Ok(Buckets { offset, counts })
+}
+
+fn usize_of(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// The aggregates of a `Snapshot`.
+pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
+    let c = s.counters.unwrap_or_default();
+    let mut red = Red::default();
+    for r in &s.services {
+        let a = red_from_pb(r).with_context(|| format!("service {}", r.service))?;
+        red.services.insert(Sym::new(&r.service), a);
+    }
+    for r in &s.operations {
+        let a = red_from_pb(r).with_context(|| format!("operation {}", r.operation))?;
+        red.operations
+            .insert((Sym::new(&r.service), Sym::new(&r.operation)), a);
+    }
+    let mut service_map = ServiceMap::default();
+    for e in &s.edges {
+        let key = (
+            Sym::new(&e.caller),
+            Sym::new(&e.callee),
+            call_kind_from_pb(e.kind)?,
+        );
+        let ctx = || format!("edge {} -> {}", e.caller, e.callee);
+        let agg = EdgeAgg {
+            calls: usize_of(e.calls),
+            errors: usize_of(e.errors),
+            operations: e
+                .operations
+                .iter()
+                .map(|o| (Sym::new(&o.operation), usize_of(o.count)))
+                .collect::<BTreeMap<_, _>>(),
+            client: samples_from_pb(e.client.as_ref()).with_context(ctx)?,
+            server: samples_from_pb(e.server.as_ref()).with_context(ctx)?,
+            gap: samples_from_pb(e.gap.as_ref()).with_context(ctx)?,
+            negative_gaps: usize_of(e.negative_gaps),
+            clock_skew_suspected: usize_of(e.clock_skew_suspected),
+            cp_ns: e.cp_ns,
+        };
+        service_map.edges.insert(key, agg);
+    }
+    let mut hotspots = HotspotAgg::default();
+    if let Some(h) = &s.hotspots {
+        hotspots.root_ns = h.root_ns;
+        for o in &h.operations {
+            let per_trace = samples_from_pb(o.per_trace.as_ref())
+                .with_context(|| format!("hotspot {}:{}", o.service, o.operation))?;
+            hotspots.ops.insert(
+                (Sym::new(&o.service), Sym::new(&o.operation)),
+                CpAgg {
+                    total: o.total_ns,
+                    per_trace,
+                },
+            );
+        }
+        for t in &h.times {
+            hotspots.times.insert(
+                (Sym::new(&t.service), Sym::new(&t.operation)),
+                OpTimes {
+                    count: t.count,
+                    total_ns: t.total_ns,
+                    self_ns: t.self_ns,
+                },
+            );
+        }
+        for p in &h.call_paths {
+            hotspots.paths.insert(
+                Sym::new(&p.call_path),
+                PathAgg {
+                    total: p.total_ns,
+                    traces: usize_of(p.traces),
+                },
+            );
+        }
+    }
+    Ok(Aggregates {
+        traces: usize_of(c.traces),
+        spans: usize_of(c.spans),
+        min_start_ns: c.min_start_ns,
+        max_end_ns: c.max_end_ns,
+        hotspots,
+        red,
+        service_map,
+        durations: samples_from_pb(s.durations.as_ref()).context("trace durations")?,
+    })
+}
+
+fn red_from_pb(r: &pb::RedRow) -> anyhow::Result<RedAgg> {
+    let dur = samples_from_pb(r.duration.as_ref())?;
+    if dur.len() as u64 != r.count {
+        bail!("{} requests but {} durations", r.count, dur.len());
+    }
+    Ok(RedAgg {
+        count: usize_of(r.count),
+        errors: usize_of(r.errors),
+        dur,
+    })
+}

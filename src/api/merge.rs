@@ -1,0 +1,391 @@
+//! One `Findings` from several instances' snapshots: the aggregates merge exactly for counts
+//! and sums (`Aggregates::merge`; percentiles from merged sketches within 1 %), and the
+//! sections that come from per-trace findings (cold starts per function, fan-out patterns,
+//! error counts) add up row by row. Traces are routed whole to one instance, so per-trace
+//! counts (traces with a cold start, with an N+1) add up exactly too. Lists of single
+//! occurrences stay on the instances (each row's evidence says where).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use rustc_hash::FxHashMap;
+
+use crate::analysis::aggregate::stats::Summary;
+use crate::analysis::engine::Aggregates;
+use crate::analysis::findings::{
+    FanOutList, Findings, FindingsOptions, FindingsSource, Pattern, PatternKind,
+};
+use crate::analysis::trace::cold_start::{ColdStartConfig, FunctionColdStarts, Penalty};
+use crate::model::{SpanRef, Sym};
+
+use super::convert::{aggregates_from_pb, pattern_kind_from_pb, span_ref_from_pb};
+use super::pb;
+
+/// One instance's snapshot, decoded and checked.
+#[derive(Debug, Clone)]
+pub struct InstanceSnapshot {
+    pub generation: u64,
+    pub aggregates: Aggregates,
+    pub counters: pb::Counters,
+    cold_starts: pb::ColdStarts,
+    fan_outs: pb::FanOuts,
+    errors: pb::ErrorCounts,
+}
+
+impl InstanceSnapshot {
+    pub fn decode(s: pb::Snapshot) -> anyhow::Result<InstanceSnapshot> {
+        let aggregates = aggregates_from_pb(&s)?;
+        let fan_outs = s.fan_outs.unwrap_or_default();
+        for p in &fan_outs.patterns {
+            pattern_kind_from_pb(p.kind)?;
+            if let Some(w) = &p.worst {
+                span_ref_from_pb(w).context("pattern evidence")?;
+            }
+        }
+        let cold_starts = s.cold_starts.unwrap_or_default();
+        for c in &cold_starts.by_function {
+            if let Some(w) = &c.worst {
+                span_ref_from_pb(w).context("cold-start evidence")?;
+            }
+        }
+        Ok(InstanceSnapshot {
+            generation: s.generation,
+            aggregates,
+            counters: s.counters.unwrap_or_default(),
+            cold_starts,
+            fan_outs,
+            errors: s.errors.unwrap_or_default(),
+        })
+    }
+}
+
+fn usize_of(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
+/// The merged view of `parts`.
+pub fn merged_findings(parts: &[&InstanceSnapshot]) -> Findings {
+    let mut agg = Aggregates::default();
+    for p in parts {
+        agg.merge(&p.aggregates);
+    }
+    let sum = |f: fn(&pb::Counters) -> u64| parts.iter().map(|p| f(&p.counters)).sum::<u64>();
+    let source = FindingsSource {
+        aggregates: &agg,
+        cold_start: ColdStartConfig::default(),
+        traces_not_listed: usize_of(sum(|c| c.traces_not_listed)),
+        analysis_failures: usize_of(sum(|c| c.analysis_failures)),
+    };
+    let mut f = Findings::build_from(&source, &[], FindingsOptions::default());
+    f.input.orphan_spans = usize_of(sum(|c| c.orphan_spans));
+    merge_cold_starts(&mut f, parts);
+    merge_fan_outs(&mut f, parts);
+    f.errors.traces_with_errors = parts
+        .iter()
+        .map(|p| usize_of(p.errors.traces_with_errors))
+        .sum();
+    f.errors.reaching_root = parts.iter().map(|p| usize_of(p.errors.reaching_root)).sum();
+    f.errors.absorbed = parts.iter().map(|p| usize_of(p.errors.absorbed)).sum();
+    f
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b > 0 { a as f64 / b as f64 } else { 0.0 }
+}
+
+fn no_penalty() -> Penalty {
+    Penalty {
+        cold: Summary::default(),
+        warm: Summary::default(),
+        delta_p50_ms: None,
+        delta_p95_ms: None,
+        delta_p99_ms: None,
+    }
+}
+
+fn merge_cold_starts(f: &mut Findings, parts: &[&InstanceSnapshot]) {
+    let mut rows: BTreeMap<(Sym, Option<Sym>), FunctionColdStarts> = BTreeMap::new();
+    for p in parts {
+        for c in &p.cold_starts.by_function {
+            let function = Sym::new(&c.function);
+            let trigger = (!c.trigger.is_empty()).then(|| Sym::new(&c.trigger));
+            let row = rows
+                .entry((function, trigger))
+                .or_insert_with(|| FunctionColdStarts {
+                    function,
+                    trigger,
+                    invocations: 0,
+                    cold: 0,
+                    warm: 0,
+                    unknown: 0,
+                    cold_rate: 0.0,
+                    // Distributions per function stay on the instances (not in the snapshot).
+                    init: Summary::default(),
+                    server_penalty: no_penalty(),
+                    caller_penalty: no_penalty(),
+                    on_critical_path: 0,
+                    inconsistent_telemetry: 0,
+                    instances: 0,
+                    memory_mb: None,
+                    worst: None,
+                });
+            row.invocations += usize_of(c.invocations);
+            row.cold += usize_of(c.cold);
+            row.warm += usize_of(c.warm);
+            row.unknown += usize_of(c.unknown);
+            row.on_critical_path += usize_of(c.on_critical_path);
+            row.inconsistent_telemetry += usize_of(c.inconsistent_telemetry);
+            row.memory_mb = row.memory_mb.or(c.memory_mb);
+            if row.worst.is_none() {
+                row.worst = c.worst.as_ref().and_then(|w| span_ref_from_pb(w).ok());
+            }
+        }
+    }
+    let mut by_function: Vec<FunctionColdStarts> = rows.into_values().collect();
+    for r in &mut by_function {
+        r.cold_rate = ratio(r.cold, r.cold + r.warm);
+    }
+    by_function.sort_by(|a, b| b.cold.cmp(&a.cold).then(a.function.cmp(&b.function)));
+    let cs = &mut f.cold_starts;
+    cs.count = by_function.iter().map(|r| r.cold).sum();
+    let classified: usize = by_function.iter().map(|r| r.cold + r.warm).sum();
+    cs.rate = ratio(cs.count, classified);
+    cs.invocations = parts
+        .iter()
+        .map(|p| usize_of(p.cold_starts.invocations))
+        .sum();
+    cs.unknown = parts.iter().map(|p| usize_of(p.cold_starts.unknown)).sum();
+    cs.traces_with_cold_start = parts
+        .iter()
+        .map(|p| usize_of(p.cold_starts.traces_with_cold_start))
+        .sum();
+    // A service's cold-start columns over all its triggers, as `Findings::build` has them.
+    let mut per_fn: FxHashMap<Sym, (usize, usize, usize)> = FxHashMap::default();
+    for r in &by_function {
+        let e = per_fn.entry(r.function).or_default();
+        e.0 += r.invocations;
+        e.1 += r.cold;
+        e.2 += r.cold + r.warm;
+    }
+    for s in &mut f.services {
+        if let Some(&(inv, cold, classified)) = per_fn.get(&s.red.service) {
+            s.invocations = inv;
+            s.cold_starts = cold;
+            s.cold_start_rate = Some(ratio(cold, classified));
+        }
+    }
+    cs.by_function = by_function;
+}
+
+type PatternKey = (PatternKind, Sym, Sym, String, Option<String>);
+
+fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
+    let count = |get: fn(&pb::FanOuts) -> Option<&pb::FanOutCount>| FanOutList {
+        count: parts
+            .iter()
+            .filter_map(|p| get(&p.fan_outs))
+            .map(|c| usize_of(c.count))
+            .sum(),
+        traces: parts
+            .iter()
+            .filter_map(|p| get(&p.fan_outs))
+            .map(|c| usize_of(c.traces))
+            .sum(),
+        list: Vec::new(),
+    };
+    f.n_plus_one = count(|x| x.n_plus_one.as_ref());
+    f.mn_plus_one = count(|x| x.mn_plus_one.as_ref());
+    f.parallel_fanouts = count(|x| x.parallel.as_ref());
+    let mut rows: BTreeMap<PatternKey, (Pattern, f64, f64)> = BTreeMap::new();
+    for p in parts {
+        for x in &p.fan_outs.patterns {
+            let (Ok(kind), Some(Ok(worst))) = (
+                pattern_kind_from_pb(x.kind),
+                x.worst.as_ref().map(span_ref_from_pb),
+            ) else {
+                continue;
+            };
+            let key = (
+                kind,
+                Sym::new(&x.service),
+                Sym::new(&x.parent),
+                x.target.clone(),
+                x.signature.clone(),
+            );
+            let (row, degree_sum, worst_weight) = rows
+                .entry(key)
+                .or_insert_with(|| (empty_pattern(kind, x, worst), 0.0, f64::NEG_INFINITY));
+            row.occurrences += usize_of(x.occurrences);
+            row.traces += usize_of(x.traces);
+            row.min_degree = row.min_degree.min(x.min_degree);
+            row.max_degree = row.max_degree.max(x.max_degree);
+            row.max_concurrency = row.max_concurrency.max(usize_of(x.max_concurrency));
+            row.time_held_ms += x.time_held_ms;
+            row.batching_saves_ms += x.batching_saves_ms;
+            row.cp_ms += x.cp_ms;
+            row.cut_by_error += usize_of(x.cut_by_error);
+            *degree_sum += x.degree_sum;
+            if x.worst_time_held_ms > *worst_weight {
+                *worst_weight = x.worst_time_held_ms;
+                row.worst = worst;
+            }
+        }
+    }
+    let mut patterns: Vec<Pattern> = rows
+        .into_values()
+        .map(|(mut p, degree_sum, _)| {
+            p.mean_degree = degree_sum / p.occurrences.max(1) as f64;
+            p
+        })
+        .collect();
+    // The order `Findings::build` gives them.
+    let weight = |p: &Pattern| match p.kind {
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+    };
+    patterns.sort_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then(weight(b).total_cmp(&weight(a)))
+            .then((a.service, a.parent).cmp(&(b.service, b.parent)))
+            .then(a.target.cmp(&b.target))
+    });
+    f.patterns = patterns;
+}
+
+fn empty_pattern(kind: PatternKind, x: &pb::Pattern, worst: SpanRef) -> Pattern {
+    Pattern {
+        kind,
+        service: Sym::new(&x.service),
+        parent: Sym::new(&x.parent),
+        target: x.target.clone(),
+        signature: x.signature.clone(),
+        occurrences: 0,
+        traces: 0,
+        min_degree: f64::INFINITY,
+        max_degree: 0.0,
+        mean_degree: 0.0,
+        max_concurrency: 0,
+        shape: None,
+        time_held_ms: 0.0,
+        batching_saves_ms: 0.0,
+        cp_ms: 0.0,
+        cut_by_error: 0,
+        worst_chain: Vec::new(),
+        tail_risk: None,
+        worst,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::engine::Engine;
+    use crate::analysis::findings::view::ViewData;
+    use crate::analysis::trace::fixture::TraceBuilder;
+    use crate::api::convert::snapshot;
+    use crate::model::SpanKind;
+    use crate::store::StoreSnapshot;
+
+    fn trace(id: u128) -> crate::store::Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        let ms = (id % 97) as u64 + 1;
+        let r = b
+            .span("gw", "GET /")
+            .kind(SpanKind::Server)
+            .at(0, 10 * ms)
+            .id();
+        let c = b
+            .span("gw", "call")
+            .kind(SpanKind::Client)
+            .at(1, 9 * ms)
+            .parent(r)
+            .id();
+        b.span("svc", "serve")
+            .kind(SpanKind::Server)
+            .at(2, 8 * ms)
+            .parent(c)
+            .id();
+        b.build()
+    }
+
+    /// Three engines' snapshots, through the wire types and back, merge to the figures of one
+    /// engine fed every trace: counts and totals exactly, percentiles within the sketch bound.
+    #[test]
+    fn merged_snapshots_equal_one_engine_fed_everything() {
+        let mut one = Engine::default();
+        let mut shards = [Engine::default(), Engine::default(), Engine::default()];
+        for id in 1..=3000u128 {
+            let t = trace(id);
+            one.add_trace(&t);
+            shards[(id % 3) as usize].add_trace(&t);
+        }
+        let parts: Vec<InstanceSnapshot> = shards
+            .iter()
+            .map(|e| {
+                let view = ViewData::build(StoreSnapshot::default(), e);
+                InstanceSnapshot::decode(snapshot(&view)).expect("own snapshot decodes")
+            })
+            .collect();
+        let merged = merged_findings(&parts.iter().collect::<Vec<_>>());
+        let whole = Findings::build(&one, FindingsOptions::default());
+        assert_eq!(merged.input.traces, 3000);
+        assert_eq!(
+            (
+                merged.input.traces,
+                merged.input.spans,
+                merged.input.window_s
+            ),
+            (whole.input.traces, whole.input.spans, whole.input.window_s)
+        );
+        assert_eq!(merged.services.len(), whole.services.len());
+        for (m, w) in merged.services.iter().zip(&whole.services) {
+            assert_eq!(
+                (m.red.service, m.red.requests, m.red.errors),
+                (w.red.service, w.red.requests, w.red.errors)
+            );
+            assert_eq!(m.cp_total_ms, w.cp_total_ms);
+            assert_eq!(m.red.duration.total_ms, w.red.duration.total_ms);
+            let p99 = (m.red.duration.p99_ms, w.red.duration.p99_ms);
+            assert!((p99.0 - p99.1).abs() <= 0.01 * p99.1 + 1e-3, "{p99:?}");
+        }
+        assert_eq!(merged.service_map.len(), whole.service_map.len());
+        for (m, w) in merged.service_map.iter().zip(&whole.service_map) {
+            assert_eq!(
+                (m.calls, m.errors, m.cp_total_ms),
+                (w.calls, w.errors, w.cp_total_ms)
+            );
+        }
+        let ops = |f: &Findings| {
+            f.hotspots
+                .operations
+                .iter()
+                .map(|h| {
+                    (
+                        h.service,
+                        h.operation,
+                        h.cp_total_ms.to_bits(),
+                        h.occurrence,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ops(&merged), ops(&whole));
+        let lat = (merged.latency.p95_ms, whole.latency.p95_ms);
+        assert!((lat.0 - lat.1).abs() <= 0.01 * lat.1 + 1e-3, "{lat:?}");
+    }
+
+    #[test]
+    fn a_corrupt_sketch_is_refused() {
+        let mut e = Engine::default();
+        for id in 1..=1100u128 {
+            e.add_trace(&trace(id));
+        }
+        let mut s = snapshot(&ViewData::build(StoreSnapshot::default(), &e));
+        if let Some(k) = s.durations.as_mut().and_then(|d| d.sketch.as_mut()) {
+            k.count += 1;
+        }
+        let err = InstanceSnapshot::decode(s).expect_err("count and buckets disagree");
+        assert!(format!("{err:#}").contains("sketch"), "{err:#}");
+    }
+}
