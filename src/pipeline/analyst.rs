@@ -52,8 +52,10 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    pub fn send(&self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
-        if completed.is_empty() && evicted.is_empty() {
+    /// Hands over completed and evicted traces; `open_changed` asks for a new view even
+    /// when there are none (the snapshot's open list changed).
+    pub fn send(&self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>, open_changed: bool) {
+        if completed.is_empty() && evicted.is_empty() && !open_changed {
             return;
         }
         let mut kept = Vec::with_capacity(completed.len());

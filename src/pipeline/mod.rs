@@ -19,7 +19,7 @@ use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::BatchTx;
 use crate::model::Batch;
-use crate::store::{MemoryGauge, SpanStore, StoreConfig, StoreSnapshot};
+use crate::store::{MemoryGauge, OpenTrace, SpanStore, StoreConfig, StoreSnapshot};
 
 use analyst::Analyst;
 
@@ -184,6 +184,14 @@ impl Pipeline {
     }
 }
 
+/// Whether two open lists name the same traces with the same spans (ages aside).
+fn same_open(a: &[OpenTrace], b: &[OpenTrace]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.trace_id == y.trace_id && x.spans == y.spans && x.root == y.root)
+}
+
 /// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
 const MAX_BATCHES_PER_TURN: usize = 64;
 
@@ -202,14 +210,19 @@ async fn run(
         tokio::select! {
             biased;
             _ = ticker.tick() => {
+                let now = Instant::now();
                 if mode == Mode::Live {
-                    store.tick(Instant::now());
+                    store.tick(now);
                 }
                 store.enforce_memory();
                 // The snapshot first: the worker builds its view from it as soon as it has the
                 // completed traces, and they must be in it.
-                snap_tx.send_replace(store.snapshot());
-                inbox.send(store.take_completed(), store.take_evicted());
+                let snapshot = store.snapshot_at(now);
+                // Spans arriving change the open list even when nothing completes: the view
+                // shows it, so it is rebuilt then too (not for the clock alone).
+                let open_changed = !same_open(&snapshot.open, &snap_tx.borrow().open);
+                snap_tx.send_replace(snapshot);
+                inbox.send(store.take_completed(), store.take_evicted(), open_changed);
             }
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
@@ -229,7 +242,7 @@ async fn run(
     let deadline = shutdown_budget.map(|b| Instant::now() + b);
     let left_open = store.complete_all_until(deadline);
     snap_tx.send_replace(store.snapshot());
-    inbox.send(store.take_completed(), store.take_evicted());
+    inbox.send(store.take_completed(), store.take_evicted(), true);
     Stopped {
         store,
         deadline,

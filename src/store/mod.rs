@@ -105,11 +105,34 @@ impl MemoryGauge {
 /// Log records kept per trace; a chatty trace keeps its first ones.
 pub const MAX_LOGS_PER_TRACE: usize = 1000;
 
-/// What readers get: counters plus the complete traces held, oldest completion first.
+/// What readers get: counters, the complete traces held (oldest completion first) and a
+/// summary of the oldest open ones.
 #[derive(Debug, Clone, Default)]
 pub struct StoreSnapshot {
     pub stats: StoreStats,
     pub traces: Arc<[Arc<Trace>]>,
+    /// At most `MAX_OPEN_LISTED` open (incomplete) traces, the longest open first: what an
+    /// "in progress" view shows. Rebuilt at every `snapshot`.
+    pub open: Arc<[OpenTrace]>,
+}
+
+/// Open traces listed in a snapshot: the oldest, where a stuck or slow request shows.
+pub const MAX_OPEN_LISTED: usize = 500;
+
+/// One open trace as it stands: what arrived so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTrace {
+    pub trace_id: TraceId,
+    /// The root span's service and name, once a span without a parent has arrived.
+    pub root: Option<(Sym, Sym)>,
+    pub spans: usize,
+    /// Earliest span start and latest span end so far (the data's clock).
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Wall time since its first span arrived, and since its last one (when `now` was the
+    /// snapshot's time).
+    pub age: Duration,
+    pub idle: Duration,
 }
 
 impl StoreSnapshot {
@@ -135,6 +158,8 @@ struct TraceSlot {
     /// Span ids seen, built only once a trace is large enough that a linear scan would cost.
     ids: Option<FxHashSet<crate::model::SpanId>>,
     state: SlotState,
+    /// When its first span (or log) arrived.
+    opened: Instant,
 }
 
 const DEDUP_SET_THRESHOLD: usize = 32;
@@ -264,7 +289,9 @@ impl SpanStore {
     /// and (with a gauge) the analysis worker's bytes and the interned names.
     fn fill_memory(&self, stats: &mut StoreStats) {
         stats.max_memory_bytes = self.config.max_memory as u64;
-        stats.span_bytes += stats.traces_held * SLOT_OVERHEAD_BYTES as u64;
+        // The published open list: a row per open trace, at most `MAX_OPEN_LISTED`.
+        stats.span_bytes += stats.traces_held * SLOT_OVERHEAD_BYTES as u64
+            + stats.open_traces.min(MAX_OPEN_LISTED as u64) * size_of::<OpenTrace>() as u64;
         stats.unreleased_bytes = self.unreleased.bytes as u64;
         if self.gauge.is_some() {
             stats.analysis_bytes = self.gauge.as_ref().map_or(0, |g| g.analysis_bytes()) as u64;
@@ -303,6 +330,7 @@ impl SpanStore {
                     trace: Arc::new(Trace::new(id)),
                     ids: None,
                     state: SlotState::Open { last_activity: now },
+                    opened: now,
                 }
             });
             if slot.contains(&span) {
@@ -351,6 +379,7 @@ impl SpanStore {
                 trace: Arc::new(Trace::new(id)),
                 ids: None,
                 state: SlotState::Open { last_activity: now },
+                opened: now,
             }
         });
         if slot.trace.logs.len() >= MAX_LOGS_PER_TRACE {
@@ -517,7 +546,50 @@ impl SpanStore {
         }
     }
 
-    /// Complete traces held, in completion order. Cheap when nothing changed since the last call.
+    /// Complete traces held, in completion order, and the oldest open ones as of `now`. The
+    /// complete list is cheap when nothing changed since the last call; the open list costs a
+    /// pass over the slots.
+    pub fn snapshot_at(&mut self, now: Instant) -> StoreSnapshot {
+        StoreSnapshot {
+            open: self.open_traces(now).into(),
+            ..self.snapshot()
+        }
+    }
+
+    /// The `MAX_OPEN_LISTED` open traces opened first, oldest first.
+    fn open_traces(&self, now: Instant) -> Vec<OpenTrace> {
+        let mut open: Vec<(Instant, Instant, &Trace)> = self
+            .slots
+            .values()
+            .filter_map(|s| match s.state {
+                SlotState::Open { last_activity } if !s.trace.spans.is_empty() => {
+                    Some((s.opened, last_activity, &*s.trace))
+                }
+                _ => None,
+            })
+            .collect();
+        if open.len() > MAX_OPEN_LISTED {
+            open.select_nth_unstable_by_key(MAX_OPEN_LISTED, |&(opened, _, t)| {
+                (opened, t.trace_id)
+            });
+            open.truncate(MAX_OPEN_LISTED);
+        }
+        open.sort_unstable_by_key(|&(opened, _, t)| (opened, t.trace_id));
+        open.into_iter()
+            .map(|(opened, last, t)| OpenTrace {
+                trace_id: t.trace_id,
+                root: t.roots().next().map(|r| (r.service(), r.name)),
+                spans: t.spans.len(),
+                start_ns: t.start_ns(),
+                end_ns: t.end_ns(),
+                age: now.saturating_duration_since(opened),
+                idle: now.saturating_duration_since(last),
+            })
+            .collect()
+    }
+
+    /// Complete traces held, in completion order (no open list). Cheap when nothing changed
+    /// since the last call.
     pub fn snapshot(&mut self) -> StoreSnapshot {
         let traces = match &self.snapshot_cache {
             Some(t) => Arc::clone(t),
@@ -538,6 +610,7 @@ impl SpanStore {
         StoreSnapshot {
             stats: self.stats(),
             traces,
+            open: Arc::new([]),
         }
     }
 

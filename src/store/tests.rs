@@ -194,9 +194,12 @@ fn eviction_keeps_memory_under_budget_oldest_complete_first() {
 #[test]
 fn open_traces_are_evicted_when_nothing_else_is_left() {
     let t0 = Instant::now();
-    // An open one-span trace: the span, the vector's spare capacity (it starts at four) and the
-    // slot's bookkeeping.
-    let size = span(1, 1, None, "a").memory_size() + 3 * size_of::<Span>() + SLOT_OVERHEAD_BYTES;
+    // An open one-span trace: the span, the vector's spare capacity (it starts at four), the
+    // slot's bookkeeping and its row in the published open list.
+    let size = span(1, 1, None, "a").memory_size()
+        + 3 * size_of::<Span>()
+        + SLOT_OVERHEAD_BYTES
+        + size_of::<OpenTrace>();
     let mut store = SpanStore::new(config(1000, size * 5));
     for t in 1..=20u128 {
         store.ingest(Batch::new(vec![span(t, 1, None, "a")]), t0);
@@ -426,5 +429,55 @@ fn the_gauge_counts_against_the_budget() {
     assert_eq!(
         stats.memory_bytes,
         stats.span_bytes + stats.analysis_bytes + stats.interned_bytes
+    );
+}
+
+#[test]
+fn snapshot_lists_the_oldest_open_traces_with_what_arrived() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(1000, usize::MAX));
+    // Trace 1 has only a child so far; trace 2 has its root; trace 3 completes.
+    store.ingest(Batch::new(vec![span(1, 2, Some(1), "db")]), t0);
+    store.ingest(
+        Batch::new(vec![span(2, 1, None, "gw"), span(2, 3, Some(1), "api")]),
+        t0 + Duration::from_millis(10),
+    );
+    store.ingest(Batch::new(vec![span(3, 1, None, "b")]), t0);
+    store.complete(TraceId::from_u128(3).expect("id"));
+    let now = t0 + Duration::from_millis(100);
+    let snap = store.snapshot_at(now);
+    let ids: Vec<u128> = snap.open.iter().map(|o| o.trace_id.as_u128()).collect();
+    assert_eq!(ids.len(), 2, "the complete trace is not listed");
+    let first = &snap.open[0];
+    let second = &snap.open[1];
+    assert_eq!(first.trace_id.as_u128(), 1, "opened first, listed first");
+    assert_eq!(first.root, None, "no root arrived yet");
+    assert_eq!(first.spans, 1);
+    assert_eq!(first.age, Duration::from_millis(100));
+    assert_eq!(second.root, Some((Sym::new("gw"), Sym::new("op"))));
+    assert_eq!((second.spans, second.start_ns, second.end_ns), (2, 10, 35));
+    assert_eq!(second.idle, Duration::from_millis(90));
+    // The plain snapshot (batch callers) does not pay for the list.
+    assert!(store.snapshot().open.is_empty());
+}
+
+#[test]
+fn open_list_is_capped_at_the_oldest() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(60_000, usize::MAX));
+    let n = MAX_OPEN_LISTED as u128 + 50;
+    for i in 1..=n {
+        store.ingest(
+            Batch::new(vec![span(i, 1, None, "s")]),
+            t0 + Duration::from_millis(i as u64),
+        );
+    }
+    let snap = store.snapshot_at(t0 + Duration::from_secs(10));
+    assert_eq!(snap.open.len(), MAX_OPEN_LISTED);
+    assert_eq!(snap.open[0].trace_id.as_u128(), 1);
+    assert_eq!(
+        snap.open[MAX_OPEN_LISTED - 1].trace_id.as_u128(),
+        MAX_OPEN_LISTED as u128,
+        "the youngest 50 are left out"
     );
 }

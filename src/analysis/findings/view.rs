@@ -85,6 +85,12 @@ impl ViewData {
             .map(|t| &**t)
     }
 
+    /// The oldest open (incomplete) traces as the store last listed them, oldest first (at
+    /// most `store::MAX_OPEN_LISTED`): the "in progress" view.
+    pub fn open_traces(&self) -> &[crate::store::OpenTrace] {
+        &self.snapshot.open
+    }
+
     pub fn trace_row(&self, id: TraceId) -> Option<&TraceRow> {
         self.index.get(&id).and_then(|&i| self.traces.get(i))
     }
