@@ -550,7 +550,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::trace::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::{TraceBuilder, gateway_call};
 
     fn trace(extra: bool) -> Trace {
         let mut b = TraceBuilder::new();
@@ -695,29 +695,7 @@ mod tests {
     }
 
     fn traces(n: u128, first: u128) -> Vec<Trace> {
-        (first..first + n)
-            .map(|id| {
-                let mut b = TraceBuilder::with_trace_id(id);
-                let ms = (id % 97) as u64 + 1;
-                let r = b
-                    .span("gw", "GET /")
-                    .kind(SpanKind::Server)
-                    .at(0, 10 * ms)
-                    .id();
-                let c = b
-                    .span("gw", "call")
-                    .kind(SpanKind::Client)
-                    .at(1, 9 * ms)
-                    .parent(r)
-                    .id();
-                b.span("svc", "serve")
-                    .kind(SpanKind::Server)
-                    .at(2, 8 * ms)
-                    .parent(c)
-                    .id();
-                b.build()
-            })
-            .collect()
+        (first..first + n).map(gateway_call).collect()
     }
 
     #[test]

@@ -282,32 +282,9 @@ mod tests {
     use super::*;
     use crate::analysis::engine::Engine;
     use crate::analysis::findings::view::ViewData;
-    use crate::analysis::trace::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::gateway_call;
     use crate::api::convert::snapshot;
-    use crate::model::SpanKind;
     use crate::store::StoreSnapshot;
-
-    fn trace(id: u128) -> crate::store::Trace {
-        let mut b = TraceBuilder::with_trace_id(id);
-        let ms = (id % 97) as u64 + 1;
-        let r = b
-            .span("gw", "GET /")
-            .kind(SpanKind::Server)
-            .at(0, 10 * ms)
-            .id();
-        let c = b
-            .span("gw", "call")
-            .kind(SpanKind::Client)
-            .at(1, 9 * ms)
-            .parent(r)
-            .id();
-        b.span("svc", "serve")
-            .kind(SpanKind::Server)
-            .at(2, 8 * ms)
-            .parent(c)
-            .id();
-        b.build()
-    }
 
     /// Three engines' snapshots, through the wire types and back, merge to the figures of one
     /// engine fed every trace: counts and totals exactly, percentiles within the sketch bound.
@@ -316,7 +293,7 @@ mod tests {
         let mut one = Engine::default();
         let mut shards = [Engine::default(), Engine::default(), Engine::default()];
         for id in 1..=3000u128 {
-            let t = trace(id);
+            let t = gateway_call(id);
             one.add_trace(&t);
             shards[(id % 3) as usize].add_trace(&t);
         }
@@ -379,7 +356,7 @@ mod tests {
     fn a_corrupt_sketch_is_refused() {
         let mut e = Engine::default();
         for id in 1..=1100u128 {
-            e.add_trace(&trace(id));
+            e.add_trace(&gateway_call(id));
         }
         let mut s = snapshot(&ViewData::build(StoreSnapshot::default(), &e));
         if let Some(k) = s.durations.as_mut().and_then(|d| d.sketch.as_mut()) {

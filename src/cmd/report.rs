@@ -130,10 +130,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let format = report::OutputFormat::from(args.format);
-    let top = args.top.unwrap_or(match format {
-        report::OutputFormat::Json => usize::MAX,
-        report::OutputFormat::Text | report::OutputFormat::Md => 10,
-    });
+    let top = args.top.unwrap_or(default_top(format));
     // Text and Markdown group the full lists (43 loops of one kind are one row) and cut the
     // groups to `top`; JSON cuts the lists themselves.
     let list_top = match format {
@@ -195,10 +192,7 @@ async fn run_attached(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let format = report::OutputFormat::from(args.format);
-    let top = args.top.unwrap_or(match format {
-        report::OutputFormat::Json => usize::MAX,
-        report::OutputFormat::Text | report::OutputFormat::Md => 10,
-    });
+    let top = args.top.unwrap_or(default_top(format));
     let out = report::render(&merged.findings, format, top)?;
     std::io::stdout()
         .lock()
@@ -216,4 +210,12 @@ async fn run_attached(args: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(GATE_EXIT)
     })
+}
+
+/// `--top` when not given: JSON keeps every entry, text and Markdown the first ten.
+fn default_top(format: report::OutputFormat) -> usize {
+    match format {
+        report::OutputFormat::Json => usize::MAX,
+        report::OutputFormat::Text | report::OutputFormat::Md => 10,
+    }
 }

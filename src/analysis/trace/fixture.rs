@@ -198,3 +198,27 @@ impl SpanDraft<'_> {
         span_id
     }
 }
+
+/// Trace `id` of a three-span request (gw server -> gw client -> svc server) whose duration
+/// varies with the id: the shape the merge tests spread over engines.
+pub fn gateway_call(id: u128) -> Trace {
+    let mut b = TraceBuilder::with_trace_id(id);
+    let ms = (id % 97) as u64 + 1;
+    let r = b
+        .span("gw", "GET /")
+        .kind(SpanKind::Server)
+        .at(0, 10 * ms)
+        .id();
+    let c = b
+        .span("gw", "call")
+        .kind(SpanKind::Client)
+        .at(1, 9 * ms)
+        .parent(r)
+        .id();
+    b.span("svc", "serve")
+        .kind(SpanKind::Server)
+        .at(2, 8 * ms)
+        .parent(c)
+        .id();
+    b.build()
+}
