@@ -113,11 +113,11 @@ fn cold_starts(f: &Findings, top: usize) -> Section {
     )];
     if let Some(w) = c.list.first() {
         lines.push(format!(
-            "Costliest: {} in trace {}: init {} ({:?}), {} on the critical path ({} of the request).",
+            "Costliest: {} in trace {}: init {} ({}), {} on the critical path ({} of the request).",
             w.function,
             w.trace_id,
             ms(w.init_ms),
-            w.init_source,
+            w.init_source.describe(),
             ms(w.cold_cp_ms),
             pct(w.cold_cp_share)
         ));
@@ -580,6 +580,7 @@ fn errors(f: &Findings, top: usize) -> Section {
                 "to root",
                 "absorbed",
                 "propagation",
+                "timeout locus",
                 "example trace",
             ],
             rows: e
@@ -593,6 +594,12 @@ fn errors(f: &Findings, top: usize) -> Section {
                         o.propagated_to_root.to_string(),
                         o.absorbed.to_string(),
                         join(&o.propagation_services, " → "),
+                        o.timeout_locus.as_ref().map_or("-".into(), |l| {
+                            format!(
+                                "{} {} (still running in {} of {} timeouts)",
+                                l.service, l.operation, l.traces, o.timed_out
+                            )
+                        }),
                         o.example_trace.to_string(),
                     ]
                 })
