@@ -246,3 +246,41 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
         );
     }
 }
+
+/// One service count: the store's summary line (`replay --headless`), the report's overview
+/// and its services table count the same services, including ones that only call out (a
+/// client-only root service, Zipkin's "unknown"), as Jaeger lists them.
+#[test]
+fn every_output_counts_the_same_services() {
+    for rel in [
+        "zipkin-v2-json/yelp.json",
+        "jaeger-json/jaeger-anonymizer__trace_success.json",
+        "reader-shapes/jaeger-api-v3-get-trace.jsonl",
+        "otlp-json/otel-tui__test_data.jsonl",
+    ] {
+        let path = sample(rel);
+        let out = Command::new(env!("CARGO_BIN_EXE_spantop"))
+            .args(["replay", "--headless", "--speed", "max"])
+            .arg(&path)
+            .output()
+            .expect("spantop runs");
+        let summary = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let held: usize = summary
+            .split(" services")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{rel}: no service count in {summary}"));
+        let v = report_json(&path);
+        assert_eq!(v["input"]["services"], held, "{rel}: overview vs summary");
+        assert_eq!(
+            len(&v["services"]),
+            held,
+            "{rel}: services table vs summary"
+        );
+    }
+}

@@ -655,7 +655,7 @@ fn services(f: &Findings, top: usize) -> Section {
     Section {
         title: "Services".into(),
         lines: vec![
-            "Requests served (SERVER/CONSUMER spans and roots), by share of critical-path time."
+            "Requests served (SERVER/CONSUMER spans and roots), by share of critical-path time; a service that only called out serves 0."
                 .into(),
         ],
         table: Some(Table {
@@ -667,14 +667,20 @@ fn services(f: &Findings, top: usize) -> Section {
                 .take(top.max(20))
                 .map(|s| {
                     let d = &s.red.duration;
+                    // No request served: no rate, error rate or latency to show.
+                    let served = |v: String| if s.red.requests > 0 { v } else { "-".into() };
                     vec![
                         s.red.service.to_string(),
                         s.red.requests.to_string(),
-                        format!("{:.2}", s.red.rate_per_s),
-                        pct(s.red.error_rate),
-                        ms(d.p50_ms),
-                        ms(d.p95_ms),
-                        format!("{}{}", ms(d.p99_ms), if d.p99_is_max { "≈max" } else { "" }),
+                        served(format!("{:.2}", s.red.rate_per_s)),
+                        served(pct(s.red.error_rate)),
+                        served(ms(d.p50_ms)),
+                        served(ms(d.p95_ms)),
+                        served(format!(
+                            "{}{}",
+                            ms(d.p99_ms),
+                            if d.p99_is_max { "≈max" } else { "" }
+                        )),
                         pct(s.cp_share),
                         s.cold_start_rate.map_or("-".into(), pct),
                     ]

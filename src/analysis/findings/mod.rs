@@ -459,8 +459,28 @@ impl Findings {
             e.1 += f.cold;
             e.2 += f.cold + f.warm;
         }
-        let red_services = agg.red.services(window);
-        let services = red_services
+        // Every service that has spans, as Jaeger lists them: one that only called out (a
+        // client-only root service, a Zipkin "unknown") still owns time, with 0 requests.
+        let mut red_services = agg.red.services(window);
+        let served = red_services.len();
+        for &service in self_by_service.keys() {
+            if red_services[..served]
+                .binary_search_by(|r| r.service.cmp(&service))
+                .is_err()
+            {
+                red_services.push(RedRow {
+                    service,
+                    operation: None,
+                    requests: 0,
+                    rate_per_s: 0.0,
+                    errors: 0,
+                    error_rate: 0.0,
+                    duration: Summary::default(),
+                });
+            }
+        }
+        red_services.sort_by(|a, b| a.service.cmp(&b.service));
+        let services: Vec<ServiceRow> = red_services
             .iter()
             .cloned()
             .map(|red| {
