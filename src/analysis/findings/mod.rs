@@ -479,7 +479,7 @@ impl Findings {
                 });
             }
         }
-        red_services.sort_by(|a, b| a.service.cmp(&b.service));
+        red_services.sort_by_key(|r| r.service);
         let services: Vec<ServiceRow> = red_services
             .iter()
             .cloned()
