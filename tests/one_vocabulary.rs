@@ -199,13 +199,23 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
         );
         let hot = screen(&mut app, &view, &[KeyCode::Char('6')]);
         assert_eq!(
-            title_count(
-                &hot,
-                "Operations by critical-path time; edges by client time outside the server"
-            ),
-            len(&report["hotspots"]["operations"]) + len(&report["hotspots"]["edges_by_gap_mean"]),
+            title_count(&hot, "edge gaps; background apart"),
+            len(&report["hotspots"]["operations"])
+                + len(&report["hotspots"]["edges_by_gap_mean"])
+                + len(&report["hotspots"]["background"]),
             "{rel}"
         );
+        if rel.contains("otel-tui") {
+            // flagd's EventStream streams are listed as background, with no share.
+            let row = hot
+                .lines()
+                .find(|l| l.contains("schema.v1.Service/EventStream"))
+                .unwrap_or_else(|| panic!("background row drawn:\n{hot}"));
+            assert!(
+                row.contains("stream") && row.trim_end_matches(['│', ' ']).ends_with('-'),
+                "{row}"
+            );
+        }
         let map = screen(&mut app, &view, &[KeyCode::Char('7')]);
         assert_eq!(
             title_count(
