@@ -15,6 +15,7 @@ use spantop::model::{
 };
 use spantop::pipeline::{Pipeline, PipelineConfig};
 use spantop::store::{StoreConfig, StoreStats};
+use spantop::ui::views::ListTab;
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
@@ -206,6 +207,65 @@ fn filter_and_sort_the_traces_table() {
     assert!(rows > 0);
     assert!(s.contains(&format!("{rows}/{}", data.traces.len())), "{s}");
     insta::assert_snapshot!("traces_filtered_sorted", t.backend());
+}
+
+fn ctrl(app: &mut App, data: &ViewData, c: char) -> Effect {
+    app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL), data)
+}
+
+fn traces_filter(app: &App) -> String {
+    app.list(ListTab::Traces).filter.text().to_owned()
+}
+
+#[test]
+fn the_filter_applies_as_typed_ctrl_u_clears_and_esc_undoes() {
+    let data = shop_data();
+    let all = data.traces.len();
+    let errors = data.traces.iter().filter(|r| r.errors > 0).count();
+    let slow_errors = data
+        .traces
+        .iter()
+        .filter(|r| r.errors > 0 && r.duration_ns() > 500_000_000)
+        .count();
+    assert!(0 < slow_errors && slow_errors < errors && errors < all);
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error");
+    // No Enter yet: the table already shows the error traces only.
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{errors}/{all}")), "{s}");
+    assert!(s.contains("Enter keep  Esc undo  C-u clear"), "{s}");
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.editing, None);
+    assert_eq!(traces_filter(&app), "error");
+
+    // Typing on narrows as typed; Esc puts back the filter from before `/`.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, " duration>500ms");
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{slow_errors}/{all}")), "{s}");
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(app.editing, None);
+    assert_eq!(traces_filter(&app), "error");
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{errors}/{all}")), "{s}");
+
+    // Backspace erases as typed; Ctrl-U clears the whole filter at once, Enter keeps that.
+    press(&mut app, &data, KeyCode::Char('/'));
+    press(&mut app, &data, KeyCode::Backspace);
+    assert_eq!(traces_filter(&app), "erro");
+    ctrl(&mut app, &data, 'u');
+    assert_eq!(app.editing.as_deref(), Some(""));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{all}/{all}")), "{s}");
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(traces_filter(&app), "");
+    // Esc after clearing and typing again undoes back to no filter.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "coldstart");
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(traces_filter(&app), "");
 }
 
 #[test]

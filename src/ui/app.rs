@@ -122,8 +122,10 @@ pub struct App {
     pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
-    /// The filter being typed after `/`, not applied until Enter.
+    /// The filter being typed after `/`; it applies as typed.
     pub editing: Option<String>,
+    /// The filter from before `/`, which Esc puts back.
+    before_edit: Filter,
     pub lists: [ListState; ListTab::COUNT],
     pub trace: Option<TraceView>,
     /// One line of feedback (e.g. "linked trace not held"), cleared by the next key.
@@ -142,6 +144,7 @@ impl App {
             paused: false,
             help: false,
             editing: None,
+            before_edit: Filter::default(),
             lists,
             trace: None,
             status: None,
@@ -159,30 +162,8 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent, data: &ViewData) -> Effect {
         self.status = None;
-        if let Some(text) = &mut self.editing {
-            match keymap::lookup(Context::Prompt, &key) {
-                Some(Action::ApplyFilter) => {
-                    let text = std::mem::take(text);
-                    self.editing = None;
-                    if let Some(tab) = self.tab.list() {
-                        let list = self.list_mut(tab);
-                        list.filter = Filter::parse(&text);
-                        list.selected = 0;
-                        list.offset = 0;
-                    }
-                }
-                Some(Action::CancelFilter) => self.editing = None,
-                Some(Action::Erase) => {
-                    text.pop();
-                }
-                _ => {
-                    if let KeyCode::Char(c) = key.code
-                        && !key.modifiers.contains(KeyModifiers::CONTROL)
-                    {
-                        text.push(c);
-                    }
-                }
-            }
+        if self.editing.is_some() {
+            self.prompt_key(key);
             return Effect::None;
         }
         let ctx = if self.tab.list().is_some() {
@@ -228,6 +209,50 @@ impl App {
             },
         }
         Effect::None
+    }
+
+    /// A key while a filter is typed: the table's filter follows the text at every key; Enter
+    /// keeps it, Esc puts back the one from before `/`, Ctrl-U clears the text.
+    fn prompt_key(&mut self, key: KeyEvent) {
+        let Some(text) = &mut self.editing else {
+            return;
+        };
+        match keymap::lookup(Context::Prompt, &key) {
+            Some(Action::ApplyFilter) => {
+                self.editing = None;
+                return;
+            }
+            Some(Action::CancelFilter) => {
+                self.editing = None;
+                let before = std::mem::take(&mut self.before_edit);
+                self.set_filter(before);
+                return;
+            }
+            Some(Action::Erase) => {
+                text.pop();
+            }
+            Some(Action::ClearFilter) => text.clear(),
+            _ => match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    text.push(c);
+                }
+                _ => return,
+            },
+        }
+        let filter = Filter::parse(text);
+        self.set_filter(filter);
+    }
+
+    /// Sets the current table's filter (when it changed), from the top.
+    fn set_filter(&mut self, filter: Filter) {
+        if let Some(tab) = self.tab.list() {
+            let list = self.list_mut(tab);
+            if list.filter != filter {
+                list.filter = filter;
+                list.selected = 0;
+                list.offset = 0;
+            }
+        }
     }
 
     fn switch(&mut self, tab: Tab) {
@@ -288,7 +313,8 @@ impl App {
             }
             Action::Reverse => list.descending = !list.descending,
             Action::Filter => {
-                self.editing = Some(self.list(tab).filter.text().to_owned());
+                self.before_edit = self.list(tab).filter.clone();
+                self.editing = Some(self.before_edit.text().to_owned());
             }
             Action::Open => match view.open_selected(self.list_mut(tab), data) {
                 Some(Open::Trace(ev)) => self.open_trace(ev),

@@ -25,7 +25,7 @@ use crate::ui::views::ListView;
 pub enum Value<'a> {
     /// A name; sorts as text.
     Text(Cow<'a, str>),
-    /// Nanoseconds, shown as people read them (`840us`, `12.3ms`).
+    /// Nanoseconds, shown as people read them (`840µs`, `12.3ms`, `2m18s`).
     Duration(u64),
     /// A fraction shown as a percentage with one decimal, no sign (the title carries the `%`).
     Percent(f64),
