@@ -68,6 +68,7 @@ fn header(data: &ViewData) -> Header {
         },
         ingest: IngestStats::default(),
         replay_progress: Some(0.4),
+        replay_problems: None,
     }
 }
 
@@ -606,4 +607,28 @@ fn header_shows_where_the_receivers_listen() {
     let mut replay = App::new(Source::Replay);
     let s = screen(&draw(&mut replay, &data, 140, 24));
     assert!(!s.contains("gRPC "), "{s}");
+}
+
+/// A replay that skipped input says so in the header while it plays, with the first reason.
+#[test]
+fn a_replay_shows_what_it_skipped_in_the_header() {
+    let data = shop_data();
+    let mut app = App::new(Source::Replay);
+    let mut terminal = Terminal::new(TestBackend::new(160, 10)).expect("test backend");
+    let header = Header {
+        replay_problems: Some((2, "bad.jsonl:2: expected value at line 1 column 2".into())),
+        ..header(&data)
+    };
+    terminal
+        .draw(|f| app.render(f, &data, &header))
+        .expect("draw");
+    let top = screen(&terminal)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        top.contains("skipped 2: bad.jsonl:2: expected value"),
+        "{top}"
+    );
 }
