@@ -44,9 +44,14 @@ fn view_data(spans: Vec<Span>) -> ViewData {
 
 /// 150 user requests at 25 per second from the demo shop, seed 42.
 fn shop_data() -> ViewData {
+    shop_requests(150)
+}
+
+/// The shop's first `n` requests: a longer run starts with the same traces.
+fn shop_requests(n: u64) -> ViewData {
     let mut shop = Shop::new(ShopConfig::default());
     let mut spans = Vec::new();
-    for i in 0..150 {
+    for i in 0..n {
         shop.request(T0 + i * 40_000_000, &mut spans);
     }
     view_data(spans)
@@ -266,6 +271,126 @@ fn the_filter_applies_as_typed_ctrl_u_clears_and_esc_undoes() {
     type_text(&mut app, &data, "coldstart");
     press(&mut app, &data, KeyCode::Esc);
     assert_eq!(traces_filter(&app), "");
+}
+
+/// The line drawn selected (reversed) in the table, below the tab bar.
+fn selected_line(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    (3..buf.area.height)
+        .find(|&y| {
+            buf[(1, y)]
+                .style()
+                .add_modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .unwrap_or_default()
+}
+
+/// Enter on the Traces tab, the trace it opened, and Esc back.
+fn open_selected_trace(app: &mut App, data: &ViewData) -> TraceId {
+    press(app, data, KeyCode::Enter);
+    let id = app.trace.as_ref().expect("a trace opened").trace_id;
+    press(app, data, KeyCode::Esc);
+    assert_eq!(app.tab, Tab::Traces);
+    id
+}
+
+#[test]
+fn the_selection_stays_on_the_same_trace_when_newer_traces_arrive_above_it() {
+    let before = shop_requests(150);
+    let after = shop_requests(200);
+    assert!(after.traces.len() > before.traces.len());
+    let mut app = App::new(Source::Live);
+    press(&mut app, &before, KeyCode::Char('2'));
+    for _ in 0..5 {
+        press(&mut app, &before, KeyCode::Char('j'));
+    }
+    let t = draw(&mut app, &before, 120, 40);
+    assert_eq!(app.list(ListTab::Traces).selected, 5);
+    let picked = open_selected_trace(&mut app, &before);
+    let short = picked.to_string()[..16].to_owned();
+    assert!(selected_line(&t).contains(&short), "{}", screen(&t));
+
+    // New data: the newer traces sort above (newest first); the cursor moved down with its
+    // trace, the highlighted row is still that trace, and Enter opens it.
+    let t = draw(&mut app, &after, 120, 40);
+    let now = app.list(ListTab::Traces).selected;
+    assert!(now > 5, "newer rows were inserted above: at {now}");
+    assert!(selected_line(&t).contains(&short), "{}", screen(&t));
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+    // Without a draw in between too: the key itself sees the new data.
+    let mut app2 = App::new(Source::Live);
+    press(&mut app2, &before, KeyCode::Char('2'));
+    for _ in 0..5 {
+        press(&mut app2, &before, KeyCode::Char('j'));
+    }
+    assert_eq!(open_selected_trace(&mut app2, &after), picked);
+
+    // Another sort and a filter it passes keep it selected too.
+    press(&mut app, &after, KeyCode::Char('s'));
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+    press(&mut app, &after, KeyCode::Char('/'));
+    type_text(&mut app, &after, &short);
+    press(&mut app, &after, KeyCode::Enter);
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+}
+
+#[test]
+fn the_selected_service_stays_selected_across_a_sort() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('j'));
+    press(&mut app, &data, KeyCode::Char('j'));
+    let picked = selected_line(&draw(&mut app, &data, 120, 40));
+    let service = picked
+        .trim_matches(|c| c == '│' || c == ' ')
+        .split_whitespace()
+        .next()
+        .expect("a service name")
+        .to_owned();
+    // Sort by the service name: the row moves, the selection with it.
+    for _ in 0..7 {
+        press(&mut app, &data, KeyCode::Char('s'));
+    }
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(screen(&t).contains("Service▼"), "{}", screen(&t));
+    assert!(selected_line(&t).contains(&service), "{}", screen(&t));
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(traces_filter(&app), format!("service={service}"));
+}
+
+#[test]
+fn the_row_counts_match_the_data_and_the_header() {
+    let data = shop_data();
+    let n = data.traces.len();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    let first = s.lines().next().unwrap_or_default();
+    assert!(first.contains(&format!(" {n} traces ")), "{first}");
+    assert!(s.contains(&format!(" Traces {n}/{n} ")), "{s}");
+    // Filtered: the title counts exactly the rows drawn (all fit in 200 lines).
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error");
+    press(&mut app, &data, KeyCode::Enter);
+    let errors = data.traces.iter().filter(|r| r.errors > 0).count();
+    let s = screen(&draw(&mut app, &data, 120, 200));
+    assert!(s.contains(&format!(" Traces {errors}/{n} ")), "{s}");
+    let drawn = s.lines().skip(3).filter(|l| l.contains(" ERR")).count();
+    assert_eq!(drawn, errors, "{s}");
+    // Every other list: the title's count is its rows.
+    for (key, rows) in [
+        ('1', data.findings.services.len()),
+        ('4', data.findings.cold_starts.by_function.len()),
+        ('5', data.findings.patterns.len()),
+        ('6', data.hotspots.len()),
+        ('7', data.findings.service_map.len()),
+    ] {
+        press(&mut app, &data, KeyCode::Char(key));
+        let s = screen(&draw(&mut app, &data, 160, 200));
+        assert!(s.contains(&format!(" {rows}/{rows} ")), "tab {key}: {s}");
+    }
 }
 
 #[test]

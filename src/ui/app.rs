@@ -247,11 +247,8 @@ impl App {
     fn set_filter(&mut self, filter: Filter) {
         if let Some(tab) = self.tab.list() {
             let list = self.list_mut(tab);
-            if list.filter != filter {
-                list.filter = filter;
-                list.selected = 0;
-                list.offset = 0;
-            }
+            // The pinned row stays selected if it passes; else the first row (`ListState`).
+            list.filter = filter;
         }
     }
 
@@ -299,12 +296,22 @@ impl App {
         let list = self.list_mut(tab);
         let last = len.saturating_sub(1);
         match action {
-            Action::Down => list.selected = (list.selected + 1).min(last),
-            Action::Up => list.selected = list.selected.saturating_sub(1),
-            Action::PageDown => list.selected = (list.selected + PAGE).min(last),
-            Action::PageUp => list.selected = list.selected.saturating_sub(PAGE),
-            Action::First => list.selected = 0,
-            Action::Last => list.selected = last,
+            Action::Down
+            | Action::Up
+            | Action::PageDown
+            | Action::PageUp
+            | Action::First
+            | Action::Last => {
+                list.selected = match action {
+                    Action::Down => (list.selected + 1).min(last),
+                    Action::Up => list.selected.saturating_sub(1),
+                    Action::PageDown => (list.selected + PAGE).min(last),
+                    Action::PageUp => list.selected.saturating_sub(PAGE),
+                    Action::First => 0,
+                    _ => last,
+                };
+                view.pin(list, data);
+            }
             Action::SortNext => {
                 list.sort = (list.sort + 1) % columns;
             }
@@ -322,8 +329,7 @@ impl App {
                     self.switch(Tab::Traces);
                     let traces = self.list_mut(ListTab::Traces);
                     traces.filter = Filter::parse(&format!("service={service}"));
-                    traces.selected = 0;
-                    traces.offset = 0;
+                    traces.to_top();
                 }
                 None => self.status = Some("nothing to open here".into()),
             },

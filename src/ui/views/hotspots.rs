@@ -8,11 +8,11 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::view::{HotspotEntry, ViewData};
 use crate::analysis::trace::background::BackgroundKind;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Hotspots;
 
@@ -178,5 +178,11 @@ impl ListView for Hotspots {
             HotspotEntry::Background(_) => None,
         }
         .map(Open::Trace)
+    }
+    fn id(&self, r: &HotspotEntry, data: &ViewData) -> RowId {
+        match cells(r, data) {
+            Some(c) => name_id(&[c.kind, c.service, c.callee.unwrap_or(""), &c.operation]),
+            None => RowId::Name(format!("{r:?}")),
+        }
     }
 }

@@ -17,7 +17,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::filter::Term;
-use super::widgets::table::{self, Column, ListState};
+use super::widgets::table::{self, Column, ListState, RowId};
 use crate::analysis::findings::view::ViewData;
 use crate::model::{SpanRef, Sym};
 
@@ -45,6 +45,8 @@ pub trait ListView {
         false
     }
     fn open(&self, row: &Self::Row, data: &ViewData) -> Option<Open>;
+    /// What the row is, whatever its place: the selection follows it across new data.
+    fn id(&self, row: &Self::Row, data: &ViewData) -> RowId;
 }
 
 /// A list view with its row type erased, so `App` can treat every list tab alike.
@@ -53,6 +55,8 @@ pub trait AnyList {
     fn default_sort(&self) -> (usize, bool);
     fn visible_len(&self, state: &mut ListState, data: &ViewData) -> usize;
     fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open>;
+    /// Pins the selected row (after a key moved the cursor).
+    fn pin(&self, state: &mut ListState, data: &ViewData);
     fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData);
 }
 
@@ -68,6 +72,9 @@ impl<V: ListView> AnyList for V {
     }
     fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open> {
         table::selected(self, state, data).and_then(|row| self.open(row, data))
+    }
+    fn pin(&self, state: &mut ListState, data: &ViewData) {
+        table::pin(self, state, data);
     }
     fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData) {
         table::draw(frame, area, self, state, data);
@@ -107,9 +114,16 @@ impl ListTab {
     }
 }
 
-/// Case-insensitive substring match; `word` is already lower case.
+/// Case-insensitive (ASCII) substring match; `word` is already lower case. Allocates
+/// nothing: a filter applies as typed, over every span of every trace.
 pub(crate) fn contains(hay: &str, word: &str) -> bool {
-    hay.to_ascii_lowercase().contains(word)
+    let (h, w) = (hay.as_bytes(), word.as_bytes());
+    w.is_empty() || h.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w))
+}
+
+/// A row identity from the names that make it.
+pub(crate) fn name_id(parts: &[&str]) -> RowId {
+    RowId::Name(parts.join("\u{0}"))
 }
 
 /// The report's milliseconds as the nanoseconds the UI prints and filters by.

@@ -38,15 +38,25 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// What the published view lists: complete traces (the Traces tab), open ones (in progress),
+/// and traces left out because their analysis failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Listed {
+    pub complete: usize,
+    pub open: usize,
+    pub analysis_failures: usize,
+}
+
 pub fn render(
     frame: &mut Frame,
     area: Rect,
     h: &Header,
     source: Source,
     paused: bool,
-    analysis_failures: usize,
     listening: Option<&Listening>,
+    listed: Listed,
 ) {
+    let analysis_failures = listed.analysis_failures;
     let badge = match source {
         Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
         Source::Replay => TextSpan::styled(
@@ -66,10 +76,17 @@ pub fn render(
             Style::new().bg(Color::Yellow).fg(Color::Black),
         ));
     }
+    // The traces as the tables list them (the published view), not the live store's count,
+    // which also holds open traces and runs ahead of the view: the Traces title says the same.
+    let open = if listed.open > 0 {
+        format!(" +{} open", thousands(listed.open as u64))
+    } else {
+        String::new()
+    };
     spans.extend([TextSpan::raw(format!(
-        " {} spans/s │ {} traces │ {:.0}/{:.0} MiB │ ",
+        " {} spans/s │ {} traces{open} │ {:.0}/{:.0} MiB │ ",
         thousands(h.spans_per_sec.round() as u64),
-        thousands(h.store.traces_held),
+        thousands(listed.complete as u64),
         mib(h.store.memory_bytes),
         mib(h.store.max_memory_bytes),
     ))]);
