@@ -3,18 +3,19 @@
 //! production. Rendering uses the data clock, so every frame is the same on every run.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::analysis::engine::AnalysisConfig;
+use spantop::analysis::engine::{AnalysisConfig, Engine};
 use spantop::demo::{Shop, ShopConfig};
 use spantop::ingest::IngestStats;
 use spantop::model::{
     AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };
 use spantop::pipeline::{Pipeline, PipelineConfig};
-use spantop::store::{StoreConfig, StoreStats};
+use spantop::store::{SpanStore, StoreConfig, StoreStats};
 use spantop::ui::views::ListTab;
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
@@ -391,6 +392,82 @@ fn the_row_counts_match_the_data_and_the_header() {
         let s = screen(&draw(&mut app, &data, 160, 200));
         assert!(s.contains(&format!(" {rows}/{rows} ")), "tab {key}: {s}");
     }
+}
+
+/// The shop's first 150 requests complete, then two more whose roots have not arrived: one
+/// whose spans came 7 s before the snapshot, one 2 s before. Built from the store and engine
+/// directly, as the live pipeline does, with the snapshot taken at a fixed instant.
+fn data_with_open_traces() -> (ViewData, [TraceId; 2]) {
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut store = SpanStore::new(StoreConfig::default());
+    let base = Instant::now();
+    let mut spans = Vec::new();
+    for i in 0..150 {
+        shop.request(T0 + i * 40_000_000, &mut spans);
+    }
+    store.ingest(Batch::new(spans), base);
+    store.complete_all();
+    let mut hanging = Vec::new();
+    for (i, at) in [(150u64, 1u64), (151, 6)] {
+        let mut spans = Vec::new();
+        shop.request(T0 + i * 40_000_000, &mut spans);
+        // The root ends last: only its descendants have arrived.
+        spans.retain(|s| s.parent_span_id.is_some());
+        hanging.push(spans[0].trace_id);
+        store.ingest(Batch::new(spans), base + Duration::from_secs(at));
+    }
+    let snapshot = store.snapshot_at(base + Duration::from_secs(8));
+    let mut engine = Engine::default();
+    for t in snapshot.traces.iter() {
+        engine.add_trace(t);
+    }
+    (ViewData::build(snapshot, &engine), [hanging[0], hanging[1]])
+}
+
+#[test]
+fn i_on_traces_lists_the_open_traces_so_a_hanging_request_shows_while_it_hangs() {
+    let (data, [oldest, newer]) = data_with_open_traces();
+    assert_eq!(data.open_traces().len(), 2);
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains("Traces (i: 2 in progress)"), "{s}");
+    assert!(
+        s.lines().next().is_some_and(|l| l.contains("+2 open")),
+        "{s}"
+    );
+    press(&mut app, &data, KeyCode::Char('i'));
+    assert_eq!(app.current_list(), Some(ListTab::InProgress));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("in_progress_{w}x{h}"), t.backend());
+    }
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    assert!(s.contains("In progress: open traces 2/2"), "{s}");
+    // Oldest first: 7 s open, idle 7 s; then 2 s; the root has not arrived in either.
+    let oldest_line = selected_line(&t);
+    assert!(oldest_line.contains(&oldest.to_string()), "{s}");
+    assert!(oldest_line.contains("7.00s") && oldest_line.contains("(root not arrived yet)"));
+    press(&mut app, &data, KeyCode::Char('j'));
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(
+        selected_line(&t).contains(&newer.to_string()),
+        "{}",
+        screen(&t)
+    );
+    // Enter says why there is no waterfall yet; `i` goes back to the complete traces.
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Traces);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("still open")),
+        "{:?}",
+        app.status
+    );
+    press(&mut app, &data, KeyCode::Char('i'));
+    assert_eq!(app.current_list(), Some(ListTab::Traces));
 }
 
 #[test]

@@ -122,6 +122,8 @@ pub struct App {
     pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
+    /// The Traces tab shows the open traces (in progress) instead of the complete ones.
+    pub in_progress: bool,
     /// The filter being typed after `/`; it applies as typed.
     pub editing: Option<String>,
     /// The filter from before `/`, which Esc puts back.
@@ -143,12 +145,21 @@ impl App {
             listening: None,
             paused: false,
             help: false,
+            in_progress: false,
             editing: None,
             before_edit: Filter::default(),
             lists,
             trace: None,
             status: None,
             back: Vec::new(),
+        }
+    }
+
+    /// The list on screen: the tab's, or on Traces the open traces after `i`.
+    pub fn current_list(&self) -> Option<ListTab> {
+        match self.tab.list() {
+            Some(ListTab::Traces) if self.in_progress => Some(ListTab::InProgress),
+            other => other,
         }
     }
 
@@ -166,7 +177,7 @@ impl App {
             self.prompt_key(key);
             return Effect::None;
         }
-        let ctx = if self.tab.list().is_some() {
+        let ctx = if self.current_list().is_some() {
             Context::List
         } else {
             Context::Trace
@@ -203,7 +214,7 @@ impl App {
                 self.switch(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
             Action::Back => self.go_back(),
-            _ => match self.tab.list() {
+            _ => match self.current_list() {
                 Some(tab) => self.list_action(tab, action, data),
                 None => self.trace_action(action, data),
             },
@@ -245,7 +256,7 @@ impl App {
 
     /// Sets the current table's filter (when it changed), from the top.
     fn set_filter(&mut self, filter: Filter) {
-        if let Some(tab) = self.tab.list() {
+        if let Some(tab) = self.current_list() {
             let list = self.list_mut(tab);
             // The pinned row stays selected if it passes; else the first row (`ListState`).
             list.filter = filter;
@@ -268,7 +279,7 @@ impl App {
             }
             None => {
                 // Nothing to go back to: Esc clears the table's filter instead.
-                if let Some(tab) = self.tab.list() {
+                if let Some(tab) = self.current_list() {
                     self.list_mut(tab).filter = Filter::default();
                 }
             }
@@ -319,6 +330,10 @@ impl App {
                 list.sort = (list.sort + columns - 1) % columns;
             }
             Action::Reverse => list.descending = !list.descending,
+            Action::InProgress => match tab {
+                ListTab::Traces | ListTab::InProgress => self.in_progress = !self.in_progress,
+                _ => self.status = Some("i switches the Traces tab to open traces".into()),
+            },
             Action::Filter => {
                 self.before_edit = self.list(tab).filter.clone();
                 self.editing = Some(self.before_edit.text().to_owned());
@@ -327,9 +342,15 @@ impl App {
                 Some(Open::Trace(ev)) => self.open_trace(ev),
                 Some(Open::TracesOf(service)) => {
                     self.switch(Tab::Traces);
+                    self.in_progress = false;
                     let traces = self.list_mut(ListTab::Traces);
                     traces.filter = Filter::parse(&format!("service={service}"));
                     traces.to_top();
+                }
+                Some(Open::Pending(id)) => {
+                    self.status = Some(format!(
+                        "trace {id} is still open: it reaches Traces once it completes"
+                    ));
                 }
                 None => self.status = Some("nothing to open here".into()),
             },

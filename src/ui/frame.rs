@@ -37,7 +37,7 @@ impl App {
             },
         );
         tabs::render(frame, tab_bar, self.tab);
-        match self.tab.list() {
+        match self.current_list() {
             Some(list) => list
                 .view()
                 .render(frame, body, &mut self.lists[list as usize], data),

@@ -67,6 +67,7 @@ pub enum Action {
     CancelFilter,
     Erase,
     ClearFilter,
+    InProgress,
 }
 
 /// A key: its code, and whether Ctrl must be held. Other modifiers are ignored (a terminal
@@ -179,6 +180,13 @@ pub const BINDINGS: &[Binding] = &[
             (k(KeyCode::Left), A::SortPrev),
         ],
         hints: &[hint(L, 3, "s", "sort")],
+    },
+    Binding {
+        scope: Scope::List,
+        label: "i",
+        help: "Traces: in progress (open traces, oldest first) / complete traces",
+        keys: &[(c('i'), A::InProgress)],
+        hints: &[],
     },
     Binding {
         scope: Scope::List,

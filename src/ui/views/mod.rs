@@ -7,6 +7,7 @@ pub mod cold_starts;
 pub mod fanout;
 pub mod hotspots;
 pub mod map;
+pub mod open;
 pub mod services;
 pub mod trace;
 pub mod traces;
@@ -19,7 +20,7 @@ use ratatui::layout::Rect;
 use super::filter::Term;
 use super::widgets::table::{self, Column, ListState, RowId};
 use crate::analysis::findings::view::ViewData;
-use crate::model::{SpanRef, Sym};
+use crate::model::{SpanRef, Sym, TraceId};
 
 /// What Enter on a row leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum Open {
     Trace(SpanRef),
     /// The Traces tab, filtered to one service.
     TracesOf(Sym),
+    /// An open trace: no waterfall until it completes.
+    Pending(TraceId),
 }
 
 /// A screen that is a sortable, filterable table of rows from `ViewData`.
@@ -45,6 +48,10 @@ pub trait ListView {
         false
     }
     fn open(&self, row: &Self::Row, data: &ViewData) -> Option<Open>;
+    /// What an empty table says.
+    fn empty(&self) -> &'static str {
+        "nothing yet: waiting for complete traces"
+    }
     /// What the row is, whatever its place: the selection follows it across new data.
     fn id(&self, row: &Self::Row, data: &ViewData) -> RowId;
 }
@@ -89,10 +96,12 @@ pub enum ListTab {
     Fanout,
     Hotspots,
     Map,
+    /// The Traces tab's other list (`i`): open traces.
+    InProgress,
 }
 
 impl ListTab {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [ListTab; Self::COUNT] = [
         ListTab::Services,
         ListTab::Traces,
@@ -100,6 +109,7 @@ impl ListTab {
         ListTab::Fanout,
         ListTab::Hotspots,
         ListTab::Map,
+        ListTab::InProgress,
     ];
 
     pub fn view(self) -> &'static dyn AnyList {
@@ -110,6 +120,7 @@ impl ListTab {
             ListTab::Fanout => &fanout::Fanout,
             ListTab::Hotspots => &hotspots::Hotspots,
             ListTab::Map => &map::Map,
+            ListTab::InProgress => &open::OpenTraces,
         }
     }
 }

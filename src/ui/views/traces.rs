@@ -80,8 +80,11 @@ fn attr_eq(v: &AnyValue, want: &str) -> bool {
 impl ListView for Traces {
     type Row = TraceRow;
 
-    fn title(&self, _: &ViewData) -> Cow<'static, str> {
-        "Traces".into()
+    fn title(&self, data: &ViewData) -> Cow<'static, str> {
+        match data.snapshot.stats.open_traces {
+            0 => "Traces".into(),
+            n => format!("Traces (i: {n} in progress)").into(),
+        }
     }
     fn rows<'d>(&self, data: &'d ViewData) -> &'d [TraceRow] {
         &data.traces

@@ -411,7 +411,7 @@ pub fn draw<V: ListView + ?Sized>(
     frame.render_widget(table, area);
     if order.is_empty() && area.height > 4 {
         let msg = if items.is_empty() {
-            "nothing yet: waiting for complete traces"
+            view.empty()
         } else {
             "no row matches the filter (Esc clears it)"
         };
