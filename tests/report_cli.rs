@@ -127,3 +127,35 @@ fn clock_skew_is_flagged_and_optionally_adjusted() {
         "the gap does not depend on clock offsets"
     );
 }
+
+/// A proxy's route timeout is blamed on the proxy by the statuses alone; the report names
+/// the span that was still running when it gave up (tests/data/PROVENANCE.md).
+#[test]
+fn a_timeout_names_its_locus_in_json_and_text() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/timeout/envoy-route-timeout.otlp.json")
+        .to_string_lossy()
+        .into_owned();
+    let out = report(&["--format", "json", &file]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let e = &v["errors"];
+    assert_eq!(e["reaching_root"], 1, "{e}");
+    let origin = &e["list"][0];
+    assert_eq!(origin["origin"]["name"], "router recommendation egress");
+    let locus = &origin["timeout_locus"];
+    assert_eq!(locus["span"]["service"], "recommendation");
+    assert_eq!(locus["span"]["name"], "SELECT recommendations");
+    assert_eq!(locus["gave_up_after_ms"], 1001.0);
+    assert_eq!(locus["ran_on_ms"], 636.0);
+    assert_eq!(locus["children"], 0);
+    let row = &e["by_origin"][0];
+    assert_eq!(row["timed_out"], 1);
+    assert_eq!(row["timeout_locus"]["operation"], "SELECT recommendations");
+
+    let text = String::from_utf8(report(&[&file]).stdout).expect("utf-8");
+    assert!(
+        text.contains("recommendation SELECT recommendations (still running in 1 of 1 timeouts)"),
+        "{text}"
+    );
+}

@@ -113,11 +113,11 @@ fn cold_starts(f: &Findings, top: usize) -> Section {
     )];
     if let Some(w) = c.list.first() {
         lines.push(format!(
-            "Costliest: {} in trace {}: init {} ({:?}), {} on the critical path ({} of the request).",
+            "Costliest: {} in trace {}: init {} ({}), {} on the critical path ({} of the request).",
             w.function,
             w.trace_id,
             ms(w.init_ms),
-            w.init_source,
+            w.init_source.describe(),
             ms(w.cold_cp_ms),
             pct(w.cold_cp_share)
         ));
@@ -580,6 +580,7 @@ fn errors(f: &Findings, top: usize) -> Section {
                 "to root",
                 "absorbed",
                 "propagation",
+                "timeout locus",
                 "example trace",
             ],
             rows: e
@@ -593,6 +594,12 @@ fn errors(f: &Findings, top: usize) -> Section {
                         o.propagated_to_root.to_string(),
                         o.absorbed.to_string(),
                         join(&o.propagation_services, " → "),
+                        o.timeout_locus.as_ref().map_or("-".into(), |l| {
+                            format!(
+                                "{} {} (still running in {} of {} timeouts)",
+                                l.service, l.operation, l.traces, o.timed_out
+                            )
+                        }),
                         o.example_trace.to_string(),
                     ]
                 })
@@ -648,7 +655,7 @@ fn services(f: &Findings, top: usize) -> Section {
     Section {
         title: "Services".into(),
         lines: vec![
-            "Requests served (SERVER/CONSUMER spans and roots), by share of critical-path time."
+            "Requests served (SERVER/CONSUMER spans and roots), by share of critical-path time; a service that only called out serves 0."
                 .into(),
         ],
         table: Some(Table {
@@ -660,14 +667,20 @@ fn services(f: &Findings, top: usize) -> Section {
                 .take(top.max(20))
                 .map(|s| {
                     let d = &s.red.duration;
+                    // No request served: no rate, error rate or latency to show.
+                    let served = |v: String| if s.red.requests > 0 { v } else { "-".into() };
                     vec![
                         s.red.service.to_string(),
                         s.red.requests.to_string(),
-                        format!("{:.2}", s.red.rate_per_s),
-                        pct(s.red.error_rate),
-                        ms(d.p50_ms),
-                        ms(d.p95_ms),
-                        format!("{}{}", ms(d.p99_ms), if d.p99_is_max { "≈max" } else { "" }),
+                        served(format!("{:.2}", s.red.rate_per_s)),
+                        served(pct(s.red.error_rate)),
+                        served(ms(d.p50_ms)),
+                        served(ms(d.p95_ms)),
+                        served(format!(
+                            "{}{}",
+                            ms(d.p99_ms),
+                            if d.p99_is_max { "≈max" } else { "" }
+                        )),
                         pct(s.cp_share),
                         s.cold_start_rate.map_or("-".into(), pct),
                     ]

@@ -29,11 +29,15 @@ impl App {
             header,
             self.source,
             self.paused,
-            data.analysis_failures,
             self.listening.as_ref(),
+            header::Listed {
+                complete: data.traces.len(),
+                open: data.snapshot.stats.open_traces as usize,
+                analysis_failures: data.analysis_failures,
+            },
         );
         tabs::render(frame, tab_bar, self.tab);
-        match self.tab.list() {
+        match self.current_list() {
             Some(list) => list
                 .view()
                 .render(frame, body, &mut self.lists[list as usize], data),

@@ -34,21 +34,37 @@ pub fn clean(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A duration in ns as people read it: `840us`, `12.3ms`, `1.24s`.
+/// A duration in ns as people read it, its unit always written out and never ambiguous:
+/// `420ns`, `4.2µs`, `850µs`, `12.3ms`, `1.24s`, `2m18s`, `1h02m`, `3d04h`. Each unit is used
+/// up to where its rounded figure would reach the next one, so no `1000µs` or `60.00s`.
 pub fn dur(ns: u64) -> String {
-    let ns = ns as f64;
-    if ns < 1e3 {
-        format!("{ns:.0}ns")
-    } else if ns < 1e6 {
-        format!("{:.0}us", ns / 1e3)
-    } else if ns < 1e7 {
-        format!("{:.2}ms", ns / 1e6)
-    } else if ns < 1e9 {
-        format!("{:.1}ms", ns / 1e6)
-    } else if ns < 6e10 {
-        format!("{:.2}s", ns / 1e9)
+    const US: u64 = 1_000;
+    const S: u64 = 1_000_000_000;
+    const MIN: u64 = 60 * S;
+    const HOUR: u64 = 60 * MIN;
+    const DAY: u64 = 24 * HOUR;
+    let f = ns as f64;
+    if ns < US {
+        format!("{ns}ns")
+    } else if ns < 9_950 {
+        format!("{:.1}µs", f / 1e3)
+    } else if ns < 999_500 {
+        format!("{:.0}µs", f / 1e3)
+    } else if ns < 9_995_000 {
+        format!("{:.2}ms", f / 1e6)
+    } else if ns < 999_950_000 {
+        format!("{:.1}ms", f / 1e6)
+    } else if ns < 59_995_000_000 {
+        format!("{:.2}s", f / 1e9)
+    } else if ns < HOUR - S / 2 {
+        let secs = (ns + S / 2) / S;
+        format!("{}m{:02}s", secs / 60, secs % 60)
+    } else if ns < DAY - MIN / 2 {
+        let mins = (ns + MIN / 2) / MIN;
+        format!("{}h{:02}m", mins / 60, mins % 60)
     } else {
-        format!("{:.1}m", ns / 6e10)
+        let hours = ns.saturating_add(HOUR / 2) / HOUR;
+        format!("{}d{:02}h", hours / 24, hours % 24)
     }
 }
 
@@ -79,9 +95,46 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(dur(840_000), "840us");
-        assert_eq!(dur(12_345_678), "12.3ms");
-        assert_eq!(dur(1_240_000_000), "1.24s");
         assert_eq!(fit("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn every_duration_names_its_unit_unambiguously() {
+        let cases: &[(u64, &str)] = &[
+            (0, "0ns"),
+            (1, "1ns"),
+            (420, "420ns"),
+            (999, "999ns"),
+            (1_000, "1.0µs"),
+            (4_240, "4.2µs"),
+            (9_949, "9.9µs"),
+            (9_950, "10µs"),
+            (850_000, "850µs"),
+            (999_499, "999µs"),
+            (999_500, "1.00ms"),
+            (2_345_000, "2.35ms"),
+            (12_345_678, "12.3ms"),
+            (999_949_999, "999.9ms"),
+            (999_950_000, "1.00s"),
+            (1_240_000_000, "1.24s"),
+            (59_994_999_999, "59.99s"),
+            (59_995_000_000, "1m00s"),
+            (138_000_000_000, "2m18s"),
+            (3_599_400_000_000, "59m59s"),
+            (3_599_500_000_000, "1h00m"),
+            (3_720_000_000_000, "1h02m"),
+            (86_369_000_000_000, "23h59m"),
+            (86_370_000_000_000, "1d00h"),
+            (273_600_000_000_000, "3d04h"),
+            (u64::MAX, "213503d23h"),
+        ];
+        for &(ns, want) in cases {
+            assert_eq!(dur(ns), want, "{ns} ns");
+        }
+        // Never a bare minute figure, never a zero for a sub-microsecond span.
+        for ns in [60_000_000_000, 61_000_000_000, 7_000_000_000_000] {
+            let d = dur(ns);
+            assert!(!d.contains('.'), "{d}");
+        }
     }
 }

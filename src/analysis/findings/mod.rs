@@ -274,6 +274,19 @@ pub struct OriginRow {
     pub absorbed: usize,
     pub propagation_services: Vec<Sym>,
     pub example_trace: TraceId,
+    /// Origins of this row that timed out.
+    pub timed_out: usize,
+    /// The span most often still running when they gave up (see `errors::TimeoutLocus`).
+    pub timeout_locus: Option<LocusRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocusRow {
+    pub service: Sym,
+    pub operation: Sym,
+    /// Timed-out origins of the row that named this locus.
+    pub traces: usize,
+    pub example_trace: TraceId,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -446,8 +459,28 @@ impl Findings {
             e.1 += f.cold;
             e.2 += f.cold + f.warm;
         }
-        let red_services = agg.red.services(window);
-        let services = red_services
+        // Every service that has spans, as Jaeger lists them: one that only called out (a
+        // client-only root service, a Zipkin "unknown") still owns time, with 0 requests.
+        let mut red_services = agg.red.services(window);
+        let served = red_services.len();
+        for &service in self_by_service.keys() {
+            if red_services[..served]
+                .binary_search_by(|r| r.service.cmp(&service))
+                .is_err()
+            {
+                red_services.push(RedRow {
+                    service,
+                    operation: None,
+                    requests: 0,
+                    rate_per_s: 0.0,
+                    errors: 0,
+                    error_rate: 0.0,
+                    duration: Summary::default(),
+                });
+            }
+        }
+        red_services.sort_by_key(|r| r.service);
+        let services: Vec<ServiceRow> = red_services
             .iter()
             .cloned()
             .map(|red| {
@@ -815,23 +848,46 @@ fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow> {
 fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
     let list: Vec<ErrorOrigin> = all.iter().flat_map(|f| f.errors.iter().cloned()).collect();
     let mut by: BTreeMap<(Sym, Sym), OriginRow> = BTreeMap::new();
+    let mut loci: BTreeMap<(Sym, Sym), BTreeMap<(Sym, Sym), LocusRow>> = BTreeMap::new();
     for e in &list {
-        let r = by
-            .entry((e.origin.service, e.origin.name))
-            .or_insert_with(|| OriginRow {
-                service: e.origin.service,
-                operation: e.origin.name,
-                traces: 0,
-                propagated_to_root: 0,
-                absorbed: 0,
-                propagation_services: e.propagation_services.clone(),
-                example_trace: e.trace_id,
-            });
+        let key = (e.origin.service, e.origin.name);
+        let r = by.entry(key).or_insert_with(|| OriginRow {
+            service: e.origin.service,
+            operation: e.origin.name,
+            traces: 0,
+            propagated_to_root: 0,
+            absorbed: 0,
+            propagation_services: e.propagation_services.clone(),
+            example_trace: e.trace_id,
+            timed_out: 0,
+            timeout_locus: None,
+        });
         r.traces += 1;
         if e.propagated_to_root {
             r.propagated_to_root += 1;
         } else {
             r.absorbed += 1;
+        }
+        if let Some(l) = &e.timeout_locus {
+            r.timed_out += 1;
+            loci.entry(key)
+                .or_default()
+                .entry((l.span.service, l.span.name))
+                .or_insert_with(|| LocusRow {
+                    service: l.span.service,
+                    operation: l.span.name,
+                    traces: 0,
+                    example_trace: e.trace_id,
+                })
+                .traces += 1;
+        }
+    }
+    for (key, rows) in loci {
+        if let Some(r) = by.get_mut(&key) {
+            // The most frequent locus; the first by name on ties (BTreeMap order).
+            r.timeout_locus = rows
+                .into_values()
+                .reduce(|best, l| if l.traces > best.traces { l } else { best });
         }
     }
     let mut by_origin: Vec<OriginRow> = by.into_values().collect();

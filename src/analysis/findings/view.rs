@@ -43,12 +43,14 @@ impl TraceRow {
     }
 }
 
-/// One row of the Hotspots tab: an operation by critical-path time, or an edge by its
-/// client-vs-server gap; an index into `Findings::hotspots`.
+/// One row of the Hotspots tab: an operation by critical-path time, an edge by its
+/// client-vs-server gap, or background work kept apart from both; an index into
+/// `Findings::hotspots`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HotspotEntry {
     Operation(usize),
     Gap(usize),
+    Background(usize),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -131,6 +133,7 @@ impl ViewData {
         let hotspots = (0..findings.hotspots.operations.len())
             .map(HotspotEntry::Operation)
             .chain((0..findings.hotspots.edges_by_gap_mean.len()).map(HotspotEntry::Gap))
+            .chain((0..findings.hotspots.background.len()).map(HotspotEntry::Background))
             .collect();
         ViewData {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),

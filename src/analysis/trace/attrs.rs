@@ -34,6 +34,11 @@ pub const HTTP_STATUS_CODE: &str = "http.response.status_code";
 /// The pre-1.21 semantic-convention name, still sent by many instrumentations and Zipkin tags.
 pub const HTTP_STATUS_CODE_OLD: &str = "http.status_code";
 pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+pub const ERROR_TYPE: &str = "error.type";
+pub const EXCEPTION_TYPE: &str = "exception.type";
+pub const EXCEPTION_MESSAGE: &str = "exception.message";
+/// Envoy's response flags (`UT`: upstream request timeout), as its tracer records them.
+pub const ENVOY_RESPONSE_FLAGS: &str = "response_flags";
 pub const RPC_SYSTEM: &str = "rpc.system";
 pub const RPC_SERVICE: &str = "rpc.service";
 pub const RPC_METHOD: &str = "rpc.method";

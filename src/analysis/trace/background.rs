@@ -11,7 +11,9 @@
 //! - **outlives root**: a span that runs on after its request root ended, for more than half
 //!   of its own duration (fire-and-forget work, a goroutine or consumer loop started by the
 //!   request): the request did not wait for it. The half keeps clock skew of a few
-//!   microseconds on an ordinary child from counting.
+//!   microseconds on an ordinary child from counting. Spans shorter than 1 ms hold too little
+//!   time to set apart (a zero-length `redirect` client span recorded after its root ended
+//!   would otherwise be listed as background work of 0 ms).
 //!
 //! Only the topmost such span is named; its subtree goes with it. What is not decided here:
 //! pull-based consumer loops (`messaging.operation.type = receive` spans that never end before
@@ -23,6 +25,9 @@ use crate::model::{AnyValue, Span};
 
 use crate::analysis::trace::attrs;
 use crate::analysis::trace::tree::TraceTree;
+
+/// Shortest span that counts as outliving its root (see the module doc).
+const MIN_OUTLIVING_NS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,6 +56,7 @@ pub fn background(tree: &TraceTree<'_>) -> Vec<Option<BackgroundKind>> {
         let kind = if is_stream(tree.span(i)) {
             Some(BackgroundKind::Stream)
         } else if tree.parent[i].is_some()
+            && tree.dur(i) >= MIN_OUTLIVING_NS
             && tree.end(i).saturating_sub(end_of_root) > tree.dur(i) / 2
         {
             Some(BackgroundKind::OutlivesRoot)
@@ -168,5 +174,21 @@ mod tests {
         assert_eq!(top[idx(under)], None, "only the topmost span is named");
         assert!(inside[idx(under)] && inside[idx(detached)]);
         assert!(!inside[idx(r)] && !inside[idx(inline)]);
+    }
+
+    /// SmartThings' Brave capture: a zero-length `redirect` CLIENT span recorded after its
+    /// root ended holds no time; it is no background work.
+    #[test]
+    fn a_span_too_short_to_hold_time_is_not_background() {
+        let mut b = TraceBuilder::new();
+        let r = b.span("web", "GET /install").at(0, 50).id();
+        let redirect = b.span("web", "redirect").at(60, 60).parent(r).id();
+        let t = b.build();
+        let tree = TraceTree::new(&t);
+        let top = background(&tree);
+        let i = (0..tree.len())
+            .find(|&i| tree.span(i).span_id == redirect)
+            .expect("span in tree");
+        assert_eq!(top[i], None);
     }
 }

@@ -344,6 +344,22 @@ pub enum InitSource {
     CallerGap,
     /// (c) invocation duration minus the warm p50 duration
     Duration,
+    /// A cold start told by no attribute and no init span (first invocation of an instance,
+    /// process age): the init may have run before the handler (the caller's gap) or inside it
+    /// (a longer invocation), so both excesses over the warm medians are added. An estimate.
+    Estimate,
+}
+
+impl InitSource {
+    /// How the init time was told, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            InitSource::InitSpan => "init span",
+            InitSource::CallerGap => "from the caller's gap",
+            InitSource::Duration => "from the longer invocation",
+            InitSource::Estimate => "estimate: gap and duration over warm medians",
+        }
+    }
 }
 
 /// One cold start with its cost.
@@ -431,12 +447,31 @@ pub fn function_costs(
                     .push(c.gap_ns);
             }
         }
+        let mut warm_dur_by_instance: FxHashMap<&str, Samples> = FxHashMap::default();
+        for &k in &warm {
+            if let Some(i) = invs[k].instance.as_deref() {
+                warm_dur_by_instance
+                    .entry(i)
+                    .or_default()
+                    .push(invs[k].dur_ns() as i64);
+            }
+        }
         let mut init = Samples::default();
         let mut on_cp = 0;
         let mut worst: Option<((u64, i64), SpanRef)> = None;
         for &k in &cold {
             let inv = &invs[k];
-            let (init_ns, source) = init_cost(inv, &warm_gap_by_caller, &warm_dur);
+            let (init_ns, source) = if told_by_timing_only(&verdicts[k].evidence) {
+                // The instance's own warm invocations are the closest baseline.
+                let own = inv
+                    .instance
+                    .as_deref()
+                    .and_then(|i| warm_dur_by_instance.get(i))
+                    .filter(|s| s.len() >= MIN_INSTANCE_BASELINE);
+                estimate_init(inv, &warm_gap_by_caller, own.unwrap_or(&warm_dur))
+            } else {
+                init_cost(inv, &warm_gap_by_caller, &warm_dur)
+            };
             init.push(init_ns);
             let cp = inv.cold_cp_ns();
             on_cp += usize::from(cp > 0);
@@ -527,6 +562,39 @@ fn init_cost(
         ((inv.dur_ns() as f64 - p50).max(0.0)) as i64,
         InitSource::Duration,
     )
+}
+
+/// Warm invocations an instance needs before its own median is the baseline of an estimate.
+const MIN_INSTANCE_BASELINE: usize = 3;
+
+/// Cold verdicts that neither the attribute nor an init span gave.
+fn told_by_timing_only(e: &Evidence) -> bool {
+    matches!(
+        e,
+        Evidence::FirstOfInstance
+            | Evidence::FirstOfInstanceBeforeWarmup
+            | Evidence::ProcessAge { .. }
+    )
+}
+
+/// Init time of a cold start told by timing only (`InitSource::Estimate`): the caller's gap
+/// over the warm median gap on that edge plus the invocation's duration over the warm median
+/// duration, each clamped at 0.
+fn estimate_init(
+    inv: &Invocation,
+    warm_gap_by_caller: &FxHashMap<Sym, Samples>,
+    warm_dur: &Samples,
+) -> (i64, InitSource) {
+    let gap_excess = inv.caller.as_ref().map_or(0.0, |c| {
+        warm_gap_by_caller
+            .get(&c.service)
+            .and_then(|s| s.percentile(0.5))
+            .map_or(0.0, |p50| (c.gap_ns as f64 - p50).max(0.0))
+    });
+    let dur_excess = warm_dur
+        .percentile(0.5)
+        .map_or(0.0, |p50| (inv.dur_ns() as f64 - p50).max(0.0));
+    ((gap_excess + dur_excess) as i64, InitSource::Estimate)
 }
 
 fn samples(it: impl Iterator<Item = i64>) -> Samples {
@@ -788,6 +856,29 @@ mod tests {
         let v = classify(&fallback_pair(false), BASE_NS, ColdStartConfig::default());
         assert_eq!(v[0].cold, None);
         assert_eq!(v[0].evidence, Evidence::FirstOfInstanceBeforeWarmup);
+    }
+
+    /// No attribute and no init span (a Node function that loads its modules inside the
+    /// handler): the first invocation of the instance ran 1,200 ms against a warm 100 ms with
+    /// no caller gap to speak of; the init is estimated from its excess, not read as ~0.
+    #[test]
+    fn init_told_by_timing_only_is_estimated_from_both_excesses() {
+        let inst = "2024/01/01/[$LATEST]abc";
+        let mut invs = Vec::new();
+        let mut first = TraceBuilder::with_trace_id(1);
+        lambda_call(&mut first, (0, 1_210), (5, 1_205), None, inst);
+        invs.extend(analyse(&first.build()));
+        for k in 0..5u64 {
+            let mut b = TraceBuilder::with_trace_id(2 + u128::from(k));
+            let t0 = 2_000 + k * 200;
+            lambda_call(&mut b, (t0, t0 + 110), (t0 + 5, t0 + 105), None, inst);
+            invs.extend(analyse(&b.build()));
+        }
+        let v = classify(&invs, BASE_NS, ColdStartConfig { warmup_ns: 0 });
+        let (starts, _) = function_costs(&invs, &v);
+        assert_eq!(starts.len(), 1);
+        assert_eq!(starts[0].init_source, InitSource::Estimate);
+        assert_eq!(starts[0].init_ms, 1_100.0);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::model::{
-    AnyValue, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode, Sym,
-    TraceId,
+    AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanId, SpanKind, Status, StatusCode,
+    Sym, TraceId,
 };
 use crate::store::Trace;
 
@@ -63,6 +63,8 @@ impl TraceBuilder {
             attrs: Vec::new(),
             res_attrs: Vec::new(),
             error: false,
+            message: None,
+            events: Vec::new(),
             links: Vec::new(),
             flags: 0x100,
             b: self,
@@ -98,6 +100,8 @@ pub struct SpanDraft<'b> {
     attrs: Vec<(String, AnyValue)>,
     res_attrs: Vec<(String, AnyValue)>,
     error: bool,
+    message: Option<String>,
+    events: Vec<Event>,
     links: Vec<(TraceId, SpanId)>,
     flags: u32,
 }
@@ -149,6 +153,25 @@ impl SpanDraft<'_> {
         self.error = true;
         self
     }
+    /// ERROR status with this message.
+    pub fn error_message(mut self, m: &str) -> Self {
+        self.error = true;
+        self.message = Some(m.to_owned());
+        self
+    }
+    /// An event at the span's start with string attributes.
+    pub fn event(mut self, name: &str, attrs: &[(&str, &str)]) -> Self {
+        self.events.push(Event {
+            time_ns: self.start,
+            name: name.into(),
+            attributes: attrs
+                .iter()
+                .map(|&(k, v)| KeyValue::new(k, AnyValue::Str(v.into())))
+                .collect(),
+            dropped_attributes_count: 0,
+        });
+        self
+    }
     pub fn link(mut self, trace: TraceId, span: SpanId) -> Self {
         self.links.push((trace, span));
         self
@@ -177,14 +200,14 @@ impl SpanDraft<'_> {
                 } else {
                     StatusCode::Unset
                 },
-                message: None,
+                message: self.message.map(String::into_boxed_str),
             },
             attributes: self
                 .attrs
                 .iter()
                 .map(|(k, v)| KeyValue::new(k, v.clone()))
                 .collect(),
-            events: Box::new([]),
+            events: self.events.into_boxed_slice(),
             links: self
                 .links
                 .iter()

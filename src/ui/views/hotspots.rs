@@ -1,15 +1,18 @@
-//! Hotspots: operations by critical-path time, and edges by the client time spent outside the
-//! server (the gap). Rows are `HotspotEntry` indices into `Findings::hotspots`. Enter opens
-//! the evidence.
+//! Hotspots: operations by critical-path time, edges by the client time spent outside the
+//! server (the gap), and background work (streams, detached spans) that no request waited for,
+//! listed apart with no share. The title says how much of the traces' time the critical path
+//! explains. Rows are `HotspotEntry` indices into `Findings::hotspots`. Enter opens the
+//! evidence.
 
 use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::view::{HotspotEntry, ViewData};
+use crate::analysis::trace::background::BackgroundKind;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Hotspots;
 
@@ -23,7 +26,8 @@ struct Cells<'a> {
     count: u64,
     total_ms: f64,
     mean_ms: f64,
-    share: f64,
+    /// Of the critical path (operations) or of the client time (gaps); none for background.
+    share: Option<f64>,
 }
 
 fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
@@ -39,7 +43,7 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 count: r.occurrence as u64,
                 total_ms: r.cp_total_ms,
                 mean_ms: r.cp_total_ms / r.occurrence.max(1) as f64,
-                share: r.cp_share,
+                share: Some(r.cp_share),
             }
         }
         HotspotEntry::Gap(i) => {
@@ -58,7 +62,23 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 count: r.gap.n as u64,
                 total_ms: r.gap.total_ms,
                 mean_ms: r.gap.mean_ms,
-                share: r.gap.total_ms / r.client.total_ms.max(1e-9),
+                share: Some(r.gap.total_ms / r.client.total_ms.max(1e-9)),
+            }
+        }
+        HotspotEntry::Background(i) => {
+            let r = h.background.get(i)?;
+            Cells {
+                kind: match r.kind {
+                    BackgroundKind::Stream => "stream",
+                    BackgroundKind::OutlivesRoot => "detached",
+                },
+                service: r.service.as_str(),
+                callee: None,
+                operation: r.operation.as_str().into(),
+                count: r.spans,
+                total_ms: r.total_ms,
+                mean_ms: r.total_ms / r.spans.max(1) as f64,
+                share: None,
             }
         }
     })
@@ -101,7 +121,9 @@ const COLUMNS: [Column<HotspotEntry>; 7] = [
     }),
     col("Share", Constraint::Length(6), |r, d| {
         with(r, d, |c| {
-            Value::Shown(format!("{:.1}%", c.share * 100.0), Key::Num(c.share))
+            c.share.map_or(Value::Missing, |share| {
+                Value::Shown(format!("{:.1}%", share * 100.0), Key::Num(share))
+            })
         })
     }),
 ];
@@ -109,8 +131,19 @@ const COLUMNS: [Column<HotspotEntry>; 7] = [
 impl ListView for Hotspots {
     type Row = HotspotEntry;
 
-    fn title(&self, _: &ViewData) -> Cow<'static, str> {
-        "Operations by critical-path time; edges by client time outside the server".into()
+    fn title(&self, data: &ViewData) -> Cow<'static, str> {
+        let c = &data.findings.hotspots.coverage;
+        // A path that explains little of its traces (sessions, many roots) ranks poorly.
+        let low = if c.low_traces > 0 {
+            format!(", {} traces low", c.low_traces)
+        } else {
+            String::new()
+        };
+        format!(
+            "Critical path (explains {:.1}% of trace time{low}); edge gaps; background apart",
+            c.overall * 100.0
+        )
+        .into()
     }
     fn rows<'d>(&self, data: &'d ViewData) -> &'d [HotspotEntry] {
         &data.hotspots
@@ -142,7 +175,14 @@ impl ListView for Hotspots {
         match *r {
             HotspotEntry::Operation(k) => h.operations.get(k)?.evidence(),
             HotspotEntry::Gap(k) => h.edges_by_gap_mean.get(k)?.evidence(),
+            HotspotEntry::Background(_) => None,
         }
         .map(Open::Trace)
+    }
+    fn id(&self, r: &HotspotEntry, data: &ViewData) -> RowId {
+        match cells(r, data) {
+            Some(c) => name_id(&[c.kind, c.service, c.callee.unwrap_or(""), &c.operation]),
+            None => RowId::Name(format!("{r:?}")),
+        }
     }
 }

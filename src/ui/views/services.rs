@@ -5,32 +5,41 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::ServiceRow;
 use crate::analysis::findings::view::ViewData;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Value, col, wide};
+use crate::ui::widgets::table::{Column, RowId, Value, col, wide};
 
 pub struct Services;
+
+/// A service that only called out served no request: no rate, errors or latency to show.
+fn served<'a>(r: &ServiceRow, v: Value<'a>) -> Value<'a> {
+    if r.red.requests > 0 {
+        v
+    } else {
+        Value::Missing
+    }
+}
 
 const COLUMNS: [Column<ServiceRow>; 8] = [
     col("Service", Constraint::Min(16), |r, _| {
         Value::Text(r.red.service.as_str().into())
     }),
     col("Req/s", Constraint::Length(7), |r, _| {
-        Value::Float(r.red.rate_per_s, 1)
+        served(r, Value::Float(r.red.rate_per_s, 1))
     }),
     col("Err%", Constraint::Length(6), |r, _| {
-        Value::Percent(r.red.error_rate)
+        served(r, Value::Percent(r.red.error_rate))
     }),
     col("p50", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.red.duration.p50_ms))
+        served(r, Value::Duration(ns(r.red.duration.p50_ms)))
     }),
     col("p95", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.red.duration.p95_ms))
+        served(r, Value::Duration(ns(r.red.duration.p95_ms)))
     }),
     col("p99", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.red.duration.p99_ms))
+        served(r, Value::Duration(ns(r.red.duration.p99_ms)))
     }),
     col("Cold%", Constraint::Length(6), |r, _| {
         r.cold_start_rate.map_or(Value::Missing, Value::Percent)
@@ -72,5 +81,8 @@ impl ListView for Services {
     }
     fn open(&self, r: &ServiceRow, _: &ViewData) -> Option<Open> {
         Some(Open::TracesOf(r.red.service))
+    }
+    fn id(&self, r: &ServiceRow, _: &ViewData) -> RowId {
+        name_id(&[r.red.service.as_str()])
     }
 }

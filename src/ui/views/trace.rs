@@ -228,9 +228,17 @@ fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
         } else {
             format!(" → {}", clean(&path.join(" → ")))
         };
+        // A timeout's time went into the span still running when it gave up.
+        let locus = e.timeout_locus.as_ref().map_or(String::new(), |l| {
+            format!(
+                "; timed out while {}: {} was still running",
+                clean(l.span.service.as_str()),
+                clean(l.span.name.as_str()),
+            )
+        });
         lines.push(Line::styled(
             format!(
-                " error started in {}: {}{reached}",
+                " error started in {}: {}{reached}{locus}",
                 clean(e.origin.service.as_str()),
                 clean(e.origin.name.as_str()),
             ),

@@ -24,7 +24,7 @@ pub fn render(frame: &mut Frame, area: Rect, footer: &Footer<'_>) {
             TextSpan::styled("/", theme::KEY),
             TextSpan::raw(clean(text).into_owned()),
             TextSpan::styled("█", theme::DIM),
-            TextSpan::styled("  Enter apply  Esc cancel", theme::DIM),
+            TextSpan::styled("  Enter keep  Esc undo  C-u clear", theme::DIM),
         ])
     } else if let Some(status) = footer.status {
         Line::styled(clean(status).into_owned(), Style::new().fg(Color::Yellow))
