@@ -71,6 +71,7 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 kind: match r.kind {
                     BackgroundKind::Stream => "stream",
                     BackgroundKind::OutlivesRoot => "detached",
+                    BackgroundKind::ConsumerLoop => "poll loop",
                 },
                 service: r.service.as_str(),
                 callee: None,
