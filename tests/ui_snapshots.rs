@@ -752,3 +752,37 @@ fn a_replay_shows_what_it_skipped_in_the_header() {
         "{top}"
     );
 }
+
+/// Zipkin spans without timestamps (annotation-only parts) sit at their parent's start: the
+/// trace keeps its own 49 ms extent instead of an axis from 1970.
+#[test]
+fn a_span_without_timestamps_does_not_stretch_the_waterfall() {
+    let resource = Arc::new(Resource::new(vec![KeyValue::new(
+        "service.name",
+        AnyValue::Str("web".into()),
+    )]));
+    let mut untimed = hostile_span(3, Some(2), "untimed part", &resource);
+    untimed.start_ns = 0;
+    untimed.end_ns = 0;
+    let data = view_data(vec![
+        hostile_span(1, None, "GET /", &resource),
+        hostile_span(2, Some(1), "child", &resource),
+        untimed,
+    ]);
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let list = screen(&draw(&mut app, &data, 120, 40));
+    press(&mut app, &data, KeyCode::Enter);
+    let trace = screen(&draw(&mut app, &data, 120, 40));
+    assert!(list.contains("49.0ms"), "{list}");
+    let axis = trace
+        .lines()
+        .find(|l| l.contains(" span") && l.contains("duration"))
+        .unwrap_or_else(|| panic!("axis drawn:\n{trace}"));
+    // The axis ends at the trace's end (a pane may follow on the same line).
+    assert!(
+        axis.contains(" 24.5ms ") && axis.contains(" 49.0ms "),
+        "{axis}"
+    );
+    assert!(trace.contains("untimed part"), "{trace}");
+}
