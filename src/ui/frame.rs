@@ -58,7 +58,7 @@ impl App {
             },
         );
         if self.help {
-            help::render(frame, body, &keymap::help_lines());
+            help::render(frame, body, &keymap::help_lines(), &mut self.help_scroll);
         }
     }
 }

@@ -128,5 +128,8 @@ pub fn render(
     if let Some(at) = listening {
         spans.push(TextSpan::styled(format!(" │ {}", at.short()), theme::DIM));
     }
-    frame.render_widget(Line::from(spans), area);
+    frame.render_widget(
+        Line::from(super::fit_spans(spans, area.width as usize)),
+        area,
+    );
 }
