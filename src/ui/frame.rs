@@ -29,8 +29,8 @@ impl App {
             header,
             self.source,
             self.paused,
-            data.analysis_failures,
             self.listening.as_ref(),
+            data,
         );
         tabs::render(frame, tab_bar, self.tab);
         match self.tab.list() {

@@ -6,11 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span as TextSpan};
 
+use crate::analysis::findings::view::{InstanceHealth, ViewData};
 use crate::ingest::IngestStats;
 use crate::ingest::listen::Listening;
 use crate::store::StoreStats;
 use crate::ui::app::Source;
-use crate::ui::theme;
+use crate::ui::{text, theme};
 
 /// Counters for the header, measured by the loop (rates need a clock; render has none).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -34,15 +35,33 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// "3 instances, 1 down: 127.0.0.1:4321", "2 instances, all up".
+pub fn instances_line(instances: &[InstanceHealth]) -> String {
+    let down: Vec<&str> = instances
+        .iter()
+        .filter(|i| i.down.is_some())
+        .map(|i| i.addr.as_str())
+        .collect();
+    let n = instances.len();
+    let noun = if n == 1 { "instance" } else { "instances" };
+    if down.is_empty() {
+        format!("{n} {noun}, all up")
+    } else {
+        format!("{n} {noun}, {} down: {}", down.len(), down.join(", "))
+    }
+}
+
 pub fn render(
     frame: &mut Frame,
     area: Rect,
     h: &Header,
     source: Source,
     paused: bool,
-    analysis_failures: usize,
     listening: Option<&Listening>,
+    data: &ViewData,
 ) {
+    let analysis_failures = data.analysis_failures;
+    let instances = &data.instances;
     let badge = match source {
         Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
         Source::Replay => TextSpan::styled(
@@ -94,6 +113,15 @@ pub fn render(
         spans.push(TextSpan::styled(
             format!(" │ analysis failures {analysis_failures}"),
             theme::ERROR,
+        ));
+    }
+    // A merged view (`live --attach`): how many instances, which are down.
+    if !instances.is_empty() {
+        let line = instances_line(instances);
+        let down = instances.iter().any(|i| i.down.is_some());
+        spans.push(TextSpan::styled(
+            format!(" │ {}", text::clean(&line)),
+            if down { theme::ERROR } else { theme::DIM },
         ));
     }
     // Last: on a narrow terminal the counters matter more (serve/live/demo print it too).
