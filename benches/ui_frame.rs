@@ -79,6 +79,7 @@ fn main() {
         store: snapshot.stats,
         ingest: Default::default(),
         replay_progress: None,
+        replay_problems: None,
     };
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     let mut app = App::new(Source::Live);

@@ -196,4 +196,14 @@ fn otel_demo_failures_are_one_origin_per_failed_request() {
     assert_eq!(e["traces_with_errors"], 59);
     assert_eq!(e["reaching_root"], 59, "one origin per failed request");
     assert_eq!(e["absorbed"], 0, "no failure split into an absorbed origin");
+    // The proxy answered 20 of its 75 requests with a 500 and left the status unset: the
+    // services table counts them as its errors, with the same meaning as the origins.
+    let proxy = r["services"]
+        .as_array()
+        .and_then(|v| v.iter().find(|s| s["service"] == "frontend-proxy"))
+        .expect("frontend-proxy row");
+    assert_eq!(
+        (&proxy["requests"], &proxy["errors"]),
+        (&75.into(), &20.into())
+    );
 }

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -64,7 +63,7 @@ fn tui_view(path: &Path) -> Arc<ViewData> {
             paths: vec![path.to_owned()],
             speed: Speed::Max,
         };
-        let input = feed(source, pipeline.tx.clone(), Arc::new(AtomicU64::new(0))).await;
+        let input = feed(source, pipeline.tx.clone(), Arc::default()).await;
         assert!(input.is_clean(), "{path:?} reads whole");
         let mut view = pipeline.view.clone();
         let view = tokio::time::timeout(Duration::from_secs(30), async {

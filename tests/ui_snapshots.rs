@@ -3,18 +3,20 @@
 //! production. Rendering uses the data clock, so every frame is the same on every run.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::analysis::engine::AnalysisConfig;
+use spantop::analysis::engine::{AnalysisConfig, Engine};
 use spantop::demo::{Shop, ShopConfig};
 use spantop::ingest::IngestStats;
 use spantop::model::{
     AnyValue, Batch, KeyValue, Resource, Scope, Span, SpanId, SpanKind, Status, Sym, TraceId,
 };
 use spantop::pipeline::{Pipeline, PipelineConfig};
-use spantop::store::{StoreConfig, StoreStats};
+use spantop::store::{SpanStore, StoreConfig, StoreStats};
+use spantop::ui::views::ListTab;
 use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
@@ -43,9 +45,14 @@ fn view_data(spans: Vec<Span>) -> ViewData {
 
 /// 150 user requests at 25 per second from the demo shop, seed 42.
 fn shop_data() -> ViewData {
+    shop_requests(150)
+}
+
+/// The shop's first `n` requests: a longer run starts with the same traces.
+fn shop_requests(n: u64) -> ViewData {
     let mut shop = Shop::new(ShopConfig::default());
     let mut spans = Vec::new();
-    for i in 0..150 {
+    for i in 0..n {
         shop.request(T0 + i * 40_000_000, &mut spans);
     }
     view_data(spans)
@@ -62,6 +69,7 @@ fn header(data: &ViewData) -> Header {
         },
         ingest: IngestStats::default(),
         replay_progress: Some(0.4),
+        replay_problems: None,
     }
 }
 
@@ -207,6 +215,261 @@ fn filter_and_sort_the_traces_table() {
     insta::assert_snapshot!("traces_filtered_sorted", t.backend());
 }
 
+fn ctrl(app: &mut App, data: &ViewData, c: char) -> Effect {
+    app.handle_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL), data)
+}
+
+fn traces_filter(app: &App) -> String {
+    app.list(ListTab::Traces).filter.text().to_owned()
+}
+
+#[test]
+fn the_filter_applies_as_typed_ctrl_u_clears_and_esc_undoes() {
+    let data = shop_data();
+    let all = data.traces.len();
+    let errors = data.traces.iter().filter(|r| r.errors > 0).count();
+    let slow_errors = data
+        .traces
+        .iter()
+        .filter(|r| r.errors > 0 && r.duration_ns() > 500_000_000)
+        .count();
+    assert!(0 < slow_errors && slow_errors < errors && errors < all);
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error");
+    // No Enter yet: the table already shows the error traces only.
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{errors}/{all}")), "{s}");
+    assert!(s.contains("Enter keep  Esc undo  C-u clear"), "{s}");
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.editing, None);
+    assert_eq!(traces_filter(&app), "error");
+
+    // Typing on narrows as typed; Esc puts back the filter from before `/`.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, " duration>500ms");
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{slow_errors}/{all}")), "{s}");
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(app.editing, None);
+    assert_eq!(traces_filter(&app), "error");
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{errors}/{all}")), "{s}");
+
+    // Backspace erases as typed; Ctrl-U clears the whole filter at once, Enter keeps that.
+    press(&mut app, &data, KeyCode::Char('/'));
+    press(&mut app, &data, KeyCode::Backspace);
+    assert_eq!(traces_filter(&app), "erro");
+    ctrl(&mut app, &data, 'u');
+    assert_eq!(app.editing.as_deref(), Some(""));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains(&format!("{all}/{all}")), "{s}");
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(traces_filter(&app), "");
+    // Esc after clearing and typing again undoes back to no filter.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "coldstart");
+    press(&mut app, &data, KeyCode::Esc);
+    assert_eq!(traces_filter(&app), "");
+}
+
+/// The line drawn selected (reversed) in the table, below the tab bar.
+fn selected_line(t: &Terminal<TestBackend>) -> String {
+    let buf = t.backend().buffer();
+    (3..buf.area.height)
+        .find(|&y| {
+            buf[(1, y)]
+                .style()
+                .add_modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        })
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .unwrap_or_default()
+}
+
+/// Enter on the Traces tab, the trace it opened, and Esc back.
+fn open_selected_trace(app: &mut App, data: &ViewData) -> TraceId {
+    press(app, data, KeyCode::Enter);
+    let id = app.trace.as_ref().expect("a trace opened").trace_id;
+    press(app, data, KeyCode::Esc);
+    assert_eq!(app.tab, Tab::Traces);
+    id
+}
+
+#[test]
+fn the_selection_stays_on_the_same_trace_when_newer_traces_arrive_above_it() {
+    let before = shop_requests(150);
+    let after = shop_requests(200);
+    assert!(after.traces.len() > before.traces.len());
+    let mut app = App::new(Source::Live);
+    press(&mut app, &before, KeyCode::Char('2'));
+    for _ in 0..5 {
+        press(&mut app, &before, KeyCode::Char('j'));
+    }
+    let t = draw(&mut app, &before, 120, 40);
+    assert_eq!(app.list(ListTab::Traces).selected, 5);
+    let picked = open_selected_trace(&mut app, &before);
+    let short = picked.to_string()[..16].to_owned();
+    assert!(selected_line(&t).contains(&short), "{}", screen(&t));
+
+    // New data: the newer traces sort above (newest first); the cursor moved down with its
+    // trace, the highlighted row is still that trace, and Enter opens it.
+    let t = draw(&mut app, &after, 120, 40);
+    let now = app.list(ListTab::Traces).selected;
+    assert!(now > 5, "newer rows were inserted above: at {now}");
+    assert!(selected_line(&t).contains(&short), "{}", screen(&t));
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+    // Without a draw in between too: the key itself sees the new data.
+    let mut app2 = App::new(Source::Live);
+    press(&mut app2, &before, KeyCode::Char('2'));
+    for _ in 0..5 {
+        press(&mut app2, &before, KeyCode::Char('j'));
+    }
+    assert_eq!(open_selected_trace(&mut app2, &after), picked);
+
+    // Another sort and a filter it passes keep it selected too.
+    press(&mut app, &after, KeyCode::Char('s'));
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+    press(&mut app, &after, KeyCode::Char('/'));
+    type_text(&mut app, &after, &short);
+    press(&mut app, &after, KeyCode::Enter);
+    assert_eq!(open_selected_trace(&mut app, &after), picked);
+}
+
+#[test]
+fn the_selected_service_stays_selected_across_a_sort() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('j'));
+    press(&mut app, &data, KeyCode::Char('j'));
+    let picked = selected_line(&draw(&mut app, &data, 120, 40));
+    let service = picked
+        .trim_matches(|c| c == '│' || c == ' ')
+        .split_whitespace()
+        .next()
+        .expect("a service name")
+        .to_owned();
+    // Sort by the service name: the row moves, the selection with it.
+    for _ in 0..7 {
+        press(&mut app, &data, KeyCode::Char('s'));
+    }
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(screen(&t).contains("Service▼"), "{}", screen(&t));
+    assert!(selected_line(&t).contains(&service), "{}", screen(&t));
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(traces_filter(&app), format!("service={service}"));
+}
+
+#[test]
+fn the_row_counts_match_the_data_and_the_header() {
+    let data = shop_data();
+    let n = data.traces.len();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    let first = s.lines().next().unwrap_or_default();
+    assert!(first.contains(&format!(" {n} traces ")), "{first}");
+    assert!(s.contains(&format!(" Traces {n}/{n} ")), "{s}");
+    // Filtered: the title counts exactly the rows drawn (all fit in 200 lines).
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "error");
+    press(&mut app, &data, KeyCode::Enter);
+    let errors = data.traces.iter().filter(|r| r.errors > 0).count();
+    let s = screen(&draw(&mut app, &data, 120, 200));
+    assert!(s.contains(&format!(" Traces {errors}/{n} ")), "{s}");
+    let drawn = s.lines().skip(3).filter(|l| l.contains(" ERR")).count();
+    assert_eq!(drawn, errors, "{s}");
+    // Every other list: the title's count is its rows.
+    for (key, rows) in [
+        ('1', data.findings.services.len()),
+        ('4', data.findings.cold_starts.by_function.len()),
+        ('5', data.findings.patterns.len()),
+        ('6', data.hotspots.len()),
+        ('7', data.findings.service_map.len()),
+    ] {
+        press(&mut app, &data, KeyCode::Char(key));
+        let s = screen(&draw(&mut app, &data, 160, 200));
+        assert!(s.contains(&format!(" {rows}/{rows} ")), "tab {key}: {s}");
+    }
+}
+
+/// The shop's first 150 requests complete, then two more whose roots have not arrived: one
+/// whose spans came 7 s before the snapshot, one 2 s before. Built from the store and engine
+/// directly, as the live pipeline does, with the snapshot taken at a fixed instant.
+fn data_with_open_traces() -> (ViewData, [TraceId; 2]) {
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut store = SpanStore::new(StoreConfig::default());
+    let base = Instant::now();
+    let mut spans = Vec::new();
+    for i in 0..150 {
+        shop.request(T0 + i * 40_000_000, &mut spans);
+    }
+    store.ingest(Batch::new(spans), base);
+    store.complete_all();
+    let mut hanging = Vec::new();
+    for (i, at) in [(150u64, 1u64), (151, 6)] {
+        let mut spans = Vec::new();
+        shop.request(T0 + i * 40_000_000, &mut spans);
+        // The root ends last: only its descendants have arrived.
+        spans.retain(|s| s.parent_span_id.is_some());
+        hanging.push(spans[0].trace_id);
+        store.ingest(Batch::new(spans), base + Duration::from_secs(at));
+    }
+    let snapshot = store.snapshot_at(base + Duration::from_secs(8));
+    let mut engine = Engine::default();
+    for t in snapshot.traces.iter() {
+        engine.add_trace(t);
+    }
+    (ViewData::build(snapshot, &engine), [hanging[0], hanging[1]])
+}
+
+#[test]
+fn i_on_traces_lists_the_open_traces_so_a_hanging_request_shows_while_it_hangs() {
+    let (data, [oldest, newer]) = data_with_open_traces();
+    assert_eq!(data.open_traces().len(), 2);
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains("Traces (i: 2 in progress)"), "{s}");
+    assert!(
+        s.lines().next().is_some_and(|l| l.contains("+2 open")),
+        "{s}"
+    );
+    press(&mut app, &data, KeyCode::Char('i'));
+    assert_eq!(app.current_list(), Some(ListTab::InProgress));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        insta::assert_snapshot!(format!("in_progress_{w}x{h}"), t.backend());
+    }
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
+    assert!(s.contains("In progress: open traces 2/2"), "{s}");
+    // Oldest first: 7 s open, idle 7 s; then 2 s; the root has not arrived in either.
+    let oldest_line = selected_line(&t);
+    assert!(oldest_line.contains(&oldest.to_string()), "{s}");
+    assert!(oldest_line.contains("7.00s") && oldest_line.contains("(root not arrived yet)"));
+    press(&mut app, &data, KeyCode::Char('j'));
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(
+        selected_line(&t).contains(&newer.to_string()),
+        "{}",
+        screen(&t)
+    );
+    // Enter says why there is no waterfall yet; `i` goes back to the complete traces.
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Traces);
+    assert!(
+        app.status
+            .as_deref()
+            .is_some_and(|s| s.contains("still open")),
+        "{:?}",
+        app.status
+    );
+    press(&mut app, &data, KeyCode::Char('i'));
+    assert_eq!(app.current_list(), Some(ListTab::Traces));
+}
+
 #[test]
 fn space_pauses_and_resumes_the_view() {
     let data = shop_data();
@@ -234,6 +497,49 @@ fn help_lists_every_key_and_any_key_closes_it() {
     press(&mut app, &data, KeyCode::Char('x'));
     assert!(!app.help);
     assert_eq!(press(&mut app, &data, KeyCode::Char('q')), Effect::Quit);
+}
+
+#[test]
+fn at_80x24_the_help_wraps_and_scrolls_and_tables_name_their_hidden_columns() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('?'));
+    let t = draw(&mut app, &data, 80, 24);
+    let s = screen(&t);
+    insta::assert_snapshot!("help_80x24", t.backend());
+    assert!(s.contains(" Keys 1-"), "{s}");
+    // The filter syntax wraps instead of being cut; the last lines are below, reachable.
+    assert!(s.contains("duration>250ms") && s.contains("orphan"), "{s}");
+    assert!(!s.contains("Filter: Bksp"), "{s}");
+    press(&mut app, &data, KeyCode::Char('G'));
+    let t = draw(&mut app, &data, 80, 24);
+    let s = screen(&t);
+    assert!(app.help, "scrolling keeps the help open");
+    assert!(s.contains("Filter: Bksp, C-u"), "{s}");
+    insta::assert_snapshot!("help_80x24_scrolled", t.backend());
+    press(&mut app, &data, KeyCode::Char('k'));
+    assert!(app.help);
+    press(&mut app, &data, KeyCode::Esc);
+    assert!(!app.help);
+
+    // Every line fits: titles and the header elide with `…`, hidden columns are named.
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 80, 24));
+    assert!(s.contains("hidden: Svcs, Trace"), "{s}");
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(
+        &mut app,
+        &data,
+        "service=注文サービス-with-a-very-long-name-that-cannot-fit-here",
+    );
+    let t = draw(&mut app, &data, 80, 24);
+    let buf = t.backend().buffer();
+    // A full-width character fills two cells (the second one blank in the buffer).
+    let top: String = (0..buf.area.width).map(|x| buf[(x, 2)].symbol()).collect();
+    assert!(
+        top.starts_with("┌ Traces 0/171 filter: service=注 文") && top.ends_with("-cannot-…┐"),
+        "{top}"
+    );
 }
 
 fn hostile_span(id: u64, parent: Option<u64>, name: &str, resource: &Arc<Resource>) -> Span {
@@ -421,4 +727,62 @@ fn header_shows_where_the_receivers_listen() {
     let mut replay = App::new(Source::Replay);
     let s = screen(&draw(&mut replay, &data, 140, 24));
     assert!(!s.contains("gRPC "), "{s}");
+}
+
+/// A replay that skipped input says so in the header while it plays, with the first reason.
+#[test]
+fn a_replay_shows_what_it_skipped_in_the_header() {
+    let data = shop_data();
+    let mut app = App::new(Source::Replay);
+    let mut terminal = Terminal::new(TestBackend::new(160, 10)).expect("test backend");
+    let header = Header {
+        replay_problems: Some((2, "bad.jsonl:2: expected value at line 1 column 2".into())),
+        ..header(&data)
+    };
+    terminal
+        .draw(|f| app.render(f, &data, &header))
+        .expect("draw");
+    let top = screen(&terminal)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        top.contains("skipped 2: bad.jsonl:2: expected value"),
+        "{top}"
+    );
+}
+
+/// Zipkin spans without timestamps (annotation-only parts) sit at their parent's start: the
+/// trace keeps its own 49 ms extent instead of an axis from 1970.
+#[test]
+fn a_span_without_timestamps_does_not_stretch_the_waterfall() {
+    let resource = Arc::new(Resource::new(vec![KeyValue::new(
+        "service.name",
+        AnyValue::Str("web".into()),
+    )]));
+    let mut untimed = hostile_span(3, Some(2), "untimed part", &resource);
+    untimed.start_ns = 0;
+    untimed.end_ns = 0;
+    let data = view_data(vec![
+        hostile_span(1, None, "GET /", &resource),
+        hostile_span(2, Some(1), "child", &resource),
+        untimed,
+    ]);
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    let list = screen(&draw(&mut app, &data, 120, 40));
+    press(&mut app, &data, KeyCode::Enter);
+    let trace = screen(&draw(&mut app, &data, 120, 40));
+    assert!(list.contains("49.0ms"), "{list}");
+    let axis = trace
+        .lines()
+        .find(|l| l.contains(" span") && l.contains("duration"))
+        .unwrap_or_else(|| panic!("axis drawn:\n{trace}"));
+    // The axis ends at the trace's end (a pane may follow on the same line).
+    assert!(
+        axis.contains(" 24.5ms ") && axis.contains(" 49.0ms "),
+        "{axis}"
+    );
+    assert!(trace.contains("untimed part"), "{trace}");
 }

@@ -40,6 +40,7 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
             memory_bytes: stats.memory_bytes,
             max_memory_bytes: stats.max_memory_bytes,
             evicted_traces: stats.evicted_traces,
+            open_traces: stats.open_traces,
         }),
         durations: Some(samples_to_pb(&agg.durations)),
         services: agg

@@ -174,6 +174,7 @@ impl State {
             stats.memory_bytes += c.memory_bytes;
             stats.max_memory_bytes += c.max_memory_bytes;
             stats.evicted_traces += c.evicted_traces;
+            stats.open_traces += c.open_traces;
         }
         self.stats = stats;
     }

@@ -8,14 +8,13 @@
 use std::fs::File;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
 use super::args::ReplayArgs;
 use super::shutdown_signal;
-use crate::ingest::file::replay::Speed;
+use crate::ingest::file::replay::{FeedProgress, Speed};
 use crate::pipeline::files::{FileSource, InputOutcome, feed};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::server::summary_line;
@@ -57,7 +56,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         analysis: args.analysis.bounded(),
         ..PipelineConfig::default()
     });
-    let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
+    let progress = Arc::new(FeedProgress::default());
     let feeder = tokio::spawn(feed(
         source(&args),
         pipeline.tx.clone(),
@@ -117,7 +116,7 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let pipeline = Pipeline::spawn(config);
-    let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
+    let progress = Arc::new(FeedProgress::default());
     let feeder = feed(source(&args), pipeline.tx.clone(), progress);
     tokio::pin!(feeder);
     let timed = matches!(args.speed, Speed::Times(_));

@@ -6,7 +6,6 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -108,7 +107,7 @@ pub async fn analyse_files(
         paths: files.to_vec(),
         speed: Speed::Max,
     };
-    let input = feed(source, pipeline.tx.clone(), Arc::new(AtomicU64::new(0))).await;
+    let input = feed(source, pipeline.tx.clone(), Arc::default()).await;
     let finished = pipeline.finish().await?;
     for r in &input.files {
         match r {

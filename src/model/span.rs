@@ -185,7 +185,8 @@ impl Span {
     }
 
     /// Bytes this span holds, for the store's memory budget. Resource and scope are shared
-    /// between many spans and are not counted here.
+    /// between many spans and are not counted here: the store interns them by content and
+    /// counts each distinct one once.
     pub fn memory_size(&self) -> usize {
         let attrs = |kv: &[KeyValue]| {
             std::mem::size_of_val(kv) + kv.iter().map(|k| k.value.heap_size()).sum::<usize>()

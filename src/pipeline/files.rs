@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ingest::file::replay::{Speed, feed_timed};
+use crate::ingest::file::replay::{FeedProgress, Speed, feed_timed};
 use crate::ingest::file::{FileError, FileSummary, read_path};
 use crate::ingest::{BatchTx, IngestStats};
 use crate::model::Batch;
@@ -66,23 +65,25 @@ impl InputOutcome {
 /// enough to bound memory.
 const DECODE_AHEAD: usize = 64;
 
-/// Feeds every file into `tx` and says what they came to. `progress` (0 to 1, as `f64` bits)
-/// follows the input for the TUI header. Stops early, without error, when the pipeline is gone
-/// (the user quit the TUI).
-pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<AtomicU64>) -> InputOutcome {
-    let set = |p: f64| progress.store(p.to_bits(), Ordering::Relaxed);
+/// Feeds every file into `tx` and says what they came to. `progress` follows the input for the
+/// TUI header. Stops early, without error, when the pipeline is gone (the user quit the TUI).
+pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<FeedProgress>) -> InputOutcome {
+    let set = |p: f64| progress.set_fraction(p);
     let outcome = match source.speed {
         Speed::Max => {
             let (btx, mut brx) = tokio::sync::mpsc::channel(DECODE_AHEAD);
             let paths = source.paths;
+            let reading = Arc::clone(&progress);
             let reader = tokio::task::spawn_blocking(move || {
                 let total = paths.len().max(1) as f64;
                 let mut files = Vec::with_capacity(paths.len());
                 for (i, path) in paths.iter().enumerate() {
-                    files.push(read_path(path, &mut |b| {
+                    let file = read_path(path, &mut |b| {
                         // Fails only once the feeding side is gone; the rest is dropped then.
                         let _ = btx.blocking_send((b, i as f64 / total));
-                    }));
+                    });
+                    reading.file_done(&file);
+                    files.push(file);
                 }
                 InputOutcome { files }
             });
@@ -98,15 +99,18 @@ pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<AtomicU64>) -> 
         Speed::Times(factor) => {
             // Spans of all files interleave by time, so all are loaded before the clock starts.
             let paths = source.paths;
+            let reading = Arc::clone(&progress);
             let (outcome, all) = tokio::task::spawn_blocking(move || {
                 let mut all = Batch::default();
                 let files = paths
                     .iter()
                     .map(|p| {
-                        read_path(p, &mut |b| {
+                        let file = read_path(p, &mut |b| {
                             all.spans.extend(b.spans);
                             all.logs.extend(b.logs);
-                        })
+                        });
+                        reading.file_done(&file);
+                        file
                     })
                     .collect();
                 (InputOutcome { files }, all)
@@ -120,4 +124,38 @@ pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<AtomicU64>) -> 
     };
     set(1.0);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    /// The TUI header reads what a file had to skip while the replay goes on, not only after
+    /// quitting: the feed records it as each file is done.
+    #[tokio::test]
+    async fn progress_reports_skipped_records_with_the_first_reason_as_files_finish() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bad = dir.path().join("bad.jsonl");
+        let mut f = std::fs::File::create(&bad).expect("create");
+        let good = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"b7ad6b7169203331","name":"GET","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#;
+        writeln!(f, "{good}\n{{not json\n{good}").expect("write");
+        drop(f);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let progress = Arc::new(FeedProgress::default());
+        let source = FileSource {
+            paths: vec![bad, dir.path().join("missing.json")],
+            speed: Speed::Max,
+        };
+        let outcome = feed(source, tx, Arc::clone(&progress)).await;
+        drain.await.expect("drained");
+        assert_eq!(outcome.skipped(), 1);
+        assert_eq!(outcome.unreadable_files(), 1);
+        assert_eq!(progress.problems(), 2, "one bad line, one missing file");
+        let first = progress.first_problem().expect("a reason");
+        assert!(first.contains("bad.jsonl:2"), "{first}");
+        assert_eq!(progress.fraction(), 1.0);
+    }
 }

@@ -493,6 +493,7 @@ fn background(f: &Findings, top: usize) -> Section {
                         match b.kind {
                             BackgroundKind::Stream => "stream",
                             BackgroundKind::OutlivesRoot => "outlives its request",
+                            BackgroundKind::ConsumerLoop => "consumer poll loop",
                         }
                         .into(),
                         b.spans.to_string(),

@@ -10,6 +10,7 @@
 //! One writer (the pipeline task) calls `ingest` and `tick`; readers get `Arc` snapshots.
 //! Time is passed in (`now`), never read here, so tests and replays control the clock.
 
+mod shared;
 mod trace;
 
 use std::collections::VecDeque;
@@ -70,6 +71,8 @@ pub struct StoreStats {
     pub max_memory_bytes: u64,
     /// Spans and logs the store holds, with its bookkeeping per trace.
     pub span_bytes: u64,
+    /// The resources and scopes the spans share, each distinct one counted once.
+    pub shared_bytes: u64,
     /// Traces the store let go of (evicted, or replaced by a newer version) that a reader
     /// still holds: a published snapshot or view, or the analysis queue.
     pub unreleased_bytes: u64,
@@ -208,6 +211,8 @@ pub struct SpanStore {
     /// is the last reference.
     unreleased: Unreleased,
     gauge: Option<Arc<MemoryGauge>>,
+    /// Resources and scopes by content, one copy each.
+    shared: shared::Shared,
 }
 
 /// Traces the store let go of while a reader still held them, with their bytes.
@@ -266,6 +271,7 @@ impl SpanStore {
             snapshot_cache: None,
             unreleased: Unreleased::default(),
             gauge: None,
+            shared: shared::Shared::default(),
         }
     }
 
@@ -293,12 +299,16 @@ impl SpanStore {
         stats.span_bytes += stats.traces_held * SLOT_OVERHEAD_BYTES as u64
             + stats.open_traces.min(MAX_OPEN_LISTED as u64) * size_of::<OpenTrace>() as u64;
         stats.unreleased_bytes = self.unreleased.bytes as u64;
+        stats.shared_bytes = self.shared.bytes() as u64;
         if self.gauge.is_some() {
             stats.analysis_bytes = self.gauge.as_ref().map_or(0, |g| g.analysis_bytes()) as u64;
             stats.interned_bytes = crate::model::interned_bytes() as u64;
         }
-        stats.memory_bytes =
-            stats.span_bytes + stats.unreleased_bytes + stats.analysis_bytes + stats.interned_bytes;
+        stats.memory_bytes = stats.span_bytes
+            + stats.shared_bytes
+            + stats.unreleased_bytes
+            + stats.analysis_bytes
+            + stats.interned_bytes;
     }
 
     fn total_bytes(&self) -> u64 {
@@ -315,7 +325,7 @@ impl SpanStore {
         let mut last_touched: Option<TraceId> = None;
         // Spans of one resource share its `Arc`: look the service up once per run, not per span.
         let mut last_resource: *const crate::model::Resource = std::ptr::null();
-        for span in batch.spans {
+        for mut span in batch.spans {
             let id = span.trace_id;
             if !std::ptr::eq(Arc::as_ptr(&span.resource), last_resource) {
                 last_resource = Arc::as_ptr(&span.resource);
@@ -347,6 +357,7 @@ impl SpanStore {
                 self.snapshot_cache = None;
             }
             slot.state = SlotState::Open { last_activity: now };
+            self.shared.intern(&mut span);
             let size = span.memory_size();
             // Clones the trace only if a reader still holds the completed version.
             let trace = make_mut(&mut slot.trace, &mut self.unreleased);
@@ -360,6 +371,7 @@ impl SpanStore {
                 last_touched = Some(id);
             }
         }
+        self.shared.end_batch();
         for log in batch.logs {
             self.add_log(log, now);
         }
@@ -491,9 +503,13 @@ impl SpanStore {
 
     /// Evicts until the total is within the budget. The gauge and the unreleased traces change
     /// beside the loop (readers drop, the worker publishes), so the total is read each turn.
+    /// The resources and scopes only evicted spans used go too, in a purge once about as many
+    /// spans went as there are interned copies (and at every `enforce_memory`).
     fn enforce_budget(&mut self) {
         while self.total_bytes() > self.config.max_memory as u64 {
-            if !self.evict_oldest_complete() && !self.evict_oldest_open() {
+            if self.evict_oldest_complete() || self.evict_oldest_open() {
+                self.shared.purge_if_due();
+            } else if self.shared.purge() == 0 {
                 break;
             }
         }
@@ -537,6 +553,7 @@ impl SpanStore {
             self.newly_evicted.push(id);
             self.stats.evicted_traces += 1;
             self.stats.evicted_spans += slot.trace.spans.len() as u64;
+            self.shared.released(slot.trace.spans.len());
             self.stats.spans_held -= slot.trace.spans.len() as u64;
             self.stats.logs_held -= slot.trace.logs.len() as u64;
             self.stats.span_bytes -= slot.trace.memory_bytes as u64;
@@ -618,6 +635,7 @@ impl SpanStore {
     /// worker's bytes grow between batches, so this runs at every tick as well as on ingest.
     pub fn enforce_memory(&mut self) {
         self.unreleased.release();
+        self.shared.purge();
         self.enforce_budget();
     }
 

@@ -165,8 +165,14 @@ fn eviction_keeps_memory_under_budget_oldest_complete_first() {
         // The analysis took them: no reader holds them any more.
         drop(store.take_completed());
     }
-    assert_eq!(store.stats().evicted_traces, 0);
-    assert_eq!(store.stats().memory_bytes, 3 * one_trace as u64);
+    let stats = store.stats();
+    assert_eq!(stats.evicted_traces, 0);
+    // The one resource and scope all spans share count once, beside the traces.
+    assert!(stats.shared_bytes > 0);
+    assert_eq!(
+        stats.memory_bytes - stats.shared_bytes,
+        3 * one_trace as u64
+    );
     for t in 4..=5u128 {
         let spans: Vec<Span> = (1..=8).map(|i| span(t, i, None, "a")).collect();
         store.ingest(Batch::new(spans), t0 + Duration::from_millis(100));
@@ -200,7 +206,13 @@ fn open_traces_are_evicted_when_nothing_else_is_left() {
         + 3 * size_of::<Span>()
         + SLOT_OVERHEAD_BYTES
         + size_of::<OpenTrace>();
-    let mut store = SpanStore::new(config(1000, size * 5));
+    // The resource and scope they all share, counted once.
+    let shared = {
+        let mut store = SpanStore::new(config(1000, usize::MAX));
+        store.ingest(Batch::new(vec![span(1, 1, None, "a")]), t0);
+        store.stats().shared_bytes as usize
+    };
+    let mut store = SpanStore::new(config(1000, size * 5 + shared));
     for t in 1..=20u128 {
         store.ingest(Batch::new(vec![span(t, 1, None, "a")]), t0);
     }
@@ -281,7 +293,7 @@ fn logs_attach_to_their_trace_whether_they_come_before_or_after_its_spans() {
     assert!(stats.unreleased_bytes > 0);
     assert_eq!(
         stats.memory_bytes,
-        stats.span_bytes + stats.unreleased_bytes
+        stats.span_bytes + stats.shared_bytes + stats.unreleased_bytes
     );
 }
 
@@ -373,7 +385,11 @@ fn traces_a_reader_still_holds_stay_counted_until_it_lets_go() {
     let stats = store.stats();
     assert_eq!((stats.traces_held, stats.evicted_traces), (0, 1));
     assert!(stats.unreleased_bytes > 0);
-    assert_eq!(stats.memory_bytes, stats.unreleased_bytes);
+    // The snapshot's spans still use their resource and scope.
+    assert_eq!(
+        stats.memory_bytes,
+        stats.unreleased_bytes + stats.shared_bytes
+    );
     assert!(stats.memory_bytes < held, "the slot's bookkeeping is freed");
     drop(snapshot);
     store.enforce_memory();
@@ -414,7 +430,7 @@ fn the_gauge_counts_against_the_budget() {
     let per_trace = stats.span_bytes / 4;
     assert_eq!(
         stats.memory_bytes,
-        stats.span_bytes + stats.interned_bytes,
+        stats.span_bytes + stats.shared_bytes + stats.interned_bytes,
         "nothing published yet"
     );
     assert!(stats.interned_bytes > 0, "the names count with a gauge");
@@ -428,7 +444,7 @@ fn the_gauge_counts_against_the_budget() {
     assert!(stats.memory_bytes <= stats.max_memory_bytes, "{stats:?}");
     assert_eq!(
         stats.memory_bytes,
-        stats.span_bytes + stats.analysis_bytes + stats.interned_bytes
+        stats.span_bytes + stats.shared_bytes + stats.analysis_bytes + stats.interned_bytes
     );
 }
 
@@ -480,4 +496,47 @@ fn open_list_is_capped_at_the_oldest() {
         MAX_OPEN_LISTED as u128,
         "the youngest 50 are left out"
     );
+}
+
+#[test]
+fn identical_resources_from_separate_requests_are_held_once() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    // Every span brings its own `Arc`s, as a decoder makes per block of every request.
+    for t in 1..=50u128 {
+        store.ingest(
+            Batch::new(vec![span(t, 1, None, "api"), span(t, 2, Some(1), "db")]),
+            t0,
+        );
+    }
+    assert_eq!(store.shared.len(), (2, 1), "two services, one scope");
+    let snap = {
+        store.tick(t0 + Duration::from_millis(20));
+        store.snapshot()
+    };
+    let api: Vec<_> = snap
+        .traces
+        .iter()
+        .flat_map(|t| t.spans.iter())
+        .filter(|s| s.service().as_str() == "api")
+        .collect();
+    assert_eq!(api.len(), 50);
+    assert!(
+        api.iter()
+            .all(|s| Arc::ptr_eq(&s.resource, &api[0].resource))
+    );
+    drop(api);
+    let stats = store.stats();
+    assert!(stats.shared_bytes > 0);
+    assert_eq!(
+        stats.memory_bytes,
+        stats.span_bytes + stats.shared_bytes + stats.unreleased_bytes
+    );
+    // Once no span refers to them, the copies go and stop counting.
+    drop((snap, store.take_completed()));
+    store.config.max_memory = 0;
+    store.enforce_memory();
+    assert_eq!(store.stats().traces_held, 0);
+    assert_eq!(store.shared.len(), (0, 0));
+    assert_eq!(store.stats().shared_bytes, 0);
 }

@@ -88,12 +88,21 @@ impl Trace {
         self.spans.iter().find(|s| s.span_id == id)
     }
 
+    /// Earliest start; spans without timestamps (start 0) are left out, as the analysis
+    /// places them at their parent's start, so one never stretches the trace to 1970.
     pub fn start_ns(&self) -> u64 {
-        self.spans.iter().map(|s| s.start_ns).min().unwrap_or(0)
+        self.timed().map(|s| s.start_ns).min().unwrap_or(0)
     }
 
     pub fn end_ns(&self) -> u64 {
-        self.spans.iter().map(|s| s.end_ns).max().unwrap_or(0)
+        self.timed()
+            .map(|s| s.end_ns.max(s.start_ns))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn timed(&self) -> impl Iterator<Item = &Span> {
+        self.spans.iter().filter(|s| s.start_ns != 0)
     }
 
     pub fn duration_ns(&self) -> u64 {

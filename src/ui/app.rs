@@ -122,8 +122,14 @@ pub struct App {
     pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
-    /// The filter being typed after `/`, not applied until Enter.
+    /// The first help line shown (the help scrolls when taller than the screen).
+    pub help_scroll: usize,
+    /// The Traces tab shows the open traces (in progress) instead of the complete ones.
+    pub in_progress: bool,
+    /// The filter being typed after `/`; it applies as typed.
     pub editing: Option<String>,
+    /// The filter from before `/`, which Esc puts back.
+    before_edit: Filter,
     pub lists: [ListState; ListTab::COUNT],
     pub trace: Option<TraceView>,
     /// One line of feedback (e.g. "linked trace not held"), cleared by the next key.
@@ -141,11 +147,22 @@ impl App {
             listening: None,
             paused: false,
             help: false,
+            help_scroll: 0,
+            in_progress: false,
             editing: None,
+            before_edit: Filter::default(),
             lists,
             trace: None,
             status: None,
             back: Vec::new(),
+        }
+    }
+
+    /// The list on screen: the tab's, or on Traces the open traces after `i`.
+    pub fn current_list(&self) -> Option<ListTab> {
+        match self.tab.list() {
+            Some(ListTab::Traces) if self.in_progress => Some(ListTab::InProgress),
+            other => other,
         }
     }
 
@@ -159,51 +176,40 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent, data: &ViewData) -> Effect {
         self.status = None;
-        if let Some(text) = &mut self.editing {
-            match keymap::lookup(Context::Prompt, &key) {
-                Some(Action::ApplyFilter) => {
-                    let text = std::mem::take(text);
-                    self.editing = None;
-                    if let Some(tab) = self.tab.list() {
-                        let list = self.list_mut(tab);
-                        list.filter = Filter::parse(&text);
-                        list.selected = 0;
-                        list.offset = 0;
-                    }
-                }
-                Some(Action::CancelFilter) => self.editing = None,
-                Some(Action::Erase) => {
-                    text.pop();
-                }
-                _ => {
-                    if let KeyCode::Char(c) = key.code
-                        && !key.modifiers.contains(KeyModifiers::CONTROL)
-                    {
-                        text.push(c);
-                    }
-                }
-            }
+        if self.editing.is_some() {
+            self.prompt_key(key);
             return Effect::None;
         }
-        let ctx = if self.tab.list().is_some() {
+        let ctx = if self.current_list().is_some() {
             Context::List
         } else {
             Context::Trace
         };
         let action = keymap::lookup(ctx, &key);
         if self.help {
-            // Any key closes help; quit still quits.
-            self.help = false;
-            if action != Some(Action::Quit) {
-                return Effect::None;
+            // Moving keys scroll the help; any other key closes it; quit still quits.
+            let s = &mut self.help_scroll;
+            match action {
+                Some(Action::Down) => *s += 1,
+                Some(Action::Up) => *s = s.saturating_sub(1),
+                Some(Action::PageDown) => *s += PAGE / 2,
+                Some(Action::PageUp) => *s = s.saturating_sub(PAGE / 2),
+                Some(Action::First) => *s = 0,
+                Some(Action::Last) => *s = usize::MAX,
+                Some(Action::Quit) => return Effect::Quit,
+                _ => self.help = false,
             }
+            return Effect::None;
         }
         let Some(action) = action else {
             return Effect::None;
         };
         match action {
             Action::Quit => return Effect::Quit,
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             Action::Pause => {
                 self.paused = !self.paused;
                 return if self.paused {
@@ -222,12 +228,53 @@ impl App {
                 self.switch(Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]);
             }
             Action::Back => self.go_back(),
-            _ => match self.tab.list() {
+            _ => match self.current_list() {
                 Some(tab) => self.list_action(tab, action, data),
                 None => self.trace_action(action, data),
             },
         }
         Effect::None
+    }
+
+    /// A key while a filter is typed: the table's filter follows the text at every key; Enter
+    /// keeps it, Esc puts back the one from before `/`, Ctrl-U clears the text.
+    fn prompt_key(&mut self, key: KeyEvent) {
+        let Some(text) = &mut self.editing else {
+            return;
+        };
+        match keymap::lookup(Context::Prompt, &key) {
+            Some(Action::ApplyFilter) => {
+                self.editing = None;
+                return;
+            }
+            Some(Action::CancelFilter) => {
+                self.editing = None;
+                let before = std::mem::take(&mut self.before_edit);
+                self.set_filter(before);
+                return;
+            }
+            Some(Action::Erase) => {
+                text.pop();
+            }
+            Some(Action::ClearFilter) => text.clear(),
+            _ => match key.code {
+                KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    text.push(c);
+                }
+                _ => return,
+            },
+        }
+        let filter = Filter::parse(text);
+        self.set_filter(filter);
+    }
+
+    /// Sets the current table's filter (when it changed), from the top.
+    fn set_filter(&mut self, filter: Filter) {
+        if let Some(tab) = self.current_list() {
+            let list = self.list_mut(tab);
+            // The pinned row stays selected if it passes; else the first row (`ListState`).
+            list.filter = filter;
+        }
     }
 
     fn switch(&mut self, tab: Tab) {
@@ -246,7 +293,7 @@ impl App {
             }
             None => {
                 // Nothing to go back to: Esc clears the table's filter instead.
-                if let Some(tab) = self.tab.list() {
+                if let Some(tab) = self.current_list() {
                     self.list_mut(tab).filter = Filter::default();
                 }
             }
@@ -274,12 +321,22 @@ impl App {
         let list = self.list_mut(tab);
         let last = len.saturating_sub(1);
         match action {
-            Action::Down => list.selected = (list.selected + 1).min(last),
-            Action::Up => list.selected = list.selected.saturating_sub(1),
-            Action::PageDown => list.selected = (list.selected + PAGE).min(last),
-            Action::PageUp => list.selected = list.selected.saturating_sub(PAGE),
-            Action::First => list.selected = 0,
-            Action::Last => list.selected = last,
+            Action::Down
+            | Action::Up
+            | Action::PageDown
+            | Action::PageUp
+            | Action::First
+            | Action::Last => {
+                list.selected = match action {
+                    Action::Down => (list.selected + 1).min(last),
+                    Action::Up => list.selected.saturating_sub(1),
+                    Action::PageDown => (list.selected + PAGE).min(last),
+                    Action::PageUp => list.selected.saturating_sub(PAGE),
+                    Action::First => 0,
+                    _ => last,
+                };
+                view.pin(list, data);
+            }
             Action::SortNext => {
                 list.sort = (list.sort + 1) % columns;
             }
@@ -287,17 +344,27 @@ impl App {
                 list.sort = (list.sort + columns - 1) % columns;
             }
             Action::Reverse => list.descending = !list.descending,
+            Action::InProgress => match tab {
+                ListTab::Traces | ListTab::InProgress => self.in_progress = !self.in_progress,
+                _ => self.status = Some("i switches the Traces tab to open traces".into()),
+            },
             Action::Filter => {
-                self.editing = Some(self.list(tab).filter.text().to_owned());
+                self.before_edit = self.list(tab).filter.clone();
+                self.editing = Some(self.before_edit.text().to_owned());
             }
             Action::Open => match view.open_selected(self.list_mut(tab), data) {
                 Some(Open::Trace(ev)) => self.open_trace(ev),
                 Some(Open::TracesOf(service)) => {
                     self.switch(Tab::Traces);
+                    self.in_progress = false;
                     let traces = self.list_mut(ListTab::Traces);
                     traces.filter = Filter::parse(&format!("service={service}"));
-                    traces.selected = 0;
-                    traces.offset = 0;
+                    traces.to_top();
+                }
+                Some(Open::Pending(id)) => {
+                    self.status = Some(format!(
+                        "trace {id} is still open: it reaches Traces once it completes"
+                    ));
                 }
                 None => self.status = Some("nothing to open here".into()),
             },

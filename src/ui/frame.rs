@@ -30,10 +30,20 @@ impl App {
             self.source,
             self.paused,
             self.listening.as_ref(),
-            data,
+            header::Listed {
+                // A merged view lists only the traces it fetched: the instances' count instead.
+                complete: if data.instances.is_empty() {
+                    data.traces.len()
+                } else {
+                    usize::try_from(data.snapshot.stats.traces_held).unwrap_or(usize::MAX)
+                },
+                open: data.snapshot.stats.open_traces as usize,
+                analysis_failures: data.analysis_failures,
+                instances: &data.instances,
+            },
         );
         tabs::render(frame, tab_bar, self.tab);
-        match self.tab.list() {
+        match self.current_list() {
             Some(list) => list
                 .view()
                 .render(frame, body, &mut self.lists[list as usize], data),
@@ -54,7 +64,7 @@ impl App {
             },
         );
         if self.help {
-            help::render(frame, body, &keymap::help_lines());
+            help::render(frame, body, &keymap::help_lines(), &mut self.help_scroll);
         }
     }
 }

@@ -66,6 +66,8 @@ pub enum Action {
     ApplyFilter,
     CancelFilter,
     Erase,
+    ClearFilter,
+    InProgress,
 }
 
 /// A key: its code, and whether Ctrl must be held. Other modifiers are ignored (a terminal
@@ -181,6 +183,13 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::List,
+        label: "i",
+        help: "Traces: in progress (open traces, oldest first) / complete traces",
+        keys: &[(c('i'), A::InProgress)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::List,
         label: "S or r",
         help: "reverse the sort",
         keys: &[(c('S'), A::Reverse), (c('r'), A::Reverse)],
@@ -237,7 +246,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Global,
         label: "?",
-        help: "this help (any key closes it)",
+        help: "this help (j/k scroll it, any other key closes it)",
         keys: &[(c('?'), A::Help)],
         hints: &[hint(L, 0, "?", "help"), hint(T, 0, "?", "help")],
     },
@@ -260,11 +269,26 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Prompt,
         label: "Filter: Enter/Esc",
-        help: "apply / cancel the filter being typed (Backspace erases)",
+        help: "the filter applies as typed; Enter keeps it, Esc puts back the one before /",
         keys: &[
             (k(KeyCode::Enter), A::ApplyFilter),
             (k(KeyCode::Esc), A::CancelFilter),
+        ],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Prompt,
+        label: "Filter: Bksp, C-u",
+        help: "erase a character / clear the filter",
+        keys: &[
             (k(KeyCode::Backspace), A::Erase),
+            (
+                Key {
+                    code: KeyCode::Char('u'),
+                    ctrl: true,
+                },
+                A::ClearFilter,
+            ),
         ],
         hints: &[],
     },

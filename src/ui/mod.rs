@@ -28,7 +28,7 @@ pub mod widgets;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -42,6 +42,7 @@ pub use app::{App, Effect, Source, Tab};
 pub use widgets::header::Header;
 
 use crate::ingest::IngestCounters;
+use crate::ingest::file::replay::FeedProgress;
 use crate::ingest::listen::Listening;
 use crate::model::TraceId;
 use crate::store::StoreSnapshot;
@@ -52,8 +53,8 @@ pub struct Feed {
     pub view: watch::Receiver<Arc<ViewData>>,
     pub snapshots: watch::Receiver<StoreSnapshot>,
     pub counters: Option<Arc<IngestCounters>>,
-    /// A replay's progress, 0 to 1, as `f64` bits.
-    pub progress: Option<Arc<AtomicU64>>,
+    /// A replay's progress and what its files had to skip so far.
+    pub progress: Option<Arc<FeedProgress>>,
     /// Where the receivers listen, for the header (live and demo).
     pub listening: Option<Listening>,
     /// A merged view (`live --attach`) holds only the traces it fetched: the Trace tab asks
@@ -226,10 +227,12 @@ async fn event_loop(
                     spans_per_sec: rate.update(stats.spans_received),
                     store: stats,
                     ingest: feed.counters.as_ref().map(|c| c.read()).unwrap_or_default(),
-                    replay_progress: feed
+                    replay_progress: feed.progress.as_ref().map(|p| p.fraction()),
+                    replay_problems: feed
                         .progress
                         .as_ref()
-                        .map(|p| f64::from_bits(p.load(Ordering::Relaxed))),
+                        .filter(|p| p.problems() > 0)
+                        .map(|p| (p.problems(), p.first_problem().unwrap_or_default())),
                 };
                 if next != header {
                     header = next;

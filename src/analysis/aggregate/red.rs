@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::model::{Sym, mem};
 
 use crate::analysis::aggregate::stats::{Samples, Summary};
+use crate::analysis::trace::errors;
 use crate::analysis::trace::tree::TraceTree;
 
 /// One request a service served.
@@ -26,7 +27,8 @@ pub fn requests(tree: &TraceTree<'_>) -> Vec<Request> {
             service: tree.service(i),
             operation: tree.span(i).name,
             dur_ns: tree.dur(i),
-            error: tree.span(i).is_error(),
+            // The same meaning of "failed" as the error origins (status, 5xx, gRPC, exception).
+            error: errors::failed(tree, i),
         })
         .collect()
 }

@@ -22,6 +22,9 @@ pub const DB_OPERATION_NAME: &str = "db.operation.name";
 pub const DB_COLLECTION_NAME: &str = "db.collection.name";
 pub const MESSAGING_SYSTEM: &str = "messaging.system";
 pub const MESSAGING_DESTINATION: &str = "messaging.destination.name";
+pub const MESSAGING_OPERATION_TYPE: &str = "messaging.operation.type";
+/// The pre-1.26 name of `messaging.operation.type`.
+pub const MESSAGING_OPERATION_OLD: &str = "messaging.operation";
 pub const SERVER_ADDRESS: &str = "server.address";
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 pub const HTTP_METHOD_OLD: &str = "http.method";

@@ -15,13 +15,17 @@
 //!   time to set apart (a zero-length `redirect` client span recorded after its root ended
 //!   would otherwise be listed as background work of 0 ms).
 //!
-//! Only the topmost such span is named; its subtree goes with it. What is not decided here:
-//! pull-based consumer loops (`messaging.operation.type = receive` spans that never end before
-//! the capture does) look like requests unless one of the rules above holds.
+//! - **consumer loop**: a pull-based consumer's `receive` span (`messaging.operation.type`, or
+//!   the older `messaging.operation`) that holds the processing of more than one message (two
+//!   or more children that are CONSUMER spans or `process`/`deliver` operations): the loop
+//!   that polls, not a request; each message's processing is what a request would be.
+//!
+//! Only the topmost such span is named; its subtree goes with it. A consumer loop still open
+//! when the capture ends is not in it at all (spans are exported when they end).
 
 use serde::Serialize;
 
-use crate::model::{AnyValue, Span};
+use crate::model::{AnyValue, Span, SpanKind};
 
 use crate::analysis::trace::attrs;
 use crate::analysis::trace::tree::TraceTree;
@@ -36,6 +40,8 @@ pub enum BackgroundKind {
     Stream,
     /// Ends after the request root it belongs to ended.
     OutlivesRoot,
+    /// A pull consumer's receive span holding several messages' processing.
+    ConsumerLoop,
 }
 
 /// Why each span is background work, for the topmost span of each background subtree only.
@@ -55,6 +61,8 @@ pub fn background(tree: &TraceTree<'_>) -> Vec<Option<BackgroundKind>> {
         }
         let kind = if is_stream(tree.span(i)) {
             Some(BackgroundKind::Stream)
+        } else if is_consumer_loop(tree, i) {
+            Some(BackgroundKind::ConsumerLoop)
         } else if tree.parent[i].is_some()
             && tree.dur(i) >= MIN_OUTLIVING_NS
             && tree.end(i).saturating_sub(end_of_root) > tree.dur(i) / 2
@@ -76,6 +84,28 @@ pub fn in_background(tree: &TraceTree<'_>, top: &[Option<BackgroundKind>]) -> Ve
         inside[i] = top[i].is_some() || tree.parent[i].is_some_and(|p| inside[p]);
     }
     inside
+}
+
+/// The messaging operation of a span, under the current or the older convention name.
+fn messaging_operation(s: &Span) -> Option<&str> {
+    s.attr(attrs::MESSAGING_OPERATION_TYPE)
+        .or_else(|| s.attr(attrs::MESSAGING_OPERATION_OLD))
+        .and_then(AnyValue::as_str)
+}
+
+fn is_consumer_loop(tree: &TraceTree<'_>, i: usize) -> bool {
+    if messaging_operation(tree.span(i)) != Some("receive") {
+        return false;
+    }
+    let processing = tree.children[i]
+        .iter()
+        .filter(|&&c| {
+            let s = tree.span(c);
+            s.kind == SpanKind::Consumer
+                || matches!(messaging_operation(s), Some("process" | "deliver"))
+        })
+        .count();
+    processing >= 2
 }
 
 fn is_stream(s: &Span) -> bool {
@@ -190,5 +220,45 @@ mod tests {
             .find(|&i| tree.span(i).span_id == redirect)
             .expect("span in tree");
         assert_eq!(top[i], None);
+    }
+
+    /// A pull consumer (Kafka/SQS poll loop) whose `receive` span holds three messages'
+    /// processing: the loop is background work; a receive that fetched one message is not.
+    #[test]
+    fn a_receive_span_holding_several_messages_is_a_consumer_loop() {
+        let mut b = TraceBuilder::new();
+        let poll = b
+            .span("worker", "orders receive")
+            .kind(SpanKind::Consumer)
+            .str_attr(attrs::MESSAGING_OPERATION_TYPE, "receive")
+            .at(0, 30_000)
+            .id();
+        for k in 0..3u64 {
+            b.span("worker", "orders process")
+                .kind(SpanKind::Consumer)
+                .str_attr(attrs::MESSAGING_OPERATION_TYPE, "process")
+                .at(k * 10_000 + 1, k * 10_000 + 50)
+                .parent(poll)
+                .id();
+        }
+        let mut one = TraceBuilder::with_trace_id(2);
+        let single = one
+            .span("worker", "orders receive")
+            .kind(SpanKind::Consumer)
+            .str_attr(attrs::MESSAGING_OPERATION_OLD, "receive")
+            .at(0, 60)
+            .id();
+        one.span("worker", "orders process")
+            .kind(SpanKind::Consumer)
+            .at(1, 50)
+            .parent(single)
+            .id();
+        let (loop_trace, single_trace) = (b.build(), one.build());
+        let tree = TraceTree::new(&loop_trace);
+        let top = background(&tree);
+        let root = tree.roots[0];
+        assert_eq!(top[root], Some(BackgroundKind::ConsumerLoop));
+        let tree = TraceTree::new(&single_trace);
+        assert!(background(&tree).iter().all(Option::is_none));
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
 
 use crate::analysis::trace::attrs::{self, first_str};
+use crate::analysis::trace::errors;
 use crate::analysis::trace::self_time::union_within;
 use crate::analysis::trace::tree::TraceTree;
 
@@ -122,7 +123,8 @@ fn call_of(tree: &TraceTree<'_>, c: usize, cp_ns: u64) -> Option<Call> {
         gap_ns: None,
         legs_ns: None,
         clock_skew_suspected: false,
-        error: span.is_error() || servers.iter().any(|&s| tree.span(s).is_error()),
+        // The meaning the error origins and RED use (status, HTTP, gRPC, exception).
+        error: errors::failed(tree, c) || servers.iter().any(|&s| errors::failed(tree, s)),
         cp_ns,
     };
     let Some(&first) = servers.first() else {
@@ -314,6 +316,21 @@ mod tests {
         assert_eq!(c.callee.as_str(), "postgresql");
         assert_eq!(c.kind, CallKind::Database);
         assert_eq!(c.gap_ns, None);
+    }
+
+    /// A call fails by the same marks as an error origin: here the server half answered 503
+    /// and left its status unset.
+    #[test]
+    fn a_5xx_with_unset_status_is_a_failed_call() {
+        let mut b = TraceBuilder::new();
+        let c = b.span("A", "GET").kind(SpanKind::Client).at(0, 10).id();
+        b.span("B", "GET /x")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::HTTP_STATUS_CODE, 503)
+            .at(1, 9)
+            .parent(c)
+            .id();
+        assert!(one_call(b).error);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Where errors started and how far they got. A span failed when its status is ERROR, or when
 //! it carries a failure the instrumentation did not turn into a status: an HTTP 5xx
-//! (`http.response.status_code`, or the older `http.status_code`) or a gRPC status the
-//! semantic conventions count as an error. Engineers read a 500 as a failure whatever the
+//! (`http.response.status_code`, or the older `http.status_code`; 4xx too on a CLIENT span),
+//! a gRPC status the semantic conventions count as an error, or a recorded `exception` event. Engineers read a 500 as a failure whatever the
 //! status field says, and a span in between that only carries the 500 must not split one
 //! failure into an "absorbed" origin and a second one. An error tree is a connected set of
 //! failed spans (each one's parent also failed, up to its top). Its origin is the deepest error span,
@@ -95,7 +95,18 @@ pub fn failed(tree: &TraceTree<'_>, i: usize) -> bool {
     if s.is_error() {
         return true;
     }
-    if http_status_of(tree, i).is_some_and(|c| (500..600).contains(&c)) {
+    // HTTP semantic conventions: a server fails on 5xx; a client also on 4xx (its request
+    // was refused), since a 4xx is the caller's failure, not the server's.
+    let failing_http = if s.kind == SpanKind::Client {
+        400..600
+    } else {
+        500..600
+    };
+    if http_status_of(tree, i).is_some_and(|c| failing_http.contains(&c)) {
+        return true;
+    }
+    // An exception recorded on the span (`exception` event), whatever the status says.
+    if s.events.iter().any(|e| e.name.as_ref() == "exception") {
         return true;
     }
     match s
@@ -432,6 +443,36 @@ mod tests {
             .id();
         let t = b.build();
         assert!(error_origins(&TraceTree::new(&t)).is_empty());
+    }
+
+    /// Semantic conventions: a CLIENT span fails on 4xx as well (its request was refused); a
+    /// span that recorded an exception failed whatever its status says.
+    #[test]
+    fn a_client_4xx_and_a_recorded_exception_are_failures() {
+        let mut b = TraceBuilder::new();
+        let r = b
+            .span("shop", "GET /cart")
+            .kind(SpanKind::Server)
+            .int_attr(attrs::HTTP_STATUS_CODE, 200)
+            .at(0, 100)
+            .id();
+        b.span("shop", "GET")
+            .kind(SpanKind::Client)
+            .int_attr(attrs::HTTP_STATUS_CODE, 403)
+            .at(1, 20)
+            .parent(r)
+            .id();
+        b.span("shop", "render")
+            .at(30, 40)
+            .event("exception", &[("exception.type", "KeyError")])
+            .parent(r)
+            .id();
+        let t = b.build();
+        let o = error_origins(&TraceTree::new(&t));
+        let mut names: Vec<&str> = o.iter().map(|e| e.origin.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["GET", "render"], "{o:?}");
+        assert!(o.iter().all(|e| !e.propagated_to_root));
     }
 
     #[test]

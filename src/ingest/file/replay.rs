@@ -4,7 +4,60 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use super::{FileError, FileSummary};
+
+/// How far a feed has got, read by the TUI header while the files play: the share sent, and
+/// what the files read so far had to skip, with the first reason.
+#[derive(Debug, Default)]
+pub struct FeedProgress {
+    /// 0 to 1, as `f64` bits.
+    fraction: AtomicU64,
+    skipped: AtomicU64,
+    unreadable: AtomicU64,
+    first_problem: Mutex<Option<Arc<str>>>,
+}
+
+impl FeedProgress {
+    pub fn fraction(&self) -> f64 {
+        f64::from_bits(self.fraction.load(Ordering::Relaxed))
+    }
+
+    /// Records and spans skipped, plus files that could not be read, in the files done so far.
+    pub fn problems(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed) + self.unreadable.load(Ordering::Relaxed)
+    }
+
+    /// The first problem met, as `file:line: what was wrong`.
+    pub fn first_problem(&self) -> Option<Arc<str>> {
+        self.first_problem.lock().ok().and_then(|p| p.clone())
+    }
+
+    pub(crate) fn set_fraction(&self, p: f64) {
+        self.fraction.store(p.to_bits(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn file_done(&self, r: &Result<FileSummary, FileError>) {
+        let problem = match r {
+            Ok(s) => {
+                self.skipped.fetch_add(s.skipped, Ordering::Relaxed);
+                s.problems.first().cloned()
+            }
+            Err(e) => {
+                self.unreadable.fetch_add(1, Ordering::Relaxed);
+                Some(e.to_string())
+            }
+        };
+        if let (Some(p), Ok(mut first)) = (problem, self.first_problem.lock())
+            && first.is_none()
+        {
+            *first = Some(p.into());
+        }
+    }
+}
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;

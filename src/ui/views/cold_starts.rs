@@ -6,12 +6,12 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::view::ViewData;
 use crate::analysis::trace::cold_start::FunctionColdStarts;
 use crate::ui::filter::Term;
 use crate::ui::text::dur;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct ColdStarts;
 
@@ -94,5 +94,8 @@ impl ListView for ColdStarts {
     }
     fn open(&self, r: &FunctionColdStarts, _: &ViewData) -> Option<Open> {
         r.worst.map(Open::Trace)
+    }
+    fn id(&self, r: &FunctionColdStarts, _: &ViewData) -> RowId {
+        name_id(&[r.function.as_str(), r.trigger.map_or("", |t| t.as_str())])
     }
 }

@@ -5,12 +5,12 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::view::ViewData;
 use crate::analysis::findings::{Pattern, PatternKind};
 use crate::analysis::trace::fanout::Shape;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Fanout;
 
@@ -97,5 +97,13 @@ impl ListView for Fanout {
     }
     fn open(&self, r: &Pattern, _: &ViewData) -> Option<Open> {
         Some(Open::Trace(r.worst))
+    }
+    fn id(&self, r: &Pattern, _: &ViewData) -> RowId {
+        name_id(&[
+            kind(r.kind),
+            r.service.as_str(),
+            r.parent.as_str(),
+            &r.target,
+        ])
     }
 }

@@ -8,11 +8,11 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::view::{HotspotEntry, ViewData};
 use crate::analysis::trace::background::BackgroundKind;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Hotspots;
 
@@ -23,6 +23,8 @@ struct Cells<'a> {
     callee: Option<&'a str>,
     /// The operation, or for a gap the operations called over the edge.
     operation: Cow<'a, str>,
+    /// Spans: of the operation, the edge's client calls, or the background work. One meaning
+    /// for every row, and `mean_ms` is per span.
     count: u64,
     total_ms: f64,
     mean_ms: f64,
@@ -40,9 +42,9 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 service: r.service.as_str(),
                 callee: None,
                 operation: r.operation.as_str().into(),
-                count: r.occurrence as u64,
+                count: r.count,
                 total_ms: r.cp_total_ms,
-                mean_ms: r.cp_total_ms / r.occurrence.max(1) as f64,
+                mean_ms: r.cp_total_ms / r.count.max(1) as f64,
                 share: Some(r.cp_share),
             }
         }
@@ -71,6 +73,7 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 kind: match r.kind {
                     BackgroundKind::Stream => "stream",
                     BackgroundKind::OutlivesRoot => "detached",
+                    BackgroundKind::ConsumerLoop => "poll loop",
                 },
                 service: r.service.as_str(),
                 callee: None,
@@ -110,7 +113,7 @@ const COLUMNS: [Column<HotspotEntry>; 7] = [
     col("Operation", Constraint::Min(18), |r, d| {
         with(r, d, |c| Value::Text(c.operation))
     }),
-    wide(col("Count", Constraint::Length(6), |r, d| {
+    wide(col("Spans", Constraint::Length(6), |r, d| {
         with(r, d, |c| Value::Count(c.count))
     })),
     col("Total", Constraint::Length(8), |r, d| {
@@ -178,5 +181,11 @@ impl ListView for Hotspots {
             HotspotEntry::Background(_) => None,
         }
         .map(Open::Trace)
+    }
+    fn id(&self, r: &HotspotEntry, data: &ViewData) -> RowId {
+        match cells(r, data) {
+            Some(c) => name_id(&[c.kind, c.service, c.callee.unwrap_or(""), &c.operation]),
+            None => RowId::Name(format!("{r:?}")),
+        }
     }
 }

@@ -6,12 +6,12 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::aggregate::callgraph::EdgeRow;
 use crate::analysis::findings::view::ViewData;
 use crate::analysis::trace::edges::CallKind;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Map;
 
@@ -116,5 +116,8 @@ impl ListView for Map {
     }
     fn open(&self, r: &EdgeRow, _: &ViewData) -> Option<Open> {
         r.evidence().map(Open::Trace)
+    }
+    fn id(&self, r: &EdgeRow, _: &ViewData) -> RowId {
+        name_id(&[r.caller.as_str(), r.callee.as_str(), call_kind(r.kind)])
     }
 }

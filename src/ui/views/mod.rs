@@ -7,6 +7,7 @@ pub mod cold_starts;
 pub mod fanout;
 pub mod hotspots;
 pub mod map;
+pub mod open;
 pub mod services;
 pub mod trace;
 pub mod traces;
@@ -17,9 +18,9 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 
 use super::filter::Term;
-use super::widgets::table::{self, Column, ListState};
+use super::widgets::table::{self, Column, ListState, RowId};
 use crate::analysis::findings::view::ViewData;
-use crate::model::{SpanRef, Sym};
+use crate::model::{SpanRef, Sym, TraceId};
 
 /// What Enter on a row leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub enum Open {
     Trace(SpanRef),
     /// The Traces tab, filtered to one service.
     TracesOf(Sym),
+    /// An open trace: no waterfall until it completes.
+    Pending(TraceId),
 }
 
 /// A screen that is a sortable, filterable table of rows from `ViewData`.
@@ -45,6 +48,12 @@ pub trait ListView {
         false
     }
     fn open(&self, row: &Self::Row, data: &ViewData) -> Option<Open>;
+    /// What an empty table says.
+    fn empty(&self) -> &'static str {
+        "nothing yet: waiting for complete traces"
+    }
+    /// What the row is, whatever its place: the selection follows it across new data.
+    fn id(&self, row: &Self::Row, data: &ViewData) -> RowId;
 }
 
 /// A list view with its row type erased, so `App` can treat every list tab alike.
@@ -53,6 +62,8 @@ pub trait AnyList {
     fn default_sort(&self) -> (usize, bool);
     fn visible_len(&self, state: &mut ListState, data: &ViewData) -> usize;
     fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open>;
+    /// Pins the selected row (after a key moved the cursor).
+    fn pin(&self, state: &mut ListState, data: &ViewData);
     fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData);
 }
 
@@ -69,6 +80,9 @@ impl<V: ListView> AnyList for V {
     fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open> {
         table::selected(self, state, data).and_then(|row| self.open(row, data))
     }
+    fn pin(&self, state: &mut ListState, data: &ViewData) {
+        table::pin(self, state, data);
+    }
     fn render(&self, frame: &mut Frame, area: Rect, state: &mut ListState, data: &ViewData) {
         table::draw(frame, area, self, state, data);
     }
@@ -82,10 +96,12 @@ pub enum ListTab {
     Fanout,
     Hotspots,
     Map,
+    /// The Traces tab's other list (`i`): open traces.
+    InProgress,
 }
 
 impl ListTab {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [ListTab; Self::COUNT] = [
         ListTab::Services,
         ListTab::Traces,
@@ -93,6 +109,7 @@ impl ListTab {
         ListTab::Fanout,
         ListTab::Hotspots,
         ListTab::Map,
+        ListTab::InProgress,
     ];
 
     pub fn view(self) -> &'static dyn AnyList {
@@ -103,13 +120,21 @@ impl ListTab {
             ListTab::Fanout => &fanout::Fanout,
             ListTab::Hotspots => &hotspots::Hotspots,
             ListTab::Map => &map::Map,
+            ListTab::InProgress => &open::OpenTraces,
         }
     }
 }
 
-/// Case-insensitive substring match; `word` is already lower case.
+/// Case-insensitive (ASCII) substring match; `word` is already lower case. Allocates
+/// nothing: a filter applies as typed, over every span of every trace.
 pub(crate) fn contains(hay: &str, word: &str) -> bool {
-    hay.to_ascii_lowercase().contains(word)
+    let (h, w) = (hay.as_bytes(), word.as_bytes());
+    w.is_empty() || h.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w))
+}
+
+/// A row identity from the names that make it.
+pub(crate) fn name_id(parts: &[&str]) -> RowId {
+    RowId::Name(parts.join("\u{0}"))
 }
 
 /// The report's milliseconds as the nanoseconds the UI prints and filters by.

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains, ns};
+use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::findings::ServiceRow;
 use crate::analysis::findings::view::ViewData;
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Value, col, wide};
+use crate::ui::widgets::table::{Column, RowId, Value, col, wide};
 
 pub struct Services;
 
@@ -81,5 +81,8 @@ impl ListView for Services {
     }
     fn open(&self, r: &ServiceRow, _: &ViewData) -> Option<Open> {
         Some(Open::TracesOf(r.red.service))
+    }
+    fn id(&self, r: &ServiceRow, _: &ViewData) -> RowId {
+        name_id(&[r.red.service.as_str()])
     }
 }

@@ -29,6 +29,9 @@ pub struct WRow {
     pub depth: usize,
     pub children: usize,
     pub collapsed: bool,
+    /// Where the bar starts: the span's start, or for a span without timestamps (Zipkin
+    /// annotations-only parts) its parent's, so it never stretches the axis to 1970.
+    pub start_ns: u64,
 }
 
 /// The visible rows: depth-first in start order, skipping folded subtrees. Spans whose parent
@@ -50,21 +53,28 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>) -> Vec<WRow> {
     }
     let mut out = Vec::with_capacity(t.spans.len());
     // Explicit stack: a trace may be thousands of spans deep.
-    let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
+    let trace_start = t.start_ns();
+    let mut stack: Vec<(usize, usize, u64)> =
+        roots.iter().rev().map(|&r| (r, 0, trace_start)).collect();
     let mut seen = vec![false; t.spans.len()];
-    while let Some((i, depth)) = stack.pop() {
+    while let Some((i, depth, parent_start)) = stack.pop() {
         if std::mem::replace(&mut seen[i], true) {
             continue; // a parent cycle in bad input
         }
         let folded = collapsed.contains(&t.spans[i].span_id);
+        let start_ns = match t.spans[i].start_ns {
+            0 => parent_start,
+            at => at,
+        };
         out.push(WRow {
             idx: i,
             depth,
             children: children[i].len(),
             collapsed: folded && !children[i].is_empty(),
+            start_ns,
         });
         if !folded {
-            stack.extend(children[i].iter().rev().map(|&c| (c, depth + 1)));
+            stack.extend(children[i].iter().rev().map(|&c| (c, depth + 1, start_ns)));
         }
     }
     out
@@ -369,8 +379,8 @@ fn render_waterfall(
             theme::FANOUT
         };
         let pad = name_w.saturating_sub(name.chars().count() + tags.chars().count());
-        let x0 = x_of(s.start_ns).min(bar_w - 1);
-        let x1 = x_of(s.end_ns).clamp(x0 + 1, bar_w);
+        let x0 = x_of(r.start_ns).min(bar_w - 1);
+        let x1 = x_of(r.start_ns + s.duration_ns()).clamp(x0 + 1, bar_w);
         let colour = theme::service(s.service().as_str());
         let bar_char = if on_path { "█" } else { "▒" };
         let mut spans = vec![

@@ -9,7 +9,7 @@ use super::{ListView, Open, contains};
 use crate::analysis::findings::view::{TraceRow, ViewData};
 use crate::model::{AnyValue, SpanRef, Sym};
 use crate::ui::filter::Term;
-use crate::ui::widgets::table::{Column, Key, Value, col, wide};
+use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Traces;
 
@@ -50,10 +50,7 @@ const COLUMNS: [Column<TraceRow>; 7] = [
         Value::Duration(d.clock_ns.saturating_sub(r.end_ns))
     }),
     col("Root", Constraint::Min(24), |r, _| {
-        Value::Shown(
-            format!("{}: {}", r.root_service.as_str(), r.root_name.as_str()),
-            Key::Text(r.root_name.as_str()),
-        )
+        Value::Labelled(r.root_service.as_str(), r.root_name.as_str())
     }),
     col("Duration", Constraint::Length(9), |r, _| {
         Value::Duration(r.duration_ns())
@@ -83,8 +80,11 @@ fn attr_eq(v: &AnyValue, want: &str) -> bool {
 impl ListView for Traces {
     type Row = TraceRow;
 
-    fn title(&self, _: &ViewData) -> Cow<'static, str> {
-        "Traces".into()
+    fn title(&self, data: &ViewData) -> Cow<'static, str> {
+        match data.snapshot.stats.open_traces {
+            0 => "Traces".into(),
+            n => format!("Traces (i: {n} in progress)").into(),
+        }
     }
     fn rows<'d>(&self, data: &'d ViewData) -> &'d [TraceRow] {
         &data.traces
@@ -133,5 +133,8 @@ impl ListView for Traces {
         let trace = data.trace(r.trace_id)?;
         let root = trace.roots().next().or(trace.spans.first())?;
         Some(Open::Trace(SpanRef::new(r.trace_id, root.span_id)))
+    }
+    fn id(&self, r: &TraceRow, _: &ViewData) -> RowId {
+        RowId::Trace(r.trace_id)
     }
 }

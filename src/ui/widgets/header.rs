@@ -1,12 +1,14 @@
 //! The top line: source badge, pause, intake rate, traces and memory held, what was dropped,
 //! analysis failures when there were any, and where the receivers listen.
 
+use std::sync::Arc;
+
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span as TextSpan};
 
-use crate::analysis::findings::view::{InstanceHealth, ViewData};
+use crate::analysis::findings::view::InstanceHealth;
 use crate::ingest::IngestStats;
 use crate::ingest::listen::Listening;
 use crate::store::StoreStats;
@@ -14,13 +16,15 @@ use crate::ui::app::Source;
 use crate::ui::{text, theme};
 
 /// Counters for the header, measured by the loop (rates need a clock; render has none).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Header {
     pub spans_per_sec: f64,
     pub store: StoreStats,
     pub ingest: IngestStats,
     /// Share of the replayed spans sent so far.
     pub replay_progress: Option<f64>,
+    /// Records, spans and files a replay skipped so far, with the first reason.
+    pub replay_problems: Option<(u64, Arc<str>)>,
 }
 
 fn thousands(n: u64) -> String {
@@ -51,6 +55,17 @@ pub fn instances_line(instances: &[InstanceHealth]) -> String {
     }
 }
 
+/// What the published view lists: complete traces (the Traces tab), open ones (in progress),
+/// and traces left out because their analysis failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Listed<'a> {
+    pub complete: usize,
+    pub open: usize,
+    pub analysis_failures: usize,
+    /// A merged view's instances (`live --attach`); empty for a local pipeline.
+    pub instances: &'a [InstanceHealth],
+}
+
 pub fn render(
     frame: &mut Frame,
     area: Rect,
@@ -58,10 +73,10 @@ pub fn render(
     source: Source,
     paused: bool,
     listening: Option<&Listening>,
-    data: &ViewData,
+    listed: Listed<'_>,
 ) {
-    let analysis_failures = data.analysis_failures;
-    let instances = &data.instances;
+    let analysis_failures = listed.analysis_failures;
+    let instances = listed.instances;
     let badge = match source {
         Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
         Source::Replay => TextSpan::styled(
@@ -81,10 +96,17 @@ pub fn render(
             Style::new().bg(Color::Yellow).fg(Color::Black),
         ));
     }
+    // The traces as the tables list them (the published view), not the live store's count,
+    // which also holds open traces and runs ahead of the view: the Traces title says the same.
+    let open = if listed.open > 0 {
+        format!(" +{} open", thousands(listed.open as u64))
+    } else {
+        String::new()
+    };
     spans.extend([TextSpan::raw(format!(
-        " {} spans/s │ {} traces │ {:.0}/{:.0} MiB │ ",
+        " {} spans/s │ {} traces{open} │ {:.0}/{:.0} MiB │ ",
         thousands(h.spans_per_sec.round() as u64),
-        thousands(h.store.traces_held),
+        thousands(listed.complete as u64),
         mib(h.store.memory_bytes),
         mib(h.store.max_memory_bytes),
     ))]);
@@ -108,6 +130,13 @@ pub fn render(
     if cut > 0 {
         spans.push(TextSpan::styled(format!(" limit {cut}"), theme::ERROR));
     }
+    // A replay that lost part of its input says so while it plays, with the first reason.
+    if let Some((n, first)) = &h.replay_problems {
+        spans.push(TextSpan::styled(
+            format!(" │ skipped {n}: {}", first.replace(char::is_control, " ")),
+            theme::ERROR,
+        ));
+    }
     // Shown only when it happened: each failure is a trace left out of every tab.
     if analysis_failures > 0 {
         spans.push(TextSpan::styled(
@@ -128,5 +157,8 @@ pub fn render(
     if let Some(at) = listening {
         spans.push(TextSpan::styled(format!(" │ {}", at.short()), theme::DIM));
     }
-    frame.render_widget(Line::from(spans), area);
+    frame.render_widget(
+        Line::from(super::fit_spans(spans, area.width as usize)),
+        area,
+    );
 }

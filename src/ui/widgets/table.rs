@@ -14,10 +14,12 @@ use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 
 use crate::analysis::findings::view::ViewData;
+use crate::model::TraceId;
 use crate::ui::filter::Filter;
-use crate::ui::text::{clean, dur};
+use crate::ui::text::{clean, dur, width};
 use crate::ui::theme;
 use crate::ui::views::ListView;
+use crate::ui::widgets::{fit_spans, fitted};
 
 /// What a cell holds. The widget derives both the text (telemetry text made safe with `clean`)
 /// and the sort key from it.
@@ -25,7 +27,7 @@ use crate::ui::views::ListView;
 pub enum Value<'a> {
     /// A name; sorts as text.
     Text(Cow<'a, str>),
-    /// Nanoseconds, shown as people read them (`840us`, `12.3ms`).
+    /// Nanoseconds, shown as people read them (`840µs`, `12.3ms`, `2m18s`).
     Duration(u64),
     /// A fraction shown as a percentage with one decimal, no sign (the title carries the `%`).
     Percent(f64),
@@ -36,6 +38,9 @@ pub enum Value<'a> {
     Missing,
     /// A composite cell ("7.0/12", "ERR COLD"): shown as the text, sorted by the key.
     Shown(String, Key<'a>),
+    /// `label: text` (a trace's root as `service: name`), sorted by the text; builds no
+    /// string unless drawn.
+    Labelled(&'a str, &'a str),
 }
 
 /// A sort key: numbers compare as numbers, names as text; numbers sort before names.
@@ -55,6 +60,7 @@ impl Value<'_> {
             Value::Float(x, decimals) => format!("{x:.decimals$}"),
             Value::Missing => "-".to_owned(),
             Value::Shown(s, _) => clean(s).into_owned(),
+            Value::Labelled(l, t) => format!("{}: {}", clean(l), clean(t)),
         }
     }
 
@@ -66,21 +72,47 @@ impl Value<'_> {
             Value::Count(n) => Key::Num(*n as f64),
             Value::Missing => Key::Num(f64::NEG_INFINITY),
             Value::Shown(_, k) => *k,
+            Value::Labelled(_, t) => Key::Text(t),
         }
     }
 }
 
-fn cmp_keys(a: Key<'_>, b: Key<'_>) -> Ordering {
-    match (a, b) {
-        (Key::Num(x), Key::Num(y)) => x.total_cmp(&y),
-        (Key::Text(x), Key::Text(y)) => x.cmp(y),
-        (Key::Num(_), Key::Text(_)) => Ordering::Less,
-        (Key::Text(_), Key::Num(_)) => Ordering::Greater,
+impl<'a> Value<'a> {
+    /// The sort key, owning what it borrowed from the value: computed once per row when the
+    /// order is built, never inside the sort's comparisons.
+    fn into_key(self) -> SortKey<'a> {
+        match self {
+            Value::Text(s) => SortKey::Text(s),
+            Value::Shown(_, Key::Text(s)) => SortKey::Text(Cow::Borrowed(s)),
+            Value::Labelled(_, s) => SortKey::Text(Cow::Borrowed(s)),
+            other => match other.key() {
+                Key::Num(x) => SortKey::Num(x),
+                // Only the variants above carry text.
+                Key::Text(_) => SortKey::Num(f64::NAN),
+            },
+        }
     }
 }
 
+/// A row's sort key for one column, held for the length of one sort.
+#[derive(Debug, Clone, PartialEq)]
+enum SortKey<'a> {
+    Num(f64),
+    Text(Cow<'a, str>),
+}
+
+fn cmp_sort_keys(a: &SortKey<'_>, b: &SortKey<'_>) -> Ordering {
+    match (a, b) {
+        (SortKey::Num(x), SortKey::Num(y)) => x.total_cmp(y),
+        (SortKey::Text(x), SortKey::Text(y)) => x.cmp(y),
+        (SortKey::Num(_), SortKey::Text(_)) => Ordering::Less,
+        (SortKey::Text(_), SortKey::Num(_)) => Ordering::Greater,
+    }
+}
+
+#[cfg(test)]
 fn cmp_values(a: &Value<'_>, b: &Value<'_>) -> Ordering {
-    cmp_keys(a.key(), b.key())
+    cmp_sort_keys(&a.clone().into_key(), &b.clone().into_key())
 }
 
 /// One column of a list view: its title, width and what its cell holds for a row.
@@ -120,6 +152,9 @@ pub struct ListState {
     pub sort: usize,
     pub descending: bool,
     pub filter: Filter,
+    /// The selected row's identity once a key moved to it: new data, another sort or another
+    /// filter re-find it, so the cursor stays on the item rather than on the row number.
+    pinned: Option<RowId>,
     /// The filtered, sorted row order of the last frame, and what it was computed for: with
     /// 100,000 traces, sorting on every frame would cost more than drawing it.
     order: Option<(OrderKey, Arc<[usize]>)>,
@@ -152,46 +187,110 @@ impl ListState {
         }
     }
 
+    /// Back to the first row, nothing pinned (a new filter from elsewhere, e.g. a service's
+    /// traces).
+    pub fn to_top(&mut self) {
+        self.selected = 0;
+        self.offset = 0;
+        self.pinned = None;
+    }
+
     /// The visible rows in display order: from the cache when nothing it depends on changed.
+    /// A new order re-finds the pinned row; when it is gone the position stays (clamped),
+    /// or after a new filter the first row is selected.
     fn order<V: ListView + ?Sized>(&mut self, view: &V, data: &ViewData) -> Arc<[usize]> {
         let key = self.order_key(data);
-        match &self.order {
-            Some((k, order)) if *k == key => Arc::clone(order),
-            _ => {
-                let order: Arc<[usize]> = visible(view, self, data).into();
-                self.order = Some((key, Arc::clone(&order)));
-                order
-            }
+        if let Some((k, order)) = &self.order
+            && *k == key
+        {
+            return Arc::clone(order);
         }
+        let new_filter = self
+            .order
+            .as_ref()
+            .is_some_and(|(k, _)| k.filter != key.filter);
+        let order: Arc<[usize]> = visible(view, self, data).into();
+        let rows = view.rows(data);
+        let found = self.pinned.as_ref().and_then(|id| {
+            order
+                .iter()
+                .position(|&i| rows.get(i).is_some_and(|r| view.id(r, data) == *id))
+        });
+        match found {
+            Some(pos) => self.selected = pos,
+            None if new_filter => {
+                self.selected = 0;
+                self.offset = 0;
+            }
+            None => {}
+        }
+        self.selected = self.selected.min(order.len().saturating_sub(1));
+        self.order = Some((key, Arc::clone(&order)));
+        order
+    }
+
+    /// Pins the row now at `selected` (after a key moved the cursor).
+    fn pin<V: ListView + ?Sized>(&mut self, view: &V, data: &ViewData) {
+        let order = self.order(view, data);
+        self.pinned = order
+            .get(self.selected)
+            .and_then(|&i| view.rows(data).get(i))
+            .map(|r| view.id(r, data));
     }
 }
 
-/// Indices of the rows that pass the filter, in display order. Ties fall back to the other
-/// columns in order, so the order is total and frames are stable.
+/// What identifies a row across refreshes: a trace by its id, anything else by the names
+/// that make it (service; function and trigger; caller and callee...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowId {
+    Trace(TraceId),
+    Name(String),
+}
+
+fn sort_key<'d, R>(cols: &[Column<R>], c: usize, r: &'d R, data: &'d ViewData) -> SortKey<'d> {
+    match cols.get(c) {
+        Some(col) => (col.value)(r, data).into_key(),
+        None => SortKey::Num(0.0),
+    }
+}
+
+/// Indices of the rows that pass the filter, in display order. Each row's keys are computed
+/// once (the sort column's, then the default sort's and the first column's for ties, then the
+/// row's place), so the order is total, frames are stable, and no comparison builds a value.
 fn visible<V: ListView + ?Sized>(view: &V, state: &ListState, data: &ViewData) -> Vec<usize> {
     let rows = view.rows(data);
     let cols = view.columns();
-    let sort = state.sort.min(cols.len() - 1);
-    // The sort column's values once per row; the other columns only when rows tie.
-    let mut keyed: Vec<(usize, Value<'_>)> = rows
+    let last = cols.len().saturating_sub(1);
+    let sort = state.sort.min(last);
+    let (tie, tie_descending) = view.default_sort();
+    let tie = tie.min(last);
+    let key = |c: usize, r| sort_key(cols, c, r, data);
+    let none = || SortKey::Num(0.0);
+    let mut keyed: Vec<(SortKey<'_>, SortKey<'_>, SortKey<'_>, usize)> = rows
         .iter()
         .enumerate()
         .filter(|(_, r)| state.filter.terms.iter().all(|t| view.matches(r, t, data)))
-        .map(|(i, r)| (i, (cols[sort].value)(r, data)))
-        .collect();
-    keyed.sort_by(|(a, ka), (b, kb)| {
-        let primary = cmp_values(ka, kb);
-        let primary = if state.descending {
-            primary.reverse()
-        } else {
-            primary
-        };
-        let (x, y) = (&rows[*a], &rows[*b]);
-        cols.iter().fold(primary, |acc, c| {
-            acc.then_with(|| cmp_values(&(c.value)(x, data), &(c.value)(y, data)))
+        .map(|(i, r)| {
+            (
+                key(sort, r),
+                if tie != sort { key(tie, r) } else { none() },
+                if sort != 0 && tie != 0 {
+                    key(0, r)
+                } else {
+                    none()
+                },
+                i,
+            )
         })
+        .collect();
+    let directed = |o: Ordering, descending: bool| if descending { o.reverse() } else { o };
+    keyed.sort_by(|a, b| {
+        directed(cmp_sort_keys(&a.0, &b.0), state.descending)
+            .then_with(|| directed(cmp_sort_keys(&a.1, &b.1), tie_descending))
+            .then_with(|| cmp_sort_keys(&a.2, &b.2))
+            .then(a.3.cmp(&b.3))
     });
-    keyed.into_iter().map(|(i, _)| i).collect()
+    keyed.into_iter().map(|k| k.3).collect()
 }
 
 /// How many rows pass the filter.
@@ -201,6 +300,11 @@ pub fn visible_len<V: ListView + ?Sized>(
     data: &ViewData,
 ) -> usize {
     state.order(view, data).len()
+}
+
+/// Pins the selected row: the cursor follows it across new data, sorts and filters.
+pub fn pin<V: ListView + ?Sized>(view: &V, state: &mut ListState, data: &ViewData) {
+    state.pin(view, data);
 }
 
 /// The selected row, in display order.
@@ -216,6 +320,82 @@ pub fn selected<'d, V: ListView + ?Sized>(
 /// Below this width the `wide_only` columns are left out.
 const WIDE: u16 = 110;
 
+/// The columns drawn in a table `width` wide: the `wide_only` ones only when wide, then
+/// from the right those whose least width does not fit, never the sort column. The rest are
+/// named in the title as hidden.
+fn fitting_columns<R>(cols: &[Column<R>], sort: usize, width: u16) -> Vec<(usize, &Column<R>)> {
+    let least = |c: &Column<R>| match c.width {
+        Constraint::Length(n) | Constraint::Min(n) | Constraint::Max(n) => n as usize,
+        _ => 0,
+    };
+    let inner = width.saturating_sub(2) as usize;
+    let mut shown: Vec<(usize, &Column<R>)> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| width >= WIDE || !c.wide_only)
+        .collect();
+    // Each column after the first is one space from the one before.
+    let need = |shown: &[(usize, &Column<R>)]| {
+        shown.iter().map(|(_, c)| least(c)).sum::<usize>() + shown.len().saturating_sub(1)
+    };
+    while shown.len() > 1 && need(&shown) > inner {
+        match shown.iter().rposition(|(i, _)| *i != sort) {
+            Some(p) => {
+                shown.remove(p);
+            }
+            None => break,
+        }
+    }
+    shown
+}
+
+/// The table's title in `room` columns: the view's title, the rows shown of the rows held,
+/// the filter, and the columns left out. The count always shows; the view's title gives way
+/// first to the filter and the hidden columns, up to half the room, then each is cut with `…`.
+fn table_title(
+    title: &str,
+    shown: usize,
+    held: usize,
+    filter: &Filter,
+    hidden: &[&str],
+    room: usize,
+) -> Line<'static> {
+    let title = format!(" {title} ");
+    let count = format!("{shown}/{held} ");
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("filter: {} ", clean(filter.text()))
+    };
+    let hidden = if hidden.is_empty() {
+        String::new()
+    } else {
+        format!("hidden: {} ", hidden.join(", "))
+    };
+    let room = room.saturating_sub(width(&count));
+    let extras = (width(&filter) + width(&hidden)).min(room / 2);
+    let title_room = room.saturating_sub(extras).min(width(&title));
+    let mut spans = if title_room < width(&title) {
+        // Cut, the `…` then a space before the count.
+        vec![
+            fitted(title.trim_end(), title_room.saturating_sub(1), theme::TITLE),
+            TextSpan::raw(" "),
+        ]
+    } else {
+        vec![TextSpan::styled(title, theme::TITLE)]
+    };
+    spans.push(TextSpan::raw(count));
+    let rest = fit_spans(
+        vec![
+            TextSpan::styled(filter, Style::default().fg(Color::Yellow)),
+            TextSpan::styled(hidden, theme::DIM),
+        ],
+        room.saturating_sub(title_room),
+    );
+    spans.extend(rest);
+    Line::from(spans)
+}
+
 pub fn draw<V: ListView + ?Sized>(
     frame: &mut Frame,
     area: Rect,
@@ -226,10 +406,13 @@ pub fn draw<V: ListView + ?Sized>(
     let items = view.rows(data);
     let cols = view.columns();
     let order = state.order(view, data);
-    let shown: Vec<(usize, &Column<V::Row>)> = cols
+    let sort = state.sort.min(cols.len() - 1);
+    let shown = fitting_columns(cols, sort, area.width);
+    let hidden: Vec<&str> = cols
         .iter()
         .enumerate()
-        .filter(|(_, c)| area.width >= WIDE || !c.wide_only)
+        .filter(|(i, _)| !shown.iter().any(|(j, _)| j == i))
+        .map(|(_, c)| c.title)
         .collect();
     // Borders and the header row take three lines.
     let height = area.height.saturating_sub(3) as usize;
@@ -239,7 +422,6 @@ pub fn draw<V: ListView + ?Sized>(
     } else if height > 0 && state.selected >= state.offset + height {
         state.offset = state.selected + 1 - height;
     }
-    let sort = state.sort.min(cols.len() - 1);
     let arrow = if state.descending { "▼" } else { "▲" };
     let header = TableRow::new(shown.iter().map(|(i, c)| {
         let t = if *i == sort {
@@ -285,17 +467,14 @@ pub fn draw<V: ListView + ?Sized>(
             .style(style)
         })
         .collect::<Vec<_>>();
-    let mut title_spans = vec![TextSpan::styled(
-        format!(" {} ", view.title(data)),
-        theme::TITLE,
-    )];
-    title_spans.push(TextSpan::raw(format!("{}/{} ", order.len(), items.len())));
-    if !state.filter.is_empty() {
-        title_spans.push(TextSpan::styled(
-            format!("filter: {} ", clean(state.filter.text())),
-            Style::default().fg(Color::Yellow),
-        ));
-    }
+    let title = table_title(
+        &view.title(data),
+        order.len(),
+        items.len(),
+        &state.filter,
+        &hidden,
+        area.width.saturating_sub(2) as usize,
+    );
     let table = Table::new(rows, shown.iter().map(|(_, c)| c.width))
         .header(header)
         .column_spacing(1)
@@ -303,12 +482,12 @@ pub fn draw<V: ListView + ?Sized>(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(Style::default().fg(Color::DarkGray))
-                .title(Line::from(title_spans)),
+                .title(title),
         );
     frame.render_widget(table, area);
     if order.is_empty() && area.height > 4 {
         let msg = if items.is_empty() {
-            "nothing yet: waiting for complete traces"
+            view.empty()
         } else {
             "no row matches the filter (Esc clears it)"
         };
