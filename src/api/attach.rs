@@ -4,6 +4,7 @@
 //! so) and comes back on the first refresh it answers again: the channels reconnect by
 //! themselves.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -42,15 +43,21 @@ struct Instance {
 pub struct InstanceStatus {
     pub addr: String,
     pub health: Health,
+    /// Its counters as of its last answer (default before the first).
+    pub counters: pb::Counters,
+}
+
+impl InstanceStatus {
     /// Traces it has analysed (as of its last answer).
-    pub traces: u64,
-    pub spans_held: u64,
+    pub fn traces(&self) -> u64 {
+        self.counters.traces
+    }
 }
 
 /// The merged view one refresh built.
 #[derive(Debug, Clone)]
 pub struct Merged {
-    pub findings: Findings,
+    pub findings: Arc<Findings>,
     pub instances: Vec<InstanceStatus>,
     /// What the refresh took: asking every instance, decoding and merging.
     pub took: Duration,
@@ -153,7 +160,7 @@ impl Attached {
             .filter(|i| i.health == Health::Up)
             .filter_map(|i| i.last.as_ref())
             .collect();
-        let findings = merged_findings(&up);
+        let findings = Arc::new(merged_findings(&up));
         Merged {
             findings,
             instances: self
@@ -162,8 +169,7 @@ impl Attached {
                 .map(|i| InstanceStatus {
                     addr: i.addr.clone(),
                     health: i.health.clone(),
-                    traces: i.last.as_ref().map_or(0, |s| s.counters.traces),
-                    spans_held: i.last.as_ref().map_or(0, |s| s.counters.spans_held),
+                    counters: i.last.as_ref().map(|s| s.counters).unwrap_or_default(),
                 })
                 .collect(),
             took: started.elapsed(),
