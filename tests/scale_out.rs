@@ -12,20 +12,30 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::api::attach::{Attached, Health};
+use spantop::api::attach::{Attached, ClientOptions, Health};
 use spantop::api::live::AttachedView;
 use spantop::api::service::{ApiConfig, ApiServer};
 use spantop::demo::shop::{Shop, ShopConfig};
+use spantop::ingest::access::{AuthToken, TlsFiles};
 use spantop::model::Span;
 use spantop::server::{Server, ServerConfig};
 use spantop::ui::{App, Header, Source, Tab, ViewData};
 
 async fn api(server: &Server, addr: std::net::SocketAddr) -> ApiServer {
+    api_with(server, addr, None, None).await
+}
+
+async fn api_with(
+    server: &Server,
+    addr: std::net::SocketAddr,
+    auth_token: Option<AuthToken>,
+    tls: Option<TlsFiles>,
+) -> ApiServer {
     ApiServer::start(
         ApiConfig {
             addr,
-            auth_token: None,
-            tls: None,
+            auth_token,
+            tls,
             max_connections: 16,
         },
         server.view.clone(),
@@ -361,4 +371,162 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
     for a in apis {
         a.stop().await.expect("stops");
     }
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files in `dir`
+/// (rcgen, as tests/access.rs); a second, unrelated CA.
+struct Pki {
+    ca: std::path::PathBuf,
+    other_ca: std::path::PathBuf,
+    tls: TlsFiles,
+}
+
+fn pki(dir: &std::path::Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("CA");
+        (params, key, cert)
+    };
+    let (ca_params, ca_key, ca_cert) = ca("spantop test CA");
+    let (_, _, other_cert) = ca("another CA");
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("writes");
+        p
+    };
+    Pki {
+        ca: write("ca.pem", ca_cert.pem()),
+        other_ca: write("other-ca.pem", other_cert.pem()),
+        tls: TlsFiles {
+            cert: write("server.pem", server_cert.pem()),
+            key: write("server.key", server_key.serialize_pem()),
+            client_ca: None,
+        },
+    }
+}
+
+/// `--attach` over TLS: an instance whose API serves TLS with a token is merged when the
+/// client trusts its CA (`--tls-ca`) and sends the token; plain HTTP/2, another CA or no token
+/// leave it down. `report --attach --tls-ca` renders it from the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_speaks_tls_trusting_the_ca_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = pki(dir.path());
+    let mut shard = common::start(ServerConfig::ephemeral()).await;
+    let traces = shop_traces(40);
+    send_routed(std::slice::from_ref(&shard), &traces).await;
+    wait_analysed(&mut shard, traces.len()).await;
+    let token: AuthToken = "attach-t0ken".parse().expect("token");
+    let api = api_with(
+        &shard,
+        "127.0.0.1:0".parse().expect("addr"),
+        Some(token.clone()),
+        Some(pki.tls.clone()),
+    )
+    .await;
+    let addrs = vec![api.addr.to_string()];
+    let refresh = |options: ClientOptions| {
+        let addrs = addrs.clone();
+        async move {
+            let mut a = Attached::connect(&addrs, &options).expect("clients");
+            a.refresh().await
+        }
+    };
+    let timeout = Duration::from_secs(5);
+    let trusted = ClientOptions {
+        token: Some(token.clone()),
+        timeout,
+        tls_ca: Some(pki.ca.clone()),
+    };
+    let merged = refresh(trusted.clone()).await;
+    assert_eq!(merged.up(), 1, "{:?}", merged.instances);
+    assert_eq!(merged.findings.input.traces, traces.len());
+    // The same certificate verifies by host name too.
+    let by_name = vec![format!("localhost:{}", api.addr.port())];
+    let mut a = Attached::connect(&by_name, &trusted).expect("clients");
+    assert_eq!(a.refresh().await.up(), 1);
+    for (what, options) in [
+        (
+            "plain HTTP/2",
+            ClientOptions {
+                tls_ca: None,
+                ..trusted.clone()
+            },
+        ),
+        (
+            "another CA",
+            ClientOptions {
+                tls_ca: Some(pki.other_ca.clone()),
+                ..trusted.clone()
+            },
+        ),
+        (
+            "no token",
+            ClientOptions {
+                token: None,
+                ..trusted.clone()
+            },
+        ),
+    ] {
+        let merged = refresh(options).await;
+        assert_eq!(merged.up(), 0, "{what}: {:?}", merged.instances);
+    }
+    let merged = refresh(ClientOptions {
+        token: None,
+        ..trusted.clone()
+    })
+    .await;
+    assert!(
+        matches!(&merged.instances[0].health, Health::Down(why) if why.contains("token")),
+        "{:?}",
+        merged.instances
+    );
+    let missing = dir.path().join("missing.pem");
+    let err = Attached::connect(
+        &addrs,
+        &ClientOptions {
+            tls_ca: Some(missing),
+            ..trusted.clone()
+        },
+    )
+    .err()
+    .expect("a missing CA file is an error");
+    assert!(format!("{err:#}").contains("--tls-ca"), "{err:#}");
+
+    let bin = env!("CARGO_BIN_EXE_spantop");
+    let ca = pki.ca.clone();
+    let addr = addrs[0].clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["report", "--attach", &addr, "--tls-ca"])
+            .arg(&ca)
+            .args(["--format", "json"])
+            .env("SPANTOP_AUTH_TOKEN", "attach-t0ken")
+            .output()
+            .expect("report runs")
+    })
+    .await
+    .expect("joins");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(
+        json["input"]["traces"].as_u64(),
+        Some(traces.len() as u64),
+        "{json}"
+    );
+    api.stop().await.expect("stops");
 }

@@ -261,4 +261,8 @@ pub struct AttachArgs {
     /// With --attach: how often the instances' snapshots are fetched and merged.
     #[arg(long, default_value = "1s", value_parser = parse_duration, requires = "attach")]
     pub refresh: Duration,
+    /// With --attach: speak TLS to the instances, trusting server certificates this CA (PEM)
+    /// signed (the instances' `serve --tls-cert`).
+    #[arg(long, value_name = "PEM", requires = "attach")]
+    pub tls_ca: Option<PathBuf>,
 }

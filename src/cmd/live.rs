@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::args::{AttachArgs, CorsArgs, ReceiverArgs};
 use super::shutdown_signal;
-use crate::api::attach::Attached;
+use crate::api::attach::{Attached, ClientOptions};
 use crate::api::live::AttachedView;
 use crate::demo::{Rate, SimulateConfig, simulate};
 use crate::server::{Server, ServerConfig};
@@ -54,12 +54,15 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `live --attach`: no receivers; the TUI over the merged view of the instances, refreshed
-/// every `--refresh`, with the bearer token of `--auth-token`.
+/// every `--refresh`, with the bearer token of `--auth-token` (and TLS with `--tls-ca`).
 async fn live_attached(args: LiveArgs) -> anyhow::Result<ExitCode> {
-    let attached = Attached::new(
+    let attached = Attached::connect(
         &args.attach.attach,
-        args.receiver.auth_token.as_ref(),
-        crate::api::attach::DEFAULT_TIMEOUT,
+        &ClientOptions {
+            token: args.receiver.auth_token.clone(),
+            tls_ca: args.attach.tls_ca.clone(),
+            ..ClientOptions::default()
+        },
     )?;
     eprintln!(
         "spantop live: attached to {}",
