@@ -78,7 +78,11 @@ fn assert_shop_shape(snap: &StoreSnapshot) {
         cold.len()
     );
     for inv in &cold {
-        let trace = snap.trace(inv.trace_id).expect("trace held");
+        let trace = snap
+            .traces
+            .iter()
+            .find(|t| t.trace_id == inv.trace_id)
+            .expect("trace held");
         let init = trace
             .spans
             .iter()
@@ -108,7 +112,11 @@ fn assert_shop_shape(snap: &StoreSnapshot) {
         spans().filter(|s| s.service().as_str() == "order-service" && s.kind == SpanKind::Server);
     let mut loops = 0;
     for server in order_servers {
-        let trace = snap.trace(server.trace_id).expect("trace held");
+        let trace = snap
+            .traces
+            .iter()
+            .find(|t| t.trace_id == server.trace_id)
+            .expect("trace held");
         let calls: Vec<_> = trace
             .spans
             .iter()
@@ -150,7 +158,9 @@ fn assert_shop_shape(snap: &StoreSnapshot) {
         for link in c.links.iter() {
             assert_ne!(link.trace_id, c.trace_id);
             let producer = snap
-                .trace(link.trace_id)
+                .traces
+                .iter()
+                .find(|t| t.trace_id == link.trace_id)
                 .and_then(|t| t.span(link.span_id))
                 .expect("linked producer span held");
             assert_eq!(producer.kind, SpanKind::Producer);
@@ -160,7 +170,11 @@ fn assert_shop_shape(snap: &StoreSnapshot) {
     let charge_clients = spans()
         .filter(|s| s.kind == SpanKind::Client && s.name.as_str() == "POST /payments/charge");
     for client in charge_clients {
-        let trace = snap.trace(client.trace_id).expect("trace held");
+        let trace = snap
+            .traces
+            .iter()
+            .find(|t| t.trace_id == client.trace_id)
+            .expect("trace held");
         let server = trace
             .spans
             .iter()

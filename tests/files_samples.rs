@@ -230,7 +230,11 @@ fn zipkin_shared_server_spans_get_their_own_id_under_the_client() {
     let client = span(&snap, "ecc00062ceef4bf0");
     assert_eq!(client.kind, SpanKind::Client);
     assert_eq!(client.service().as_str(), "mobile-gateway");
-    let trace = snap.trace(client.trace_id).expect("trace");
+    let trace = snap
+        .traces
+        .iter()
+        .find(|t| t.trace_id == client.trace_id)
+        .expect("trace");
     let server = trace
         .spans
         .iter()

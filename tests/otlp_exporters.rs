@@ -245,12 +245,16 @@ async fn run_scenario(a: Transport, b: Transport, c: Transport) {
 
     let want = expected.spans.len() - 1; // the batch-job span is in its own trace
     let snap = wait_for(&mut server, "the trace to complete", |s| {
-        s.trace(expected.trace)
-            .is_some_and(|t| t.spans.len() == want)
-            && s.trace(expected.other_trace).is_some()
+        let held = |id| s.traces.iter().find(|t| t.trace_id == id);
+        held(expected.trace).is_some_and(|t| t.spans.len() == want)
+            && held(expected.other_trace).is_some()
     })
     .await;
-    let trace = snap.trace(expected.trace).expect("trace completed");
+    let trace = snap
+        .traces
+        .iter()
+        .find(|t| t.trace_id == expected.trace)
+        .expect("trace completed");
     assert_eq!(trace.spans.len(), want, "every span once");
     assert!(trace.orphans.is_empty(), "every parent arrived");
     for span in &trace.spans {

@@ -331,7 +331,11 @@ async fn span_logs_are_recorded_and_attached_to_their_spans_on_replay() {
     store.complete_all();
     let trace_id = spantop::model::TraceId::from_u128(11).expect("non-zero");
     let snapshot = store.snapshot();
-    let trace = snapshot.trace(trace_id).expect("trace replayed");
+    let trace = snapshot
+        .traces
+        .iter()
+        .find(|t| t.trace_id == trace_id)
+        .expect("trace replayed");
     let shown = |span: u64| -> Vec<(String, String)> {
         let id = spantop::model::SpanId::from_u64(span).expect("non-zero");
         trace

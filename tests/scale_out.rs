@@ -8,19 +8,34 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use spantop::api::attach::{Attached, Health};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use spantop::api::attach::{Attached, ClientOptions, Health};
+use spantop::api::live::AttachedView;
 use spantop::api::service::{ApiConfig, ApiServer};
 use spantop::demo::shop::{Shop, ShopConfig};
+use spantop::ingest::access::{AuthToken, TlsFiles};
 use spantop::model::Span;
 use spantop::server::{Server, ServerConfig};
+use spantop::ui::{App, Header, Source, Tab, ViewData};
 
 async fn api(server: &Server, addr: std::net::SocketAddr) -> ApiServer {
+    api_with(server, addr, None, None).await
+}
+
+async fn api_with(
+    server: &Server,
+    addr: std::net::SocketAddr,
+    auth_token: Option<AuthToken>,
+    tls: Option<TlsFiles>,
+) -> ApiServer {
     ApiServer::start(
         ApiConfig {
             addr,
-            auth_token: None,
-            tls: None,
+            auth_token,
+            tls,
             max_connections: 16,
         },
         server.view.clone(),
@@ -41,6 +56,58 @@ async fn wait_analysed(server: &mut Server, n: usize) {
     }
 }
 
+/// The demo shop's traces for `requests` user requests, each trace's spans together. One
+/// request may start more than one trace (a message consumed in a trace of its own): grouped
+/// by trace id, as the Collector's router sees them.
+fn shop_traces(requests: u64) -> Vec<Vec<Span>> {
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut by_id: std::collections::BTreeMap<spantop::model::TraceId, Vec<Span>> =
+        Default::default();
+    for k in 0..requests {
+        let mut spans = Vec::new();
+        shop.request(1_700_000_000_000_000_000 + k * 5_000_000, &mut spans);
+        for s in spans {
+            by_id.entry(s.trace_id).or_default().push(s);
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// The shard a trace goes to: the Collector hashes the trace id; any stable hash routes whole
+/// traces the same way.
+fn shard_of(id: spantop::model::TraceId, shards: usize) -> usize {
+    let h = id
+        .to_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    (h % shards as u64) as usize
+}
+
+/// Sends each trace to its shard; how many went to each.
+async fn send_routed(shards: &[Server], traces: &[Vec<Span>]) -> Vec<usize> {
+    let mut clients = Vec::new();
+    for s in shards {
+        clients.push(
+            TraceServiceClient::connect(format!("http://{}", s.grpc_addr))
+                .await
+                .expect("connects"),
+        );
+    }
+    let mut per_shard = vec![0usize; shards.len()];
+    for spans in traces {
+        let Some(first) = spans.first() else { continue };
+        let shard = shard_of(first.trace_id, shards.len());
+        per_shard[shard] += 1;
+        clients[shard]
+            .export(spantop::export::otlp::spans_to_request(spans.iter()))
+            .await
+            .expect("shard accepts");
+    }
+    per_shard
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     let mut shards = Vec::new();
@@ -48,53 +115,18 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
         shards.push(common::start(ServerConfig::ephemeral()).await);
     }
     let mut whole = common::start(ServerConfig::ephemeral()).await;
-    let mut shop = Shop::new(ShopConfig::default());
-    // One request may start more than one trace (a message consumed in a trace of its own):
-    // group by trace id, as the Collector's router sees them.
-    let mut by_id: std::collections::BTreeMap<spantop::model::TraceId, Vec<Span>> =
-        Default::default();
-    for k in 0..300u64 {
-        let mut spans = Vec::new();
-        shop.request(1_700_000_000_000_000_000 + k * 5_000_000, &mut spans);
-        for s in spans {
-            by_id.entry(s.trace_id).or_default().push(s);
-        }
-    }
-    let traces: Vec<Vec<Span>> = by_id.into_values().collect();
-    let mut clients = Vec::new();
-    for s in &shards {
-        clients.push(
-            TraceServiceClient::connect(format!("http://{}", s.grpc_addr))
-                .await
-                .expect("connects"),
-        );
-    }
+    let traces = shop_traces(300);
+    let per_shard = send_routed(&shards, &traces).await;
     let mut all = TraceServiceClient::connect(format!("http://{}", whole.grpc_addr))
         .await
         .expect("connects");
-    let mut per_shard = [0usize; 3];
     for spans in &traces {
-        let Some(first) = spans.first() else { continue };
-        // The Collector hashes the trace id; any stable hash routes whole traces the same way.
-        let h = first
-            .trace_id
-            .to_bytes()
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-            });
-        let shard = (h % 3) as usize;
-        per_shard[shard] += 1;
-        clients[shard]
-            .export(spantop::export::otlp::spans_to_request(spans.iter()))
-            .await
-            .expect("shard accepts");
         all.export(spantop::export::otlp::spans_to_request(spans.iter()))
             .await
             .expect("reference accepts");
     }
     assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
-    for (s, n) in shards.iter_mut().zip(per_shard) {
+    for (s, &n) in shards.iter_mut().zip(&per_shard) {
         wait_analysed(s, n).await;
     }
     wait_analysed(&mut whole, traces.len()).await;
@@ -174,4 +206,327 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     for a in apis {
         a.stop().await.expect("stops");
     }
+}
+
+/// Waits until the attached view satisfies `pred`; the latest view.
+async fn wait_view(
+    view: &mut tokio::sync::watch::Receiver<Arc<ViewData>>,
+    what: &str,
+    pred: impl Fn(&ViewData) -> bool,
+) -> Arc<ViewData> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = Arc::clone(&view.borrow_and_update());
+        if pred(&v) {
+            return v;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "timed out waiting for {what}");
+        let _ = tokio::time::timeout(left, view.changed()).await;
+    }
+}
+
+fn frame(app: &mut App, data: &ViewData) -> String {
+    let mut t = Terminal::new(TestBackend::new(150, 30)).expect("test backend");
+    let header = Header {
+        store: data.snapshot.stats,
+        ..Header::default()
+    };
+    t.draw(|f| app.render(f, data, &header)).expect("draw");
+    t.backend().to_string()
+}
+
+fn press(app: &mut App, data: &ViewData, code: KeyCode) {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE), data);
+}
+
+/// `live --attach` without a terminal: the attached view task two instances feed, and the
+/// real `App` drawn from what it publishes. The header counts the instances and names the
+/// one that is down; the Services tab shows the merged figures; Enter on a cold start opens
+/// a trace the merged view fetches from the instance holding it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace() {
+    let mut shards = vec![
+        common::start(ServerConfig::ephemeral()).await,
+        common::start(ServerConfig::ephemeral()).await,
+    ];
+    let traces = shop_traces(200);
+    let per_shard = send_routed(&shards, &traces).await;
+    assert!(per_shard.iter().all(|&n| n > 0), "{per_shard:?}");
+    for (s, &n) in shards.iter_mut().zip(&per_shard) {
+        wait_analysed(s, n).await;
+    }
+    let any = || "127.0.0.1:0".parse().expect("addr");
+    let mut apis = vec![api(&shards[0], any()).await, api(&shards[1], any()).await];
+    let addrs: Vec<String> = apis.iter().map(|a| a.addr.to_string()).collect();
+    let attached = Attached::new(&addrs, None, Duration::from_secs(5)).expect("attach");
+    let live = AttachedView::spawn(attached, Duration::from_millis(100));
+    let mut view = live.view.clone();
+    let data = wait_view(&mut view, "both instances merged", |v| {
+        v.analysed_traces == traces.len() && v.instances.iter().all(|i| i.down.is_none())
+    })
+    .await;
+    let mut app = App::new(Source::Live);
+    let s = frame(&mut app, &data);
+    let first = s.lines().next().expect("header line");
+    assert!(first.contains("2 instances, all up"), "{first}");
+    // The merged services table: every service either instance saw, requests summed.
+    let held: u64 = shards
+        .iter()
+        .map(|s| s.snapshots.borrow().stats.traces_held)
+        .sum();
+    assert!(first.contains(&format!("{held} traces")), "{first}");
+    let mut services: Vec<_> = shards
+        .iter()
+        .flat_map(|s| {
+            s.view
+                .borrow()
+                .findings
+                .services
+                .iter()
+                .map(|r| (r.red.service, r.red.requests))
+                .collect::<Vec<_>>()
+        })
+        .fold(std::collections::BTreeMap::new(), |mut m, (svc, n)| {
+            *m.entry(svc).or_insert(0) += n;
+            m
+        })
+        .into_iter()
+        .collect::<Vec<_>>();
+    services.sort();
+    let mut merged: Vec<_> = data
+        .findings
+        .services
+        .iter()
+        .map(|r| (r.red.service, r.red.requests))
+        .collect();
+    merged.sort();
+    assert_eq!(merged, services);
+    for (svc, _) in &services {
+        assert!(s.contains(svc.as_str()), "{svc} missing:\n{s}");
+    }
+
+    // Enter on the worst cold start: the trace is not held here, so it is asked for, fetched
+    // from its instance and drawn.
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Trace);
+    let id = spantop::ui::wanted_trace(&app, &data).expect("the opened trace is wanted");
+    live.fetch
+        .send(id)
+        .await
+        .expect("the view task takes requests");
+    let data = wait_view(&mut view, "the fetched trace", |v| v.trace(id).is_some()).await;
+    assert_eq!(spantop::ui::wanted_trace(&app, &data), None);
+    let s = frame(&mut app, &data);
+    assert!(s.contains("Waterfall") && s.contains("[cold]"), "{s}");
+    let holder = shard_of(id, 2);
+    assert_eq!(
+        data.trace(id).map(|t| t.spans.len()),
+        shards[holder]
+            .view
+            .borrow()
+            .trace(id)
+            .map(|t| t.spans.len())
+    );
+    // A trace no instance holds says so instead of waiting.
+    let nobody = spantop::model::TraceId::from_bytes(&[7; 16]).expect("id");
+    live.fetch.send(nobody).await.expect("takes requests");
+    let data = wait_view(&mut view, "the answer for an unknown trace", |v| {
+        v.why_missing(nobody)
+            .is_some_and(|w| w.contains("none of the 2"))
+    })
+    .await;
+    assert!(data.trace(nobody).is_none());
+
+    // One instance goes away: the header names it and its figures leave the merged view.
+    let gone = apis.remove(1);
+    let gone_addr = gone.addr;
+    gone.stop().await.expect("stops");
+    let data = wait_view(&mut view, "one instance down", |v| {
+        v.instances.get(1).is_some_and(|i| i.down.is_some())
+    })
+    .await;
+    assert_eq!(data.analysed_traces, per_shard[0]);
+    press(&mut app, &data, KeyCode::Char('1'));
+    let s = frame(&mut app, &data);
+    let first = s.lines().next().expect("header line");
+    assert!(
+        first.contains(&format!("2 instances, 1 down: {gone_addr}")),
+        "{first}"
+    );
+    // It comes back on its address: up again, its traces merged again.
+    let back = api(&shards[1], gone_addr).await;
+    let data = wait_view(&mut view, "the instance back", |v| {
+        v.analysed_traces == traces.len() && v.instances.iter().all(|i| i.down.is_none())
+    })
+    .await;
+    let s = frame(&mut app, &data);
+    assert!(
+        s.lines().next().is_some_and(|l| l.contains("all up")),
+        "{s}"
+    );
+    live.stop();
+    back.stop().await.expect("stops");
+    for a in apis {
+        a.stop().await.expect("stops");
+    }
+}
+
+/// A CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files in `dir`
+/// (rcgen, as tests/access.rs); a second, unrelated CA.
+struct Pki {
+    ca: std::path::PathBuf,
+    other_ca: std::path::PathBuf,
+    tls: TlsFiles,
+}
+
+fn pki(dir: &std::path::Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("CA");
+        (params, key, cert)
+    };
+    let (ca_params, ca_key, ca_cert) = ca("spantop test CA");
+    let (_, _, other_cert) = ca("another CA");
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let server_key = KeyPair::generate().expect("key");
+    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &issuer)
+        .expect("server cert");
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("writes");
+        p
+    };
+    Pki {
+        ca: write("ca.pem", ca_cert.pem()),
+        other_ca: write("other-ca.pem", other_cert.pem()),
+        tls: TlsFiles {
+            cert: write("server.pem", server_cert.pem()),
+            key: write("server.key", server_key.serialize_pem()),
+            client_ca: None,
+        },
+    }
+}
+
+/// `--attach` over TLS: an instance whose API serves TLS with a token is merged when the
+/// client trusts its CA (`--tls-ca`) and sends the token; plain HTTP/2, another CA or no token
+/// leave it down. `report --attach --tls-ca` renders it from the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_speaks_tls_trusting_the_ca_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = pki(dir.path());
+    let mut shard = common::start(ServerConfig::ephemeral()).await;
+    let traces = shop_traces(40);
+    send_routed(std::slice::from_ref(&shard), &traces).await;
+    wait_analysed(&mut shard, traces.len()).await;
+    let token: AuthToken = "attach-t0ken".parse().expect("token");
+    let api = api_with(
+        &shard,
+        "127.0.0.1:0".parse().expect("addr"),
+        Some(token.clone()),
+        Some(pki.tls.clone()),
+    )
+    .await;
+    let addrs = vec![api.addr.to_string()];
+    let refresh = |options: ClientOptions| {
+        let addrs = addrs.clone();
+        async move {
+            let mut a = Attached::connect(&addrs, &options).expect("clients");
+            a.refresh().await
+        }
+    };
+    let timeout = Duration::from_secs(5);
+    let trusted = ClientOptions {
+        token: Some(token.clone()),
+        timeout,
+        tls_ca: Some(pki.ca.clone()),
+    };
+    let merged = refresh(trusted.clone()).await;
+    assert_eq!(merged.up(), 1, "{:?}", merged.instances);
+    assert_eq!(merged.findings.input.traces, traces.len());
+    // The same certificate verifies by host name too.
+    let by_name = vec![format!("localhost:{}", api.addr.port())];
+    let mut a = Attached::connect(&by_name, &trusted).expect("clients");
+    assert_eq!(a.refresh().await.up(), 1);
+    for (what, options) in [
+        (
+            "plain HTTP/2",
+            ClientOptions {
+                tls_ca: None,
+                ..trusted.clone()
+            },
+        ),
+        (
+            "another CA",
+            ClientOptions {
+                tls_ca: Some(pki.other_ca.clone()),
+                ..trusted.clone()
+            },
+        ),
+        (
+            "no token",
+            ClientOptions {
+                token: None,
+                ..trusted.clone()
+            },
+        ),
+    ] {
+        let merged = refresh(options).await;
+        assert_eq!(merged.up(), 0, "{what}: {:?}", merged.instances);
+    }
+    let merged = refresh(ClientOptions {
+        token: None,
+        ..trusted.clone()
+    })
+    .await;
+    assert!(
+        matches!(&merged.instances[0].health, Health::Down(why) if why.contains("token")),
+        "{:?}",
+        merged.instances
+    );
+    let missing = dir.path().join("missing.pem");
+    let err = Attached::connect(
+        &addrs,
+        &ClientOptions {
+            tls_ca: Some(missing),
+            ..trusted.clone()
+        },
+    )
+    .err()
+    .expect("a missing CA file is an error");
+    assert!(format!("{err:#}").contains("--tls-ca"), "{err:#}");
+
+    let bin = env!("CARGO_BIN_EXE_spantop");
+    let ca = pki.ca.clone();
+    let addr = addrs[0].clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin)
+            .args(["report", "--attach", &addr, "--tls-ca"])
+            .arg(&ca)
+            .args(["--format", "json"])
+            .env("SPANTOP_AUTH_TOKEN", "attach-t0ken")
+            .output()
+            .expect("report runs")
+    })
+    .await
+    .expect("joins");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(
+        json["input"]["traces"].as_u64(),
+        Some(traces.len() as u64),
+        "{json}"
+    );
+    api.stop().await.expect("stops");
 }

@@ -499,6 +499,49 @@ fn help_lists_every_key_and_any_key_closes_it() {
     assert_eq!(press(&mut app, &data, KeyCode::Char('q')), Effect::Quit);
 }
 
+#[test]
+fn at_80x24_the_help_wraps_and_scrolls_and_tables_name_their_hidden_columns() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('?'));
+    let t = draw(&mut app, &data, 80, 24);
+    let s = screen(&t);
+    insta::assert_snapshot!("help_80x24", t.backend());
+    assert!(s.contains(" Keys 1-"), "{s}");
+    // The filter syntax wraps instead of being cut; the last lines are below, reachable.
+    assert!(s.contains("duration>250ms") && s.contains("orphan"), "{s}");
+    assert!(!s.contains("Filter: Bksp"), "{s}");
+    press(&mut app, &data, KeyCode::Char('G'));
+    let t = draw(&mut app, &data, 80, 24);
+    let s = screen(&t);
+    assert!(app.help, "scrolling keeps the help open");
+    assert!(s.contains("Filter: Bksp, C-u"), "{s}");
+    insta::assert_snapshot!("help_80x24_scrolled", t.backend());
+    press(&mut app, &data, KeyCode::Char('k'));
+    assert!(app.help);
+    press(&mut app, &data, KeyCode::Esc);
+    assert!(!app.help);
+
+    // Every line fits: titles and the header elide with `…`, hidden columns are named.
+    press(&mut app, &data, KeyCode::Char('2'));
+    let s = screen(&draw(&mut app, &data, 80, 24));
+    assert!(s.contains("hidden: Svcs, Trace"), "{s}");
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(
+        &mut app,
+        &data,
+        "service=注文サービス-with-a-very-long-name-that-cannot-fit-here",
+    );
+    let t = draw(&mut app, &data, 80, 24);
+    let buf = t.backend().buffer();
+    // A full-width character fills two cells (the second one blank in the buffer).
+    let top: String = (0..buf.area.width).map(|x| buf[(x, 2)].symbol()).collect();
+    assert!(
+        top.starts_with("┌ Traces 0/171 filter: service=注 文") && top.ends_with("-cannot-…┐"),
+        "{top}"
+    );
+}
+
 fn hostile_span(id: u64, parent: Option<u64>, name: &str, resource: &Arc<Resource>) -> Span {
     Span {
         trace_id: TraceId::from_u128(0xabc).expect("non-zero"),

@@ -4,11 +4,13 @@
 //! so) and comes back on the first refresh it answers again: the channels reconnect by
 //! themselves.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::analysis::findings::Findings;
 use crate::ingest::access::AuthToken;
@@ -42,15 +44,21 @@ struct Instance {
 pub struct InstanceStatus {
     pub addr: String,
     pub health: Health,
+    /// Its counters as of its last answer (default before the first).
+    pub counters: pb::Counters,
+}
+
+impl InstanceStatus {
     /// Traces it has analysed (as of its last answer).
-    pub traces: u64,
-    pub spans_held: u64,
+    pub fn traces(&self) -> u64 {
+        self.counters.traces
+    }
 }
 
 /// The merged view one refresh built.
 #[derive(Debug, Clone)]
 pub struct Merged {
-    pub findings: Findings,
+    pub findings: Arc<Findings>,
     pub instances: Vec<InstanceStatus>,
     /// What the refresh took: asking every instance, decoding and merging.
     pub took: Duration,
@@ -71,17 +79,63 @@ pub struct Attached {
     timeout: Duration,
 }
 
-/// `host:port` or a URL; a bare address is plain HTTP/2.
-fn endpoint(addr: &str, timeout: Duration) -> anyhow::Result<Endpoint> {
+/// How the attached side reaches the instances.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Sent as `Authorization: Bearer ...` (the instances' `--auth-token`).
+    pub token: Option<AuthToken>,
+    /// How long one instance may take to answer before it counts as down.
+    pub timeout: Duration,
+    /// Speak TLS, trusting the server certificates this CA (PEM) signed; without it a bare
+    /// `host:port` is plain HTTP/2.
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+            tls_ca: None,
+        }
+    }
+}
+
+/// `host:port` or a URL; a bare address is `https://` with `tls`, else `http://`. The server
+/// certificate must name the host (a DNS name or an IP address) as given.
+fn endpoint(
+    addr: &str,
+    timeout: Duration,
+    tls: Option<&ClientTlsConfig>,
+) -> anyhow::Result<Endpoint> {
     let url = if addr.contains("://") {
         addr.to_owned()
+    } else if tls.is_some() {
+        format!("https://{addr}")
     } else {
         format!("http://{addr}")
     };
-    Ok(Endpoint::from_shared(url)
+    let mut e = Endpoint::from_shared(url)
         .with_context(|| format!("bad instance address {addr:?}"))?
         .connect_timeout(timeout)
-        .timeout(timeout))
+        .timeout(timeout);
+    if let Some(tls) = tls {
+        e = e
+            .tls_config(tls.clone())
+            .with_context(|| format!("TLS set-up for {addr}"))?;
+    }
+    Ok(e)
+}
+
+fn tls_config(ca: &Path) -> anyhow::Result<ClientTlsConfig> {
+    let pem =
+        std::fs::read(ca).with_context(|| format!("cannot read --tls-ca {}", ca.display()))?;
+    anyhow::ensure!(
+        String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
+        "no PEM certificate in {}",
+        ca.display()
+    );
+    Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
 }
 
 impl Attached {
@@ -91,22 +145,38 @@ impl Attached {
         token: Option<&AuthToken>,
         timeout: Duration,
     ) -> anyhow::Result<Attached> {
+        Attached::connect(
+            addrs,
+            &ClientOptions {
+                token: token.cloned(),
+                timeout,
+                tls_ca: None,
+            },
+        )
+    }
+
+    /// As `new`, with every client option (TLS).
+    pub fn connect(addrs: &[String], options: &ClientOptions) -> anyhow::Result<Attached> {
         if addrs.is_empty() {
             bail!("--attach needs at least one instance address");
         }
+        let timeout = options.timeout;
+        let tls = options.tls_ca.as_deref().map(tls_config).transpose()?;
         let instances = addrs
             .iter()
             .map(|a| {
                 Ok(Instance {
                     addr: a.clone(),
-                    client: SpantopClient::new(endpoint(a, timeout)?.connect_lazy())
+                    client: SpantopClient::new(endpoint(a, timeout, tls.as_ref())?.connect_lazy())
                         .max_decoding_message_size(256 * 1024 * 1024),
                     health: Health::Unknown,
                     last: None,
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let token = token
+        let token = options
+            .token
+            .as_ref()
             .map(|t| MetadataValue::try_from(t.bearer()))
             .transpose()
             .context("the auth token cannot be sent as a header")?;
@@ -153,7 +223,7 @@ impl Attached {
             .filter(|i| i.health == Health::Up)
             .filter_map(|i| i.last.as_ref())
             .collect();
-        let findings = merged_findings(&up);
+        let findings = Arc::new(merged_findings(&up));
         Merged {
             findings,
             instances: self
@@ -162,8 +232,7 @@ impl Attached {
                 .map(|i| InstanceStatus {
                     addr: i.addr.clone(),
                     health: i.health.clone(),
-                    traces: i.last.as_ref().map_or(0, |s| s.counters.traces),
-                    spans_held: i.last.as_ref().map_or(0, |s| s.counters.spans_held),
+                    counters: i.last.as_ref().map(|s| s.counters).unwrap_or_default(),
                 })
                 .collect(),
             took: started.elapsed(),

@@ -37,6 +37,10 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
             traces_held: stats.traces_held,
             spans_received: stats.spans_received,
             orphan_spans: f.input.orphan_spans as u64,
+            memory_bytes: stats.memory_bytes,
+            max_memory_bytes: stats.max_memory_bytes,
+            evicted_traces: stats.evicted_traces,
+            open_traces: stats.open_traces,
         }),
         durations: Some(samples_to_pb(&agg.durations)),
         services: agg

@@ -6,6 +6,7 @@
 
 pub mod attach;
 pub mod convert;
+pub mod live;
 pub mod merge;
 pub mod service;
 

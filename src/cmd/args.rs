@@ -250,3 +250,19 @@ impl ReceiverArgs {
         c
     }
 }
+
+/// `live --attach`: the merged view of running `serve --api` instances instead of receivers.
+#[derive(Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// Watch the merged view of running `serve --api` instances (`ADDR[,ADDR...]`) instead of
+    /// receiving OTLP: no receivers are started; `--auth-token` is sent to the instances.
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',')]
+    pub attach: Vec<String>,
+    /// With --attach: how often the instances' snapshots are fetched and merged.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, requires = "attach")]
+    pub refresh: Duration,
+    /// With --attach: speak TLS to the instances, trusting server certificates this CA (PEM)
+    /// signed (the instances' `serve --tls-cert`).
+    #[arg(long, value_name = "PEM", requires = "attach")]
+    pub tls_ca: Option<PathBuf>,
+}

@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::args::{CorsArgs, ReceiverArgs};
+use super::args::{AttachArgs, CorsArgs, ReceiverArgs};
 use super::shutdown_signal;
+use crate::api::attach::{Attached, ClientOptions};
+use crate::api::live::AttachedView;
 use crate::demo::{Rate, SimulateConfig, simulate};
 use crate::server::{Server, ServerConfig};
 use crate::ui::{self, Feed, Source};
@@ -17,6 +19,8 @@ use crate::ui::{self, Feed, Source};
 pub struct LiveArgs {
     #[command(flatten)]
     pub receiver: ReceiverArgs,
+    #[command(flatten)]
+    pub attach: AttachArgs,
 }
 
 #[derive(Args, Debug)]
@@ -34,6 +38,9 @@ pub struct DemoArgs {
 }
 
 pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
+    if !args.attach.attach.is_empty() {
+        return live_attached(args).await;
+    }
     let server = Server::start(args.receiver.server_config()).await?;
     // Before the TUI takes the screen: it is there again after quitting.
     eprintln!("spantop live: {}", server.listening());
@@ -46,6 +53,35 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// `live --attach`: no receivers; the TUI over the merged view of the instances, refreshed
+/// every `--refresh`, with the bearer token of `--auth-token` (and TLS with `--tls-ca`).
+async fn live_attached(args: LiveArgs) -> anyhow::Result<ExitCode> {
+    let attached = Attached::connect(
+        &args.attach.attach,
+        &ClientOptions {
+            token: args.receiver.auth_token.clone(),
+            tls_ca: args.attach.tls_ca.clone(),
+            ..ClientOptions::default()
+        },
+    )?;
+    eprintln!(
+        "spantop live: attached to {}",
+        args.attach.attach.join(", ")
+    );
+    let merged = AttachedView::spawn(attached, args.attach.refresh);
+    let feed = Feed {
+        view: merged.view.clone(),
+        snapshots: merged.snapshots.clone(),
+        counters: None,
+        progress: None,
+        listening: None,
+        fetch: Some(merged.fetch.clone()),
+    };
+    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
+    merged.stop();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
 /// What the TUI watches of a running receiver: its published view, store stats, counters and
 /// listen addresses.
 fn live_feed(server: &Server) -> Feed {
@@ -55,6 +91,7 @@ fn live_feed(server: &Server) -> Feed {
         counters: Some(server.counters.clone()),
         progress: None,
         listening: Some(server.listening()),
+        fetch: None,
     }
 }
 

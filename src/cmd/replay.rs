@@ -68,6 +68,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         counters: None,
         progress: Some(progress),
         listening: None,
+        fetch: None,
     };
     let result = ui::run(feed_view, Source::Replay, shutdown_signal()).await;
     // Quitting mid-replay stops the feed; its sender goes with it, so the pipeline can finish.

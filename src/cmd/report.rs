@@ -62,6 +62,10 @@ pub struct ReportArgs {
     /// Bearer token the attached instances require.
     #[arg(long, env = "SPANTOP_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<crate::ingest::access::AuthToken>,
+    /// With --attach: speak TLS to the instances, trusting server certificates this CA (PEM)
+    /// signed.
+    #[arg(long, value_name = "PEM", requires = "attach")]
+    pub tls_ca: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: FormatArg,
     /// Rows per ranked list (default 10 for text and md, every row for json).
@@ -175,10 +179,13 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
 /// `report --attach`: one refresh of the merged view, rendered as a file report is. Exit 1
 /// when no instance answered, 2 when some did not (the report covers the rest).
 async fn run_attached(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let mut attached = crate::api::attach::Attached::new(
+    let mut attached = crate::api::attach::Attached::connect(
         &args.attach,
-        args.auth_token.as_ref(),
-        crate::api::attach::DEFAULT_TIMEOUT,
+        &crate::api::attach::ClientOptions {
+            token: args.auth_token.clone(),
+            tls_ca: args.tls_ca.clone(),
+            ..Default::default()
+        },
     )?;
     let merged = attached.refresh().await;
     for i in &merged.instances {

@@ -141,12 +141,6 @@ pub struct OpenTrace {
     pub idle: Duration,
 }
 
-impl StoreSnapshot {
-    pub fn trace(&self, id: TraceId) -> Option<&Arc<Trace>> {
-        self.traces.iter().find(|t| t.trace_id == id)
-    }
-}
-
 #[derive(Debug)]
 enum SlotState {
     Open {

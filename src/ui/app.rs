@@ -122,6 +122,8 @@ pub struct App {
     pub listening: Option<Listening>,
     pub paused: bool,
     pub help: bool,
+    /// The first help line shown (the help scrolls when taller than the screen).
+    pub help_scroll: usize,
     /// The Traces tab shows the open traces (in progress) instead of the complete ones.
     pub in_progress: bool,
     /// The filter being typed after `/`; it applies as typed.
@@ -145,6 +147,7 @@ impl App {
             listening: None,
             paused: false,
             help: false,
+            help_scroll: 0,
             in_progress: false,
             editing: None,
             before_edit: Filter::default(),
@@ -184,18 +187,29 @@ impl App {
         };
         let action = keymap::lookup(ctx, &key);
         if self.help {
-            // Any key closes help; quit still quits.
-            self.help = false;
-            if action != Some(Action::Quit) {
-                return Effect::None;
+            // Moving keys scroll the help; any other key closes it; quit still quits.
+            let s = &mut self.help_scroll;
+            match action {
+                Some(Action::Down) => *s += 1,
+                Some(Action::Up) => *s = s.saturating_sub(1),
+                Some(Action::PageDown) => *s += PAGE / 2,
+                Some(Action::PageUp) => *s = s.saturating_sub(PAGE / 2),
+                Some(Action::First) => *s = 0,
+                Some(Action::Last) => *s = usize::MAX,
+                Some(Action::Quit) => return Effect::Quit,
+                _ => self.help = false,
             }
+            return Effect::None;
         }
         let Some(action) = action else {
             return Effect::None;
         };
         match action {
             Action::Quit => return Effect::Quit,
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
             Action::Pause => {
                 self.paused = !self.paused;
                 return if self.paused {

@@ -31,9 +31,15 @@ impl App {
             self.paused,
             self.listening.as_ref(),
             header::Listed {
-                complete: data.traces.len(),
+                // A merged view lists only the traces it fetched: the instances' count instead.
+                complete: if data.instances.is_empty() {
+                    data.traces.len()
+                } else {
+                    usize::try_from(data.snapshot.stats.traces_held).unwrap_or(usize::MAX)
+                },
                 open: data.snapshot.stats.open_traces as usize,
                 analysis_failures: data.analysis_failures,
+                instances: &data.instances,
             },
         );
         tabs::render(frame, tab_bar, self.tab);
@@ -58,7 +64,7 @@ impl App {
             },
         );
         if self.help {
-            help::render(frame, body, &keymap::help_lines());
+            help::render(frame, body, &keymap::help_lines(), &mut self.help_scroll);
         }
     }
 }

@@ -246,7 +246,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Global,
         label: "?",
-        help: "this help (any key closes it)",
+        help: "this help (j/k scroll it, any other key closes it)",
         keys: &[(c('?'), A::Help)],
         hints: &[hint(L, 0, "?", "help"), hint(T, 0, "?", "help")],
     },

@@ -44,6 +44,7 @@ pub use widgets::header::Header;
 use crate::ingest::IngestCounters;
 use crate::ingest::file::replay::FeedProgress;
 use crate::ingest::listen::Listening;
+use crate::model::TraceId;
 use crate::store::StoreSnapshot;
 
 /// What the TUI watches: the pipeline's published view, the store's stats for the header and
@@ -56,6 +57,20 @@ pub struct Feed {
     pub progress: Option<Arc<FeedProgress>>,
     /// Where the receivers listen, for the header (live and demo).
     pub listening: Option<Listening>,
+    /// A merged view (`live --attach`) holds only the traces it fetched: the Trace tab asks
+    /// for the one it opens here.
+    pub fetch: Option<mpsc::Sender<TraceId>>,
+}
+
+/// The trace the Trace tab shows but the view neither holds nor knows why: the one to ask a
+/// merged view's `Feed::fetch` for.
+pub fn wanted_trace(app: &App, data: &ViewData) -> Option<TraceId> {
+    let id = app
+        .trace
+        .as_ref()
+        .filter(|_| app.tab == Tab::Trace)?
+        .trace_id;
+    (data.trace(id).is_none() && data.why_missing(id).is_none()).then_some(id)
 }
 
 const FRAME: Duration = Duration::from_millis(66);
@@ -163,7 +178,22 @@ async fn event_loop(
     let mut rate = RateMeter::default();
     let mut header = Header::default();
     let mut dirty = true;
+    // What was asked of `feed.fetch` last, so one open trace is asked for once.
+    let mut asked: Option<TraceId> = None;
     loop {
+        if let Some(fetch) = &feed.fetch {
+            let wanted = wanted_trace(&app, &data);
+            if let Some(id) = wanted
+                && asked != Some(id)
+            {
+                // Full means a fetch is under way; the next pass asks again.
+                if fetch.try_send(id).is_ok() {
+                    asked = Some(id);
+                }
+            } else if wanted.is_none() {
+                asked = None;
+            }
+        }
         tokio::select! {
             _ = &mut shutdown => return Ok(()),
             ev = input.recv() => {

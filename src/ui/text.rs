@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
 fn needs_escape(c: char) -> bool {
     // C0, DEL and C1 controls, plus the invisible and bidi-override characters that can make
     // text read differently from what it is.
@@ -68,12 +70,30 @@ pub fn dur(ns: u64) -> String {
     }
 }
 
-/// Truncates to `width` characters, marking the cut with `…`.
+/// Display width in terminal columns: a CJK character takes two, a combining mark none.
+pub fn width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// Fits `s` into `width` terminal columns, marking a cut with `…` (display width, so
+/// full-width characters are never split and the result never overflows).
 pub fn fit(s: &str, width: usize) -> Cow<'_, str> {
-    if s.chars().count() <= width {
+    if self::width(s) <= width {
         return Cow::Borrowed(s);
     }
-    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    if width == 0 {
+        return Cow::Borrowed("");
+    }
+    let mut out = String::with_capacity(width + 3);
+    let mut used = 0;
+    for c in s.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     Cow::Owned(out)
 }
@@ -94,8 +114,15 @@ mod tests {
     }
 
     #[test]
-    fn durations_read_naturally() {
+    fn fit_elides_by_display_width() {
         assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("abc", 0), "");
+        // Full-width characters are two columns: never split, never past the width.
+        assert_eq!(width("注文サービス"), 12);
+        assert_eq!(fit("注文サービス", 6), "注文…");
+        assert_eq!(fit("注文サービス", 5), "注文…");
+        assert!(width(&fit("注文サービス", 5)) <= 5);
     }
 
     #[test]

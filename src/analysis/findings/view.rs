@@ -53,6 +53,14 @@ pub enum HotspotEntry {
     Background(usize),
 }
 
+/// One attached instance as the merged view last saw it (`live --attach`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceHealth {
+    pub addr: String,
+    /// Why the last refresh got nothing from it; `None` while it answers.
+    pub down: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ViewData {
     /// Unique per build: lets views cache what they computed from this data.
@@ -77,6 +85,12 @@ pub struct ViewData {
     pub hotspots: Vec<HotspotEntry>,
     /// The engine's mergeable aggregates as of this build: what `serve --api` publishes.
     pub aggregates: Arc<Aggregates>,
+    /// The instances a merged view (`live --attach`) was built from; empty for a local
+    /// pipeline.
+    pub instances: Vec<InstanceHealth>,
+    /// Traces asked for but not here, and why ("fetching ...", "held by none ..."): a merged
+    /// view holds only the traces it fetched from the instances.
+    pub missing: FxHashMap<TraceId, String>,
 }
 
 impl ViewData {
@@ -91,6 +105,31 @@ impl ViewData {
     /// most `store::MAX_OPEN_LISTED`): the "in progress" view.
     pub fn open_traces(&self) -> &[crate::store::OpenTrace] {
         &self.snapshot.open
+    }
+
+    /// Why `id` is not held, when the view knows (a merged view that asked for it).
+    pub fn why_missing(&self, id: TraceId) -> Option<&str> {
+        self.missing.get(&id).map(String::as_str)
+    }
+
+    /// A view of several instances (`live --attach`): `self` holds the traces fetched from
+    /// them (built as usual from those traces and an engine that analysed them), and the
+    /// cross-trace rows are `findings`, merged from the instances' snapshots.
+    pub fn merged(
+        mut self,
+        findings: Arc<Findings>,
+        instances: Vec<InstanceHealth>,
+        missing: FxHashMap<TraceId, String>,
+    ) -> ViewData {
+        self.analysed_traces = findings.input.traces;
+        self.analysis_failures = findings.input.analysis_failures;
+        self.hotspots = hotspot_entries(&findings);
+        self.findings = findings;
+        // The merged aggregates stay with the attached side; nothing reads them from here.
+        self.aggregates = Arc::default();
+        self.instances = instances;
+        self.missing = missing;
+        self
     }
 
     pub fn trace_row(&self, id: TraceId) -> Option<&TraceRow> {
@@ -130,11 +169,7 @@ impl ViewData {
         }
         let clock_ns = traces.iter().map(|t| t.end_ns).max().unwrap_or(0);
         let findings = Findings::build(engine, FindingsOptions::default());
-        let hotspots = (0..findings.hotspots.operations.len())
-            .map(HotspotEntry::Operation)
-            .chain((0..findings.hotspots.edges_by_gap_mean.len()).map(HotspotEntry::Gap))
-            .chain((0..findings.hotspots.background.len()).map(HotspotEntry::Background))
-            .collect();
+        let hotspots = hotspot_entries(&findings);
         ViewData {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             analysed_traces: engine.aggregates().traces,
@@ -148,8 +183,18 @@ impl ViewData {
             index,
             per_trace,
             traces,
+            instances: Vec::new(),
+            missing: FxHashMap::default(),
         }
     }
+}
+
+fn hotspot_entries(findings: &Findings) -> Vec<HotspotEntry> {
+    (0..findings.hotspots.operations.len())
+        .map(HotspotEntry::Operation)
+        .chain((0..findings.hotspots.edges_by_gap_mean.len()).map(HotspotEntry::Gap))
+        .chain((0..findings.hotspots.background.len()).map(HotspotEntry::Background))
+        .collect()
 }
 
 fn trace_row(t: &Trace, f: Option<&TraceFindings>) -> TraceRow {

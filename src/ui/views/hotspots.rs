@@ -23,6 +23,8 @@ struct Cells<'a> {
     callee: Option<&'a str>,
     /// The operation, or for a gap the operations called over the edge.
     operation: Cow<'a, str>,
+    /// Spans: of the operation, the edge's client calls, or the background work. One meaning
+    /// for every row, and `mean_ms` is per span.
     count: u64,
     total_ms: f64,
     mean_ms: f64,
@@ -40,9 +42,9 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 service: r.service.as_str(),
                 callee: None,
                 operation: r.operation.as_str().into(),
-                count: r.occurrence as u64,
+                count: r.count,
                 total_ms: r.cp_total_ms,
-                mean_ms: r.cp_total_ms / r.occurrence.max(1) as f64,
+                mean_ms: r.cp_total_ms / r.count.max(1) as f64,
                 share: Some(r.cp_share),
             }
         }
@@ -111,7 +113,7 @@ const COLUMNS: [Column<HotspotEntry>; 7] = [
     col("Operation", Constraint::Min(18), |r, d| {
         with(r, d, |c| Value::Text(c.operation))
     }),
-    wide(col("Count", Constraint::Length(6), |r, d| {
+    wide(col("Spans", Constraint::Length(6), |r, d| {
         with(r, d, |c| Value::Count(c.count))
     })),
     col("Total", Constraint::Length(8), |r, d| {

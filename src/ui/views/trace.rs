@@ -132,10 +132,13 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         return;
     };
     let Some(trace) = data.trace(view.trace_id) else {
-        let msg = Paragraph::new(format!(
-            "  Trace {} is no longer held (evicted from memory).",
-            view.trace_id
-        ))
+        let msg = Paragraph::new(match data.why_missing(view.trace_id) {
+            Some(why) => format!("  {}", clean(why)),
+            None => format!(
+                "  Trace {} is no longer held (evicted from memory).",
+                view.trace_id
+            ),
+        })
         .block(Block::default().borders(Borders::ALL).title(" Trace "));
         frame.render_widget(msg, area);
         return;

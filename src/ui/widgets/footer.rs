@@ -20,16 +20,23 @@ pub struct Footer<'a> {
 
 pub fn render(frame: &mut Frame, area: Rect, footer: &Footer<'_>) {
     let line = if let Some(text) = footer.editing {
-        Line::from(vec![
-            TextSpan::styled("/", theme::KEY),
-            TextSpan::raw(clean(text).into_owned()),
-            TextSpan::styled("█", theme::DIM),
-            TextSpan::styled("  Enter keep  Esc undo  C-u clear", theme::DIM),
-        ])
+        Line::from(super::fit_spans(
+            vec![
+                TextSpan::styled("/", theme::KEY),
+                TextSpan::raw(clean(text).into_owned()),
+                TextSpan::styled("█", theme::DIM),
+                TextSpan::styled("  Enter keep  Esc undo  C-u clear", theme::DIM),
+            ],
+            area.width as usize,
+        ))
     } else if let Some(status) = footer.status {
-        Line::styled(clean(status).into_owned(), Style::new().fg(Color::Yellow))
+        Line::from(super::fitted(
+            &clean(status),
+            area.width as usize,
+            Style::new().fg(Color::Yellow),
+        ))
     } else {
-        Line::from(
+        Line::from(super::fit_spans(
             footer
                 .hints
                 .iter()
@@ -40,7 +47,8 @@ pub fn render(frame: &mut Frame, area: Rect, footer: &Footer<'_>) {
                     ]
                 })
                 .collect::<Vec<_>>(),
-        )
+            area.width as usize,
+        ))
     };
     frame.render_widget(line, area);
 }

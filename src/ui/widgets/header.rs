@@ -8,11 +8,12 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span as TextSpan};
 
+use crate::analysis::findings::view::InstanceHealth;
 use crate::ingest::IngestStats;
 use crate::ingest::listen::Listening;
 use crate::store::StoreStats;
 use crate::ui::app::Source;
-use crate::ui::theme;
+use crate::ui::{text, theme};
 
 /// Counters for the header, measured by the loop (rates need a clock; render has none).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,13 +39,31 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// "3 instances, 1 down: 127.0.0.1:4321", "2 instances, all up".
+pub fn instances_line(instances: &[InstanceHealth]) -> String {
+    let down: Vec<&str> = instances
+        .iter()
+        .filter(|i| i.down.is_some())
+        .map(|i| i.addr.as_str())
+        .collect();
+    let n = instances.len();
+    let noun = if n == 1 { "instance" } else { "instances" };
+    if down.is_empty() {
+        format!("{n} {noun}, all up")
+    } else {
+        format!("{n} {noun}, {} down: {}", down.len(), down.join(", "))
+    }
+}
+
 /// What the published view lists: complete traces (the Traces tab), open ones (in progress),
 /// and traces left out because their analysis failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Listed {
+pub struct Listed<'a> {
     pub complete: usize,
     pub open: usize,
     pub analysis_failures: usize,
+    /// A merged view's instances (`live --attach`); empty for a local pipeline.
+    pub instances: &'a [InstanceHealth],
 }
 
 pub fn render(
@@ -54,9 +73,10 @@ pub fn render(
     source: Source,
     paused: bool,
     listening: Option<&Listening>,
-    listed: Listed,
+    listed: Listed<'_>,
 ) {
     let analysis_failures = listed.analysis_failures;
+    let instances = listed.instances;
     let badge = match source {
         Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
         Source::Replay => TextSpan::styled(
@@ -124,9 +144,21 @@ pub fn render(
             theme::ERROR,
         ));
     }
+    // A merged view (`live --attach`): how many instances, which are down.
+    if !instances.is_empty() {
+        let line = instances_line(instances);
+        let down = instances.iter().any(|i| i.down.is_some());
+        spans.push(TextSpan::styled(
+            format!(" │ {}", text::clean(&line)),
+            if down { theme::ERROR } else { theme::DIM },
+        ));
+    }
     // Last: on a narrow terminal the counters matter more (serve/live/demo print it too).
     if let Some(at) = listening {
         spans.push(TextSpan::styled(format!(" │ {}", at.short()), theme::DIM));
     }
-    frame.render_widget(Line::from(spans), area);
+    frame.render_widget(
+        Line::from(super::fit_spans(spans, area.width as usize)),
+        area,
+    );
 }

@@ -16,9 +16,10 @@ use ratatui::widgets::{Block, Borders, Cell, Row as TableRow, Table};
 use crate::analysis::findings::view::ViewData;
 use crate::model::TraceId;
 use crate::ui::filter::Filter;
-use crate::ui::text::{clean, dur};
+use crate::ui::text::{clean, dur, width};
 use crate::ui::theme;
 use crate::ui::views::ListView;
+use crate::ui::widgets::{fit_spans, fitted};
 
 /// What a cell holds. The widget derives both the text (telemetry text made safe with `clean`)
 /// and the sort key from it.
@@ -319,6 +320,82 @@ pub fn selected<'d, V: ListView + ?Sized>(
 /// Below this width the `wide_only` columns are left out.
 const WIDE: u16 = 110;
 
+/// The columns drawn in a table `width` wide: the `wide_only` ones only when wide, then
+/// from the right those whose least width does not fit, never the sort column. The rest are
+/// named in the title as hidden.
+fn fitting_columns<R>(cols: &[Column<R>], sort: usize, width: u16) -> Vec<(usize, &Column<R>)> {
+    let least = |c: &Column<R>| match c.width {
+        Constraint::Length(n) | Constraint::Min(n) | Constraint::Max(n) => n as usize,
+        _ => 0,
+    };
+    let inner = width.saturating_sub(2) as usize;
+    let mut shown: Vec<(usize, &Column<R>)> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| width >= WIDE || !c.wide_only)
+        .collect();
+    // Each column after the first is one space from the one before.
+    let need = |shown: &[(usize, &Column<R>)]| {
+        shown.iter().map(|(_, c)| least(c)).sum::<usize>() + shown.len().saturating_sub(1)
+    };
+    while shown.len() > 1 && need(&shown) > inner {
+        match shown.iter().rposition(|(i, _)| *i != sort) {
+            Some(p) => {
+                shown.remove(p);
+            }
+            None => break,
+        }
+    }
+    shown
+}
+
+/// The table's title in `room` columns: the view's title, the rows shown of the rows held,
+/// the filter, and the columns left out. The count always shows; the view's title gives way
+/// first to the filter and the hidden columns, up to half the room, then each is cut with `…`.
+fn table_title(
+    title: &str,
+    shown: usize,
+    held: usize,
+    filter: &Filter,
+    hidden: &[&str],
+    room: usize,
+) -> Line<'static> {
+    let title = format!(" {title} ");
+    let count = format!("{shown}/{held} ");
+    let filter = if filter.is_empty() {
+        String::new()
+    } else {
+        format!("filter: {} ", clean(filter.text()))
+    };
+    let hidden = if hidden.is_empty() {
+        String::new()
+    } else {
+        format!("hidden: {} ", hidden.join(", "))
+    };
+    let room = room.saturating_sub(width(&count));
+    let extras = (width(&filter) + width(&hidden)).min(room / 2);
+    let title_room = room.saturating_sub(extras).min(width(&title));
+    let mut spans = if title_room < width(&title) {
+        // Cut, the `…` then a space before the count.
+        vec![
+            fitted(title.trim_end(), title_room.saturating_sub(1), theme::TITLE),
+            TextSpan::raw(" "),
+        ]
+    } else {
+        vec![TextSpan::styled(title, theme::TITLE)]
+    };
+    spans.push(TextSpan::raw(count));
+    let rest = fit_spans(
+        vec![
+            TextSpan::styled(filter, Style::default().fg(Color::Yellow)),
+            TextSpan::styled(hidden, theme::DIM),
+        ],
+        room.saturating_sub(title_room),
+    );
+    spans.extend(rest);
+    Line::from(spans)
+}
+
 pub fn draw<V: ListView + ?Sized>(
     frame: &mut Frame,
     area: Rect,
@@ -329,10 +406,13 @@ pub fn draw<V: ListView + ?Sized>(
     let items = view.rows(data);
     let cols = view.columns();
     let order = state.order(view, data);
-    let shown: Vec<(usize, &Column<V::Row>)> = cols
+    let sort = state.sort.min(cols.len() - 1);
+    let shown = fitting_columns(cols, sort, area.width);
+    let hidden: Vec<&str> = cols
         .iter()
         .enumerate()
-        .filter(|(_, c)| area.width >= WIDE || !c.wide_only)
+        .filter(|(i, _)| !shown.iter().any(|(j, _)| j == i))
+        .map(|(_, c)| c.title)
         .collect();
     // Borders and the header row take three lines.
     let height = area.height.saturating_sub(3) as usize;
@@ -342,7 +422,6 @@ pub fn draw<V: ListView + ?Sized>(
     } else if height > 0 && state.selected >= state.offset + height {
         state.offset = state.selected + 1 - height;
     }
-    let sort = state.sort.min(cols.len() - 1);
     let arrow = if state.descending { "▼" } else { "▲" };
     let header = TableRow::new(shown.iter().map(|(i, c)| {
         let t = if *i == sort {
@@ -388,17 +467,14 @@ pub fn draw<V: ListView + ?Sized>(
             .style(style)
         })
         .collect::<Vec<_>>();
-    let mut title_spans = vec![TextSpan::styled(
-        format!(" {} ", view.title(data)),
-        theme::TITLE,
-    )];
-    title_spans.push(TextSpan::raw(format!("{}/{} ", order.len(), items.len())));
-    if !state.filter.is_empty() {
-        title_spans.push(TextSpan::styled(
-            format!("filter: {} ", clean(state.filter.text())),
-            Style::default().fg(Color::Yellow),
-        ));
-    }
+    let title = table_title(
+        &view.title(data),
+        order.len(),
+        items.len(),
+        &state.filter,
+        &hidden,
+        area.width.saturating_sub(2) as usize,
+    );
     let table = Table::new(rows, shown.iter().map(|(_, c)| c.width))
         .header(header)
         .column_spacing(1)
@@ -406,7 +482,7 @@ pub fn draw<V: ListView + ?Sized>(
             Block::default()
                 .borders(Borders::ALL)
                 .border_style(Style::default().fg(Color::DarkGray))
-                .title(Line::from(title_spans)),
+                .title(title),
         );
     frame.render_widget(table, area);
     if order.is_empty() && area.height > 4 {
