@@ -69,9 +69,10 @@ pub fn trace_hotspots(
             );
         }
         let t = self_by_op.entry(op(i)).or_default();
+        // Saturating: a crafted span may last up to u64::MAX ns (found by fuzzing).
         t.count += 1;
-        t.total_ns += tree.dur(i);
-        t.self_ns += self_ns[i];
+        t.total_ns = t.total_ns.saturating_add(tree.dur(i));
+        t.self_ns = t.self_ns.saturating_add(self_ns[i]);
         if let Some(kind) = top[i] {
             apart_list.push((op(i), kind, tree.dur(i)));
         }
@@ -80,14 +81,16 @@ pub fn trace_hotspots(
             continue;
         }
         if cp[i] > 0 {
-            *cp_by_op.entry(op(i)).or_default() += cp[i];
+            let total = cp_by_op.entry(op(i)).or_default();
+            *total = total.saturating_add(cp[i]);
             let ctx = entry_path[tree.entry_of[i]].as_deref().unwrap_or("");
             let key = if tree.entry[i] {
                 ctx.to_owned()
             } else {
                 format!("{ctx}->{}", tree.span(i).name)
             };
-            *cp_by_path.entry(Sym::new(&key)).or_default() += cp[i];
+            let total = cp_by_path.entry(Sym::new(&key)).or_default();
+            *total = total.saturating_add(cp[i]);
         }
     }
     let mut h = TraceHotspots {
@@ -176,7 +179,13 @@ pub struct CallPathHotspot {
 
 impl HotspotAgg {
     pub fn apply(&mut self, h: &TraceHotspots, add: bool) {
-        let upd = |x: &mut u64, v: u64| *x = if add { *x + v } else { x.saturating_sub(v) };
+        let upd = |x: &mut u64, v: u64| {
+            *x = if add {
+                x.saturating_add(v)
+            } else {
+                x.saturating_sub(v)
+            }
+        };
         upd(&mut self.root_ns, h.root_ns);
         for (k, v) in &h.cp_by_op {
             let a = self.ops.entry(*k).or_default();
@@ -214,27 +223,27 @@ impl HotspotAgg {
     /// Adds another instance's figures: totals and counts exactly, per-trace distributions as
     /// `Samples::merge`.
     pub fn merge(&mut self, other: &HotspotAgg) {
-        self.root_ns += other.root_ns;
+        self.root_ns = self.root_ns.saturating_add(other.root_ns);
         for (k, a) in &other.ops {
             let mine = self.ops.entry(*k).or_default();
-            mine.total += a.total;
+            mine.total = mine.total.saturating_add(a.total);
             mine.per_trace.merge(&a.per_trace);
         }
         for (k, t) in &other.times {
             let mine = self.times.entry(*k).or_default();
             mine.count += t.count;
-            mine.total_ns += t.total_ns;
-            mine.self_ns += t.self_ns;
+            mine.total_ns = mine.total_ns.saturating_add(t.total_ns);
+            mine.self_ns = mine.self_ns.saturating_add(t.self_ns);
         }
         for (k, a) in &other.paths {
             let mine = self.paths.entry(*k).or_default();
-            mine.total += a.total;
+            mine.total = mine.total.saturating_add(a.total);
             mine.traces += a.traces;
         }
         for (k, a) in &other.background {
             let mine = self.background.entry(*k).or_default();
             mine.spans += a.spans;
-            mine.total_ns += a.total_ns;
+            mine.total_ns = mine.total_ns.saturating_add(a.total_ns);
             mine.longest_ns = mine.longest_ns.max(a.longest_ns);
         }
     }
@@ -341,7 +350,8 @@ impl HotspotAgg {
     pub fn by_service(&self) -> BTreeMap<Sym, (f64, f64)> {
         let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
         for (&(svc, _), a) in &self.ops {
-            *m.entry(svc).or_default() += a.total;
+            let t = m.entry(svc).or_default();
+            *t = t.saturating_add(a.total);
         }
         m.into_iter()
             .map(|(k, v)| (k, (ns_to_ms(v as f64), self.share(v))))
@@ -354,7 +364,8 @@ impl HotspotAgg {
     pub fn self_by_service(&self) -> BTreeMap<Sym, f64> {
         let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
         for (&(svc, _), t) in &self.times {
-            *m.entry(svc).or_default() += t.self_ns;
+            let total = m.entry(svc).or_default();
+            *total = total.saturating_add(t.self_ns);
         }
         m.into_iter()
             .map(|(k, v)| (k, ns_to_ms(v as f64)))
@@ -364,7 +375,7 @@ impl HotspotAgg {
 
 fn apply_cp(a: &mut CpAgg, v: u64, add: bool) {
     if add {
-        a.total += v;
+        a.total = a.total.saturating_add(v);
         a.per_trace.push(v as i64);
     } else {
         a.total = a.total.saturating_sub(v);
