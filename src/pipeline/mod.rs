@@ -227,10 +227,15 @@ async fn run(
             batch = rx.recv() => {
                 let Some(batch) = batch else { break };
                 let now = Instant::now();
+                // What still waits in the channel counts in the budget (the store evicts ahead).
+                store.set_queued_batches(rx.len());
                 store.ingest(batch, now);
                 for _ in 0..MAX_BATCHES_PER_TURN {
                     match rx.try_recv() {
-                        Ok(b) => store.ingest(b, now),
+                        Ok(b) => {
+                            store.set_queued_batches(rx.len());
+                            store.ingest(b, now);
+                        }
                         Err(_) => break,
                     }
                 }

@@ -73,6 +73,9 @@ pub struct StoreStats {
     pub span_bytes: u64,
     /// The resources and scopes the spans share, each distinct one counted once.
     pub shared_bytes: u64,
+    /// Batches waiting in the ingest channel (received, acknowledged or about to be, not yet
+    /// applied): their count times the average bytes of the batches applied lately.
+    pub queued_bytes: u64,
     /// Traces the store let go of (evicted, or replaced by a newer version) that a reader
     /// still holds: a published snapshot or view, or the analysis queue.
     pub unreleased_bytes: u64,
@@ -207,6 +210,10 @@ pub struct SpanStore {
     gauge: Option<Arc<MemoryGauge>>,
     /// Resources and scopes by content, one copy each.
     shared: shared::Shared,
+    /// Batches waiting in the ingest channel, as the pipeline last said.
+    queued_batches: usize,
+    /// Moving average of the bytes a batch adds when applied (spans and logs).
+    batch_bytes: usize,
 }
 
 /// Traces the store let go of while a reader still held them, with their bytes.
@@ -266,6 +273,8 @@ impl SpanStore {
             unreleased: Unreleased::default(),
             gauge: None,
             shared: shared::Shared::default(),
+            queued_batches: 0,
+            batch_bytes: 0,
         }
     }
 
@@ -294,12 +303,14 @@ impl SpanStore {
             + stats.open_traces.min(MAX_OPEN_LISTED as u64) * size_of::<OpenTrace>() as u64;
         stats.unreleased_bytes = self.unreleased.bytes as u64;
         stats.shared_bytes = self.shared.bytes() as u64;
+        stats.queued_bytes = (self.queued_batches * self.batch_bytes) as u64;
         if self.gauge.is_some() {
             stats.analysis_bytes = self.gauge.as_ref().map_or(0, |g| g.analysis_bytes()) as u64;
             stats.interned_bytes = crate::model::interned_bytes() as u64;
         }
         stats.memory_bytes = stats.span_bytes
             + stats.shared_bytes
+            + stats.queued_bytes
             + stats.unreleased_bytes
             + stats.analysis_bytes
             + stats.interned_bytes;
@@ -315,6 +326,7 @@ impl SpanStore {
     /// dropped and counted. A span for a complete trace re-opens it.
     pub fn ingest(&mut self, batch: Batch, now: Instant) {
         self.stats.spans_received += batch.spans.len() as u64;
+        let bytes_before = self.stats.span_bytes;
         // A batch usually holds runs of spans from one trace; touch the activity queue once a run.
         let mut last_touched: Option<TraceId> = None;
         // Spans of one resource share its `Arc`: look the service up once per run, not per span.
@@ -369,6 +381,9 @@ impl SpanStore {
         for log in batch.logs {
             self.add_log(log, now);
         }
+        // Spans apart, a batch adds bytes (duplicates add none): a rough average is enough.
+        let added = self.stats.span_bytes.saturating_sub(bytes_before) as usize;
+        self.batch_bytes = (self.batch_bytes * 7 + added) / 8;
         self.enforce_budget();
     }
 
@@ -623,6 +638,13 @@ impl SpanStore {
             traces,
             open: Arc::new([]),
         }
+    }
+
+    /// How many batches wait in the ingest channel: they are memory held (decoded, most of
+    /// them acknowledged) that the store will hold next, so they count against the budget and
+    /// the store makes room for them ahead.
+    pub fn set_queued_batches(&mut self, batches: usize) {
+        self.queued_batches = batches;
     }
 
     /// Drops what readers let go of and evicts if the budget is exceeded: the analysis

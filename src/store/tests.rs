@@ -539,3 +539,25 @@ fn identical_resources_from_separate_requests_are_held_once() {
     assert_eq!(store.shared.len(), (0, 0));
     assert_eq!(store.stats().shared_bytes, 0);
 }
+
+#[test]
+fn batches_waiting_in_the_channel_count_and_make_room_ahead() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(10, usize::MAX));
+    for t in 1..=8u128 {
+        store.ingest(ten_span_trace(t), t0);
+    }
+    let before = store.stats();
+    assert_eq!(before.queued_bytes, 0);
+    store.set_queued_batches(3);
+    let stats = store.stats();
+    // About three batches' worth (the average is still warming up).
+    assert!(stats.queued_bytes > 0 && stats.queued_bytes <= 3 * before.span_bytes / 8);
+    assert_eq!(stats.memory_bytes, before.memory_bytes + stats.queued_bytes);
+    // With the budget just over what is held, the queue makes the store evict ahead.
+    store.config.max_memory = before.memory_bytes as usize + 1;
+    store.enforce_memory();
+    let stats = store.stats();
+    assert!(stats.evicted_traces > 0);
+    assert!(stats.memory_bytes <= stats.max_memory_bytes);
+}

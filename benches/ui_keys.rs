@@ -1,0 +1,209 @@
+//! Key to drawn frame in the TUI with a big store: 100,000 traces from the demo shop, the
+//! real `App` driven by the same `handle_key` as production and drawn at 120x40 on
+//! `TestBackend`. Each sample is one key and the frame after it; the figures are p50 / p99 /
+//! max per kind of key: moving, sorting, switching tabs, typing a filter (it applies as
+//! typed), and the first key after a new view arrived (the row order is rebuilt and the
+//! selection re-found).
+//!
+//! ```sh
+//! cargo bench --bench ui_keys                  # 100,000 traces
+//! TRACES=20000 cargo bench --bench ui_keys
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use spantop::analysis::engine::Engine;
+use spantop::demo::{Shop, ShopConfig};
+use spantop::model::Batch;
+use spantop::store::{SpanStore, StoreConfig};
+use spantop::ui::{App, Header, Source, ViewData};
+
+struct Bench {
+    app: App,
+    terminal: Terminal<TestBackend>,
+    header: Header,
+    samples: Vec<(&'static str, Duration)>,
+}
+
+impl Bench {
+    /// One key and the frame it leads to.
+    fn key(&mut self, kind: &'static str, data: &ViewData, code: KeyCode, mods: KeyModifiers) {
+        let Bench {
+            app,
+            terminal,
+            header,
+            samples,
+        } = self;
+        let started = Instant::now();
+        app.handle_key(KeyEvent::new(code, mods), data);
+        terminal
+            .draw(|f| app.render(f, data, header))
+            .expect("draw");
+        samples.push((kind, started.elapsed()));
+    }
+
+    fn press(&mut self, kind: &'static str, data: &ViewData, c: char) {
+        self.key(kind, data, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+
+    fn report(&self) {
+        let mut kinds: Vec<&str> = self.samples.iter().map(|(k, _)| *k).collect();
+        kinds.dedup();
+        let mut all: Vec<Duration> = Vec::new();
+        for kind in kinds
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+        {
+            let mut d: Vec<Duration> = self
+                .samples
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, d)| *d)
+                .collect();
+            all.extend(&d);
+            d.sort();
+            print_row(kind, &d);
+        }
+        all.sort();
+        print_row("every key", &all);
+    }
+}
+
+fn pct(d: &[Duration], p: f64) -> Duration {
+    let i = ((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1;
+    d[i]
+}
+
+fn print_row(kind: &str, d: &[Duration]) {
+    if d.is_empty() {
+        return;
+    }
+    println!(
+        "key->frame {kind:<28} n {:>4}  p50 {:>9.2?}  p99 {:>9.2?}  max {:>9.2?}",
+        d.len(),
+        pct(d, 0.5),
+        pct(d, 0.99),
+        d[d.len() - 1]
+    );
+}
+
+fn main() {
+    let traces: u64 = std::env::var("TRACES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let started = Instant::now();
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut store = SpanStore::new(StoreConfig {
+        max_memory: usize::MAX,
+        ..StoreConfig::default()
+    });
+    let t0 = 1_767_225_600_000_000_000u64;
+    let mut spans = Vec::new();
+    let mut i = 0;
+    let mut engine = Engine::default();
+    // Two views: the second holds 1,000 newer traces, as a publish a second later would.
+    let mut views = Vec::new();
+    for target in [traces, traces + 1000] {
+        while shop.traces() < target {
+            spans.clear();
+            for _ in 0..1000 {
+                shop.request(t0 + i * 5_000_000, &mut spans);
+                i += 1;
+            }
+            store.ingest(Batch::new(std::mem::take(&mut spans)), Instant::now());
+        }
+        store.complete_all();
+        let snapshot = store.snapshot();
+        for t in snapshot.traces.iter() {
+            engine.add_trace(t);
+        }
+        views.push(ViewData::build(snapshot, &engine));
+    }
+    let (data, newer) = (&views[0], &views[1]);
+    println!(
+        "{} traces, {} spans, built in {:.1?}",
+        data.traces.len(),
+        data.snapshot.stats.spans_held,
+        started.elapsed()
+    );
+
+    let mut b = Bench {
+        app: App::new(Source::Live),
+        terminal: Terminal::new(TestBackend::new(120, 40)).expect("test backend"),
+        header: Header {
+            spans_per_sec: 0.0,
+            store: data.snapshot.stats,
+            ingest: Default::default(),
+            replay_progress: None,
+            replay_problems: None,
+        },
+        samples: Vec::new(),
+    };
+    for _ in 0..3 {
+        // Tabs: each switch draws a table whose order may need building.
+        for c in ['1', '2', '4', '5', '6', '7', '2'] {
+            b.press("tab switch", data, c);
+        }
+        for _ in 0..100 {
+            b.press("j/k on Traces", data, 'j');
+        }
+        for _ in 0..50 {
+            b.press("j/k on Traces", data, 'k');
+        }
+        for _ in 0..7 {
+            b.press("sort (s) on Traces", data, 's');
+        }
+        b.press("sort (s) on Traces", data, 'S');
+        b.press("filter: / and typing", data, '/');
+        for c in "error".chars() {
+            b.press("filter: / and typing", data, c);
+        }
+        b.key(
+            "filter: / and typing",
+            data,
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        );
+        b.press("filter: / and typing", data, '/');
+        for c in " service=checkout-fn".chars() {
+            b.press("filter: / and typing", data, c);
+        }
+        b.key(
+            "filter: Ctrl-U, Esc",
+            data,
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        );
+        // Esc puts back "error"; then clear it for the next round.
+        b.key(
+            "filter: Ctrl-U, Esc",
+            data,
+            KeyCode::Esc,
+            KeyModifiers::NONE,
+        );
+        b.press("filter: Ctrl-U, Esc", data, '/');
+        b.key(
+            "filter: Ctrl-U, Esc",
+            data,
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        );
+        b.key(
+            "filter: Ctrl-U, Esc",
+            data,
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        );
+        // A new view arrived: the first key after it rebuilds the order and re-finds the row.
+        b.press("first key on a new view", newer, 'j');
+        b.press("first key on a new view", data, 'k');
+        b.press("i (in progress) toggle", data, 'i');
+        b.press("i (in progress) toggle", data, 'i');
+    }
+    b.report();
+}
