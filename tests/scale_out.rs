@@ -530,3 +530,116 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
     );
     api.stop().await.expect("stops");
 }
+
+/// `Watch` while spans arrive: the stream opened on an empty instance carries each cold-start
+/// row and the error count as they grow, so what it says adds up to the instance's final
+/// figures; the evidence it names is a trace `GetTrace` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_findings_while_spans_arrive() {
+    use spantop::api::pb;
+    use spantop::api::pb::spantop_client::SpantopClient;
+    let mut shard = common::start(ServerConfig::ephemeral()).await;
+    let api = api(&shard, "127.0.0.1:0".parse().expect("addr")).await;
+    let mut client = SpantopClient::connect(format!("http://{}", api.addr))
+        .await
+        .expect("connects");
+    let mut stream = client
+        .watch(pb::WatchRequest {})
+        .await
+        .expect("watch opens")
+        .into_inner();
+    let traces = shop_traces(240);
+    // Three bursts, each analysed before the next is sent: the stream sees growth each time.
+    let mut sent = 0;
+    for chunk in traces.chunks(traces.len().div_ceil(3)) {
+        send_routed(std::slice::from_ref(&shard), chunk).await;
+        sent += chunk.len();
+        wait_analysed(&mut shard, sent).await;
+    }
+    let last = Arc::clone(&shard.view.borrow());
+    let f = &last.findings;
+    let want_cold: std::collections::BTreeMap<(String, String), u64> = f
+        .cold_starts
+        .by_function
+        .iter()
+        .filter(|c| c.cold > 0)
+        .map(|c| {
+            (
+                (
+                    c.function.to_string(),
+                    c.trigger.map(|t| t.to_string()).unwrap_or_default(),
+                ),
+                c.cold as u64,
+            )
+        })
+        .collect();
+    assert!(!want_cold.is_empty(), "the shop has cold starts");
+    let want_errors = f.errors.traces_with_errors as u64;
+    assert!(want_errors > 0, "the shop has errors");
+
+    let mut cold: std::collections::BTreeMap<(String, String), (u64, u64)> = Default::default();
+    let mut errors = (0u64, 0u64);
+    let mut generations = std::collections::BTreeSet::new();
+    let mut evidence = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cold
+        .iter()
+        .map(|(k, v)| (k.clone(), v.0))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        != want_cold
+        || errors.0 != want_errors
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "stream fell short: cold {cold:?} of {want_cold:?}, errors {errors:?} of {want_errors}"
+        );
+        let Ok(next) = tokio::time::timeout(left, stream.message()).await else {
+            continue;
+        };
+        let ev = next.expect("stream ok").expect("stream open");
+        generations.insert(ev.generation);
+        match pb::FindingKind::try_from(ev.kind) {
+            Ok(pb::FindingKind::ColdStart) => {
+                let e = cold
+                    .entry((ev.service.clone(), ev.target.clone()))
+                    .or_default();
+                // Totals only grow, and `new` is the step from the previous event.
+                assert_eq!(ev.total, e.0 + ev.new, "{ev:?}");
+                *e = (ev.total, e.1 + ev.new);
+                evidence = evidence.or(ev.evidence);
+            }
+            Ok(pb::FindingKind::Error) => {
+                assert_eq!(ev.total, errors.0 + ev.new, "{ev:?}");
+                errors = (ev.total, errors.1 + ev.new);
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        generations.len() > 1,
+        "events came from one published view only: {generations:?}"
+    );
+    let evidence = evidence.expect("cold starts name their evidence");
+    let got = client
+        .get_trace(pb::GetTraceRequest {
+            trace_id: evidence.trace_id.clone(),
+        })
+        .await
+        .expect("the evidence trace is held")
+        .into_inner();
+    assert!(!got.traces_data.is_empty());
+    // Stopping the server ends the open stream (its graceful shutdown waits for it).
+    api.stop().await.expect("stops with a watcher attached");
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends when the server stops");
+    drop(end);
+}

@@ -60,17 +60,20 @@ impl ApiServer {
         )?;
         let addr = incoming.local_addr();
         let (shutdown, mut rx) = watch::channel(false);
+        let stopping = rx.clone();
         let token = config.auth_token.clone();
         let service =
-            SpantopServer::with_interceptor(Api { view }, move |req: Request<()>| match &token {
-                Some(t)
-                    if !t.admits_value(
-                        req.metadata().get("authorization").map(|v| v.as_bytes()),
-                    ) =>
-                {
-                    Err(Status::unauthenticated("a valid bearer token is required"))
+            SpantopServer::with_interceptor(Api { view, stopping }, move |req: Request<()>| {
+                match &token {
+                    Some(t)
+                        if !t.admits_value(
+                            req.metadata().get("authorization").map(|v| v.as_bytes()),
+                        ) =>
+                    {
+                        Err(Status::unauthenticated("a valid bearer token is required"))
+                    }
+                    _ => Ok(req),
                 }
-                _ => Ok(req),
             });
         let join = tokio::spawn(
             tonic::transport::Server::builder()
@@ -94,6 +97,9 @@ impl ApiServer {
 
 struct Api {
     view: watch::Receiver<Arc<ViewData>>,
+    /// Set when the server stops: open `Watch` streams end, so the graceful shutdown (which
+    /// waits for every open stream) does not wait on a watcher forever.
+    stopping: watch::Receiver<bool>,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::FindingEvent, Status>> + Send>>;
@@ -112,15 +118,21 @@ impl Spantop for Api {
 
     async fn watch(&self, _: Request<pb::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let mut rx = self.view.clone();
+        let mut stopping = self.stopping.clone();
         let (tx, out) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             // Everything already published counts as seen: the stream carries what is new.
             let mut seen = Seen::of(&rx.borrow_and_update());
-            while rx.changed().await.is_ok() {
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => if changed.is_err() { return },
+                    _ = stopping.wait_for(|stop| *stop) => return,
+                }
                 let view = Arc::clone(&rx.borrow_and_update());
                 for event in seen.advance(&view) {
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
+                    tokio::select! {
+                        sent = tx.send(Ok(event)) => if sent.is_err() { return },
+                        _ = stopping.wait_for(|stop| *stop) => return,
                     }
                 }
             }

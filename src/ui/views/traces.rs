@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, contains};
+use super::{ListView, Open, sym_contains};
 use crate::analysis::findings::view::{TraceRow, ViewData};
 use crate::model::{AnyValue, SpanRef, Sym};
 use crate::ui::filter::Term;
@@ -118,11 +118,13 @@ impl ListView for Traces {
                     || s.resource.attr(k).is_some_and(|a| attr_eq(a, v))
             }),
             Term::Text(w) => {
-                contains(r.root_name.as_str(), w)
-                    || contains(r.root_service.as_str(), w)
-                    || r.trace_id.to_string().starts_with(w.as_str())
-                    || spans()
-                        .any(|s| contains(s.name.as_str(), w) || contains(s.service().as_str(), w))
+                // Only a hex word can start a trace id; names are interned, so each distinct
+                // one is searched once per word (`sym_contains`).
+                let hex = w.bytes().all(|b| b.is_ascii_hexdigit());
+                sym_contains(r.root_name, w)
+                    || sym_contains(r.root_service, w)
+                    || (hex && r.trace_id.to_string().starts_with(w.as_str()))
+                    || spans().any(|s| sym_contains(s.name, w) || sym_contains(s.service(), w))
             }
         }
     }
