@@ -1,6 +1,4 @@
-//! Parsing of sizes (`512MiB`, `1G`) and durations (`10s`, `250ms`) given on the command line,
-//! and the one conversion of durations at the JSON edge: integer nanoseconds inside, milliseconds
-//! in the report's JSON.
+//! Parsing of sizes (`512MiB`, `1G`) and durations (`10s`, `250ms`) given on the command line.
 
 use std::time::Duration;
 
@@ -50,11 +48,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?} is not a duration"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-/// Serialises a duration held in integer nanoseconds as milliseconds (the report's JSON unit).
-pub fn ns_as_ms<S: serde::Serializer>(ns: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(*ns as f64 / 1e6)
 }
 
 #[cfg(test)]

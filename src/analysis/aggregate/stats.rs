@@ -402,5 +402,11 @@ pub fn ns_to_ms(ns: f64) -> f64 {
     (ns / 1_000.0).round() / 1_000.0
 }
 
+/// Serialises a duration held in integer nanoseconds as the report's milliseconds
+/// (`ns_to_ms`): for fields kept in ns inside, converted only at the JSON edge.
+pub fn ns_as_ms<S: serde::Serializer>(ns: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ns_to_ms(*ns as f64))
+}
+
 #[cfg(test)]
 mod tests;

@@ -65,13 +65,22 @@ pub struct ErrorOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimeoutLocus {
     pub span: SpanLabel,
-    #[serde(rename = "duration_ms", serialize_with = "crate::units::ns_as_ms")]
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
     pub duration_ns: u64,
     /// How long the origin waited before giving up (its own duration).
-    #[serde(rename = "gave_up_after_ms", serialize_with = "crate::units::ns_as_ms")]
+    #[serde(
+        rename = "gave_up_after_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
     pub gave_up_after_ns: u64,
     /// How long the locus went on after the origin gave up (0 when it ended with it).
-    #[serde(rename = "ran_on_ms", serialize_with = "crate::units::ns_as_ms")]
+    #[serde(
+        rename = "ran_on_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
     pub ran_on_ns: u64,
     /// Spans recorded under the locus (0: nothing shows what it was waiting for).
     pub children: usize,
