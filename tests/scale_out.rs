@@ -8,11 +8,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::api::attach::{Attached, ClientOptions, Health};
+use spantop::api::attach::{Attached, ClientCert, ClientOptions, Health};
 use spantop::api::live::AttachedView;
 use spantop::api::service::{ApiConfig, ApiServer};
 use spantop::demo::shop::{Shop, ShopConfig};
@@ -365,55 +366,13 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
     }
 }
 
-/// A CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files in `dir`
-/// (rcgen, as tests/access.rs); a second, unrelated CA.
-struct Pki {
-    ca: std::path::PathBuf,
-    other_ca: std::path::PathBuf,
-    tls: TlsFiles,
-}
-
-fn pki(dir: &std::path::Path) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca = |name: &str| {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("CA");
-        (params, key, cert)
-    };
-    let (ca_params, ca_key, ca_cert) = ca("spantop test CA");
-    let (_, _, other_cert) = ca("another CA");
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let server_key = KeyPair::generate().expect("key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("writes");
-        p
-    };
-    Pki {
-        ca: write("ca.pem", ca_cert.pem()),
-        other_ca: write("other-ca.pem", other_cert.pem()),
-        tls: TlsFiles {
-            cert: write("server.pem", server_cert.pem()),
-            key: write("server.key", server_key.serialize_pem()),
-            client_ca: None,
-        },
-    }
-}
-
 /// `--attach` over TLS: an instance whose API serves TLS with a token is merged when the
 /// client trusts its CA (`--tls-ca`) and sends the token; plain HTTP/2, another CA or no token
 /// leave it down. `report --attach --tls-ca` renders it from the real binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_speaks_tls_trusting_the_ca_given() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pki = pki(dir.path());
+    let pki = Pki::generate(dir.path());
     let mut shard = common::start(ServerConfig::ephemeral()).await;
     let traces = shop_traces(40);
     send_routed(std::slice::from_ref(&shard), &traces).await;
@@ -423,7 +382,7 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         &shard,
         "127.0.0.1:0".parse().expect("addr"),
         Some(token.clone()),
-        Some(pki.tls.clone()),
+        Some(pki.server_tls(false)),
     )
     .await;
     let addrs = vec![api.addr.to_string()];
@@ -439,6 +398,7 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         token: Some(token.clone()),
         timeout,
         tls_ca: Some(pki.ca.clone()),
+        tls_client: None,
     };
     let merged = refresh(trusted.clone()).await;
     assert_eq!(merged.up(), 1, "{:?}", merged.instances);
@@ -519,6 +479,121 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         json["input"]["traces"].as_u64(),
         Some(traces.len() as u64),
         "{json}"
+    );
+    api.stop().await.expect("stops");
+}
+
+/// Mutual TLS for `--attach`: an instance whose API requires client certificates signed by its
+/// CA (`serve --tls-client-ca`) refuses an attached client without one, or with one another CA
+/// signed, and is merged (and serves traces) when the client presents its certificate
+/// (`--tls-client-cert/--tls-client-key`); `report --attach` from the binary too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_presents_a_client_certificate_to_a_mutual_tls_instance() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::generate(dir.path());
+    let mut shard = common::start(ServerConfig::ephemeral()).await;
+    let traces = shop_traces(40);
+    send_routed(std::slice::from_ref(&shard), &traces).await;
+    wait_analysed(&mut shard, traces.len()).await;
+    let api = api_with(
+        &shard,
+        "127.0.0.1:0".parse().expect("addr"),
+        None,
+        Some(pki.server_tls(true)),
+    )
+    .await;
+    let addrs = vec![api.addr.to_string()];
+    let ours = ClientCert {
+        cert: pki.client_cert.clone(),
+        key: pki.client_key.clone(),
+    };
+    let options = |tls_client: Option<ClientCert>| ClientOptions {
+        timeout: Duration::from_secs(5),
+        tls_ca: Some(pki.ca.clone()),
+        tls_client,
+        ..ClientOptions::default()
+    };
+    for (what, client) in [
+        ("no client certificate", None),
+        (
+            "a certificate another CA signed",
+            Some(ClientCert {
+                cert: pki.other_client_cert.clone(),
+                key: pki.other_client_key.clone(),
+            }),
+        ),
+    ] {
+        let mut a = Attached::connect(&addrs, &options(client)).expect("clients");
+        let merged = a.refresh().await;
+        assert_eq!(merged.up(), 0, "{what}: {:?}", merged.instances);
+        let fetched = a.fetch_trace(traces[0][0].trace_id).await.expect("asks");
+        assert!(fetched.is_none(), "{what}: a trace came through");
+    }
+    let mut a = Attached::connect(&addrs, &options(Some(ours.clone()))).expect("clients");
+    let merged = a.refresh().await;
+    assert_eq!(merged.up(), 1, "{:?}", merged.instances);
+    assert_eq!(merged.findings.input.traces, traces.len());
+    let (_, batch) = a
+        .fetch_trace(traces[0][0].trace_id)
+        .await
+        .expect("fetch")
+        .expect("served over mutual TLS");
+    assert_eq!(batch.spans.len(), traces[0].len());
+    // A client certificate is TLS: without a CA to trust it is refused up front.
+    let err = Attached::connect(
+        &addrs,
+        &ClientOptions {
+            tls_ca: None,
+            ..options(Some(ours.clone()))
+        },
+    )
+    .err()
+    .expect("a client certificate without --tls-ca");
+    assert!(format!("{err:#}").contains("--tls-ca"), "{err:#}");
+    // A key file that holds no key is named.
+    let err = Attached::connect(
+        &addrs,
+        &options(Some(ClientCert {
+            cert: pki.client_cert.clone(),
+            key: pki.client_cert.clone(),
+        })),
+    )
+    .err()
+    .expect("a certificate given as the key");
+    assert!(format!("{err:#}").contains("--tls-client-key"), "{err:#}");
+
+    let bin = env!("CARGO_BIN_EXE_spantop");
+    let report = |with_cert: bool| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["report", "--attach", &addrs[0], "--tls-ca"])
+            .arg(&pki.ca)
+            .args(["--format", "json"]);
+        if with_cert {
+            cmd.arg("--tls-client-cert")
+                .arg(&pki.client_cert)
+                .arg("--tls-client-key")
+                .arg(&pki.client_key);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("report runs"))
+    };
+    let out = report(true).await.expect("joins");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(
+        json["input"]["traces"].as_u64(),
+        Some(traces.len() as u64),
+        "{json}"
+    );
+    let out = report(false).await.expect("joins");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no answer without a certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     api.stop().await.expect("stops");
 }
