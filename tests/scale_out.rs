@@ -169,12 +169,12 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     assert_eq!(m.services.len(), w.services.len());
     for (a, b) in m.services.iter().zip(&w.services) {
         assert_eq!(
-            (a.red.service, a.red.requests, a.red.errors, a.cp_total_ms),
-            (b.red.service, b.red.requests, b.red.errors, b.cp_total_ms)
+            (a.red.service, a.red.requests, a.red.errors, a.cp_total_ns),
+            (b.red.service, b.red.requests, b.red.errors, b.cp_total_ns)
         );
-        let (x, y) = (a.red.duration.p95_ms, b.red.duration.p95_ms);
+        let (x, y) = (a.red.duration.p95_ns as f64, b.red.duration.p95_ns as f64);
         assert!(
-            (x - y).abs() <= 0.01 * y + 1e-3,
+            (x - y).abs() <= 0.01 * y + 1.0,
             "{}: p95 {x} vs {y}",
             a.red.service
         );
@@ -182,15 +182,7 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     let edges = |f: &spantop::analysis::findings::Findings| {
         f.service_map
             .iter()
-            .map(|e| {
-                (
-                    e.caller,
-                    e.callee,
-                    e.calls,
-                    e.errors,
-                    e.cp_total_ms.to_bits(),
-                )
-            })
+            .map(|e| (e.caller, e.callee, e.calls, e.errors, e.cp_total_ns))
             .collect::<Vec<_>>()
     };
     assert_eq!(edges(m), edges(&w));
@@ -208,11 +200,11 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
         wc.iter().any(|r| r.cold > 0
             && r.init.n > 0
             && r.instances > 1
-            && r.server_penalty.delta_p50_ms.is_some()),
+            && r.server_penalty.delta_p50_ns.is_some()),
         "the shop's functions have cold starts with init times, instances and a penalty: {wc:?}"
     );
     let near = |what: &str, x: f64, y: f64| {
-        assert!((x - y).abs() <= 0.01 * y.abs() + 1e-3, "{what}: {x} vs {y}");
+        assert!((x - y).abs() <= 0.01 * y.abs() + 1.0, "{what}: {x} vs {y}");
     };
     for (a, b) in mc.iter().zip(&wc) {
         let name = format!("{} ({:?})", a.function, a.trigger);
@@ -244,11 +236,19 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
         assert_eq!(a.init.n, b.init.n, "{name}");
         near(
             &format!("{name} init total"),
-            a.init.total_ms,
-            b.init.total_ms,
+            a.init.total_ns as f64,
+            b.init.total_ns as f64,
         );
-        near(&format!("{name} init p50"), a.init.p50_ms, b.init.p50_ms);
-        near(&format!("{name} init p99"), a.init.p99_ms, b.init.p99_ms);
+        near(
+            &format!("{name} init p50"),
+            a.init.p50_ns as f64,
+            b.init.p50_ns as f64,
+        );
+        near(
+            &format!("{name} init p99"),
+            a.init.p99_ns as f64,
+            b.init.p99_ns as f64,
+        );
         for (side, x, y) in [
             ("server", &a.server_penalty, &b.server_penalty),
             ("caller", &a.caller_penalty, &b.caller_penalty),
@@ -256,17 +256,17 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
             assert_eq!((x.cold.n, x.warm.n), (y.cold.n, y.warm.n), "{name} {side}");
             near(
                 &format!("{name} {side} cold p50"),
-                x.cold.p50_ms,
-                y.cold.p50_ms,
+                x.cold.p50_ns as f64,
+                y.cold.p50_ns as f64,
             );
             near(
                 &format!("{name} {side} warm p50"),
-                x.warm.p50_ms,
-                y.warm.p50_ms,
+                x.warm.p50_ns as f64,
+                y.warm.p50_ns as f64,
             );
             assert_eq!(
-                x.delta_p50_ms.is_some(),
-                y.delta_p50_ms.is_some(),
+                x.delta_p50_ns.is_some(),
+                y.delta_p50_ns.is_some(),
                 "{name} {side}"
             );
         }

@@ -112,12 +112,12 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
                     max_degree: p.max_degree,
                     degree_sum: p.mean_degree * p.occurrences as f64,
                     max_concurrency: p.max_concurrency as u64,
-                    time_held_ms: p.time_held_ms,
-                    batching_saves_ms: p.batching_saves_ms,
-                    cp_ms: p.cp_ms,
+                    time_held_ns: p.time_held_ns,
+                    batching_saves_ns: p.batching_saves_ns,
+                    cp_ns: p.cp_ns,
                     cut_by_error: p.cut_by_error as u64,
                     worst: Some(span_ref_to_pb(p.worst)),
-                    worst_time_held_ms: worst_weight(p),
+                    worst_weight_ns: worst_weight(p),
                 })
                 .collect(),
         }),
@@ -131,10 +131,10 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
 
 /// How bad a pattern's worst occurrence is, to pick the worst across instances: the patterns
 /// carry sums only, so the instance's own pick stands for it, weighed by its sum.
-fn worst_weight(p: &crate::analysis::findings::Pattern) -> f64 {
+fn worst_weight(p: &crate::analysis::findings::Pattern) -> u64 {
     match p.kind {
-        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
-        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ns,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ns,
     }
 }
 

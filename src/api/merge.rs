@@ -203,7 +203,7 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
     f.n_plus_one = count(|x| x.n_plus_one.as_ref());
     f.mn_plus_one = count(|x| x.mn_plus_one.as_ref());
     f.parallel_fanouts = count(|x| x.parallel.as_ref());
-    let mut rows: BTreeMap<PatternKey, (Pattern, f64, f64)> = BTreeMap::new();
+    let mut rows: BTreeMap<PatternKey, (Pattern, f64, Option<u64>)> = BTreeMap::new();
     for p in parts {
         for x in &p.fan_outs.patterns {
             let (Ok(kind), Some(Ok(worst))) = (
@@ -221,19 +221,19 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
             );
             let (row, degree_sum, worst_weight) = rows
                 .entry(key)
-                .or_insert_with(|| (empty_pattern(kind, x, worst), 0.0, f64::NEG_INFINITY));
+                .or_insert_with(|| (empty_pattern(kind, x, worst), 0.0, None));
             row.occurrences += usize_of(x.occurrences);
             row.traces += usize_of(x.traces);
             row.min_degree = row.min_degree.min(x.min_degree);
             row.max_degree = row.max_degree.max(x.max_degree);
             row.max_concurrency = row.max_concurrency.max(usize_of(x.max_concurrency));
-            row.time_held_ms += x.time_held_ms;
-            row.batching_saves_ms += x.batching_saves_ms;
-            row.cp_ms += x.cp_ms;
+            row.time_held_ns = row.time_held_ns.saturating_add(x.time_held_ns);
+            row.batching_saves_ns = row.batching_saves_ns.saturating_add(x.batching_saves_ns);
+            row.cp_ns = row.cp_ns.saturating_add(x.cp_ns);
             row.cut_by_error += usize_of(x.cut_by_error);
             *degree_sum += x.degree_sum;
-            if x.worst_time_held_ms > *worst_weight {
-                *worst_weight = x.worst_time_held_ms;
+            if worst_weight.is_none_or(|w| x.worst_weight_ns > w) {
+                *worst_weight = Some(x.worst_weight_ns);
                 row.worst = worst;
             }
         }
@@ -268,13 +268,13 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
         .collect();
     // The order `Findings::build` gives them.
     let weight = |p: &Pattern| match p.kind {
-        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
-        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ns,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ns,
     };
     patterns.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
-            .then(weight(b).total_cmp(&weight(a)))
+            .then(weight(b).cmp(&weight(a)))
             .then((a.service, a.parent).cmp(&(b.service, b.parent)))
             .then(a.target.cmp(&b.target))
     });
@@ -308,9 +308,9 @@ fn empty_pattern(kind: PatternKind, x: &pb::Pattern, worst: SpanRef) -> Pattern 
         mean_degree: 0.0,
         max_concurrency: 0,
         shape: None,
-        time_held_ms: 0.0,
-        batching_saves_ms: 0.0,
-        cp_ms: 0.0,
+        time_held_ns: 0,
+        batching_saves_ns: 0,
+        cp_ns: 0,
         cut_by_error: 0,
         worst_chain: Vec::new(),
         tail_risk: None,
@@ -363,35 +363,28 @@ mod tests {
                 (m.red.service, m.red.requests, m.red.errors),
                 (w.red.service, w.red.requests, w.red.errors)
             );
-            assert_eq!(m.cp_total_ms, w.cp_total_ms);
-            assert_eq!(m.red.duration.total_ms, w.red.duration.total_ms);
-            let p99 = (m.red.duration.p99_ms, w.red.duration.p99_ms);
-            assert!((p99.0 - p99.1).abs() <= 0.01 * p99.1 + 1e-3, "{p99:?}");
+            assert_eq!(m.cp_total_ns, w.cp_total_ns);
+            assert_eq!(m.red.duration.total_ns, w.red.duration.total_ns);
+            let p99 = (m.red.duration.p99_ns as f64, w.red.duration.p99_ns as f64);
+            assert!((p99.0 - p99.1).abs() <= 0.01 * p99.1 + 1.0, "{p99:?}");
         }
         assert_eq!(merged.service_map.len(), whole.service_map.len());
         for (m, w) in merged.service_map.iter().zip(&whole.service_map) {
             assert_eq!(
-                (m.calls, m.errors, m.cp_total_ms),
-                (w.calls, w.errors, w.cp_total_ms)
+                (m.calls, m.errors, m.cp_total_ns),
+                (w.calls, w.errors, w.cp_total_ns)
             );
         }
         let ops = |f: &Findings| {
             f.hotspots
                 .operations
                 .iter()
-                .map(|h| {
-                    (
-                        h.service,
-                        h.operation,
-                        h.cp_total_ms.to_bits(),
-                        h.occurrence,
-                    )
-                })
+                .map(|h| (h.service, h.operation, h.cp_total_ns, h.occurrence))
                 .collect::<Vec<_>>()
         };
         assert_eq!(ops(&merged), ops(&whole));
-        let lat = (merged.latency.p95_ms, whole.latency.p95_ms);
-        assert!((lat.0 - lat.1).abs() <= 0.01 * lat.1 + 1e-3, "{lat:?}");
+        let lat = (merged.latency.p95_ns as f64, whole.latency.p95_ns as f64);
+        assert!((lat.0 - lat.1).abs() <= 0.01 * lat.1 + 1.0, "{lat:?}");
     }
 
     /// An instance that saw one signature of a loop wrote its name bare, one that saw two wrote

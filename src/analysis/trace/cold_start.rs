@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, SpanRef, Sym, TraceId};
 
-use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
+use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::trace::attrs::{self, span_or_resource};
 use crate::analysis::trace::critical_path::Section;
 use crate::analysis::trace::tree::{TraceTree, process_key};
@@ -45,7 +45,11 @@ pub enum Evidence {
     },
     LaterInvocationOfInstance,
     ProcessAge {
-        age_ms: f64,
+        #[serde(
+            rename = "age_ms",
+            serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+        )]
+        age_ns: u64,
     },
     FirstOfInstance,
     FirstOfInstanceBeforeWarmup,
@@ -318,9 +322,7 @@ fn first_of_instance(inv: &Invocation, epoch_ns: u64, cfg: ColdStartConfig) -> V
         let age = inv.start_ns.saturating_sub(created);
         return Verdict {
             cold: Some(age <= MAX_INIT_AGE_NS),
-            evidence: Evidence::ProcessAge {
-                age_ms: ns_to_ms(age as f64),
-            },
+            evidence: Evidence::ProcessAge { age_ns: age },
             confidence: Confidence::Medium,
         };
     }
@@ -370,12 +372,20 @@ pub struct ColdStart {
     pub invocation_span_id: SpanId,
     pub init_span_id: Option<SpanId>,
     pub instance: Option<Box<str>>,
-    pub init_ms: f64,
+    #[serde(
+        rename = "init_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub init_ns: u64,
     pub init_source: InitSource,
     pub evidence: Evidence,
     pub confidence: Confidence,
     /// Critical-path time the init cost the request, and its share of the trace duration.
-    pub cold_cp_ms: f64,
+    #[serde(
+        rename = "cold_cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cold_cp_ns: u64,
     pub cold_cp_share: f64,
 }
 
@@ -384,10 +394,22 @@ pub struct ColdStart {
 pub struct Penalty {
     pub cold: Summary,
     pub warm: Summary,
-    pub delta_p50_ms: Option<f64>,
-    pub delta_p95_ms: Option<f64>,
+    #[serde(
+        rename = "delta_p50_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p50_ns: Option<i64>,
+    #[serde(
+        rename = "delta_p95_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p95_ns: Option<i64>,
     /// Only when both sides have at least `MIN_SAMPLES_FOR_P99` samples.
-    pub delta_p99_ms: Option<f64>,
+    #[serde(
+        rename = "delta_p99_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p99_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -438,7 +460,7 @@ impl ColdSamples {
     /// The row's summaries from these distributions (one place for both the single-instance
     /// analysis and the merge).
     pub fn summarise(&self, row: &mut FunctionColdStarts) {
-        row.init = self.init.summary_ms();
+        row.init = self.init.summary();
         row.server_penalty = penalty(&self.cold_dur, &self.warm_dur);
         row.caller_penalty = penalty(&self.cold_client, &self.warm_client);
     }
@@ -527,11 +549,11 @@ pub fn function_costs(
                 invocation_span_id: inv.span_id,
                 init_span_id: inv.init_span.as_ref().map(|x| x.span_id),
                 instance: inv.instance.clone(),
-                init_ms: ns_to_ms(init_ns as f64),
+                init_ns: init_ns.max(0).unsigned_abs(),
                 init_source: source,
                 evidence: verdicts[k].evidence.clone(),
                 confidence: verdicts[k].confidence,
-                cold_cp_ms: ns_to_ms(cp as f64),
+                cold_cp_ns: cp,
                 cold_cp_share: ratio(cp as f64, inv.trace_duration_ns as f64),
             });
         }
@@ -663,14 +685,14 @@ fn samples(it: impl Iterator<Item = i64>) -> Samples {
 
 /// Cold against warm: each side's summary and the differences of their percentiles.
 pub fn penalty(cold: &Samples, warm: &Samples) -> Penalty {
-    let (c, w) = (cold.summary_ms(), warm.summary_ms());
+    let (c, w) = (cold.summary(), warm.summary());
     let both = c.n > 0 && w.n > 0;
-    let d = |a: f64, b: f64| both.then(|| ((a - b) * 1000.0).round() / 1000.0);
+    let d = |a: i64, b: i64| both.then(|| a.saturating_sub(b));
     let enough = c.n >= MIN_SAMPLES_FOR_P99 && w.n >= MIN_SAMPLES_FOR_P99;
     Penalty {
-        delta_p50_ms: d(c.p50_ms, w.p50_ms),
-        delta_p95_ms: d(c.p95_ms, w.p95_ms),
-        delta_p99_ms: if enough { d(c.p99_ms, w.p99_ms) } else { None },
+        delta_p50_ns: d(c.p50_ns, w.p50_ns),
+        delta_p95_ns: d(c.p95_ns, w.p95_ns),
+        delta_p99_ns: if enough { d(c.p99_ns, w.p99_ns) } else { None },
         cold: c,
         warm: w,
     }
@@ -856,9 +878,9 @@ mod tests {
         let v = classify(&invs, BASE_NS, ColdStartConfig::default());
         let (starts, rows) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
-        assert_eq!(starts[0].init_ms, 253.0);
+        assert_eq!(starts[0].init_ns, 253 * MS);
         assert_eq!(starts[0].init_source, InitSource::InitSpan);
-        assert_eq!(starts[0].cold_cp_ms, 253.0);
+        assert_eq!(starts[0].cold_cp_ns, 253 * MS);
         assert_eq!(rows[0].cold_rate, 1.0);
     }
 
@@ -879,8 +901,8 @@ mod tests {
         let (starts, rows) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::CallerGap);
-        assert_eq!(starts[0].init_ms, 650.0);
-        assert_eq!(starts[0].cold_cp_ms, 640.0);
+        assert_eq!(starts[0].init_ns, 650 * MS);
+        assert_eq!(starts[0].cold_cp_ns, 640 * MS);
         assert_eq!((rows[0].cold, rows[0].warm), (1, 20));
     }
 
@@ -935,7 +957,7 @@ mod tests {
         let (starts, _) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::Estimate);
-        assert_eq!(starts[0].init_ms, 1_100.0);
+        assert_eq!(starts[0].init_ns, 1_100 * MS);
     }
 
     #[test]
@@ -986,9 +1008,12 @@ mod tests {
         let v = classify(&invs, BASE_NS, ColdStartConfig::default());
         let (_, rows) = function_costs(&invs, &v);
         let p = &rows[0].server_penalty;
-        assert_eq!((p.cold.p50_ms, p.warm.p50_ms), (330.0, 23.0));
-        assert_eq!(p.delta_p50_ms, Some(307.0));
-        assert_eq!(p.delta_p99_ms, None, "n too small");
+        assert_eq!(
+            (p.cold.p50_ns, p.warm.p50_ns),
+            (330 * MS as i64, 23 * MS as i64)
+        );
+        assert_eq!(p.delta_p50_ns, Some(307 * MS as i64));
+        assert_eq!(p.delta_p99_ns, None, "n too small");
     }
 
     #[test]
