@@ -2,8 +2,6 @@
 //! never logged), TLS with certificates generated here by rcgen and real OpenTelemetry
 //! exporters sending over it, and mutual TLS refusing clients without a certificate.
 
-use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
@@ -16,12 +14,11 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use prost::Message;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use spantop::ingest::access::TlsFiles;
 use spantop::server::{Server, ServerConfig};
 use tonic::transport::Channel;
 
 mod common;
+use common::pki::{Pki, pem};
 use common::{Serve, quick, wait_for_spans, with_token};
 
 const TOKEN: &str = "t0ken-for-tests-only";
@@ -160,64 +157,14 @@ fn the_token_is_never_logged() {
     assert!(!all.contains(TOKEN), "token logged:\n{all}");
 }
 
-/// A CA, a server certificate for localhost / 127.0.0.1, and a client certificate, as PEM
-/// files in `dir`.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_cert: String,
-    client_key: String,
-}
-
-fn pki(dir: &Path) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "spantop test CA");
-    let ca_key = KeyPair::generate().expect("key");
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let server_key = KeyPair::generate().expect("key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    let mut client_params = CertificateParams::new(vec!["exporter".to_owned()]).expect("params");
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "exporter");
-    let client_key = KeyPair::generate().expect("key");
-    let client_cert = client_params
-        .signed_by(&client_key, &issuer)
-        .expect("client cert");
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("writes");
-        p
-    };
-    Pki {
-        ca: write("ca.pem", ca_cert.pem()),
-        server_cert: write("server.pem", server_cert.pem()),
-        server_key: write("server.key", server_key.serialize_pem()),
-        client_cert: client_cert.pem(),
-        client_key: client_key.serialize_pem(),
-    }
-}
-
 fn tls_server_config(pki: &Pki, mutual: bool) -> ServerConfig {
     let mut config = quick(ServerConfig::ephemeral());
-    config.tls = Some(TlsFiles {
-        cert: pki.server_cert.clone(),
-        key: pki.server_key.clone(),
-        client_ca: mutual.then(|| pki.ca.clone()),
-    });
+    config.tls = Some(pki.server_tls(mutual));
     config
 }
 
 fn ca_pem(pki: &Pki) -> String {
-    std::fs::read_to_string(&pki.ca).expect("CA readable")
+    pem(&pki.ca)
 }
 
 fn provider(exporter: opentelemetry_otlp::SpanExporter, service: &str) -> SdkTracerProvider {
@@ -242,7 +189,7 @@ fn emit(p: &SdkTracerProvider, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_exporters_send_over_tls_with_the_token() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pki = pki(dir.path());
+    let pki = Pki::generate(dir.path());
     let mut config = tls_server_config(&pki, false);
     config.auth_token = Some(TOKEN.parse().expect("token"));
     let mut server = Server::start(config).await.expect("starts");
@@ -332,7 +279,7 @@ async fn grpc_tls_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_refuses_clients_without_a_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pki = pki(dir.path());
+    let pki = Pki::generate(dir.path());
     let mut server = Server::start(tls_server_config(&pki, true))
         .await
         .expect("starts");
@@ -359,17 +306,18 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
         .expect_err("refused without a certificate");
 
     // With a certificate from the CA: served on both.
-    let identity = Identity::from_pem(&pki.client_cert, &pki.client_key);
+    let (client_cert, client_key) = (pem(&pki.client_cert), pem(&pki.client_key));
+    let identity = Identity::from_pem(&client_cert, &client_key);
     grpc_tls_client(server.grpc_addr, &ca, Some(identity))
         .await
         .expect("connects with a certificate")
         .export(request(1, 1))
         .await
         .expect("accepted");
-    let pem = format!("{}{}", pki.client_cert, pki.client_key);
+    let both = format!("{client_cert}{client_key}");
     let with_cert = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).expect("CA"))
-        .identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"))
+        .identity(reqwest::Identity::from_pem(both.as_bytes()).expect("identity"))
         .build()
         .expect("client");
     let resp = with_cert

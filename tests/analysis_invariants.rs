@@ -210,12 +210,12 @@ fn trace_path_never_exceeds_the_trace_and_no_share_passes_100_percent() {
         );
         for t in f.traces.iter().flatten() {
             assert!(
-                t.cp_ms <= t.duration_ms + 1e-6 && share_ok(t.cp_coverage),
-                "{}: {} path {} ms of {} ms",
+                t.cp_ns <= t.duration_ns && share_ok(t.cp_coverage),
+                "{}: {} path {} ns of {} ns",
                 path.display(),
                 t.trace_id,
-                t.cp_ms,
-                t.duration_ms
+                t.cp_ns,
+                t.duration_ns
             );
         }
     }

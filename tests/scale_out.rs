@@ -8,11 +8,12 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::pki::Pki;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::api::attach::{Attached, ClientOptions, Health};
+use spantop::api::attach::{Attached, ClientCert, ClientOptions, Health};
 use spantop::api::live::AttachedView;
 use spantop::api::service::{ApiConfig, ApiServer};
 use spantop::demo::shop::{Shop, ShopConfig};
@@ -73,6 +74,26 @@ fn shop_traces(requests: u64) -> Vec<Vec<Span>> {
     by_id.into_values().collect()
 }
 
+/// Every `every`th trace gets fire-and-forget work: one child span moved to start after its
+/// root ended (background work, `trace::background`), 5 ms long.
+fn with_background(mut traces: Vec<Vec<Span>>, every: usize) -> Vec<Vec<Span>> {
+    for spans in traces.iter_mut().step_by(every) {
+        let Some(root_end) = spans
+            .iter()
+            .filter(|s| s.parent_span_id.is_none())
+            .map(|s| s.end_ns)
+            .max()
+        else {
+            continue;
+        };
+        if let Some(child) = spans.iter_mut().rfind(|s| s.parent_span_id.is_some()) {
+            child.start_ns = root_end + 1_000_000;
+            child.end_ns = child.start_ns + 5_000_000;
+        }
+    }
+    traces
+}
+
 /// The shard a trace goes to: the Collector hashes the trace id; any stable hash routes whole
 /// traces the same way.
 fn shard_of(id: spantop::model::TraceId, shards: usize) -> usize {
@@ -115,7 +136,7 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
         shards.push(common::start(ServerConfig::ephemeral()).await);
     }
     let mut whole = common::start(ServerConfig::ephemeral()).await;
-    let traces = shop_traces(300);
+    let traces = with_background(shop_traces(300), 10);
     let per_shard = send_routed(&shards, &traces).await;
     let mut all = TraceServiceClient::connect(format!("http://{}", whole.grpc_addr))
         .await
@@ -148,12 +169,12 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     assert_eq!(m.services.len(), w.services.len());
     for (a, b) in m.services.iter().zip(&w.services) {
         assert_eq!(
-            (a.red.service, a.red.requests, a.red.errors, a.cp_total_ms),
-            (b.red.service, b.red.requests, b.red.errors, b.cp_total_ms)
+            (a.red.service, a.red.requests, a.red.errors, a.cp_total_ns),
+            (b.red.service, b.red.requests, b.red.errors, b.cp_total_ns)
         );
-        let (x, y) = (a.red.duration.p95_ms, b.red.duration.p95_ms);
+        let (x, y) = (a.red.duration.p95_ns as f64, b.red.duration.p95_ns as f64);
         assert!(
-            (x - y).abs() <= 0.01 * y + 1e-3,
+            (x - y).abs() <= 0.01 * y + 1.0,
             "{}: p95 {x} vs {y}",
             a.red.service
         );
@@ -161,19 +182,103 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     let edges = |f: &spantop::analysis::findings::Findings| {
         f.service_map
             .iter()
-            .map(|e| {
-                (
-                    e.caller,
-                    e.callee,
-                    e.calls,
-                    e.errors,
-                    e.cp_total_ms.to_bits(),
-                )
-            })
+            .map(|e| (e.caller, e.callee, e.calls, e.errors, e.cp_total_ns))
             .collect::<Vec<_>>()
     };
     assert_eq!(edges(m), edges(&w));
     assert_eq!(m.cold_starts.count, w.cold_starts.count);
+    // Cold starts per function: counts exact, init and cold/warm percentiles from the merged
+    // distributions within the bound, instances counted once across spantop instances.
+    let cold_rows = |f: &spantop::analysis::findings::Findings| {
+        let mut rows = f.cold_starts.by_function.clone();
+        rows.sort_by_key(|r| (r.function, r.trigger));
+        rows
+    };
+    let (mc, wc) = (cold_rows(m), cold_rows(&w));
+    assert_eq!(mc.len(), wc.len());
+    assert!(
+        wc.iter().any(|r| r.cold > 0
+            && r.init.n > 0
+            && r.instances > 1
+            && r.server_penalty.delta_p50_ns.is_some()),
+        "the shop's functions have cold starts with init times, instances and a penalty: {wc:?}"
+    );
+    let near = |what: &str, x: f64, y: f64| {
+        assert!((x - y).abs() <= 0.01 * y.abs() + 1.0, "{what}: {x} vs {y}");
+    };
+    for (a, b) in mc.iter().zip(&wc) {
+        let name = format!("{} ({:?})", a.function, a.trigger);
+        assert_eq!(
+            (
+                a.function,
+                a.trigger,
+                a.invocations,
+                a.cold,
+                a.warm,
+                a.unknown,
+                a.on_critical_path,
+                a.instances,
+                a.memory_mb
+            ),
+            (
+                b.function,
+                b.trigger,
+                b.invocations,
+                b.cold,
+                b.warm,
+                b.unknown,
+                b.on_critical_path,
+                b.instances,
+                b.memory_mb
+            ),
+            "{name}"
+        );
+        assert_eq!(a.init.n, b.init.n, "{name}");
+        near(
+            &format!("{name} init total"),
+            a.init.total_ns as f64,
+            b.init.total_ns as f64,
+        );
+        near(
+            &format!("{name} init p50"),
+            a.init.p50_ns as f64,
+            b.init.p50_ns as f64,
+        );
+        near(
+            &format!("{name} init p99"),
+            a.init.p99_ns as f64,
+            b.init.p99_ns as f64,
+        );
+        for (side, x, y) in [
+            ("server", &a.server_penalty, &b.server_penalty),
+            ("caller", &a.caller_penalty, &b.caller_penalty),
+        ] {
+            assert_eq!((x.cold.n, x.warm.n), (y.cold.n, y.warm.n), "{name} {side}");
+            near(
+                &format!("{name} {side} cold p50"),
+                x.cold.p50_ns as f64,
+                y.cold.p50_ns as f64,
+            );
+            near(
+                &format!("{name} {side} warm p50"),
+                x.warm.p50_ns as f64,
+                y.warm.p50_ns as f64,
+            );
+            assert_eq!(
+                x.delta_p50_ns.is_some(),
+                y.delta_p50_ns.is_some(),
+                "{name} {side}"
+            );
+        }
+    }
+    // Background work per operation: exact.
+    let background = |f: &spantop::analysis::findings::Findings| {
+        let mut rows = f.hotspots.background.clone();
+        rows.sort_by_key(|r| (r.service, r.operation, r.kind));
+        rows
+    };
+    assert!(!background(&w).is_empty(), "the shop has background work");
+    assert_eq!(background(m), background(&w));
     assert_eq!(m.n_plus_one.count, w.n_plus_one.count);
     assert_eq!(m.errors.traces_with_errors, w.errors.traces_with_errors);
 
@@ -373,55 +478,13 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
     }
 }
 
-/// A CA and a server certificate it signed for 127.0.0.1 and localhost, as PEM files in `dir`
-/// (rcgen, as tests/access.rs); a second, unrelated CA.
-struct Pki {
-    ca: std::path::PathBuf,
-    other_ca: std::path::PathBuf,
-    tls: TlsFiles,
-}
-
-fn pki(dir: &std::path::Path) -> Pki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-    let ca = |name: &str| {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("CA");
-        (params, key, cert)
-    };
-    let (ca_params, ca_key, ca_cert) = ca("spantop test CA");
-    let (_, _, other_cert) = ca("another CA");
-    let issuer = Issuer::from_params(&ca_params, &ca_key);
-    let server_key = KeyPair::generate().expect("key");
-    let server_cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("params")
-        .signed_by(&server_key, &issuer)
-        .expect("server cert");
-    let write = |name: &str, text: String| {
-        let p = dir.join(name);
-        std::fs::write(&p, text).expect("writes");
-        p
-    };
-    Pki {
-        ca: write("ca.pem", ca_cert.pem()),
-        other_ca: write("other-ca.pem", other_cert.pem()),
-        tls: TlsFiles {
-            cert: write("server.pem", server_cert.pem()),
-            key: write("server.key", server_key.serialize_pem()),
-            client_ca: None,
-        },
-    }
-}
-
 /// `--attach` over TLS: an instance whose API serves TLS with a token is merged when the
 /// client trusts its CA (`--tls-ca`) and sends the token; plain HTTP/2, another CA or no token
 /// leave it down. `report --attach --tls-ca` renders it from the real binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attach_speaks_tls_trusting_the_ca_given() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pki = pki(dir.path());
+    let pki = Pki::generate(dir.path());
     let mut shard = common::start(ServerConfig::ephemeral()).await;
     let traces = shop_traces(40);
     send_routed(std::slice::from_ref(&shard), &traces).await;
@@ -431,7 +494,7 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         &shard,
         "127.0.0.1:0".parse().expect("addr"),
         Some(token.clone()),
-        Some(pki.tls.clone()),
+        Some(pki.server_tls(false)),
     )
     .await;
     let addrs = vec![api.addr.to_string()];
@@ -447,6 +510,7 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         token: Some(token.clone()),
         timeout,
         tls_ca: Some(pki.ca.clone()),
+        tls_client: None,
     };
     let merged = refresh(trusted.clone()).await;
     assert_eq!(merged.up(), 1, "{:?}", merged.instances);
@@ -527,6 +591,121 @@ async fn attach_speaks_tls_trusting_the_ca_given() {
         json["input"]["traces"].as_u64(),
         Some(traces.len() as u64),
         "{json}"
+    );
+    api.stop().await.expect("stops");
+}
+
+/// Mutual TLS for `--attach`: an instance whose API requires client certificates signed by its
+/// CA (`serve --tls-client-ca`) refuses an attached client without one, or with one another CA
+/// signed, and is merged (and serves traces) when the client presents its certificate
+/// (`--tls-client-cert/--tls-client-key`); `report --attach` from the binary too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_presents_a_client_certificate_to_a_mutual_tls_instance() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::generate(dir.path());
+    let mut shard = common::start(ServerConfig::ephemeral()).await;
+    let traces = shop_traces(40);
+    send_routed(std::slice::from_ref(&shard), &traces).await;
+    wait_analysed(&mut shard, traces.len()).await;
+    let api = api_with(
+        &shard,
+        "127.0.0.1:0".parse().expect("addr"),
+        None,
+        Some(pki.server_tls(true)),
+    )
+    .await;
+    let addrs = vec![api.addr.to_string()];
+    let ours = ClientCert {
+        cert: pki.client_cert.clone(),
+        key: pki.client_key.clone(),
+    };
+    let options = |tls_client: Option<ClientCert>| ClientOptions {
+        timeout: Duration::from_secs(5),
+        tls_ca: Some(pki.ca.clone()),
+        tls_client,
+        ..ClientOptions::default()
+    };
+    for (what, client) in [
+        ("no client certificate", None),
+        (
+            "a certificate another CA signed",
+            Some(ClientCert {
+                cert: pki.other_client_cert.clone(),
+                key: pki.other_client_key.clone(),
+            }),
+        ),
+    ] {
+        let mut a = Attached::connect(&addrs, &options(client)).expect("clients");
+        let merged = a.refresh().await;
+        assert_eq!(merged.up(), 0, "{what}: {:?}", merged.instances);
+        let fetched = a.fetch_trace(traces[0][0].trace_id).await.expect("asks");
+        assert!(fetched.is_none(), "{what}: a trace came through");
+    }
+    let mut a = Attached::connect(&addrs, &options(Some(ours.clone()))).expect("clients");
+    let merged = a.refresh().await;
+    assert_eq!(merged.up(), 1, "{:?}", merged.instances);
+    assert_eq!(merged.findings.input.traces, traces.len());
+    let (_, batch) = a
+        .fetch_trace(traces[0][0].trace_id)
+        .await
+        .expect("fetch")
+        .expect("served over mutual TLS");
+    assert_eq!(batch.spans.len(), traces[0].len());
+    // A client certificate is TLS: without a CA to trust it is refused up front.
+    let err = Attached::connect(
+        &addrs,
+        &ClientOptions {
+            tls_ca: None,
+            ..options(Some(ours.clone()))
+        },
+    )
+    .err()
+    .expect("a client certificate without --tls-ca");
+    assert!(format!("{err:#}").contains("--tls-ca"), "{err:#}");
+    // A key file that holds no key is named.
+    let err = Attached::connect(
+        &addrs,
+        &options(Some(ClientCert {
+            cert: pki.client_cert.clone(),
+            key: pki.client_cert.clone(),
+        })),
+    )
+    .err()
+    .expect("a certificate given as the key");
+    assert!(format!("{err:#}").contains("--tls-client-key"), "{err:#}");
+
+    let bin = env!("CARGO_BIN_EXE_spantop");
+    let report = |with_cert: bool| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["report", "--attach", &addrs[0], "--tls-ca"])
+            .arg(&pki.ca)
+            .args(["--format", "json"]);
+        if with_cert {
+            cmd.arg("--tls-client-cert")
+                .arg(&pki.client_cert)
+                .arg("--tls-client-key")
+                .arg(&pki.client_key);
+        }
+        tokio::task::spawn_blocking(move || cmd.output().expect("report runs"))
+    };
+    let out = report(true).await.expect("joins");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(
+        json["input"]["traces"].as_u64(),
+        Some(traces.len() as u64),
+        "{json}"
+    );
+    let out = report(false).await.expect("joins");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no answer without a certificate: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
     api.stop().await.expect("stops");
 }

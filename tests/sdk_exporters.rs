@@ -92,6 +92,11 @@ fn install(sdk: Sdk) -> PathBuf {
         Sdk::Node2 | Sdk::Node3 => "package-lock.json",
     };
     let lock = std::fs::read(src.join(lock_name)).expect("the committed lock file");
+    // Across processes too (nextest runs each test in its own): one installs, the others wait.
+    std::fs::create_dir_all(cache_root()).expect("cache dir");
+    let install_lock = std::fs::File::create(cache_root().join(format!("{}.lock", sdk.dir())))
+        .expect("install lock file");
+    install_lock.lock().expect("install lock");
     let marker = dest.join(".spantop-installed");
     if std::fs::read(&marker).ok().as_deref() != Some(lock.as_slice()) {
         let started = Instant::now();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::analysis::findings::Findings;
 use crate::ingest::access::AuthToken;
@@ -89,6 +89,16 @@ pub struct ClientOptions {
     /// Speak TLS, trusting the server certificates this CA (PEM) signed; without it a bare
     /// `host:port` is plain HTTP/2.
     pub tls_ca: Option<PathBuf>,
+    /// With `tls_ca`: the certificate this client presents, for instances that require client
+    /// certificates (`serve --tls-client-ca`).
+    pub tls_client: Option<ClientCert>,
+}
+
+/// A client certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ClientOptions {
@@ -97,6 +107,7 @@ impl Default for ClientOptions {
             token: None,
             timeout: DEFAULT_TIMEOUT,
             tls_ca: None,
+            tls_client: None,
         }
     }
 }
@@ -127,15 +138,31 @@ fn endpoint(
     Ok(e)
 }
 
-fn tls_config(ca: &Path) -> anyhow::Result<ClientTlsConfig> {
+/// A PEM file, checked for the block `what` names (`CERTIFICATE`, `PRIVATE KEY`) so a wrong
+/// file is named here rather than as a failed handshake later.
+fn read_pem(path: &Path, flag: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     let pem =
-        std::fs::read(ca).with_context(|| format!("cannot read --tls-ca {}", ca.display()))?;
+        std::fs::read(path).with_context(|| format!("cannot read {flag} {}", path.display()))?;
+    let text = String::from_utf8_lossy(&pem);
     anyhow::ensure!(
-        String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
-        "no PEM certificate in {}",
-        ca.display()
+        text.lines()
+            .any(|l| l.starts_with("-----BEGIN ") && l.contains(what)),
+        "no PEM {} in {flag} {}",
+        what.to_lowercase(),
+        path.display()
     );
-    Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+    Ok(pem)
+}
+
+fn tls_config(ca: &Path, client: Option<&ClientCert>) -> anyhow::Result<ClientTlsConfig> {
+    let pem = read_pem(ca, "--tls-ca", "CERTIFICATE")?;
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+    if let Some(c) = client {
+        let cert = read_pem(&c.cert, "--tls-client-cert", "CERTIFICATE")?;
+        let key = read_pem(&c.key, "--tls-client-key", "PRIVATE KEY")?;
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Ok(tls)
 }
 
 impl Attached {
@@ -150,18 +177,22 @@ impl Attached {
             &ClientOptions {
                 token: token.cloned(),
                 timeout,
-                tls_ca: None,
+                ..ClientOptions::default()
             },
         )
     }
 
-    /// As `new`, with every client option (TLS).
+    /// As `new`, with every client option (TLS, a client certificate).
     pub fn connect(addrs: &[String], options: &ClientOptions) -> anyhow::Result<Attached> {
         if addrs.is_empty() {
             bail!("--attach needs at least one instance address");
         }
         let timeout = options.timeout;
-        let tls = options.tls_ca.as_deref().map(tls_config).transpose()?;
+        let tls = match (&options.tls_ca, &options.tls_client) {
+            (Some(ca), client) => Some(tls_config(ca, client.as_ref())?),
+            (None, Some(_)) => bail!("a client certificate needs --tls-ca (TLS to the instances)"),
+            (None, None) => None,
+        };
         let instances = addrs
             .iter()
             .map(|a| {

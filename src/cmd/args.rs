@@ -265,4 +265,91 @@ pub struct AttachArgs {
     /// signed (the instances' `serve --tls-cert`).
     #[arg(long, value_name = "PEM", requires = "attach")]
     pub tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub client_cert: ClientCertArgs,
+}
+
+/// Mutual TLS from the attached side (`live`/`report --attach`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClientCertArgs {
+    /// With --tls-ca: present this client certificate chain (PEM) to instances that require
+    /// one (`serve --tls-client-ca`); needs --tls-client-key.
+    #[arg(long, value_name = "PEM", requires_all = ["tls_ca", "tls_client_key"])]
+    pub tls_client_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-client-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_client_cert")]
+    pub tls_client_key: Option<PathBuf>,
+}
+
+impl ClientCertArgs {
+    pub fn client_cert(&self) -> Option<crate::api::attach::ClientCert> {
+        match (&self.tls_client_cert, &self.tls_client_key) {
+            (Some(cert), Some(key)) => Some(crate::api::attach::ClientCert {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+    use crate::api::attach::ClientCert;
+
+    fn client_cert(args: &[&str]) -> Result<Option<ClientCert>, clap::Error> {
+        let cli = Cli::try_parse_from(args)?;
+        Ok(match cli.command {
+            Command::Live(l) => l.attach.client_cert.client_cert(),
+            Command::Report(r) => r.client_cert.client_cert(),
+            _ => None,
+        })
+    }
+
+    /// `--tls-client-cert`/`--tls-client-key` on both attached commands: taken together,
+    /// refused alone or without `--tls-ca`.
+    #[test]
+    fn client_certificate_flags_go_together_with_the_ca() {
+        let want = Some(ClientCert {
+            cert: "c.pem".into(),
+            key: "c.key".into(),
+        });
+        for cmd in ["live", "report"] {
+            let base = ["spantop", cmd, "--attach", "h:1", "--tls-ca", "ca.pem"];
+            let full = [
+                &base[..],
+                &["--tls-client-cert", "c.pem", "--tls-client-key", "c.key"],
+            ]
+            .concat();
+            assert_eq!(client_cert(&full).expect(cmd), want, "{cmd}");
+            assert_eq!(client_cert(&base).expect(cmd), None, "{cmd}");
+            let no_key = [&base[..], &["--tls-client-cert", "c.pem"]].concat();
+            assert!(
+                client_cert(&no_key).is_err(),
+                "{cmd}: a cert without its key"
+            );
+            let no_cert = [&base[..], &["--tls-client-key", "c.key"]].concat();
+            assert!(
+                client_cert(&no_cert).is_err(),
+                "{cmd}: a key without its cert"
+            );
+            let no_ca = [
+                "spantop",
+                cmd,
+                "--attach",
+                "h:1",
+                "--tls-client-cert",
+                "c.pem",
+                "--tls-client-key",
+                "c.key",
+            ];
+            assert!(
+                client_cert(&no_ca).is_err(),
+                "{cmd}: a client cert without --tls-ca"
+            );
+        }
+    }
 }

@@ -54,13 +54,14 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `live --attach`: no receivers; the TUI over the merged view of the instances, refreshed
-/// every `--refresh`, with the bearer token of `--auth-token` (and TLS with `--tls-ca`).
+/// every `--refresh`, with the bearer token of `--auth-token` (and TLS with `--tls-ca`, a client certificate with `--tls-client-cert`).
 async fn live_attached(args: LiveArgs) -> anyhow::Result<ExitCode> {
     let attached = Attached::connect(
         &args.attach.attach,
         &ClientOptions {
             token: args.receiver.auth_token.clone(),
             tls_ca: args.attach.tls_ca.clone(),
+            tls_client: args.attach.client_cert.client_cert(),
             ..ClientOptions::default()
         },
     )?;

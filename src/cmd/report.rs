@@ -66,6 +66,8 @@ pub struct ReportArgs {
     /// signed.
     #[arg(long, value_name = "PEM", requires = "attach")]
     pub tls_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub client_cert: super::args::ClientCertArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: FormatArg,
     /// Rows per ranked list (default 10 for text and md, every row for json).
@@ -184,6 +186,7 @@ async fn run_attached(args: ReportArgs) -> anyhow::Result<ExitCode> {
         &crate::api::attach::ClientOptions {
             token: args.auth_token.clone(),
             tls_ca: args.tls_ca.clone(),
+            tls_client: args.client_cert.client_cert(),
             ..Default::default()
         },
     )?;

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::analysis::aggregate::stats::ns_to_ms;
 use crate::analysis::findings::Findings;
 
 /// Metrics a condition may name, with their unit.
@@ -146,8 +147,9 @@ pub fn metric(f: &Findings, name: &str) -> Option<f64> {
             .cold_starts
             .list
             .iter()
-            .map(|c| c.cold_cp_ms)
-            .fold(0.0, f64::max),
+            .map(|c| c.cold_cp_ns)
+            .max()
+            .map_or(0.0, |ns| ns_to_ms(ns as f64)),
         "nplus1.count" => f.n_plus_one.count as f64,
         "nplus1.max_degree" => f
             .n_plus_one
@@ -165,10 +167,10 @@ pub fn metric(f: &Findings, name: &str) -> Option<f64> {
             .fold(0.0, f64::max),
         "errors.count" => f.errors.reaching_root as f64,
         "errors.rate" => f.errors.reaching_root as f64 / traces,
-        "p50" => f.latency.p50_ms,
-        "p95" => f.latency.p95_ms,
-        "p99" => f.latency.p99_ms,
-        "max" => f.latency.max_ms,
+        "p50" => ns_to_ms(f.latency.p50_ns as f64),
+        "p95" => ns_to_ms(f.latency.p95_ns as f64),
+        "p99" => ns_to_ms(f.latency.p99_ns as f64),
+        "max" => ns_to_ms(f.latency.max_ns as f64),
         "traces" => f.input.traces as f64,
         "orphans" => f.input.orphan_spans as f64,
         _ => return None,

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::analysis::aggregate::stats::Nanos;
 use crate::analysis::findings::{Findings, Pattern, PatternKind};
 use crate::analysis::trace::background::BackgroundKind;
 use crate::analysis::trace::fanout::Shape;
@@ -20,8 +21,9 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
-/// Milliseconds as an on-call engineer reads them: `12.3 ms`, `1.43 s`.
-pub fn ms(v: f64) -> String {
+/// A duration held in nanoseconds, as an on-call engineer reads it: `12.3 ms`, `1.43 s`.
+pub fn ms(ns: impl Nanos) -> String {
+    let v = ns.as_f64() / 1e6;
     if v.abs() >= 1000.0 {
         format!("{:.2} s", v / 1000.0)
     } else if v.abs() >= 100.0 {
@@ -68,9 +70,9 @@ fn overview(f: &Findings) -> Section {
         ),
         format!(
             "Trace latency: p50 {}, p95 {}, p99 {}{} (n={}).",
-            ms(l.p50_ms),
-            ms(l.p95_ms),
-            ms(l.p99_ms),
+            ms(l.p50_ns),
+            ms(l.p95_ns),
+            ms(l.p99_ns),
             if l.p99_is_max { " (≈max)" } else { "" },
             l.n
         ),
@@ -116,16 +118,16 @@ fn cold_starts(f: &Findings, top: usize) -> Section {
             "Costliest: {} in trace {}: init {} ({}), {} on the critical path ({} of the request).",
             w.function,
             w.trace_id,
-            ms(w.init_ms),
+            ms(w.init_ns),
             w.init_source.describe(),
-            ms(w.cold_cp_ms),
+            ms(w.cold_cp_ns),
             pct(w.cold_cp_share)
         ));
     }
     let mut rows: Vec<_> = c.by_function.iter().filter(|r| r.cold > 0).collect();
-    rows.sort_by(|a, b| b.init.total_ms.total_cmp(&a.init.total_ms));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.init.total_ns));
     let delta =
-        |d: Option<f64>| d.map_or_else(|| "n too small".to_owned(), |v| format!("+{}", ms(v)));
+        |d: Option<i64>| d.map_or_else(|| "n too small".to_owned(), |v| format!("+{}", ms(v)));
     Section {
         title: "Cold starts".into(),
         lines,
@@ -150,15 +152,15 @@ fn cold_starts(f: &Findings, top: usize) -> Section {
                         r.trigger.map_or("-".into(), |t| t.to_string()),
                         format!("{}/{}", r.cold, r.invocations),
                         pct(r.cold_rate),
-                        ms(r.init.p50_ms),
-                        ms(r.init.max_ms),
+                        ms(r.init.p50_ns),
+                        ms(r.init.max_ns),
                         r.on_critical_path.to_string(),
                         delta(
                             r.caller_penalty
-                                .delta_p50_ms
-                                .or(r.server_penalty.delta_p50_ms),
+                                .delta_p50_ns
+                                .or(r.server_penalty.delta_p50_ns),
                         ),
-                        delta(r.caller_penalty.delta_p99_ms),
+                        delta(r.caller_penalty.delta_p99_ns),
                     ]
                 })
                 .collect(),
@@ -221,9 +223,9 @@ fn n_plus_one(f: &Findings, top: usize) -> Section {
                         p.occurrences.to_string(),
                         degrees(p),
                         shape(p),
-                        ms(p.time_held_ms),
-                        ms(p.batching_saves_ms),
-                        ms(p.cp_ms),
+                        ms(p.time_held_ns),
+                        ms(p.batching_saves_ns),
+                        ms(p.cp_ns),
                         p.cut_by_error.to_string(),
                         p.worst.trace_id.to_string(),
                     ]
@@ -257,8 +259,8 @@ fn mn_plus_one(f: &Findings, top: usize) -> Section {
                         format!("{} {}: [{}]", p.service, p.parent, p.target),
                         p.occurrences.to_string(),
                         degrees(p),
-                        ms(p.time_held_ms),
-                        ms(p.batching_saves_ms),
+                        ms(p.time_held_ns),
+                        ms(p.batching_saves_ns),
                         p.worst.trace_id.to_string(),
                     ]
                 })
@@ -294,7 +296,7 @@ fn parallel(f: &Findings, top: usize) -> Section {
                         degrees(p),
                         join(&p.worst_chain, " → "),
                         p.tail_risk.map_or("-".into(), pct),
-                        ms(p.cp_ms),
+                        ms(p.cp_ns),
                         p.worst.trace_id.to_string(),
                     ]
                 })
@@ -329,7 +331,7 @@ fn chains(f: &Findings, top: usize) -> Section {
                         c.traces.to_string(),
                         format!("×{:.1}", c.max_amplification),
                         c.max_invocations.to_string(),
-                        ms(c.cp_total_ms),
+                        ms(c.cp_total_ns),
                         c.example_trace.to_string(),
                     ]
                 })
@@ -405,8 +407,8 @@ fn coverage_lines(f: &Findings) -> Vec<String> {
                 format!(
                     "{} ({} of {}, {})",
                     r.trace_id,
-                    ms(r.cp_ms),
-                    ms(r.duration_ms),
+                    ms(r.cp_ns),
+                    ms(r.duration_ns),
                     pct(r.coverage)
                 )
             })
@@ -451,12 +453,12 @@ fn hotspots(f: &Findings, top: usize) -> Section {
                     vec![
                         h.service.to_string(),
                         h.operation.to_string(),
-                        ms(h.cp_total_ms),
+                        ms(h.cp_total_ns),
                         pct(h.cp_share),
                         h.occurrence.to_string(),
-                        ms(h.cp_p50_ms),
-                        ms(h.cp_p95_ms),
-                        ms(h.self_total_ms),
+                        ms(h.cp_p50_ns),
+                        ms(h.cp_p95_ns),
+                        ms(h.self_total_ns),
                         h.worst_trace.map_or("-".into(), |t| t.to_string()),
                     ]
                 })
@@ -497,8 +499,8 @@ fn background(f: &Findings, top: usize) -> Section {
                         }
                         .into(),
                         b.spans.to_string(),
-                        ms(b.total_ms),
-                        ms(b.longest_ms),
+                        ms(b.total_ns),
+                        ms(b.longest_ns),
                     ]
                 })
                 .collect(),
@@ -522,9 +524,9 @@ fn edge_hotspots(f: &Findings, top: usize) -> Section {
                         format!("{} → {}", e.caller, e.callee),
                         format!("{:?}", e.kind).to_lowercase(),
                         e.calls.to_string(),
-                        ms(e.cp_total_ms),
+                        ms(e.cp_total_ns),
                         pct(e.cp_share),
-                        e.gap_mean_ms.map_or("-".into(), ms),
+                        e.gap_mean_ns.map_or("-".into(), ms),
                     ]
                 })
                 .collect(),
@@ -547,10 +549,10 @@ fn gaps(f: &Findings, top: usize) -> Section {
                     vec![
                         format!("{} → {}", e.caller, e.callee),
                         e.calls.to_string(),
-                        ms(e.gap.mean_ms),
-                        ms(e.gap.p50_ms),
-                        ms(e.gap.p95_ms),
-                        ms(e.gap.total_ms),
+                        ms(e.gap.mean_ns),
+                        ms(e.gap.p50_ns),
+                        ms(e.gap.p95_ns),
+                        ms(e.gap.total_ns),
                         e.negative_gaps.to_string(),
                         e.clock_skew_suspected.to_string(),
                         e.worst_gap
@@ -635,7 +637,7 @@ fn messaging(f: &Findings) -> Section {
                         ),
                         e.links.to_string(),
                         if e.publish_to_process.n > 0 {
-                            ms(e.publish_to_process.p50_ms)
+                            ms(e.publish_to_process.p50_ns)
                         } else {
                             "-".into()
                         },
@@ -675,11 +677,11 @@ fn services(f: &Findings, top: usize) -> Section {
                         s.red.requests.to_string(),
                         served(format!("{:.2}", s.red.rate_per_s)),
                         served(pct(s.red.error_rate)),
-                        served(ms(d.p50_ms)),
-                        served(ms(d.p95_ms)),
+                        served(ms(d.p50_ns)),
+                        served(ms(d.p95_ns)),
                         served(format!(
                             "{}{}",
-                            ms(d.p99_ms),
+                            ms(d.p99_ns),
                             if d.p99_is_max { "≈max" } else { "" }
                         )),
                         pct(s.cp_share),
@@ -769,9 +771,9 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(ms(12.34), "12.3 ms");
-        assert_eq!(ms(317.1), "317 ms");
-        assert_eq!(ms(1430.0), "1.43 s");
+        assert_eq!(ms(12_340_000_u64), "12.3 ms");
+        assert_eq!(ms(317_100_000_u64), "317 ms");
+        assert_eq!(ms(1_430_000_000_u64), "1.43 s");
         assert_eq!(pct(0.2105), "21.1%");
     }
 

@@ -3,6 +3,8 @@
 //! this module, so the rest is dead code there.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 

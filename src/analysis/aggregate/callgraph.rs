@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::{Sym, mem};
 
-use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
+use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::trace::edges::{Call, CallKind};
 use crate::analysis::trace::tree::TraceTree;
 
@@ -180,12 +180,12 @@ impl ServiceMap {
                 errors: e.errors,
                 error_rate: e.errors as f64 / e.calls.max(1) as f64,
                 operations: e.operations.clone(),
-                client: e.client.summary_ms(),
-                server: e.server.summary_ms(),
-                gap: e.gap.summary_ms(),
+                client: e.client.summary(),
+                server: e.server.summary(),
+                gap: e.gap.summary(),
                 negative_gaps: e.negative_gaps,
                 clock_skew_suspected: e.clock_skew_suspected,
-                cp_total_ms: ns_to_ms(e.cp_ns as f64),
+                cp_total_ns: e.cp_ns,
                 worst_gap: None,
             })
             .collect()
@@ -206,7 +206,11 @@ pub struct EdgeRow {
     pub gap: Summary,
     pub negative_gaps: usize,
     pub clock_skew_suspected: usize,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     /// Evidence: the kept call with the largest gap.
     pub worst_gap: Option<GapEvidence>,
 }
@@ -215,7 +219,11 @@ pub struct EdgeRow {
 pub struct GapEvidence {
     pub trace_id: crate::model::TraceId,
     pub client_span_id: crate::model::SpanId,
-    pub gap_ms: f64,
+    #[serde(
+        rename = "gap_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub gap_ns: i64,
 }
 
 #[cfg(test)]
@@ -255,7 +263,7 @@ mod tests {
         let rows = map.rows();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].calls, 2);
-        assert_eq!(rows[0].gap.mean_ms, 30.0);
+        assert_eq!(rows[0].gap.mean_ns, 30_000_000);
         assert_eq!(
             map.graph().edge_weight(Sym::new("A"), Sym::new("B")),
             Some(&2)

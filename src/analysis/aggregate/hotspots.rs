@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::model::{Sym, mem};
 
-use crate::analysis::aggregate::stats::{Samples, ns_to_ms};
+use crate::analysis::aggregate::stats::Samples;
 use crate::analysis::trace::background::{self, BackgroundKind};
 use crate::analysis::trace::tree::TraceTree;
 
@@ -128,14 +128,14 @@ pub struct HotspotAgg {
     pub(crate) ops: BTreeMap<OpKey, CpAgg>,
     pub(crate) times: BTreeMap<OpKey, OpTimes>,
     pub(crate) paths: BTreeMap<Sym, PathAgg>,
-    background: BTreeMap<(OpKey, BackgroundKind), BackgroundAgg>,
+    pub(crate) background: BTreeMap<(OpKey, BackgroundKind), BackgroundAgg>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct BackgroundAgg {
-    spans: u64,
-    total_ns: u64,
-    longest_ns: u64,
+pub(crate) struct BackgroundAgg {
+    pub(crate) spans: u64,
+    pub(crate) total_ns: u64,
+    pub(crate) longest_ns: u64,
 }
 
 /// Background work of one operation (`trace::background`), apart from request hotspots.
@@ -146,22 +146,46 @@ pub struct BackgroundRow {
     pub kind: BackgroundKind,
     pub spans: u64,
     /// Wall time of those spans, summed.
-    pub total_ms: f64,
+    #[serde(
+        rename = "total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub total_ns: u64,
     /// Longest single span (kept while adding; after a removal it may overstate).
-    pub longest_ms: f64,
+    #[serde(
+        rename = "longest_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub longest_ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hotspot {
     pub service: Sym,
     pub operation: Sym,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     pub cp_share: f64,
     /// Traces where the operation was on the critical path.
     pub occurrence: usize,
-    pub cp_p50_ms: f64,
-    pub cp_p95_ms: f64,
-    pub self_total_ms: f64,
+    #[serde(
+        rename = "cp_p50_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_p50_ns: u64,
+    #[serde(
+        rename = "cp_p95_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_p95_ns: u64,
+    #[serde(
+        rename = "self_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub self_total_ns: u64,
     pub count: u64,
     /// Evidence: the kept trace where the operation held the critical path longest.
     pub worst_trace: Option<crate::model::TraceId>,
@@ -172,7 +196,11 @@ pub struct Hotspot {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallPathHotspot {
     pub call_path: Box<str>,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     pub cp_share: f64,
     pub occurrence: usize,
 }
@@ -271,13 +299,13 @@ impl HotspotAgg {
                 operation,
                 kind,
                 spans: a.spans,
-                total_ms: ns_to_ms(a.total_ns as f64),
-                longest_ms: ns_to_ms(a.longest_ns as f64),
+                total_ns: a.total_ns,
+                longest_ns: a.longest_ns,
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.total_ms
-                .total_cmp(&a.total_ms)
+            b.total_ns
+                .cmp(&a.total_ns)
                 .then((a.service, a.operation, a.kind).cmp(&(b.service, b.operation, b.kind)))
         });
         rows
@@ -298,7 +326,7 @@ impl HotspotAgg {
             .ops
             .iter()
             .map(|(&(service, operation), a)| {
-                let p = |q| ns_to_ms(a.per_trace.percentile(q).unwrap_or(0.0));
+                let p = |q| a.per_trace.percentile(q).unwrap_or(0.0).round() as u64;
                 let t = self
                     .times
                     .get(&(service, operation))
@@ -307,12 +335,12 @@ impl HotspotAgg {
                 Hotspot {
                     service,
                     operation,
-                    cp_total_ms: ns_to_ms(a.total as f64),
+                    cp_total_ns: a.total,
                     cp_share: self.share(a.total),
                     occurrence: a.per_trace.len(),
-                    cp_p50_ms: p(0.5),
-                    cp_p95_ms: p(0.95),
-                    self_total_ms: ns_to_ms(t.self_ns as f64),
+                    cp_p50_ns: p(0.5),
+                    cp_p95_ns: p(0.95),
+                    self_total_ns: t.self_ns,
                     count: t.count,
                     worst_trace: None,
                     worst_span_id: None,
@@ -320,8 +348,8 @@ impl HotspotAgg {
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.cp_total_ms
-                .total_cmp(&a.cp_total_ms)
+            b.cp_total_ns
+                .cmp(&a.cp_total_ns)
                 .then((a.service, a.operation).cmp(&(b.service, b.operation)))
         });
         rows
@@ -333,43 +361,41 @@ impl HotspotAgg {
             .iter()
             .map(|(k, a)| CallPathHotspot {
                 call_path: k.as_str().into(),
-                cp_total_ms: ns_to_ms(a.total as f64),
+                cp_total_ns: a.total,
                 cp_share: self.share(a.total),
                 occurrence: a.traces,
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.cp_total_ms
-                .total_cmp(&a.cp_total_ms)
+            b.cp_total_ns
+                .cmp(&a.cp_total_ns)
                 .then(a.call_path.cmp(&b.call_path))
         });
         rows
     }
 
     /// Critical-path time and share per service.
-    pub fn by_service(&self) -> BTreeMap<Sym, (f64, f64)> {
+    pub fn by_service(&self) -> BTreeMap<Sym, (u64, f64)> {
         let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
         for (&(svc, _), a) in &self.ops {
             let t = m.entry(svc).or_default();
             *t = t.saturating_add(a.total);
         }
         m.into_iter()
-            .map(|(k, v)| (k, (ns_to_ms(v as f64), self.share(v))))
+            .map(|(k, v)| (k, (v, self.share(v))))
             .collect()
     }
 }
 
 impl HotspotAgg {
-    /// Self time per service (ms), summed over operations and traces.
-    pub fn self_by_service(&self) -> BTreeMap<Sym, f64> {
+    /// Self time per service (ns), summed over operations and traces.
+    pub fn self_by_service(&self) -> BTreeMap<Sym, u64> {
         let mut m: BTreeMap<Sym, u64> = BTreeMap::new();
         for (&(svc, _), t) in &self.times {
             let total = m.entry(svc).or_default();
             *total = total.saturating_add(t.self_ns);
         }
-        m.into_iter()
-            .map(|(k, v)| (k, ns_to_ms(v as f64)))
-            .collect()
+        m
     }
 }
 
@@ -406,9 +432,9 @@ mod tests {
         let rows = agg.operations();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].occurrence, 2);
-        assert_eq!(rows[0].cp_p50_ms, 20.0);
+        assert_eq!(rows[0].cp_p50_ns, 20_000_000);
         assert!((rows[0].cp_share - 40.0 / 300.0).abs() < 1e-12);
         agg.apply(&traces[2], false);
-        assert_eq!(agg.operations()[0].cp_total_ms, 10.0);
+        assert_eq!(agg.operations()[0].cp_total_ns, 10_000_000);
     }
 }

@@ -71,7 +71,7 @@ impl RedAgg {
             },
             errors: self.errors,
             error_rate: self.errors as f64 / self.count.max(1) as f64,
-            duration: self.dur.summary_ms(),
+            duration: self.dur.summary(),
         }
     }
 }
@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(rows[0].requests, 4);
         assert_eq!(rows[0].rate_per_s, 2.0);
         assert_eq!(rows[0].error_rate, 0.25);
-        assert_eq!(rows[0].duration.p50_ms, 25.0);
+        assert_eq!(rows[0].duration.p50_ns, 25_000_000);
         red.apply(&reqs[3..], false);
         assert_eq!(red.operations(1.0)[0].errors, 0);
     }

@@ -248,12 +248,12 @@ mod tests {
             errors: 0,
             error_rate: 0.0,
             operations: Default::default(),
-            client: Samples::default().summary_ms(),
-            server: Samples::default().summary_ms(),
-            gap: Samples::default().summary_ms(),
+            client: Samples::default().summary(),
+            server: Samples::default().summary(),
+            gap: Samples::default().summary(),
             negative_gaps: 0,
             clock_skew_suspected: 0,
-            cp_total_ms: 0.0,
+            cp_total_ns: 0,
             worst_gap: None,
         }
     }
@@ -266,7 +266,7 @@ mod tests {
             rate_per_s: 0.0,
             errors: 0,
             error_rate: 0.0,
-            duration: Samples::default().summary_ms(),
+            duration: Samples::default().summary(),
         }
     }
 

@@ -184,8 +184,8 @@ impl Samples {
         }
     }
 
-    /// Count, mean, p50/p95/p99 and max in milliseconds, for values in nanoseconds.
-    pub fn summary_ms(&self) -> Summary {
+    /// Count, mean, p50/p95/p99, max and total, in the values' own unit (nanoseconds).
+    pub fn summary(&self) -> Summary {
         let n = self.len();
         if n == 0 {
             return Summary::default();
@@ -207,12 +207,16 @@ impl Samples {
         };
         Summary {
             n,
-            mean_ms: ns_to_ms(total / n as f64),
-            p50_ms: ns_to_ms(pct[0]),
-            p95_ms: ns_to_ms(pct[1]),
-            p99_ms: ns_to_ms(pct[2]),
-            max_ms: ns_to_ms(max),
-            total_ms: ns_to_ms(total),
+            mean_ns: round_ns(total / n as f64),
+            p50_ns: round_ns(pct[0]),
+            p95_ns: round_ns(pct[1]),
+            p99_ns: round_ns(pct[2]),
+            max_ns: round_ns(max),
+            total_ns: i64::try_from(self.sum).unwrap_or(if self.sum < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }),
             p99_is_max: n < 100,
         }
     }
@@ -383,18 +387,31 @@ impl Sketch {
     }
 }
 
-/// Distribution figures in milliseconds (rounded to 1 µs) with the sample count beside them.
+/// Distribution figures in nanoseconds (signed: a client-vs-server gap can be negative) with
+/// the sample count beside them; JSON shows them as milliseconds (`*_ms`, see `ns_as_ms`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub n: usize,
-    pub mean_ms: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-    pub total_ms: f64,
+    #[serde(rename = "mean_ms", serialize_with = "ns_as_ms")]
+    pub mean_ns: i64,
+    #[serde(rename = "p50_ms", serialize_with = "ns_as_ms")]
+    pub p50_ns: i64,
+    #[serde(rename = "p95_ms", serialize_with = "ns_as_ms")]
+    pub p95_ns: i64,
+    #[serde(rename = "p99_ms", serialize_with = "ns_as_ms")]
+    pub p99_ns: i64,
+    #[serde(rename = "max_ms", serialize_with = "ns_as_ms")]
+    pub max_ns: i64,
+    #[serde(rename = "total_ms", serialize_with = "ns_as_ms")]
+    pub total_ns: i64,
     /// With fewer than 100 samples p99 is effectively the maximum (ANALYSIS.md §0).
     pub p99_is_max: bool,
+}
+
+/// An interpolated figure (a percentile, a mean) to whole nanoseconds.
+fn round_ns(v: f64) -> i64 {
+    // `as` saturates at the i64 range, and NaN (never produced here) becomes 0.
+    v.round() as i64
 }
 
 /// Nanoseconds to milliseconds, rounded to the microsecond (the precision findings are shown in).
@@ -402,10 +419,59 @@ pub fn ns_to_ms(ns: f64) -> f64 {
     (ns / 1_000.0).round() / 1_000.0
 }
 
+/// A duration held in integer nanoseconds (findings keep every duration so inside).
+pub trait Nanos: Copy {
+    fn as_f64(self) -> f64;
+    /// As a length of time (a negative figure, a gap under clock skew, is none).
+    fn as_duration_ns(self) -> u64;
+}
+
+impl Nanos for u64 {
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    fn as_duration_ns(self) -> u64 {
+        self
+    }
+}
+
+impl Nanos for i64 {
+    fn as_f64(self) -> f64 {
+        self as f64
+    }
+    fn as_duration_ns(self) -> u64 {
+        self.max(0).unsigned_abs()
+    }
+}
+
 /// Serialises a duration held in integer nanoseconds as the report's milliseconds
-/// (`ns_to_ms`): for fields kept in ns inside, converted only at the JSON edge.
-pub fn ns_as_ms<S: serde::Serializer>(ns: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(ns_to_ms(*ns as f64))
+/// (`ns_to_ms`): durations are nanoseconds inside and milliseconds only at the JSON edge.
+pub fn ns_as_ms<S: serde::Serializer, T: Nanos>(ns: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(ns_to_ms(ns.as_f64()))
+}
+
+/// `ns_as_ms` for an optional duration (`null` when absent).
+pub fn opt_ns_as_ms<S: serde::Serializer, T: Nanos>(
+    ns: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match ns {
+        Some(v) => s.serialize_some(&ns_to_ms(v.as_f64())),
+        None => s.serialize_none(),
+    }
+}
+
+/// `ns_as_ms` for each value of a map of durations.
+pub fn ns_map_as_ms<S: serde::Serializer, K: Serialize, T: Nanos>(
+    m: &std::collections::BTreeMap<K, T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m {
+        map.serialize_entry(k, &ns_to_ms(v.as_f64()))?;
+    }
+    map.end()
 }
 
 #[cfg(test)]

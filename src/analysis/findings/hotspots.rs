@@ -39,8 +39,16 @@ pub struct CoverageRow {
     pub trace_id: TraceId,
     pub root_service: Option<Sym>,
     pub root_name: Option<Sym>,
-    pub duration_ms: f64,
-    pub cp_ms: f64,
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub duration_ns: u64,
+    #[serde(
+        rename = "cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_ns: u64,
     pub coverage: f64,
 }
 
@@ -58,15 +66,15 @@ pub(super) fn coverage(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Co
             trace_id: f.trace_id,
             root_service: f.root.as_ref().map(|r| r.service),
             root_name: f.root.as_ref().map(|r| r.name),
-            duration_ms: ns_to_ms(f.duration_ns as f64),
-            cp_ms: ns_to_ms(f.cp_total_ns as f64),
+            duration_ns: f.duration_ns,
+            cp_ns: f.cp_total_ns,
             coverage: f.cp_coverage,
         })
         .collect();
     low.sort_by(|a, b| {
         a.coverage
             .total_cmp(&b.coverage)
-            .then(b.duration_ms.total_cmp(&a.duration_ms))
+            .then(b.duration_ns.cmp(&a.duration_ns))
             .then(a.trace_id.cmp(&b.trace_id))
     });
     Coverage {
@@ -87,9 +95,17 @@ pub struct EdgeCpRow {
     pub callee: Sym,
     pub kind: CallKind,
     pub calls: usize,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     pub cp_share: f64,
-    pub gap_mean_ms: Option<f64>,
+    #[serde(
+        rename = "gap_mean_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub gap_mean_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,19 +171,19 @@ pub(super) fn attach_gap_evidence(rows: &mut [EdgeRow], all: &[&std::sync::Arc<T
             let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
                 continue;
             };
-            let gap_ms = ns_to_ms(g as f64);
+            let gap_ns = g;
             let w = worst
                 .entry((c.caller, c.callee, c.kind))
                 .or_insert(GapEvidence {
                     trace_id: f.trace_id,
                     client_span_id: c.client_span,
-                    gap_ms,
+                    gap_ns,
                 });
-            if gap_ms > w.gap_ms {
+            if gap_ns > w.gap_ns {
                 *w = GapEvidence {
                     trace_id: f.trace_id,
                     client_span_id: c.client_span,
-                    gap_ms,
+                    gap_ns,
                 };
             }
         }

@@ -15,9 +15,17 @@ pub struct ResolvedLink {
     pub producer_service: Option<Sym>,
     pub producer_name: Option<Sym>,
     /// `consumer.start − producer.end`; across hosts, so subject to clock skew.
-    pub publish_to_process_ms: Option<f64>,
+    #[serde(
+        rename = "publish_to_process_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub publish_to_process_ns: Option<i64>,
     /// End of the consumer's trace minus start of the producer's trace (§3.3), when both are in.
-    pub end_to_end_async_ms: Option<f64>,
+    #[serde(
+        rename = "end_to_end_async_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub end_to_end_async_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,10 +74,9 @@ pub(super) fn async_messaging(
                 producer_span_id: l.span_id,
                 producer_service: p.map(|p| p.service),
                 producer_name: p.map(|p| p.name),
-                publish_to_process_ms: p
-                    .map(|p| ns_to_ms(l.consumer_start_ns as f64 - p.end_ns as f64)),
-                end_to_end_async_ms: trace_start.get(&l.trace_id).map(|&producer_start| {
-                    ns_to_ms((f.start_ns + f.duration_ns) as f64 - producer_start as f64)
+                publish_to_process_ns: p.map(|p| signed_diff(l.consumer_start_ns, p.end_ns)),
+                end_to_end_async_ns: trace_start.get(&l.trace_id).map(|&producer_start| {
+                    signed_diff(f.start_ns.saturating_add(f.duration_ns), producer_start)
                 }),
             });
         }
@@ -83,8 +90,8 @@ pub(super) fn async_messaging(
             .entry((l.producer_service, l.consumer_service))
             .or_default();
         e.0 += 1;
-        if let Some(ms) = l.publish_to_process_ms {
-            e.1.push((ms * 1e6) as i64);
+        if let Some(ns) = l.publish_to_process_ns {
+            e.1.push(ns);
         }
     }
     AsyncMessaging {
@@ -97,9 +104,14 @@ pub(super) fn async_messaging(
                 producer_service: p,
                 consumer_service: c,
                 links: n,
-                publish_to_process: s.summary_ms(),
+                publish_to_process: s.summary(),
             })
             .collect(),
         list: truncate(list, top),
     }
+}
+
+/// `a - b` in signed nanoseconds (saturating): across hosts the difference can be negative.
+fn signed_diff(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(i64::MIN.into(), i64::MAX.into()) as i64
 }

@@ -29,7 +29,7 @@ use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
 use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
-use crate::analysis::aggregate::stats::{Summary, ns_to_ms};
+use crate::analysis::aggregate::stats::Summary;
 use crate::analysis::engine::{Aggregates, Engine, TraceFindings, TracePath};
 use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
 use crate::analysis::trace::edges::CallKind;
@@ -117,10 +117,18 @@ pub struct ColdStarts {
 pub struct ServiceRow {
     #[serde(flatten)]
     pub red: RedRow,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     pub cp_share: f64,
     /// Self time of all the service's spans (Jaeger's definition), for contrast with CP time.
-    pub self_total_ms: f64,
+    #[serde(
+        rename = "self_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub self_total_ns: u64,
     /// Cold starts / classified invocations, for services that are functions.
     pub cold_start_rate: Option<f64>,
     /// Invocations and cold starts, for services that are functions (0 otherwise).
@@ -134,8 +142,16 @@ pub struct SectionRow {
     pub service: Sym,
     pub name: Sym,
     pub kind: crate::model::SpanKind,
-    pub start_offset_ms: f64,
-    pub duration_ms: f64,
+    #[serde(
+        rename = "start_offset_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub start_offset_ns: u64,
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub duration_ns: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,7 +166,11 @@ pub struct TraceRow {
     pub trace_id: TraceId,
     pub root_service: Option<Sym>,
     pub root_name: Option<Sym>,
-    pub duration_ms: f64,
+    #[serde(
+        rename = "duration_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub duration_ns: u64,
     pub span_count: usize,
     pub orphan_spans: usize,
     pub cold_starts: usize,
@@ -158,10 +178,22 @@ pub struct TraceRow {
     pub error: bool,
     pub services_in_order: Vec<Sym>,
     pub services_first_seen: Vec<Sym>,
-    pub cp_by_service_ms: BTreeMap<Sym, f64>,
-    pub client_gap_on_path_ms: f64,
+    #[serde(
+        rename = "cp_by_service_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_map_as_ms"
+    )]
+    pub cp_by_service_ns: BTreeMap<Sym, u64>,
+    #[serde(
+        rename = "client_gap_on_path_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub client_gap_on_path_ns: u64,
     /// Time the trace path explains and its share of `duration_ms` (see `Coverage`).
-    pub cp_ms: f64,
+    #[serde(
+        rename = "cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_ns: u64,
     pub cp_coverage: f64,
     pub critical_path: Vec<PathRow>,
 }
@@ -208,9 +240,9 @@ impl Findings {
         let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
         let mut cold_list = cold_list;
         cold_list.sort_by(|a, b| {
-            b.cold_cp_ms
-                .total_cmp(&a.cold_cp_ms)
-                .then(b.init_ms.total_cmp(&a.init_ms))
+            b.cold_cp_ns
+                .cmp(&a.cold_cp_ns)
+                .then(b.init_ns.cmp(&a.init_ns))
                 .then((a.trace_id, a.invocation_span_id).cmp(&(b.trace_id, b.invocation_span_id)))
         });
         let cp_by_service = agg.hotspots.by_service();
@@ -248,19 +280,17 @@ impl Findings {
             .iter()
             .cloned()
             .map(|red| {
-                let (cp_total_ms, cp_share) = cp_by_service
-                    .get(&red.service)
-                    .copied()
-                    .unwrap_or((0.0, 0.0));
+                let (cp_total_ns, cp_share) =
+                    cp_by_service.get(&red.service).copied().unwrap_or((0, 0.0));
                 let cold = fn_cold.get(&red.service).copied();
                 ServiceRow {
-                    self_total_ms: self_by_service.get(&red.service).copied().unwrap_or(0.0),
+                    self_total_ns: self_by_service.get(&red.service).copied().unwrap_or(0),
                     cold_start_rate: cold
                         .map(|(_, c, classified)| ratio(c as f64, classified as f64)),
                     invocations: cold.map_or(0, |c| c.0),
                     cold_starts: cold.map_or(0, |c| c.1),
                     red,
-                    cp_total_ms,
+                    cp_total_ns,
                     cp_share,
                 }
             })
@@ -274,33 +304,33 @@ impl Findings {
             .collect();
         by_gap.sort_by(|a, b| {
             b.gap
-                .mean_ms
-                .total_cmp(&a.gap.mean_ms)
+                .mean_ns
+                .cmp(&a.gap.mean_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
         let mut by_cp: Vec<EdgeCpRow> = edge_rows
             .iter()
-            .filter(|e| e.cp_total_ms > 0.0)
+            .filter(|e| e.cp_total_ns > 0)
             .map(|e| EdgeCpRow {
                 caller: e.caller,
                 callee: e.callee,
                 kind: e.kind,
                 calls: e.calls,
-                cp_total_ms: e.cp_total_ms,
-                cp_share: agg.hotspots.share((e.cp_total_ms * 1e6) as u64),
-                gap_mean_ms: (e.gap.n > 0).then_some(e.gap.mean_ms),
+                cp_total_ns: e.cp_total_ns,
+                cp_share: agg.hotspots.share(e.cp_total_ns),
+                gap_mean_ns: (e.gap.n > 0).then_some(e.gap.mean_ns),
             })
             .collect();
         by_cp.sort_by(|a, b| {
-            b.cp_total_ms
-                .total_cmp(&a.cp_total_ms)
+            b.cp_total_ns
+                .cmp(&a.cp_total_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
         let mut by_total = by_gap.clone();
         by_total.sort_by(|a, b| {
             b.gap
-                .total_ms
-                .total_cmp(&a.gap.total_ms)
+                .total_ns
+                .cmp(&a.gap.total_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
         let top = opts.top;
@@ -325,7 +355,7 @@ impl Findings {
                 traces_not_listed: source.traces_not_listed,
                 analysis_failures: source.analysis_failures,
             },
-            latency: agg.durations.summary_ms(),
+            latency: agg.durations.summary(),
             cold_starts: ColdStarts {
                 count: cold_count,
                 traces_with_cold_start: cold_traces,
@@ -411,8 +441,8 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
                 service: s.service,
                 name: s.name,
                 kind: s.kind,
-                start_offset_ms: ns_to_ms(s.start_ns.saturating_sub(f.start_ns) as f64),
-                duration_ms: ns_to_ms((s.end_ns - s.start_ns) as f64),
+                start_offset_ns: s.start_ns.saturating_sub(f.start_ns),
+                duration_ns: s.end_ns - s.start_ns,
             })
             .collect(),
     };
@@ -420,7 +450,7 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
         trace_id: f.trace_id,
         root_service: f.root.as_ref().map(|r| r.service),
         root_name: f.root.as_ref().map(|r| r.name),
-        duration_ms: ns_to_ms(f.duration_ns as f64),
+        duration_ns: f.duration_ns,
         span_count: f.span_count,
         orphan_spans: f.orphan_spans,
         cold_starts: f
@@ -436,13 +466,9 @@ fn trace_row(f: &TraceFindings) -> TraceRow {
         error: f.errors.iter().any(|e| e.propagated_to_root),
         services_in_order: f.services_in_order.clone(),
         services_first_seen: f.services_first_seen.clone(),
-        cp_by_service_ms: f
-            .cp_by_service_ns
-            .iter()
-            .map(|&(s, ns)| (s, ns_to_ms(ns as f64)))
-            .collect(),
-        client_gap_on_path_ms: ns_to_ms(f.client_gap_on_path_ns as f64),
-        cp_ms: ns_to_ms(f.cp_total_ns as f64),
+        cp_by_service_ns: f.cp_by_service_ns.iter().copied().collect(),
+        client_gap_on_path_ns: f.client_gap_on_path_ns,
+        cp_ns: f.cp_total_ns,
         cp_coverage: f.cp_coverage,
         critical_path: f.critical_path.iter().map(path_row).collect(),
     }
@@ -510,8 +536,8 @@ mod tests {
             );
             assert_eq!(a.edges[0].consumer_service.as_str(), "notification-fn");
             assert_eq!(a.edges[0].links, 2);
-            assert_eq!(a.list[0].publish_to_process_ms, Some(88.0));
-            assert_eq!(a.list[0].end_to_end_async_ms, Some(150.0));
+            assert_eq!(a.list[0].publish_to_process_ns, Some(88_000_000));
+            assert_eq!(a.list[0].end_to_end_async_ns, Some(150_000_000));
         }
     }
 
@@ -578,7 +604,7 @@ mod tests {
         let one = TraceId::from_u128(1).expect("id");
         let edge = &f.hotspots.edges_by_gap_mean[0];
         let worst = edge.worst_gap.as_ref().expect("evidence");
-        assert_eq!((worst.trace_id, worst.gap_ms), (two, 35.0));
+        assert_eq!((worst.trace_id, worst.gap_ns), (two, 35_000_000));
         let serve = f
             .hotspots
             .operations

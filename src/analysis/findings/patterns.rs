@@ -48,10 +48,22 @@ pub struct Pattern {
     /// The shape of the worst occurrence (none for chains).
     pub shape: Option<Shape>,
     /// Time the members held their parent (union of their intervals), summed.
-    pub time_held_ms: f64,
-    pub batching_saves_ms: f64,
+    #[serde(
+        rename = "time_held_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub time_held_ns: u64,
+    #[serde(
+        rename = "batching_saves_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub batching_saves_ns: u64,
     /// Critical-path time inside the members, summed.
-    pub cp_ms: f64,
+    #[serde(
+        rename = "cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_ns: u64,
     pub cut_by_error: usize,
     /// Parallel: the worst occurrence's slowest chain of services and its tail risk.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -69,7 +81,11 @@ pub struct ChainRow {
     pub traces: usize,
     pub max_amplification: f64,
     pub max_invocations: usize,
-    pub cp_total_ms: f64,
+    #[serde(
+        rename = "cp_total_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_total_ns: u64,
     pub example_trace: TraceId,
 }
 
@@ -83,12 +99,12 @@ pub(super) fn fanout_list(
         .flat_map(|f| f.fanouts.iter().filter(|x| x.kind == kind).cloned())
         .collect();
     let key = |f: &FanOut| match kind {
-        FanOutKind::NPlusOne | FanOutKind::MnPlusOne => f.union_ms,
-        FanOutKind::Parallel => f.cp_ms,
+        FanOutKind::NPlusOne | FanOutKind::MnPlusOne => f.union_ns,
+        FanOutKind::Parallel => f.cp_ns,
     };
     list.sort_by(|a, b| {
         key(b)
-            .total_cmp(&key(a))
+            .cmp(&key(a))
             .then((a.trace_id, a.parent_span_id).cmp(&(b.trace_id, b.parent_span_id)))
     });
     FanOutList {
@@ -113,7 +129,7 @@ struct Occurrence<'f> {
     at: SpanRef,
     degree: f64,
     fanout: Option<&'f FanOut>,
-    cp_ms: f64,
+    cp_ns: u64,
 }
 
 /// Groups every fan-out by kind, parent operation and what repeats (its call signature, so
@@ -152,7 +168,7 @@ pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Ve
                 at: SpanRef::new(f.trace_id, x.parent_span_id),
                 degree: x.degree as f64,
                 fanout: Some(x),
-                cp_ms: x.cp_ms,
+                cp_ns: x.cp_ns,
             });
         }
         let Some(root) = &f.root else { continue };
@@ -170,12 +186,12 @@ pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Ve
                 at: SpanRef::new(f.trace_id, root.span_id),
                 degree: c.amplification,
                 fanout: None,
-                cp_ms: c.cp_ms,
+                cp_ns: c.cp_ns,
             });
         }
     }
     // The worst occurrence: the one that held its parent longest (a chain: most amplified).
-    let badness = |o: &Occurrence<'_>| o.fanout.map_or(o.degree, |x| x.union_ms);
+    let badness = |o: &Occurrence<'_>| o.fanout.map_or(o.degree, |x| x.union_ns as f64);
     type Key = (PatternKind, Sym, Sym, String, Option<String>);
     let mut groups: BTreeMap<Key, Vec<Occurrence<'_>>> = BTreeMap::new();
     for o in occurrences {
@@ -225,9 +241,10 @@ pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Ve
                 mean_degree: degrees().sum::<f64>() / occ.len() as f64,
                 max_concurrency: fans().map(|x| x.max_concurrency).max().unwrap_or(0),
                 shape: worst.fanout.map(|x| x.shape),
-                time_held_ms: fans().map(|x| x.union_ms).sum(),
-                batching_saves_ms: fans().map(|x| x.savings_if_batched_ms).sum(),
-                cp_ms: occ.iter().map(|o| o.cp_ms).sum(),
+                time_held_ns: fans().fold(0u64, |t, x| t.saturating_add(x.union_ns)),
+                batching_saves_ns: fans()
+                    .fold(0u64, |t, x| t.saturating_add(x.savings_if_batched_ns)),
+                cp_ns: occ.iter().fold(0u64, |t, o| t.saturating_add(o.cp_ns)),
                 cut_by_error: fans().filter(|x| x.truncated_by_error).count(),
                 worst_chain: worst.fanout.map(|x| x.chain.clone()).unwrap_or_default(),
                 tail_risk: worst.fanout.and_then(|x| x.tail_risk),
@@ -237,13 +254,13 @@ pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Ve
         .collect();
     // Loops by the time they held requests, parallel fan-outs and chains by critical path.
     let weight = |p: &Pattern| match p.kind {
-        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ms,
-        PatternKind::Parallel | PatternKind::Chain => p.cp_ms,
+        PatternKind::NPlusOne | PatternKind::MnPlusOne => p.time_held_ns,
+        PatternKind::Parallel | PatternKind::Chain => p.cp_ns,
     };
     rows.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
-            .then(weight(b).total_cmp(&weight(a)))
+            .then(weight(b).cmp(&weight(a)))
             .then((a.service, a.parent).cmp(&(b.service, b.parent)))
             .then(a.target.cmp(&b.target))
     });
@@ -266,7 +283,7 @@ pub(super) fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow
                 traces: 0,
                 max_amplification: 0.0,
                 max_invocations: 0,
-                cp_total_ms: 0.0,
+                cp_total_ns: 0,
                 example_trace: c.trace_id,
             });
             r.traces += 1;
@@ -275,13 +292,13 @@ pub(super) fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow
                 r.example_trace = c.trace_id;
             }
             r.max_invocations = r.max_invocations.max(c.invocations);
-            r.cp_total_ms += c.cp_ms;
+            r.cp_total_ns = r.cp_total_ns.saturating_add(c.cp_ns);
         }
     }
     let mut v: Vec<ChainRow> = rows.into_values().collect();
     v.sort_by(|a, b| {
-        b.cp_total_ms
-            .total_cmp(&a.cp_total_ms)
+        b.cp_total_ns
+            .cmp(&a.cp_total_ns)
             .then(b.max_amplification.total_cmp(&a.max_amplification))
     });
     v

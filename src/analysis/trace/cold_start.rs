@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, SpanRef, Sym, TraceId};
 
-use crate::analysis::aggregate::stats::{Samples, Summary, ns_to_ms};
+use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::trace::attrs::{self, span_or_resource};
 use crate::analysis::trace::critical_path::Section;
 use crate::analysis::trace::tree::{TraceTree, process_key};
@@ -45,7 +45,11 @@ pub enum Evidence {
     },
     LaterInvocationOfInstance,
     ProcessAge {
-        age_ms: f64,
+        #[serde(
+            rename = "age_ms",
+            serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+        )]
+        age_ns: u64,
     },
     FirstOfInstance,
     FirstOfInstanceBeforeWarmup,
@@ -318,9 +322,7 @@ fn first_of_instance(inv: &Invocation, epoch_ns: u64, cfg: ColdStartConfig) -> V
         let age = inv.start_ns.saturating_sub(created);
         return Verdict {
             cold: Some(age <= MAX_INIT_AGE_NS),
-            evidence: Evidence::ProcessAge {
-                age_ms: ns_to_ms(age as f64),
-            },
+            evidence: Evidence::ProcessAge { age_ns: age },
             confidence: Confidence::Medium,
         };
     }
@@ -370,12 +372,20 @@ pub struct ColdStart {
     pub invocation_span_id: SpanId,
     pub init_span_id: Option<SpanId>,
     pub instance: Option<Box<str>>,
-    pub init_ms: f64,
+    #[serde(
+        rename = "init_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub init_ns: u64,
     pub init_source: InitSource,
     pub evidence: Evidence,
     pub confidence: Confidence,
     /// Critical-path time the init cost the request, and its share of the trace duration.
-    pub cold_cp_ms: f64,
+    #[serde(
+        rename = "cold_cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cold_cp_ns: u64,
     pub cold_cp_share: f64,
 }
 
@@ -384,10 +394,22 @@ pub struct ColdStart {
 pub struct Penalty {
     pub cold: Summary,
     pub warm: Summary,
-    pub delta_p50_ms: Option<f64>,
-    pub delta_p95_ms: Option<f64>,
+    #[serde(
+        rename = "delta_p50_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p50_ns: Option<i64>,
+    #[serde(
+        rename = "delta_p95_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p95_ns: Option<i64>,
     /// Only when both sides have at least `MIN_SAMPLES_FOR_P99` samples.
-    pub delta_p99_ms: Option<f64>,
+    #[serde(
+        rename = "delta_p99_ms",
+        serialize_with = "crate::analysis::aggregate::stats::opt_ns_as_ms"
+    )]
+    pub delta_p99_ns: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -413,6 +435,48 @@ pub struct FunctionColdStarts {
     pub memory_mb: Option<i64>,
     /// Evidence: the cold start that cost its request the most critical-path time.
     pub worst: Option<SpanRef>,
+    /// The distributions `init` and the penalties summarise, and the instance ids: what a
+    /// snapshot carries so several spantop instances' rows merge (`api::merge`).
+    #[serde(skip)]
+    pub samples: ColdSamples,
+}
+
+/// Function instance ids a row keeps for merging; past this the merged count is a lower bound.
+pub const MAX_INSTANCE_IDS: usize = 1024;
+
+/// A function row's mergeable parts (nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdSamples {
+    pub init: Samples,
+    pub cold_dur: Samples,
+    pub warm_dur: Samples,
+    pub cold_client: Samples,
+    pub warm_client: Samples,
+    /// Distinct instance ids, sorted, at most `MAX_INSTANCE_IDS` of them.
+    pub instance_ids: Vec<String>,
+}
+
+impl ColdSamples {
+    /// The row's summaries from these distributions (one place for both the single-instance
+    /// analysis and the merge).
+    pub fn summarise(&self, row: &mut FunctionColdStarts) {
+        row.init = self.init.summary();
+        row.server_penalty = penalty(&self.cold_dur, &self.warm_dur);
+        row.caller_penalty = penalty(&self.cold_client, &self.warm_client);
+    }
+
+    /// Adds another instance's: distributions as `Samples::merge`, instance ids as a set.
+    pub fn merge(&mut self, other: &ColdSamples) {
+        self.init.merge(&other.init);
+        self.cold_dur.merge(&other.cold_dur);
+        self.warm_dur.merge(&other.warm_dur);
+        self.cold_client.merge(&other.cold_client);
+        self.warm_client.merge(&other.warm_client);
+        self.instance_ids.extend(other.instance_ids.iter().cloned());
+        self.instance_ids.sort_unstable();
+        self.instance_ids.dedup();
+        self.instance_ids.truncate(MAX_INSTANCE_IDS);
+    }
 }
 
 /// Cold starts and per-function figures from classified invocations (§1.5).
@@ -485,11 +549,11 @@ pub fn function_costs(
                 invocation_span_id: inv.span_id,
                 init_span_id: inv.init_span.as_ref().map(|x| x.span_id),
                 instance: inv.instance.clone(),
-                init_ms: ns_to_ms(init_ns as f64),
+                init_ns: init_ns.max(0).unsigned_abs(),
                 init_source: source,
                 evidence: verdicts[k].evidence.clone(),
                 confidence: verdicts[k].confidence,
-                cold_cp_ms: ns_to_ms(cp as f64),
+                cold_cp_ns: cp,
                 cold_cp_share: ratio(cp as f64, inv.trace_duration_ns as f64),
             });
         }
@@ -498,7 +562,25 @@ pub fn function_costs(
             cold.iter()
                 .filter_map(|&k| invs[k].caller.as_ref().map(|c| c.client_ns as i64)),
         );
-        rows.push(FunctionColdStarts {
+        let mut ids: Vec<&str> = members
+            .iter()
+            .filter_map(|&k| invs[k].instance.as_deref())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let parts = ColdSamples {
+            init,
+            cold_dur,
+            warm_dur,
+            cold_client,
+            warm_client,
+            instance_ids: ids
+                .iter()
+                .take(MAX_INSTANCE_IDS)
+                .map(|i| (*i).to_owned())
+                .collect(),
+        };
+        let mut row = FunctionColdStarts {
             function,
             trigger,
             invocations: members.len(),
@@ -506,26 +588,22 @@ pub fn function_costs(
             warm: warm.len(),
             unknown: members.len() - cold.len() - warm.len(),
             cold_rate: ratio(cold.len() as f64, (cold.len() + warm.len()) as f64),
-            init: init.summary_ms(),
-            server_penalty: penalty(&cold_dur, &warm_dur),
-            caller_penalty: penalty(&cold_client, &warm_client),
+            init: Summary::default(),
+            server_penalty: penalty(&Samples::default(), &Samples::default()),
+            caller_penalty: penalty(&Samples::default(), &Samples::default()),
             on_critical_path: on_cp,
             inconsistent_telemetry: members.iter().filter(|&&k| invs[k].inconsistent).count(),
-            instances: {
-                let mut ids: Vec<&str> = members
-                    .iter()
-                    .filter_map(|&k| invs[k].instance.as_deref())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids.len()
-            },
+            instances: ids.len(),
             memory_mb: members
                 .iter()
                 .find_map(|&k| invs[k].memory_bytes)
                 .map(|b| b / (1024 * 1024)),
             worst: worst.map(|(_, at)| at),
-        });
+            samples: ColdSamples::default(),
+        };
+        parts.summarise(&mut row);
+        row.samples = parts;
+        rows.push(row);
     }
     starts.sort_by(|a, b| {
         (a.function, a.trace_id, a.invocation_span_id).cmp(&(
@@ -605,15 +683,16 @@ fn samples(it: impl Iterator<Item = i64>) -> Samples {
     s
 }
 
-fn penalty(cold: &Samples, warm: &Samples) -> Penalty {
-    let (c, w) = (cold.summary_ms(), warm.summary_ms());
+/// Cold against warm: each side's summary and the differences of their percentiles.
+pub fn penalty(cold: &Samples, warm: &Samples) -> Penalty {
+    let (c, w) = (cold.summary(), warm.summary());
     let both = c.n > 0 && w.n > 0;
-    let d = |a: f64, b: f64| both.then(|| ((a - b) * 1000.0).round() / 1000.0);
+    let d = |a: i64, b: i64| both.then(|| a.saturating_sub(b));
     let enough = c.n >= MIN_SAMPLES_FOR_P99 && w.n >= MIN_SAMPLES_FOR_P99;
     Penalty {
-        delta_p50_ms: d(c.p50_ms, w.p50_ms),
-        delta_p95_ms: d(c.p95_ms, w.p95_ms),
-        delta_p99_ms: if enough { d(c.p99_ms, w.p99_ms) } else { None },
+        delta_p50_ns: d(c.p50_ns, w.p50_ns),
+        delta_p95_ns: d(c.p95_ns, w.p95_ns),
+        delta_p99_ns: if enough { d(c.p99_ns, w.p99_ns) } else { None },
         cold: c,
         warm: w,
     }
@@ -799,9 +878,9 @@ mod tests {
         let v = classify(&invs, BASE_NS, ColdStartConfig::default());
         let (starts, rows) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
-        assert_eq!(starts[0].init_ms, 253.0);
+        assert_eq!(starts[0].init_ns, 253 * MS);
         assert_eq!(starts[0].init_source, InitSource::InitSpan);
-        assert_eq!(starts[0].cold_cp_ms, 253.0);
+        assert_eq!(starts[0].cold_cp_ns, 253 * MS);
         assert_eq!(rows[0].cold_rate, 1.0);
     }
 
@@ -822,8 +901,8 @@ mod tests {
         let (starts, rows) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::CallerGap);
-        assert_eq!(starts[0].init_ms, 650.0);
-        assert_eq!(starts[0].cold_cp_ms, 640.0);
+        assert_eq!(starts[0].init_ns, 650 * MS);
+        assert_eq!(starts[0].cold_cp_ns, 640 * MS);
         assert_eq!((rows[0].cold, rows[0].warm), (1, 20));
     }
 
@@ -878,7 +957,7 @@ mod tests {
         let (starts, _) = function_costs(&invs, &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::Estimate);
-        assert_eq!(starts[0].init_ms, 1_100.0);
+        assert_eq!(starts[0].init_ns, 1_100 * MS);
     }
 
     #[test]
@@ -929,9 +1008,12 @@ mod tests {
         let v = classify(&invs, BASE_NS, ColdStartConfig::default());
         let (_, rows) = function_costs(&invs, &v);
         let p = &rows[0].server_penalty;
-        assert_eq!((p.cold.p50_ms, p.warm.p50_ms), (330.0, 23.0));
-        assert_eq!(p.delta_p50_ms, Some(307.0));
-        assert_eq!(p.delta_p99_ms, None, "n too small");
+        assert_eq!(
+            (p.cold.p50_ns, p.warm.p50_ns),
+            (330 * MS as i64, 23 * MS as i64)
+        );
+        assert_eq!(p.delta_p50_ns, Some(307 * MS as i64));
+        assert_eq!(p.delta_p99_ns, None, "n too small");
     }
 
     #[test]

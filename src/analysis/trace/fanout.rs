@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use crate::model::{SpanId, SpanKind, Sym, TraceId};
 
-use crate::analysis::aggregate::stats::ns_to_ms;
 use crate::analysis::trace::attrs::{self, first_str};
 use crate::analysis::trace::critical_path::inclusive_cp;
 use crate::analysis::trace::self_time::union_within;
@@ -57,15 +56,35 @@ pub struct FanOut {
     pub shape: Shape,
     pub overlapping: bool,
     pub max_concurrency: usize,
-    pub sum_ms: f64,
-    pub wall_ms: f64,
-    pub union_ms: f64,
+    #[serde(
+        rename = "sum_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub sum_ns: u64,
+    #[serde(
+        rename = "wall_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub wall_ns: u64,
+    #[serde(
+        rename = "union_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub union_ns: u64,
     /// `sum / union`: 1.0 is fully sequential.
     pub parallelism: f64,
     /// N+1: `union − max(dur)`, what one batched call would roughly save.
-    pub savings_if_batched_ms: f64,
+    #[serde(
+        rename = "savings_if_batched_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub savings_if_batched_ns: u64,
     /// Critical-path time inside the members (and what they called).
-    pub cp_ms: f64,
+    #[serde(
+        rename = "cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_ns: u64,
     pub truncated_by_error: bool,
     /// Parallel: chance that at least one of `degree` calls exceeds its p99 (Dean & Barroso).
     pub tail_risk: Option<f64>,
@@ -86,7 +105,11 @@ pub struct FanOutChain {
     /// Invocations of the last service per invocation of the first.
     pub amplification: f64,
     pub invocations: usize,
-    pub cp_ms: f64,
+    #[serde(
+        rename = "cp_ms",
+        serialize_with = "crate::analysis::aggregate::stats::ns_as_ms"
+    )]
+    pub cp_ns: u64,
 }
 
 /// `1 − (1 − q)^n`: probability that one of `n` parallel calls exceeds its (1−q)-quantile.
@@ -144,8 +167,8 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
                 .map(|s| (*s).to_owned())
                 .collect();
             x.repetitions = Some(reps);
-            x.savings_if_batched_ms =
-                ((x.union_ms - x.union_ms / reps as f64) * 1000.0).round() / 1000.0;
+            // Batched, the `reps` rounds would take about one round's time.
+            x.savings_if_batched_ns = x.union_ns - x.union_ns / reps.max(1) as u64;
             out.push(x);
         }
         // Distinct calls that run at the same time: overlap components of the entry's calls
@@ -299,20 +322,20 @@ fn finish(
         shape: m.shape,
         overlapping: m.overlapping,
         max_concurrency: m.max_concurrency,
-        sum_ms: ns_to_ms(m.sum as f64),
-        wall_ms: ns_to_ms(m.wall as f64),
-        union_ms: ns_to_ms(m.union as f64),
+        sum_ns: m.sum,
+        wall_ns: m.wall,
+        union_ns: m.union,
         parallelism: if m.union > 0 {
             m.sum as f64 / m.union as f64
         } else {
             1.0
         },
-        savings_if_batched_ms: if kind == FanOutKind::NPlusOne {
-            ns_to_ms(m.union.saturating_sub(m.max_dur) as f64)
+        savings_if_batched_ns: if kind == FanOutKind::NPlusOne {
+            m.union.saturating_sub(m.max_dur)
         } else {
-            0.0
+            0
         },
-        cp_ms: ns_to_ms(m.cp as f64),
+        cp_ns: m.cp,
         truncated_by_error,
         tail_risk: (kind == FanOutKind::Parallel).then(|| tail_risk(g.len(), TAIL_Q)),
         chain: if kind == FanOutKind::Parallel {
@@ -489,7 +512,7 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
             hop_degrees: chain[1..].iter().filter_map(|&k| degree(k)).collect(),
             amplification: count[n] as f64 / count[chain[0]] as f64,
             invocations: count[n],
-            cp_ms: ns_to_ms(chain[1..].iter().map(|&k| cp_of[k]).sum::<u64>() as f64),
+            cp_ns: chain[1..].iter().map(|&k| cp_of[k]).sum::<u64>(),
         });
     }
     out
@@ -501,7 +524,7 @@ mod tests {
     use crate::analysis::trace::critical_path::{
         CpOptions, cp_time_per_span, critical_paths, trace_path,
     };
-    use crate::analysis::trace::fixture::TraceBuilder;
+    use crate::analysis::trace::fixture::{MS, TraceBuilder};
 
     fn run(b: TraceBuilder) -> (Vec<FanOut>, Vec<FanOutChain>) {
         let t = b.build();
@@ -538,8 +561,11 @@ mod tests {
         let f = &f[0];
         assert_eq!(f.kind, FanOutKind::NPlusOne);
         assert_eq!((f.degree, f.shape), (8, Shape::Sequential));
-        assert_eq!((f.union_ms, f.sum_ms, f.wall_ms), (80.0, 80.0, 94.0));
-        assert_eq!(f.savings_if_batched_ms, 70.0);
+        assert_eq!(
+            (f.union_ns, f.sum_ns, f.wall_ns),
+            (80 * MS, 80 * MS, 94 * MS)
+        );
+        assert_eq!(f.savings_if_batched_ns, 70 * MS);
         assert!(!f.overlapping && !f.sentry_n_plus_one_db && !f.sentry_consecutive_http);
     }
 

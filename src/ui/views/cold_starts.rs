@@ -42,21 +42,24 @@ const COLUMNS: [Column<FunctionColdStarts>; 12] = [
         Value::Percent(r.cold_rate)
     }),
     col("Init p50", Constraint::Length(9), |r, _| {
-        Value::Duration(ns(r.init.p50_ms))
+        Value::Duration(ns(r.init.p50_ns))
     }),
     wide(col("Init p99", Constraint::Length(9), |r, _| {
-        Value::Duration(ns(r.init.p99_ms))
+        Value::Duration(ns(r.init.p99_ns))
     })),
     wide(col("Cold p50", Constraint::Length(9), |r, _| {
-        Value::Duration(ns(r.server_penalty.cold.p50_ms))
+        Value::Duration(ns(r.server_penalty.cold.p50_ns))
     })),
     wide(col("Warm p50", Constraint::Length(9), |r, _| {
-        Value::Duration(ns(r.server_penalty.warm.p50_ms))
+        Value::Duration(ns(r.server_penalty.warm.p50_ns))
     })),
     col("Penalty", Constraint::Length(9), |r, _| {
-        r.server_penalty.delta_p50_ms.map_or(Value::Missing, |p| {
-            let sign = if p < 0.0 { "-" } else { "+" };
-            Value::Shown(format!("{sign}{}", dur(ns(p.abs()))), Key::Num(p))
+        r.server_penalty.delta_p50_ns.map_or(Value::Missing, |p| {
+            let sign = if p < 0 { "-" } else { "+" };
+            Value::Shown(
+                format!("{sign}{}", dur(p.unsigned_abs())),
+                Key::Num(p as f64),
+            )
         })
     }),
     col("On CP", Constraint::Length(6), |r, _| {
@@ -87,8 +90,8 @@ impl ListView for ColdStarts {
                     || r.trigger.is_some_and(|t| contains(t.as_str(), &w))
             }
             Term::ColdStart => r.cold > 0,
-            Term::LongerThan(t) => ns(r.init.p50_ms) > *t,
-            Term::ShorterThan(t) => ns(r.init.p50_ms) < *t,
+            Term::LongerThan(t) => ns(r.init.p50_ns) > *t,
+            Term::ShorterThan(t) => ns(r.init.p50_ns) < *t,
             _ => false,
         }
     }

@@ -61,7 +61,7 @@ const COLUMNS: [Column<Pattern>; 8] = [
         Value::Shown(text, Key::Num(r.mean_degree))
     }),
     col("Cost", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.cp_ms))
+        Value::Duration(ns(r.cp_ns))
     }),
 ];
 
@@ -90,8 +90,8 @@ impl ListView for Fanout {
             }
             Term::NPlus1 => matches!(r.kind, PatternKind::NPlusOne | PatternKind::MnPlusOne),
             Term::Fanout => matches!(r.kind, PatternKind::Parallel | PatternKind::Chain),
-            Term::LongerThan(t) => ns(r.cp_ms) > *t,
-            Term::ShorterThan(t) => ns(r.cp_ms) < *t,
+            Term::LongerThan(t) => ns(r.cp_ns) > *t,
+            Term::ShorterThan(t) => ns(r.cp_ns) < *t,
             _ => false,
         }
     }

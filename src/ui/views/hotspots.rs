@@ -24,10 +24,10 @@ struct Cells<'a> {
     /// The operation, or for a gap the operations called over the edge.
     operation: Cow<'a, str>,
     /// Spans: of the operation, the edge's client calls, or the background work. One meaning
-    /// for every row, and `mean_ms` is per span.
+    /// for every row, and `mean_ns` is per span.
     count: u64,
-    total_ms: f64,
-    mean_ms: f64,
+    total_ns: u64,
+    mean_ns: u64,
     /// Of the critical path (operations) or of the client time (gaps); none for background.
     share: Option<f64>,
 }
@@ -43,8 +43,8 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 callee: None,
                 operation: r.operation.as_str().into(),
                 count: r.count,
-                total_ms: r.cp_total_ms,
-                mean_ms: r.cp_total_ms / r.count.max(1) as f64,
+                total_ns: r.cp_total_ns,
+                mean_ns: r.cp_total_ns / r.count.max(1),
                 share: Some(r.cp_share),
             }
         }
@@ -62,9 +62,9 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                     .join(", ")
                     .into(),
                 count: r.gap.n as u64,
-                total_ms: r.gap.total_ms,
-                mean_ms: r.gap.mean_ms,
-                share: Some(r.gap.total_ms / r.client.total_ms.max(1e-9)),
+                total_ns: ns(r.gap.total_ns),
+                mean_ns: ns(r.gap.mean_ns),
+                share: Some(r.gap.total_ns as f64 / r.client.total_ns.max(1) as f64),
             }
         }
         HotspotEntry::Background(i) => {
@@ -79,8 +79,8 @@ fn cells<'a>(e: &HotspotEntry, d: &'a ViewData) -> Option<Cells<'a>> {
                 callee: None,
                 operation: r.operation.as_str().into(),
                 count: r.spans,
-                total_ms: r.total_ms,
-                mean_ms: r.total_ms / r.spans.max(1) as f64,
+                total_ns: r.total_ns,
+                mean_ns: r.total_ns / r.spans.max(1),
                 share: None,
             }
         }
@@ -117,10 +117,10 @@ const COLUMNS: [Column<HotspotEntry>; 7] = [
         with(r, d, |c| Value::Count(c.count))
     })),
     col("Total", Constraint::Length(8), |r, d| {
-        with(r, d, |c| Value::Duration(ns(c.total_ms)))
+        with(r, d, |c| Value::Duration(c.total_ns))
     }),
     col("Mean", Constraint::Length(8), |r, d| {
-        with(r, d, |c| Value::Duration(ns(c.mean_ms)))
+        with(r, d, |c| Value::Duration(c.mean_ns))
     }),
     col("Share", Constraint::Length(6), |r, d| {
         with(r, d, |c| {
@@ -168,8 +168,8 @@ impl ListView for Hotspots {
                     || c.callee.is_some_and(|x| contains(x, &w))
                     || contains(&c.operation, &w)
             }
-            Term::LongerThan(t) => ns(c.mean_ms) > *t,
-            Term::ShorterThan(t) => ns(c.mean_ms) < *t,
+            Term::LongerThan(t) => c.mean_ns > *t,
+            Term::ShorterThan(t) => c.mean_ns < *t,
             _ => false,
         }
     }

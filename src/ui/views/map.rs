@@ -54,10 +54,10 @@ const COLUMNS: [Column<EdgeRow>; 9] = [
         Value::Percent(r.error_rate)
     }),
     col("p50", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.client.p50_ms))
+        Value::Duration(ns(r.client.p50_ns))
     }),
     col("p99", Constraint::Length(8), |r, _| {
-        Value::Duration(ns(r.client.p99_ms))
+        Value::Duration(ns(r.client.p99_ns))
     }),
     // Missing for a caller no entry point reaches (only inside a cycle).
     wide(col("Depth", Constraint::Length(5), |r, d| {
@@ -67,7 +67,7 @@ const COLUMNS: [Column<EdgeRow>; 9] = [
         if r.gap.n == 0 {
             Value::Missing
         } else {
-            Value::Duration(ns(r.gap.mean_ms))
+            Value::Duration(ns(r.gap.mean_ns))
         }
     })),
 ];
@@ -106,8 +106,8 @@ impl ListView for Map {
                 contains(r.caller.as_str(), &w) || contains(r.callee.as_str(), &w)
             }
             Term::Error => r.errors > 0,
-            Term::LongerThan(t) => ns(r.client.p50_ms) > *t,
-            Term::ShorterThan(t) => ns(r.client.p50_ms) < *t,
+            Term::LongerThan(t) => ns(r.client.p50_ns) > *t,
+            Term::ShorterThan(t) => ns(r.client.p50_ns) < *t,
             _ => false,
         }
     }

@@ -160,7 +160,7 @@ pub(crate) fn name_id(parts: &[&str]) -> RowId {
     RowId::Name(parts.join("\u{0}"))
 }
 
-/// The report's milliseconds as the nanoseconds the UI prints and filters by.
-pub(crate) fn ns(ms: f64) -> u64 {
-    (ms.max(0.0) * 1e6) as u64
+/// A finding's duration (signed or not) as the nanoseconds the UI prints and filters by.
+pub(crate) fn ns(v: impl crate::analysis::aggregate::stats::Nanos) -> u64 {
+    v.as_duration_ns()
 }

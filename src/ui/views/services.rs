@@ -33,13 +33,13 @@ const COLUMNS: [Column<ServiceRow>; 8] = [
         served(r, Value::Percent(r.red.error_rate))
     }),
     col("p50", Constraint::Length(8), |r, _| {
-        served(r, Value::Duration(ns(r.red.duration.p50_ms)))
+        served(r, Value::Duration(ns(r.red.duration.p50_ns)))
     }),
     col("p95", Constraint::Length(8), |r, _| {
-        served(r, Value::Duration(ns(r.red.duration.p95_ms)))
+        served(r, Value::Duration(ns(r.red.duration.p95_ns)))
     }),
     col("p99", Constraint::Length(8), |r, _| {
-        served(r, Value::Duration(ns(r.red.duration.p99_ms)))
+        served(r, Value::Duration(ns(r.red.duration.p99_ns)))
     }),
     col("Cold%", Constraint::Length(6), |r, _| {
         r.cold_start_rate.map_or(Value::Missing, Value::Percent)
@@ -71,8 +71,8 @@ impl ListView for Services {
             }
             Term::Error => r.red.errors > 0,
             Term::ColdStart => r.cold_starts > 0,
-            Term::LongerThan(t) => ns(r.red.duration.p95_ms) > *t,
-            Term::ShorterThan(t) => ns(r.red.duration.p95_ms) < *t,
+            Term::LongerThan(t) => ns(r.red.duration.p95_ns) > *t,
+            Term::ShorterThan(t) => ns(r.red.duration.p95_ns) < *t,
             _ => false,
         }
     }
