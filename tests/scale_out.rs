@@ -74,6 +74,26 @@ fn shop_traces(requests: u64) -> Vec<Vec<Span>> {
     by_id.into_values().collect()
 }
 
+/// Every `every`th trace gets fire-and-forget work: one child span moved to start after its
+/// root ended (background work, `trace::background`), 5 ms long.
+fn with_background(mut traces: Vec<Vec<Span>>, every: usize) -> Vec<Vec<Span>> {
+    for spans in traces.iter_mut().step_by(every) {
+        let Some(root_end) = spans
+            .iter()
+            .filter(|s| s.parent_span_id.is_none())
+            .map(|s| s.end_ns)
+            .max()
+        else {
+            continue;
+        };
+        if let Some(child) = spans.iter_mut().rfind(|s| s.parent_span_id.is_some()) {
+            child.start_ns = root_end + 1_000_000;
+            child.end_ns = child.start_ns + 5_000_000;
+        }
+    }
+    traces
+}
+
 /// The shard a trace goes to: the Collector hashes the trace id; any stable hash routes whole
 /// traces the same way.
 fn shard_of(id: spantop::model::TraceId, shards: usize) -> usize {
@@ -116,7 +136,7 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
         shards.push(common::start(ServerConfig::ephemeral()).await);
     }
     let mut whole = common::start(ServerConfig::ephemeral()).await;
-    let traces = shop_traces(300);
+    let traces = with_background(shop_traces(300), 10);
     let per_shard = send_routed(&shards, &traces).await;
     let mut all = TraceServiceClient::connect(format!("http://{}", whole.grpc_addr))
         .await
@@ -167,6 +187,98 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     };
     assert_eq!(edges(m), edges(&w));
     assert_eq!(m.cold_starts.count, w.cold_starts.count);
+    // Cold starts per function: counts exact, init and cold/warm percentiles from the merged
+    // distributions within the bound, instances counted once across spantop instances.
+    let cold_rows = |f: &spantop::analysis::findings::Findings| {
+        let mut rows = f.cold_starts.by_function.clone();
+        rows.sort_by_key(|r| (r.function, r.trigger));
+        rows
+    };
+    let (mc, wc) = (cold_rows(m), cold_rows(&w));
+    assert_eq!(mc.len(), wc.len());
+    assert!(
+        wc.iter().any(|r| r.cold > 0
+            && r.init.n > 0
+            && r.instances > 1
+            && r.server_penalty.delta_p50_ns.is_some()),
+        "the shop's functions have cold starts with init times, instances and a penalty: {wc:?}"
+    );
+    let near = |what: &str, x: f64, y: f64| {
+        assert!((x - y).abs() <= 0.01 * y.abs() + 1.0, "{what}: {x} vs {y}");
+    };
+    for (a, b) in mc.iter().zip(&wc) {
+        let name = format!("{} ({:?})", a.function, a.trigger);
+        assert_eq!(
+            (
+                a.function,
+                a.trigger,
+                a.invocations,
+                a.cold,
+                a.warm,
+                a.unknown,
+                a.on_critical_path,
+                a.instances,
+                a.memory_mb
+            ),
+            (
+                b.function,
+                b.trigger,
+                b.invocations,
+                b.cold,
+                b.warm,
+                b.unknown,
+                b.on_critical_path,
+                b.instances,
+                b.memory_mb
+            ),
+            "{name}"
+        );
+        assert_eq!(a.init.n, b.init.n, "{name}");
+        near(
+            &format!("{name} init total"),
+            a.init.total_ns as f64,
+            b.init.total_ns as f64,
+        );
+        near(
+            &format!("{name} init p50"),
+            a.init.p50_ns as f64,
+            b.init.p50_ns as f64,
+        );
+        near(
+            &format!("{name} init p99"),
+            a.init.p99_ns as f64,
+            b.init.p99_ns as f64,
+        );
+        for (side, x, y) in [
+            ("server", &a.server_penalty, &b.server_penalty),
+            ("caller", &a.caller_penalty, &b.caller_penalty),
+        ] {
+            assert_eq!((x.cold.n, x.warm.n), (y.cold.n, y.warm.n), "{name} {side}");
+            near(
+                &format!("{name} {side} cold p50"),
+                x.cold.p50_ns as f64,
+                y.cold.p50_ns as f64,
+            );
+            near(
+                &format!("{name} {side} warm p50"),
+                x.warm.p50_ns as f64,
+                y.warm.p50_ns as f64,
+            );
+            assert_eq!(
+                x.delta_p50_ns.is_some(),
+                y.delta_p50_ns.is_some(),
+                "{name} {side}"
+            );
+        }
+    }
+    // Background work per operation: exact.
+    let background = |f: &spantop::analysis::findings::Findings| {
+        let mut rows = f.hotspots.background.clone();
+        rows.sort_by_key(|r| (r.service, r.operation, r.kind));
+        rows
+    };
+    assert!(!background(&w).is_empty(), "the shop has background work");
+    assert_eq!(background(m), background(&w));
     assert_eq!(m.n_plus_one.count, w.n_plus_one.count);
     assert_eq!(m.errors.traces_with_errors, w.errors.traces_with_errors);
 

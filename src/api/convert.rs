@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 
 use crate::analysis::aggregate::callgraph::{EdgeAgg, ServiceMap};
-use crate::analysis::aggregate::hotspots::{CpAgg, HotspotAgg, OpTimes, PathAgg};
+use crate::analysis::aggregate::hotspots::{BackgroundAgg, CpAgg, HotspotAgg, OpTimes, PathAgg};
 use crate::analysis::aggregate::red::{Red, RedAgg};
 use crate::analysis::aggregate::stats::{Buckets, Repr, Samples, Sketch};
 use crate::analysis::engine::Aggregates;
 use crate::analysis::findings::view::ViewData;
 use crate::analysis::findings::{Findings, PatternKind};
+use crate::analysis::trace::background::BackgroundKind;
+use crate::analysis::trace::cold_start::{ColdSamples, MAX_INSTANCE_IDS};
 use crate::analysis::trace::edges::CallKind;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
@@ -81,6 +83,13 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
                     inconsistent_telemetry: c.inconsistent_telemetry as u64,
                     memory_mb: c.memory_mb,
                     worst: c.worst.map(span_ref_to_pb),
+                    init: Some(samples_to_pb(&c.samples.init)),
+                    cold_duration: Some(samples_to_pb(&c.samples.cold_dur)),
+                    warm_duration: Some(samples_to_pb(&c.samples.warm_dur)),
+                    cold_client: Some(samples_to_pb(&c.samples.cold_client)),
+                    warm_client: Some(samples_to_pb(&c.samples.warm_client)),
+                    instances: c.instances as u64,
+                    instance_ids: c.samples.instance_ids.clone(),
                 })
                 .collect(),
         }),
@@ -255,7 +264,76 @@ fn hotspots_to_pb(h: &HotspotAgg) -> pb::Hotspots {
                 traces: a.traces as u64,
             })
             .collect(),
+        background: h
+            .background
+            .iter()
+            .map(|(((s, o), kind), a)| pb::BackgroundWork {
+                service: s.to_string(),
+                operation: o.to_string(),
+                kind: background_kind_to_pb(*kind) as i32,
+                spans: a.spans,
+                total_ns: a.total_ns,
+                longest_ns: a.longest_ns,
+            })
+            .collect(),
     }
+}
+
+fn background_kind_to_pb(k: BackgroundKind) -> pb::BackgroundKind {
+    match k {
+        BackgroundKind::Stream => pb::BackgroundKind::Stream,
+        BackgroundKind::OutlivesRoot => pb::BackgroundKind::OutlivesRoot,
+        BackgroundKind::ConsumerLoop => pb::BackgroundKind::ConsumerLoop,
+    }
+}
+
+fn background_kind_from_pb(k: i32) -> anyhow::Result<BackgroundKind> {
+    Ok(match pb::BackgroundKind::try_from(k) {
+        Ok(pb::BackgroundKind::Stream) => BackgroundKind::Stream,
+        Ok(pb::BackgroundKind::OutlivesRoot) => BackgroundKind::OutlivesRoot,
+        Ok(pb::BackgroundKind::ConsumerLoop) => BackgroundKind::ConsumerLoop,
+        _ => bail!("unknown background kind {k}"),
+    })
+}
+
+/// A cold-start row's distributions and instance ids from the wire.
+pub fn cold_samples_from_pb(c: &pb::FunctionColdStarts) -> anyhow::Result<ColdSamples> {
+    let get = |s: Option<&pb::Samples>, what: &str| {
+        samples_from_pb(s).with_context(|| format!("cold starts of {}: {what}", c.function))
+    };
+    let parts = ColdSamples {
+        init: get(c.init.as_ref(), "init")?,
+        cold_dur: get(c.cold_duration.as_ref(), "cold duration")?,
+        warm_dur: get(c.warm_duration.as_ref(), "warm duration")?,
+        cold_client: get(c.cold_client.as_ref(), "cold client")?,
+        warm_client: get(c.warm_client.as_ref(), "warm client")?,
+        instance_ids: {
+            let mut ids = c.instance_ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.truncate(MAX_INSTANCE_IDS);
+            ids
+        },
+    };
+    // Old instances send no distributions; a count that disagrees is a corrupt snapshot.
+    let has = |s: &Option<pb::Samples>| s.is_some();
+    if has(&c.init) && parts.init.len() as u64 != c.cold {
+        bail!(
+            "cold starts of {}: {} cold but {} init times",
+            c.function,
+            c.cold,
+            parts.init.len()
+        );
+    }
+    if has(&c.cold_duration) && parts.cold_dur.len() as u64 != c.cold
+        || has(&c.warm_duration) && parts.warm_dur.len() as u64 != c.warm
+    {
+        bail!(
+            "cold starts of {}: durations do not match the cold/warm counts",
+            c.function
+        );
+    }
+    Ok(parts)
 }
 
 pub fn samples_to_pb(s: &Samples) -> pb::Samples {
@@ -418,6 +496,17 @@ pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
                     count: t.count,
                     total_ns: t.total_ns,
                     self_ns: t.self_ns,
+                },
+            );
+        }
+        for b in &h.background {
+            let kind = background_kind_from_pb(b.kind)?;
+            hotspots.background.insert(
+                ((Sym::new(&b.service), Sym::new(&b.operation)), kind),
+                BackgroundAgg {
+                    spans: b.spans,
+                    total_ns: b.total_ns,
+                    longest_ns: b.longest_ns,
                 },
             );
         }

@@ -10,15 +10,19 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use rustc_hash::FxHashMap;
 
-use crate::analysis::aggregate::stats::Summary;
+use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::engine::Aggregates;
 use crate::analysis::findings::{
     FanOutList, Findings, FindingsOptions, FindingsSource, Pattern, PatternKind,
 };
-use crate::analysis::trace::cold_start::{ColdStartConfig, FunctionColdStarts, Penalty};
+use crate::analysis::trace::cold_start::{
+    ColdSamples, ColdStartConfig, FunctionColdStarts, penalty,
+};
 use crate::model::{SpanRef, Sym};
 
-use super::convert::{aggregates_from_pb, pattern_kind_from_pb, span_ref_from_pb};
+use super::convert::{
+    aggregates_from_pb, cold_samples_from_pb, pattern_kind_from_pb, span_ref_from_pb,
+};
 use super::pb;
 
 /// One instance's snapshot, decoded and checked.
@@ -28,6 +32,8 @@ pub struct InstanceSnapshot {
     pub aggregates: Aggregates,
     pub counters: pb::Counters,
     cold_starts: pb::ColdStarts,
+    /// Each `cold_starts.by_function` row's distributions, decoded.
+    cold_samples: Vec<ColdSamples>,
     fan_outs: pb::FanOuts,
     errors: pb::ErrorCounts,
 }
@@ -43,16 +49,19 @@ impl InstanceSnapshot {
             }
         }
         let cold_starts = s.cold_starts.unwrap_or_default();
+        let mut cold_samples = Vec::with_capacity(cold_starts.by_function.len());
         for c in &cold_starts.by_function {
             if let Some(w) = &c.worst {
                 span_ref_from_pb(w).context("cold-start evidence")?;
             }
+            cold_samples.push(cold_samples_from_pb(c)?);
         }
         Ok(InstanceSnapshot {
             generation: s.generation,
             aggregates,
             counters: s.counters.unwrap_or_default(),
             cold_starts,
+            cold_samples,
             fan_outs,
             errors: s.errors.unwrap_or_default(),
         })
@@ -93,20 +102,10 @@ fn ratio(a: usize, b: usize) -> f64 {
     if b > 0 { a as f64 / b as f64 } else { 0.0 }
 }
 
-fn no_penalty() -> Penalty {
-    Penalty {
-        cold: Summary::default(),
-        warm: Summary::default(),
-        delta_p50_ns: None,
-        delta_p95_ns: None,
-        delta_p99_ns: None,
-    }
-}
-
 fn merge_cold_starts(f: &mut Findings, parts: &[&InstanceSnapshot]) {
     let mut rows: BTreeMap<(Sym, Option<Sym>), FunctionColdStarts> = BTreeMap::new();
     for p in parts {
-        for c in &p.cold_starts.by_function {
+        for (c, samples) in p.cold_starts.by_function.iter().zip(&p.cold_samples) {
             let function = Sym::new(&c.function);
             let trigger = (!c.trigger.is_empty()).then(|| Sym::new(&c.trigger));
             let row = rows
@@ -119,15 +118,15 @@ fn merge_cold_starts(f: &mut Findings, parts: &[&InstanceSnapshot]) {
                     warm: 0,
                     unknown: 0,
                     cold_rate: 0.0,
-                    // Distributions per function stay on the instances (not in the snapshot).
                     init: Summary::default(),
-                    server_penalty: no_penalty(),
-                    caller_penalty: no_penalty(),
+                    server_penalty: penalty(&Samples::default(), &Samples::default()),
+                    caller_penalty: penalty(&Samples::default(), &Samples::default()),
                     on_critical_path: 0,
                     inconsistent_telemetry: 0,
                     instances: 0,
                     memory_mb: None,
                     worst: None,
+                    samples: ColdSamples::default(),
                 });
             row.invocations += usize_of(c.invocations);
             row.cold += usize_of(c.cold);
@@ -135,7 +134,11 @@ fn merge_cold_starts(f: &mut Findings, parts: &[&InstanceSnapshot]) {
             row.unknown += usize_of(c.unknown);
             row.on_critical_path += usize_of(c.on_critical_path);
             row.inconsistent_telemetry += usize_of(c.inconsistent_telemetry);
+            // A function instance serves traces routed to several spantop instances: its ids
+            // are united, not counted twice (the largest count stands when a list was cut).
+            row.instances = row.instances.max(usize_of(c.instances));
             row.memory_mb = row.memory_mb.or(c.memory_mb);
+            row.samples.merge(samples);
             if row.worst.is_none() {
                 row.worst = c.worst.as_ref().and_then(|w| span_ref_from_pb(w).ok());
             }
@@ -144,6 +147,10 @@ fn merge_cold_starts(f: &mut Findings, parts: &[&InstanceSnapshot]) {
     let mut by_function: Vec<FunctionColdStarts> = rows.into_values().collect();
     for r in &mut by_function {
         r.cold_rate = ratio(r.cold, r.cold + r.warm);
+        r.instances = r.instances.max(r.samples.instance_ids.len());
+        let samples = std::mem::take(&mut r.samples);
+        samples.summarise(r);
+        r.samples = samples;
     }
     by_function.sort_by(|a, b| b.cold.cmp(&a.cold).then(a.function.cmp(&b.function)));
     let cs = &mut f.cold_starts;
@@ -209,7 +216,7 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
                 kind,
                 Sym::new(&x.service),
                 Sym::new(&x.parent),
-                x.target.clone(),
+                bare_target(&x.target, x.signature.as_deref()).to_owned(),
                 x.signature.clone(),
             );
             let (row, degree_sum, worst_weight) = rows
@@ -231,12 +238,33 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
             }
         }
     }
-    let mut patterns: Vec<Pattern> = rows
-        .into_values()
-        .map(|(mut p, degree_sum, _)| {
-            p.mean_degree = degree_sum / p.occurrences.max(1) as f64;
-            p
+    // Names that read the same for several signatures are told apart by them, as
+    // `Findings::build` does: an instance that saw one of them wrote the name bare.
+    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, &str), usize> = FxHashMap::default();
+    for (kind, service, parent, target, _) in rows.keys() {
+        *same_name
+            .entry((*kind, *service, *parent, target.as_str()))
+            .or_default() += 1;
+    }
+    let shared: Vec<bool> = rows
+        .keys()
+        .map(|(kind, service, parent, target, _)| {
+            same_name[&(*kind, *service, *parent, target.as_str())] > 1
         })
+        .collect();
+    let mut patterns: Vec<Pattern> = rows
+        .into_iter()
+        .zip(shared)
+        .map(
+            |(((.., target, signature), (mut p, degree_sum, _)), shared)| {
+                p.mean_degree = degree_sum / p.occurrences.max(1) as f64;
+                p.target = match &signature {
+                    Some(sig) if shared => format!("{target} [{sig}]"),
+                    _ => target,
+                };
+                p
+            },
+        )
         .collect();
     // The order `Findings::build` gives them.
     let weight = |p: &Pattern| match p.kind {
@@ -251,6 +279,19 @@ fn merge_fan_outs(f: &mut Findings, parts: &[&InstanceSnapshot]) {
             .then(a.target.cmp(&b.target))
     });
     f.patterns = patterns;
+}
+
+/// A pattern's target without the ` [signature]` an instance added to tell it from another
+/// signature of the same name.
+pub fn bare_target<'a>(target: &'a str, signature: Option<&str>) -> &'a str {
+    signature
+        .and_then(|sig| {
+            target
+                .strip_suffix(']')
+                .and_then(|t| t.strip_suffix(sig))
+                .and_then(|t| t.strip_suffix(" ["))
+        })
+        .unwrap_or(target)
 }
 
 fn empty_pattern(kind: PatternKind, x: &pb::Pattern, worst: SpanRef) -> Pattern {
@@ -283,7 +324,8 @@ mod tests {
     use crate::analysis::engine::Engine;
     use crate::analysis::findings::view::ViewData;
     use crate::analysis::trace::fixture::gateway_call;
-    use crate::api::convert::snapshot;
+    use crate::api::convert::{snapshot, span_ref_to_pb};
+    use crate::model::TraceId;
     use crate::store::StoreSnapshot;
 
     /// Three engines' snapshots, through the wire types and back, merge to the figures of one
@@ -343,6 +385,64 @@ mod tests {
         assert_eq!(ops(&merged), ops(&whole));
         let lat = (merged.latency.p95_ns as f64, whole.latency.p95_ns as f64);
         assert!((lat.0 - lat.1).abs() <= 0.01 * lat.1 + 1.0, "{lat:?}");
+    }
+
+    /// An instance that saw one signature of a loop wrote its name bare, one that saw two wrote
+    /// `name [signature]`: the merge keys them as the analysis does (by signature) and tells
+    /// them apart again.
+    #[test]
+    fn patterns_merge_by_signature_whatever_each_instance_wrote() {
+        let pattern = |target: &str, sig: &str, n: u64| pb::Pattern {
+            kind: pb::PatternKind::NPlusOne as i32,
+            service: "orders".into(),
+            parent: "GET /orders".into(),
+            target: target.into(),
+            signature: Some(sig.into()),
+            occurrences: n,
+            traces: n,
+            worst: Some(span_ref_to_pb(SpanRef::new(
+                TraceId::from_bytes(&[1; 16]).expect("id"),
+                crate::model::SpanId::from_bytes(&[2; 8]).expect("id"),
+            ))),
+            ..Default::default()
+        };
+        let part = |patterns: Vec<pb::Pattern>| {
+            InstanceSnapshot::decode(pb::Snapshot {
+                fan_outs: Some(pb::FanOuts {
+                    patterns,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .expect("decodes")
+        };
+        let a = part(vec![pattern("db get", "SELECT a", 3)]);
+        let b = part(vec![
+            pattern("db get [SELECT a]", "SELECT a", 2),
+            pattern("db get [SELECT b]", "SELECT b", 4),
+        ]);
+        let c = part(vec![pattern("db get", "SELECT a", 1)]);
+        let rows = |parts: &[&InstanceSnapshot]| {
+            let mut r: Vec<(String, usize)> = merged_findings(parts)
+                .patterns
+                .iter()
+                .map(|p| (p.target.clone(), p.occurrences))
+                .collect();
+            r.sort();
+            r
+        };
+        assert_eq!(
+            rows(&[&a, &b]),
+            vec![
+                ("db get [SELECT a]".to_owned(), 5),
+                ("db get [SELECT b]".to_owned(), 4)
+            ]
+        );
+        // One signature only: the bare name, as a single instance would write it.
+        assert_eq!(rows(&[&a, &c]), vec![("db get".to_owned(), 4)]);
+        assert_eq!(bare_target("x [y]", Some("y")), "x");
+        assert_eq!(bare_target("x [y]", Some("z")), "x [y]");
+        assert_eq!(bare_target("x", None), "x");
     }
 
     #[test]

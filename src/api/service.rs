@@ -158,9 +158,17 @@ impl Spantop for Api {
     }
 }
 
+type PatternKey = (
+    crate::analysis::findings::PatternKind,
+    crate::model::Sym,
+    crate::model::Sym,
+    String,
+    Option<String>,
+);
+
 /// What a watcher has been told: occurrences per pattern and cold starts per function.
 struct Seen {
-    patterns: rustc_hash::FxHashMap<String, usize>,
+    patterns: rustc_hash::FxHashMap<PatternKey, usize>,
     cold: rustc_hash::FxHashMap<String, usize>,
     error_traces: usize,
 }
@@ -181,7 +189,15 @@ impl Seen {
         let f = &view.findings;
         let mut out = Vec::new();
         for p in &f.patterns {
-            let key = format!("{:?}|{}|{}|{}", p.kind, p.service, p.parent, p.target);
+            // Keyed as `Findings::build` groups them: the signature tells loops apart whose
+            // names read the same.
+            let key = (
+                p.kind,
+                p.service,
+                p.parent,
+                super::merge::bare_target(&p.target, p.signature.as_deref()).to_owned(),
+                p.signature.clone(),
+            );
             let before = self.patterns.insert(key, p.occurrences).unwrap_or(0);
             if p.occurrences > before {
                 out.push(pb::FindingEvent {

@@ -128,14 +128,14 @@ pub struct HotspotAgg {
     pub(crate) ops: BTreeMap<OpKey, CpAgg>,
     pub(crate) times: BTreeMap<OpKey, OpTimes>,
     pub(crate) paths: BTreeMap<Sym, PathAgg>,
-    background: BTreeMap<(OpKey, BackgroundKind), BackgroundAgg>,
+    pub(crate) background: BTreeMap<(OpKey, BackgroundKind), BackgroundAgg>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct BackgroundAgg {
-    spans: u64,
-    total_ns: u64,
-    longest_ns: u64,
+pub(crate) struct BackgroundAgg {
+    pub(crate) spans: u64,
+    pub(crate) total_ns: u64,
+    pub(crate) longest_ns: u64,
 }
 
 /// Background work of one operation (`trace::background`), apart from request hotspots.

@@ -435,6 +435,48 @@ pub struct FunctionColdStarts {
     pub memory_mb: Option<i64>,
     /// Evidence: the cold start that cost its request the most critical-path time.
     pub worst: Option<SpanRef>,
+    /// The distributions `init` and the penalties summarise, and the instance ids: what a
+    /// snapshot carries so several spantop instances' rows merge (`api::merge`).
+    #[serde(skip)]
+    pub samples: ColdSamples,
+}
+
+/// Function instance ids a row keeps for merging; past this the merged count is a lower bound.
+pub const MAX_INSTANCE_IDS: usize = 1024;
+
+/// A function row's mergeable parts (nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColdSamples {
+    pub init: Samples,
+    pub cold_dur: Samples,
+    pub warm_dur: Samples,
+    pub cold_client: Samples,
+    pub warm_client: Samples,
+    /// Distinct instance ids, sorted, at most `MAX_INSTANCE_IDS` of them.
+    pub instance_ids: Vec<String>,
+}
+
+impl ColdSamples {
+    /// The row's summaries from these distributions (one place for both the single-instance
+    /// analysis and the merge).
+    pub fn summarise(&self, row: &mut FunctionColdStarts) {
+        row.init = self.init.summary();
+        row.server_penalty = penalty(&self.cold_dur, &self.warm_dur);
+        row.caller_penalty = penalty(&self.cold_client, &self.warm_client);
+    }
+
+    /// Adds another instance's: distributions as `Samples::merge`, instance ids as a set.
+    pub fn merge(&mut self, other: &ColdSamples) {
+        self.init.merge(&other.init);
+        self.cold_dur.merge(&other.cold_dur);
+        self.warm_dur.merge(&other.warm_dur);
+        self.cold_client.merge(&other.cold_client);
+        self.warm_client.merge(&other.warm_client);
+        self.instance_ids.extend(other.instance_ids.iter().cloned());
+        self.instance_ids.sort_unstable();
+        self.instance_ids.dedup();
+        self.instance_ids.truncate(MAX_INSTANCE_IDS);
+    }
 }
 
 /// Cold starts and per-function figures from classified invocations (§1.5).
@@ -520,7 +562,25 @@ pub fn function_costs(
             cold.iter()
                 .filter_map(|&k| invs[k].caller.as_ref().map(|c| c.client_ns as i64)),
         );
-        rows.push(FunctionColdStarts {
+        let mut ids: Vec<&str> = members
+            .iter()
+            .filter_map(|&k| invs[k].instance.as_deref())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let parts = ColdSamples {
+            init,
+            cold_dur,
+            warm_dur,
+            cold_client,
+            warm_client,
+            instance_ids: ids
+                .iter()
+                .take(MAX_INSTANCE_IDS)
+                .map(|i| (*i).to_owned())
+                .collect(),
+        };
+        let mut row = FunctionColdStarts {
             function,
             trigger,
             invocations: members.len(),
@@ -528,26 +588,22 @@ pub fn function_costs(
             warm: warm.len(),
             unknown: members.len() - cold.len() - warm.len(),
             cold_rate: ratio(cold.len() as f64, (cold.len() + warm.len()) as f64),
-            init: init.summary(),
-            server_penalty: penalty(&cold_dur, &warm_dur),
-            caller_penalty: penalty(&cold_client, &warm_client),
+            init: Summary::default(),
+            server_penalty: penalty(&Samples::default(), &Samples::default()),
+            caller_penalty: penalty(&Samples::default(), &Samples::default()),
             on_critical_path: on_cp,
             inconsistent_telemetry: members.iter().filter(|&&k| invs[k].inconsistent).count(),
-            instances: {
-                let mut ids: Vec<&str> = members
-                    .iter()
-                    .filter_map(|&k| invs[k].instance.as_deref())
-                    .collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids.len()
-            },
+            instances: ids.len(),
             memory_mb: members
                 .iter()
                 .find_map(|&k| invs[k].memory_bytes)
                 .map(|b| b / (1024 * 1024)),
             worst: worst.map(|(_, at)| at),
-        });
+            samples: ColdSamples::default(),
+        };
+        parts.summarise(&mut row);
+        row.samples = parts;
+        rows.push(row);
     }
     starts.sort_by(|a, b| {
         (a.function, a.trace_id, a.invocation_span_id).cmp(&(
@@ -627,7 +683,8 @@ fn samples(it: impl Iterator<Item = i64>) -> Samples {
     s
 }
 
-fn penalty(cold: &Samples, warm: &Samples) -> Penalty {
+/// Cold against warm: each side's summary and the differences of their percentiles.
+pub fn penalty(cold: &Samples, warm: &Samples) -> Penalty {
     let (c, w) = (cold.summary(), warm.summary());
     let both = c.n > 0 && w.n > 0;
     let d = |a: i64, b: i64| both.then(|| a.saturating_sub(b));
