@@ -1,4 +1,5 @@
-//! Parsing of sizes (`512MiB`, `1G`) and durations (`10s`, `250ms`) given on the command line.
+//! Parsing of sizes (`512MiB`, `1G`) and durations (`10s`, `250ms`) given on the command line,
+//! and Unix times as calendar dates.
 
 use std::time::Duration;
 
@@ -50,9 +51,51 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// (year, month, day) of a Unix time in ns (Howard Hinnant's days-to-civil).
+pub fn civil_date(t_ns: u64) -> (i64, u32, u32) {
+    let z = (t_ns / 86_400_000_000_000) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A Unix time in ns as `2026-01-01T00:00:00.123456789Z` (RFC 3339, UTC; 0 is no timestamp).
+pub fn utc(t_ns: u64) -> String {
+    if t_ns == 0 {
+        return "no timestamp".into();
+    }
+    let (y, m, d) = civil_date(t_ns);
+    let secs = t_ns / 1_000_000_000 % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        t_ns % 1_000_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(
+            utc(1_767_225_600_000_000_000),
+            "2026-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            utc(951_825_600_123_456_789),
+            "2000-02-29T12:00:00.123456789Z"
+        );
+        assert_eq!(utc(0), "no timestamp");
+    }
 
     #[test]
     fn sizes() {

@@ -170,7 +170,7 @@ fn enter_on_a_cold_start_opens_its_trace_and_esc_goes_back() {
 
     // Navigate: first child, next sibling, parent; fold the root.
     press(&mut app, &data, KeyCode::Char('l'));
-    press(&mut app, &data, KeyCode::Char(']'));
+    press(&mut app, &data, KeyCode::Char('}'));
     press(&mut app, &data, KeyCode::Char('h'));
     press(&mut app, &data, KeyCode::Char('g'));
     press(&mut app, &data, KeyCode::Char('c'));
@@ -544,12 +544,12 @@ fn at_80x24_the_help_wraps_and_scrolls_and_tables_name_their_hidden_columns() {
     assert!(s.contains(" Keys 1-"), "{s}");
     // The filter syntax wraps instead of being cut; the last lines are below, reachable.
     assert!(s.contains("duration>250ms") && s.contains("orphan"), "{s}");
-    assert!(!s.contains("Filter: Bksp"), "{s}");
+    assert!(!s.contains("Prompt: Bksp"), "{s}");
     press(&mut app, &data, KeyCode::Char('G'));
     let t = draw(&mut app, &data, 80, 24);
     let s = screen(&t);
     assert!(app.help, "scrolling keeps the help open");
-    assert!(s.contains("Filter: Bksp, C-u"), "{s}");
+    assert!(s.contains("Prompt: Bksp, C-u"), "{s}");
     insta::assert_snapshot!("help_80x24_scrolled", t.backend());
     press(&mut app, &data, KeyCode::Char('k'));
     assert!(app.help);
@@ -819,4 +819,209 @@ fn a_span_without_timestamps_does_not_stretch_the_waterfall() {
         "{axis}"
     );
     assert!(trace.contains("untimed part"), "{trace}");
+}
+
+fn selected_span(app: &App) -> Option<SpanId> {
+    app.trace.as_ref().and_then(|v| v.selected)
+}
+
+/// Find in the Trace view: the header counts the matches, `n`/`N` walk them, Esc clears.
+#[test]
+fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "db.system");
+    let n = app
+        .trace
+        .as_ref()
+        .and_then(|v| v.find.as_ref())
+        .map_or(0, |f| f.matches.len());
+    assert!(n >= 2, "{n} matches");
+    press(&mut app, &data, KeyCode::Enter);
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        let s = screen(&t);
+        assert!(s.contains(&format!("match 1/{n}")), "{s}");
+        insta::assert_snapshot!(format!("trace_find_{w}x{h}"), t.backend());
+    }
+    let first = selected_span(&app);
+    press(&mut app, &data, KeyCode::Char('n'));
+    assert_ne!(selected_span(&app), first);
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("match 2/{n}")));
+    press(&mut app, &data, KeyCode::Char('N'));
+    assert_eq!(selected_span(&app), first);
+    // Backwards from the first match wraps to the last.
+    press(&mut app, &data, KeyCode::Char('N'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("match {n}/{n}")));
+    // Terms must all match; -key drops the spans that carry it.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, " -db.system");
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("no match"));
+    // Esc at the prompt puts the find from before back.
+    press(&mut app, &data, KeyCode::Esc);
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("match 1/{n}")));
+    press(&mut app, &data, KeyCode::Esc);
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(!s.contains("match") && app.tab == Tab::Trace, "{s}");
+}
+
+/// One span with more attributes than the pane has lines, and an event after them.
+fn span_with_a_long_detail() -> ViewData {
+    let resource = Arc::new(Resource::new(vec![
+        KeyValue::new("service.name", AnyValue::Str("web".into())),
+        KeyValue::new("host.name", AnyValue::Str("web-1".into())),
+    ]));
+    let mut child = hostile_span(2, Some(1), "load profile", &resource);
+    child.attributes = (0..30)
+        .map(|i| KeyValue::new(&format!("attr.{i:02}"), AnyValue::Int(i)))
+        .collect::<Vec<_>>()
+        .into();
+    child.events = vec![spantop::model::Event {
+        time_ns: T0 + 30_000_000,
+        name: "cache.miss.event".into(),
+        attributes: vec![KeyValue::new("cache.key", AnyValue::Str("user:42".into()))].into(),
+        dropped_attributes_count: 0,
+    }]
+    .into();
+    child.scope = Arc::new(Scope {
+        name: "io.opentelemetry.jdbc".into(),
+        version: Some("2.1.0".into()),
+        ..Default::default()
+    });
+    view_data(vec![
+        hostile_span(1, None, "GET /profile", &resource),
+        child,
+    ])
+}
+
+#[test]
+fn the_span_pane_takes_the_focus_and_scrolls_to_the_events() {
+    let data = span_with_a_long_detail();
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('j'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    // Everything about the span: ids in full, times, scope.
+    for want in [
+        "span     0000000000000002",
+        "parent   0000000000000001",
+        "trace    00000000000000000000000000000abc",
+        "start    2026-01-01T00:00:00.002000000Z",
+        "end      2026-01-01T00:00:00.050000000Z",
+        "scope    io.opentelemetry.jdbc 2.1.0",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    let t = draw(&mut app, &data, 80, 24);
+    assert!(!screen(&t).contains("cache.miss.event"));
+    // l on a leaf moves into the pane; j scrolls it until the event shows.
+    press(&mut app, &data, KeyCode::Char('l'));
+    let mut presses = 0;
+    while !screen(&draw(&mut app, &data, 80, 24)).contains("cache.miss.event") {
+        press(&mut app, &data, KeyCode::Char('j'));
+        presses += 1;
+        assert!(presses < 60, "the event never scrolled into view");
+    }
+    assert!(presses > 0);
+    // One more line shows the event's attribute.
+    press(&mut app, &data, KeyCode::Char('j'));
+    let t = draw(&mut app, &data, 80, 24);
+    let s = screen(&t);
+    assert!(s.contains("cache.key = user:42"), "{s}");
+    insta::assert_snapshot!("span_pane_scrolled_80x24", t.backend());
+    // The selection stays put while the pane has the keys.
+    assert_eq!(selected_span(&app), SpanId::from_u64(2));
+    // z: the pane full-screen; Esc puts it back; Tab returns to the waterfall.
+    press(&mut app, &data, KeyCode::Char('z'));
+    let t = draw(&mut app, &data, 120, 40);
+    assert!(!screen(&t).contains("Waterfall"));
+    insta::assert_snapshot!("span_pane_full_120x40", t.backend());
+    press(&mut app, &data, KeyCode::Esc);
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("Waterfall"));
+    // y copies the span id (the loop runs the clipboard tool or sends OSC 52).
+    assert_eq!(press(&mut app, &data, KeyCode::Char('y')), Effect::Copy);
+    assert_eq!(app.clipboard.as_deref(), Some("0000000000000002"));
+    assert_eq!(press(&mut app, &data, KeyCode::Char('k')), Effect::None);
+    assert_eq!(app.clipboard, None);
+}
+
+#[test]
+fn waterfall_rows_name_their_service_and_the_axis_zooms_and_pans() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    let axis = |s: &str| {
+        s.lines()
+            .find(|l| l.contains(" span") && l.contains("duration"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let whole = axis(&s);
+    assert!(whole.contains("service"), "{whole}");
+    // Every row carries its service's label (checkout-fn is the cold start's function).
+    assert!(s.contains("checkout-fn"), "{s}");
+    press(&mut app, &data, KeyCode::Char('+'));
+    press(&mut app, &data, KeyCode::Char('+'));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        assert!(screen(&t).contains("zoomed"));
+        insta::assert_snapshot!(format!("trace_zoomed_{w}x{h}"), t.backend());
+    }
+    let zoomed = axis(&screen(&draw(&mut app, &data, 120, 40)));
+    assert_ne!(zoomed, whole);
+    press(&mut app, &data, KeyCode::Char(']'));
+    assert_ne!(axis(&screen(&draw(&mut app, &data, 120, 40))), zoomed);
+    press(&mut app, &data, KeyCode::Char('0'));
+    assert_eq!(axis(&screen(&draw(&mut app, &data, 120, 40))), whole);
+    // Collapse all leaves the root; expand all brings every span back.
+    let all = data
+        .trace(app.trace.as_ref().expect("open").trace_id)
+        .expect("held")
+        .spans
+        .len();
+    press(&mut app, &data, KeyCode::Char('C'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("Waterfall 1/1"));
+    press(&mut app, &data, KeyCode::Char('E'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("Waterfall 1/{all}")));
+}
+
+#[test]
+fn trace_statistics_group_by_service_operation_and_an_attribute() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('s'));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        let s = screen(&t);
+        assert!(
+            s.contains("Trace statistics: by service › operation") && s.contains("% trace"),
+            "{s}"
+        );
+        insta::assert_snapshot!(format!("trace_stats_{w}x{h}"), t.backend());
+    }
+    // The shares are self time over the trace: together they make the whole trace, at most.
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains("checkout-fn"), "{s}");
+    press(&mut app, &data, KeyCode::Char('g'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("by operation"));
+    press(&mut app, &data, KeyCode::Char('g'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("group by attribute:"));
+    type_text(&mut app, &data, "db.system");
+    press(&mut app, &data, KeyCode::Enter);
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(
+        s.contains("by db.system › service") && s.contains("(none)"),
+        "{s}"
+    );
+    press(&mut app, &data, KeyCode::Esc);
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(s.contains("Waterfall") && app.tab == Tab::Trace, "{s}");
 }

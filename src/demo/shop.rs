@@ -892,7 +892,7 @@ fn pod_resource(rng: &mut Rng, name: &str, version: &str) -> Resource {
 
 fn function_resource(rng: &mut Rng, fun: Fun, t: u64) -> Resource {
     let spec = &FUNCTIONS[fun as usize];
-    let (y, m, d) = civil_date(t);
+    let (y, m, d) = crate::units::civil_date(t);
     let instance = format!("{y:04}/{m:02}/{d:02}/[$LATEST]{}", rng.hex(32));
     Resource::new(vec![
         kv_str("service.name", spec.name),
@@ -958,18 +958,4 @@ fn kv_str(key: &str, v: &str) -> KeyValue {
 
 fn kv_int(key: &str, v: i64) -> KeyValue {
     KeyValue::new(key, AnyValue::Int(v))
-}
-
-/// (year, month, day) of a Unix time in ns, for Lambda-style log stream names.
-fn civil_date(t_ns: u64) -> (i64, u32, u32) {
-    // Howard Hinnant's days-to-civil.
-    let z = (t_ns / 86_400_000_000_000) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }

@@ -7,7 +7,8 @@ use rustc_hash::FxHashSet;
 
 use super::filter::Filter;
 use super::keymap::{self, Action, Context};
-use super::views::{ListTab, Open, trace};
+use super::views::trace::{self, find::Find, stats::StatsView, waterfall};
+use super::views::{ListTab, Open};
 use super::widgets::table::ListState;
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::listen::Listening;
@@ -80,6 +81,28 @@ pub enum Effect {
     /// Stop taking new data into the view (ingest goes on).
     Pause,
     Resume,
+    /// Put `App::clipboard` on the clipboard and say how in the status line.
+    Copy,
+}
+
+/// Which pane of the Trace view has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    #[default]
+    Waterfall,
+    Detail,
+}
+
+/// What the text typed at the prompt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prompt {
+    /// A list's filter (`/` on a list tab).
+    #[default]
+    Filter,
+    /// Find in the open trace (`/` on the Trace view).
+    Find,
+    /// The attribute key trace statistics group by.
+    GroupKey,
 }
 
 /// The Trace tab: which trace, which span, what is folded.
@@ -91,6 +114,16 @@ pub struct TraceView {
     pub offset: usize,
     /// Which of the selected span's links `f` follows next.
     link_cursor: usize,
+    pub focus: Focus,
+    /// The span pane's first line shown.
+    pub detail_scroll: usize,
+    /// The span pane takes the whole body (`z`).
+    pub detail_full: bool,
+    pub find: Option<Find>,
+    /// The zoomed time window `[lo, hi)` in absolute ns; `None` is the whole trace.
+    pub window: Option<(u64, u64)>,
+    /// Trace statistics shown instead of the waterfall (`s`).
+    pub stats: Option<StatsView>,
 }
 
 impl TraceView {
@@ -101,6 +134,12 @@ impl TraceView {
             collapsed: FxHashSet::default(),
             offset: 0,
             link_cursor: 0,
+            focus: Focus::Waterfall,
+            detail_scroll: 0,
+            detail_full: false,
+            find: None,
+            window: None,
+            stats: None,
         }
     }
 }
@@ -128,10 +167,15 @@ pub struct App {
     pub in_progress: bool,
     /// The Map tab shows the edge table instead of the layered graph.
     pub map_table: bool,
-    /// The filter being typed after `/`; it applies as typed.
+    /// The text being typed at the prompt (a filter or find applies as typed).
     pub editing: Option<String>,
+    pub prompt: Prompt,
     /// The filter from before `/`, which Esc puts back.
     before_edit: Filter,
+    /// The find text from before `/` on the Trace view, which Esc puts back.
+    before_find: Option<String>,
+    /// What `Effect::Copy` asks the loop to copy.
+    pub clipboard: Option<String>,
     pub lists: [ListState; ListTab::COUNT],
     pub trace: Option<TraceView>,
     /// One line of feedback (e.g. "linked trace not held"), cleared by the next key.
@@ -153,7 +197,10 @@ impl App {
             in_progress: false,
             map_table: false,
             editing: None,
+            prompt: Prompt::Filter,
             before_edit: Filter::default(),
+            before_find: None,
+            clipboard: None,
             lists,
             trace: None,
             status: None,
@@ -180,15 +227,12 @@ impl App {
 
     pub fn handle_key(&mut self, key: KeyEvent, data: &ViewData) -> Effect {
         self.status = None;
+        self.clipboard = None;
         if self.editing.is_some() {
-            self.prompt_key(key);
+            self.prompt_key(key, data);
             return Effect::None;
         }
-        let ctx = if self.current_list().is_some() {
-            Context::List
-        } else {
-            Context::Trace
-        };
+        let ctx = self.context();
         let action = keymap::lookup(ctx, &key);
         if self.help {
             // Moving keys scroll the help; any other key closes it; quit still quits.
@@ -237,24 +281,53 @@ impl App {
                 None => self.trace_action(action, data),
             },
         }
+        if self.clipboard.is_some() {
+            return Effect::Copy;
+        }
         Effect::None
     }
 
-    /// A key while a filter is typed: the table's filter follows the text at every key; Enter
-    /// keeps it, Esc puts back the one from before `/`, Ctrl-U clears the text.
-    fn prompt_key(&mut self, key: KeyEvent) {
+    /// Where keys are read now: a list, the Trace view, or its statistics.
+    pub fn context(&self) -> Context {
+        if self.current_list().is_some() {
+            Context::List
+        } else if self.trace.as_ref().is_some_and(|v| v.stats.is_some()) {
+            Context::Stats
+        } else {
+            Context::Trace
+        }
+    }
+
+    /// A key at the prompt. A filter or find follows the text at every key; Enter keeps it,
+    /// Esc puts back the one from before `/`, Ctrl-U clears the text. A group-by key is
+    /// taken on Enter.
+    fn prompt_key(&mut self, key: KeyEvent, data: &ViewData) {
         let Some(text) = &mut self.editing else {
             return;
         };
         match keymap::lookup(Context::Prompt, &key) {
             Some(Action::ApplyFilter) => {
-                self.editing = None;
+                let text = self.editing.take().unwrap_or_default();
+                if self.prompt == Prompt::GroupKey
+                    && let Some(stats) = self.trace.as_mut().and_then(|v| v.stats.as_mut())
+                {
+                    stats.group_by_attribute(text.trim());
+                }
                 return;
             }
             Some(Action::CancelFilter) => {
                 self.editing = None;
-                let before = std::mem::take(&mut self.before_edit);
-                self.set_filter(before);
+                match self.prompt {
+                    Prompt::Filter => {
+                        let before = std::mem::take(&mut self.before_edit);
+                        self.set_filter(before);
+                    }
+                    Prompt::Find => {
+                        let before = self.before_find.take().unwrap_or_default();
+                        self.set_find(&before, data);
+                    }
+                    Prompt::GroupKey => {}
+                }
                 return;
             }
             Some(Action::Erase) => {
@@ -268,8 +341,33 @@ impl App {
                 _ => return,
             },
         }
-        let filter = Filter::parse(text);
-        self.set_filter(filter);
+        let text = text.clone();
+        match self.prompt {
+            Prompt::Filter => self.set_filter(Filter::parse(&text)),
+            Prompt::Find => self.set_find(&text, data),
+            Prompt::GroupKey => {}
+        }
+    }
+
+    /// Finds `text` in the open trace: its matches unfolded, the first one selected.
+    fn set_find(&mut self, text: &str, data: &ViewData) {
+        let Some(view) = &mut self.trace else { return };
+        let Some(t) = data.trace(view.trace_id) else {
+            return;
+        };
+        if text.trim().is_empty() {
+            view.find = None;
+            return;
+        }
+        let find = Find::new(text, t, &trace::order(t));
+        for &id in &find.matches {
+            trace::unfold_to(t, &mut view.collapsed, id);
+        }
+        if let Some(&first) = find.matches.first() {
+            view.selected = Some(first);
+            view.detail_scroll = 0;
+        }
+        view.find = Some(find);
     }
 
     /// Sets the current table's filter (when it changed), from the top.
@@ -289,6 +387,19 @@ impl App {
     }
 
     fn go_back(&mut self) {
+        // On the Trace view Esc first undoes what is laid over the waterfall.
+        if self.tab == Tab::Trace
+            && let Some(view) = &mut self.trace
+        {
+            if view.stats.take().is_some() || view.find.take().is_some() {
+                return;
+            }
+            if view.detail_full {
+                view.detail_full = false;
+                view.focus = Focus::Waterfall;
+                return;
+            }
+        }
         match self.back.pop() {
             Some(Back::Tab(tab)) => self.tab = tab,
             Some(Back::Trace(view)) => {
@@ -359,6 +470,7 @@ impl App {
             Action::Filter => {
                 self.before_edit = self.list(tab).filter.clone();
                 self.editing = Some(self.before_edit.text().to_owned());
+                self.prompt = Prompt::Filter;
             }
             Action::Open => match view.open_selected(self.list_mut(tab), data) {
                 Some(Open::Trace(ev)) => self.open_trace(ev),
@@ -387,6 +499,51 @@ impl App {
         let Some(trace) = data.trace(view.trace_id) else {
             return;
         };
+        if let Some(stats) = &mut view.stats {
+            match action {
+                Action::Down => stats.scroll += 1,
+                Action::Up => stats.scroll = stats.scroll.saturating_sub(1),
+                Action::PageDown => stats.scroll += PAGE,
+                Action::PageUp => stats.scroll = stats.scroll.saturating_sub(PAGE),
+                Action::First => stats.scroll = 0,
+                Action::Last => stats.scroll = usize::MAX,
+                Action::Stats => view.stats = None,
+                Action::Group if stats.next_grouping() => {
+                    self.editing = Some(stats.last_key.clone());
+                    self.prompt = Prompt::GroupKey;
+                }
+                _ => {}
+            }
+            return;
+        }
+        let before = view.selected;
+        if view.focus == Focus::Detail || view.detail_full {
+            let s = &mut view.detail_scroll;
+            // Past the end is clamped when the pane is drawn, which knows its height.
+            match action {
+                Action::Down => *s = s.saturating_add(1),
+                Action::Up => *s = s.saturating_sub(1),
+                Action::PageDown => *s = s.saturating_add(PAGE / 2),
+                Action::PageUp => *s = s.saturating_sub(PAGE / 2),
+                Action::First => *s = 0,
+                Action::Last => *s = usize::MAX,
+                Action::Parent | Action::Focus if !view.detail_full => {
+                    view.focus = Focus::Waterfall;
+                }
+                Action::ToggleFull => {
+                    view.detail_full = !view.detail_full;
+                    view.focus = if view.detail_full {
+                        Focus::Detail
+                    } else {
+                        Focus::Waterfall
+                    };
+                }
+                Action::Copy => self.clipboard = view.selected.map(|id| id.to_string()),
+                Action::Stats => view.stats = Some(StatsView::default()),
+                _ => {}
+            }
+            return;
+        }
         let rows = trace::rows(trace, &view.collapsed);
         let cur = view
             .selected
@@ -396,7 +553,6 @@ impl App {
         let select_row = |view: &mut TraceView, row: usize| {
             if let Some(r) = rows.get(row) {
                 view.selected = Some(trace.spans[r.idx].span_id);
-                view.link_cursor = 0;
             }
         };
         let selected = rows.get(cur).map(|r| &trace.spans[r.idx]);
@@ -419,10 +575,23 @@ impl App {
                     if view.collapsed.remove(&s.span_id) {
                         return;
                     }
-                    if let Some(child) = rows.get(cur + 1).filter(|r| r.depth > rows[cur].depth) {
-                        view.selected = Some(trace.spans[child.idx].span_id);
+                    match rows.get(cur + 1).filter(|r| r.depth > rows[cur].depth) {
+                        Some(child) => view.selected = Some(trace.spans[child.idx].span_id),
+                        // A leaf: right goes on into the span pane.
+                        None => view.focus = Focus::Detail,
                     }
                 }
+            }
+            Action::Focus => view.focus = Focus::Detail,
+            Action::ToggleFull => {
+                view.detail_full = true;
+                view.focus = Focus::Detail;
+            }
+            Action::Copy => {
+                self.clipboard = view
+                    .selected
+                    .or(selected.map(|s| s.span_id))
+                    .map(|id| id.to_string())
             }
             Action::NextSibling | Action::PrevSibling => {
                 let forward = action == Action::NextSibling;
@@ -451,6 +620,99 @@ impl App {
                     view.collapsed.insert(s.span_id);
                 }
             }
+            Action::ExpandAll => view.collapsed.clear(),
+            Action::CollapseAll => {
+                view.collapsed = trace::rows(trace, &FxHashSet::default())
+                    .iter()
+                    .filter(|r| r.children > 0)
+                    .map(|r| trace.spans[r.idx].span_id)
+                    .collect();
+                // The selection moves to its root, the one row of it left.
+                let mut at = selected.map(|s| s.span_id);
+                for _ in 0..trace.spans.len() {
+                    match at
+                        .and_then(|id| trace.span(id))
+                        .and_then(|s| s.parent_span_id)
+                    {
+                        Some(p) if trace.span(p).is_some() => at = Some(p),
+                        _ => break,
+                    }
+                }
+                view.selected = at;
+            }
+            Action::Find => {
+                self.before_find = view.find.as_ref().map(|f| f.text.clone());
+                self.editing = Some(self.before_find.clone().unwrap_or_default());
+                self.prompt = Prompt::Find;
+            }
+            Action::NextMatch | Action::PrevMatch => {
+                let Some(text) = view.find.as_ref().map(|f| f.text.clone()) else {
+                    self.status = Some("/ finds spans in this trace; n, N go through them".into());
+                    return;
+                };
+                // Found again: the trace may have grown since.
+                let order = trace::order(trace);
+                let mut find = Find::new(&text, trace, &order);
+                if find.matches.is_empty() {
+                    self.status = Some(format!("no span matches {text}"));
+                    view.find = Some(find);
+                    return;
+                }
+                let n = find.matches.len();
+                let here = selected.map(|s| s.span_id);
+                find.current = match find.matches.iter().position(|&m| Some(m) == here) {
+                    Some(i) if action == Action::NextMatch => (i + 1) % n,
+                    Some(i) => (i + n - 1) % n,
+                    None => {
+                        // From a span that is no match: the nearest one below (or above).
+                        let pos = |id: Option<SpanId>| {
+                            order
+                                .iter()
+                                .position(|&i| Some(trace.spans[i].span_id) == id)
+                                .unwrap_or(0)
+                        };
+                        let at = pos(here);
+                        let below = find.matches.iter().position(|&m| pos(Some(m)) > at);
+                        match (action == Action::NextMatch, below) {
+                            (true, Some(i)) => i,
+                            (true, None) => 0,
+                            (false, Some(i)) => (i + n - 1) % n,
+                            (false, None) => n - 1,
+                        }
+                    }
+                };
+                let target = find.matches[find.current];
+                trace::unfold_to(trace, &mut view.collapsed, target);
+                view.selected = Some(target);
+                view.find = Some(find);
+            }
+            Action::ZoomIn | Action::ZoomOut | Action::PanLeft | Action::PanRight => {
+                let (t0, t1) = (
+                    trace.start_ns(),
+                    trace.start_ns() + trace.duration_ns().max(1),
+                );
+                let (lo, hi) = waterfall::window(trace, view);
+                let w = hi - lo;
+                let (centre, w) = match action {
+                    Action::ZoomIn => {
+                        let c = selected.filter(|s| s.start_ns > 0).map_or(lo + w / 2, |s| {
+                            s.start_ns.saturating_add(s.duration_ns() / 2)
+                        });
+                        (c, (w / 2).max(1))
+                    }
+                    Action::ZoomOut => (lo + w / 2, w.saturating_mul(2)),
+                    Action::PanLeft => (lo + w / 2 - (w / 4).min(lo + w / 2 - t0), w),
+                    _ => (lo + w / 2 + w / 4, w),
+                };
+                view.window = if w >= t1 - t0 {
+                    None
+                } else {
+                    let lo = centre.saturating_sub(w / 2).clamp(t0, t1 - w);
+                    Some((lo, lo + w))
+                };
+            }
+            Action::ResetZoom => view.window = None,
+            Action::Stats => view.stats = Some(StatsView::default()),
             Action::FollowLink => {
                 let Some(s) = selected else { return };
                 let mut targets: Vec<SpanRef> = s
@@ -472,8 +734,13 @@ impl App {
                 } else {
                     self.status = Some(format!("linked trace {} is not held", target.trace_id));
                 }
+                return;
             }
             _ => {}
+        }
+        if view.selected != before {
+            view.detail_scroll = 0;
+            view.link_cursor = 0;
         }
     }
 }

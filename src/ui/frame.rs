@@ -5,8 +5,8 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 
-use super::app::{App, Tab};
-use super::keymap::{self, Context};
+use super::app::{App, Prompt};
+use super::keymap;
 use super::views::trace;
 use super::widgets::footer::{self, Footer};
 use super::widgets::header::{self, Header};
@@ -49,16 +49,16 @@ impl App {
                 .render(frame, body, &mut self.lists[list as usize], data),
             None => trace::render(frame, body, self.trace.as_mut(), data),
         }
-        let hints = keymap::hints(if self.tab == Tab::Trace {
-            Context::Trace
-        } else {
-            Context::List
-        });
+        let hints = keymap::hints(self.context());
         footer::render(
             frame,
             bottom,
             &Footer {
                 editing: self.editing.as_deref(),
+                prompt: match self.prompt {
+                    Prompt::Filter | Prompt::Find => "/",
+                    Prompt::GroupKey => "group by attribute: ",
+                },
                 status: self.status.as_deref(),
                 hints: &hints,
             },

@@ -10,7 +10,9 @@ pub enum Context {
     /// Any list tab (everything but the Trace screen).
     List,
     Trace,
-    /// Typing a filter after `/`.
+    /// The Trace view's statistics table (`s`).
+    Stats,
+    /// Typing at the prompt: a filter, a find, a group-by key.
     Prompt,
 }
 
@@ -21,7 +23,8 @@ pub enum Scope {
     Global,
     List,
     Trace,
-    /// Lists and the Trace screen alike.
+    Stats,
+    /// Lists, the Trace screen and its statistics alike.
     Screens,
     Prompt,
 }
@@ -32,8 +35,14 @@ impl Scope {
             Scope::Global | Scope::Screens => ctx != Context::Prompt,
             Scope::List => ctx == Context::List,
             Scope::Trace => ctx == Context::Trace,
+            Scope::Stats => ctx == Context::Stats,
             Scope::Prompt => ctx == Context::Prompt,
         }
+    }
+
+    /// A binding for one screen only, which wins over the global and shared ones there.
+    fn is_local(self) -> bool {
+        !matches!(self, Scope::Global | Scope::Screens)
     }
 }
 
@@ -69,6 +78,25 @@ pub enum Action {
     ClearFilter,
     InProgress,
     MapMode,
+    Find,
+    NextMatch,
+    PrevMatch,
+    /// Waterfall ⇄ span pane.
+    Focus,
+    /// The span pane full-screen and back.
+    ToggleFull,
+    Copy,
+    ZoomIn,
+    ZoomOut,
+    PanLeft,
+    PanRight,
+    ResetZoom,
+    ExpandAll,
+    CollapseAll,
+    /// Trace statistics and back.
+    Stats,
+    /// The statistics' next grouping.
+    Group,
 }
 
 /// A key: its code, and whether Ctrl must be held. Other modifiers are ignored (a terminal
@@ -110,13 +138,13 @@ pub struct Binding {
 }
 
 use Action as A;
-use Context::{List as L, Trace as T};
+use Context::{List as L, Stats as St, Trace as T};
 
 pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Global,
         label: "1-7, Tab, S-Tab",
-        help: "switch tab (Services, Traces, Trace, Cold starts, Fan-out, Hotspots, Map)",
+        help: "switch tab (Services, Traces, Trace, Cold starts, Fan-out, Hotspots, Map); on Trace, Tab moves the focus",
         keys: &[
             (c('1'), A::Tab(0)),
             (c('2'), A::Tab(1)),
@@ -146,7 +174,7 @@ pub const BINDINGS: &[Binding] = &[
             (c('G'), A::Last),
             (k(KeyCode::End), A::Last),
         ],
-        hints: &[hint(T, 1, "j/k", "move")],
+        hints: &[hint(T, 1, "j/k", "move"), hint(St, 1, "j/k", "scroll")],
     },
     Binding {
         scope: Scope::List,
@@ -160,7 +188,11 @@ pub const BINDINGS: &[Binding] = &[
         label: "Esc",
         help: "back to where Enter came from (clears the filter at the start)",
         keys: &[(k(KeyCode::Esc), A::Back)],
-        hints: &[hint(L, 6, "Esc", "back"), hint(T, 6, "Esc", "back")],
+        hints: &[
+            hint(L, 6, "Esc", "back"),
+            hint(T, 6, "Esc", "back"),
+            hint(St, 6, "Esc", "back"),
+        ],
     },
     Binding {
         scope: Scope::List,
@@ -213,21 +245,49 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Trace,
         label: "Trace: h/←  l/→",
-        help: "parent / first child (unfolds)",
+        help: "parent / first child (unfolds); l on a leaf enters the span pane, h leaves it",
         keys: &[
             (c('h'), A::Parent),
             (k(KeyCode::Left), A::Parent),
             (c('l'), A::Child),
             (k(KeyCode::Right), A::Child),
         ],
-        hints: &[hint(T, 2, "h/l", "parent/child")],
+        hints: &[],
     },
     Binding {
         scope: Scope::Trace,
-        label: "Trace: ] [",
+        label: "Trace: Tab",
+        help: "focus the span pane / the waterfall (j/k scroll the pane when it has the focus)",
+        keys: &[(k(KeyCode::Tab), A::Focus)],
+        hints: &[hint(T, 3, "Tab", "pane")],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: z, y",
+        help: "span pane full-screen / back; copy the span id (wl-copy, xclip, xsel, pbcopy or OSC 52)",
+        keys: &[(c('z'), A::ToggleFull), (c('y'), A::Copy)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: /",
+        help: "find: words match service, name, span id, attribute key or value; key=value; -key excludes",
+        keys: &[(c('/'), A::Find)],
+        hints: &[hint(T, 2, "/", "find")],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: n / N",
+        help: "next / previous match of the find (Esc clears it)",
+        keys: &[(c('n'), A::NextMatch), (c('N'), A::PrevMatch)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: } {",
         help: "next / previous sibling",
-        keys: &[(c(']'), A::NextSibling), (c('['), A::PrevSibling)],
-        hints: &[hint(T, 3, "]/[", "sibling")],
+        keys: &[(c('}'), A::NextSibling), (c('{'), A::PrevSibling)],
+        hints: &[],
     },
     Binding {
         scope: Scope::Trace,
@@ -238,10 +298,45 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::Trace,
+        label: "Trace: E / C",
+        help: "expand all / collapse all",
+        keys: &[(c('E'), A::ExpandAll), (c('C'), A::CollapseAll)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: + - [ ] 0",
+        help: "time axis: zoom in (on the selected span) / out, pan left / right, reset",
+        keys: &[
+            (c('+'), A::ZoomIn),
+            (c('='), A::ZoomIn),
+            (c('-'), A::ZoomOut),
+            (c('['), A::PanLeft),
+            (c(']'), A::PanRight),
+            (c('0'), A::ResetZoom),
+        ],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
         label: "Trace: f",
         help: "follow a link (producer ⇄ consumer trace); again for the next link",
         keys: &[(c('f'), A::FollowLink)],
-        hints: &[hint(T, 5, "f", "link")],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: s",
+        help: "trace statistics: count, total, avg, min, max, self time, % of trace",
+        keys: &[(c('s'), A::Stats)],
+        hints: &[hint(T, 5, "s", "stats")],
+    },
+    Binding {
+        scope: Scope::Stats,
+        label: "Stats: g, s",
+        help: "group by service › operation, operation, an attribute (asks its key), service; s back",
+        keys: &[(c('g'), A::Group), (c('s'), A::Stats)],
+        hints: &[hint(St, 2, "g", "group"), hint(St, 3, "s", "back")],
     },
     // The mouse arrives as keys (`ui::as_key`: wheel = ↓/↑, a click on the bar = its number).
     Binding {
@@ -256,7 +351,11 @@ pub const BINDINGS: &[Binding] = &[
         label: "?",
         help: "this help (j/k scroll it, any other key closes it)",
         keys: &[(c('?'), A::Help)],
-        hints: &[hint(L, 0, "?", "help"), hint(T, 0, "?", "help")],
+        hints: &[
+            hint(L, 0, "?", "help"),
+            hint(T, 0, "?", "help"),
+            hint(St, 0, "?", "help"),
+        ],
     },
     Binding {
         scope: Scope::Global,
@@ -272,12 +371,16 @@ pub const BINDINGS: &[Binding] = &[
                 A::Quit,
             ),
         ],
-        hints: &[hint(L, 7, "q", "quit"), hint(T, 7, "q", "quit")],
+        hints: &[
+            hint(L, 7, "q", "quit"),
+            hint(T, 7, "q", "quit"),
+            hint(St, 7, "q", "quit"),
+        ],
     },
     Binding {
         scope: Scope::Prompt,
-        label: "Filter: Enter/Esc",
-        help: "the filter applies as typed; Enter keeps it, Esc puts back the one before /",
+        label: "Prompt: Enter/Esc",
+        help: "a filter or find applies as typed; Enter keeps it, Esc puts back the one before /",
         keys: &[
             (k(KeyCode::Enter), A::ApplyFilter),
             (k(KeyCode::Esc), A::CancelFilter),
@@ -286,8 +389,8 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::Prompt,
-        label: "Filter: Bksp, C-u",
-        help: "erase a character / clear the filter",
+        label: "Prompt: Bksp, C-u",
+        help: "erase a character / clear the text",
         keys: &[
             (k(KeyCode::Backspace), A::Erase),
             (
@@ -306,15 +409,22 @@ fn key_matches(want: Key, got: &KeyEvent) -> bool {
     want.code == got.code && (!want.ctrl || got.modifiers.contains(KeyModifiers::CONTROL))
 }
 
-/// The action `key` means in `ctx`. Global bindings come first, as they always have (Ctrl-C
-/// quits on the Trace screen, where `c` folds).
+/// The action `key` means in `ctx`. Ctrl bindings come first (Ctrl-C quits on the Trace
+/// screen, where `c` folds); then the screen's own bindings (Tab moves the focus on the Trace
+/// screen, `g` groups in its statistics), then the global ones, then the shared ones.
 pub fn lookup(ctx: Context, key: &KeyEvent) -> Option<Action> {
-    let global = BINDINGS.iter().filter(|b| b.scope == Scope::Global);
-    let local = BINDINGS.iter().filter(|b| b.scope != Scope::Global);
-    global
-        .chain(local)
-        .filter(|b| b.scope.covers(ctx))
+    let covering = || BINDINGS.iter().filter(move |b| b.scope.covers(ctx));
+    let keys = |pick: fn(&Binding) -> bool| {
+        covering()
+            .filter(move |b| pick(b))
+            .flat_map(|b| b.keys.iter())
+    };
+    let ctrl = covering()
         .flat_map(|b| b.keys.iter())
+        .filter(|(want, _)| want.ctrl);
+    ctrl.chain(keys(|b| b.scope.is_local()))
+        .chain(keys(|b| b.scope == Scope::Global))
+        .chain(keys(|b| b.scope == Scope::Screens))
         .find(|(want, _)| key_matches(*want, key))
         .map(|&(_, action)| action)
 }
@@ -352,13 +462,24 @@ mod tests {
     fn every_action_is_reachable_by_its_listed_key() {
         for b in BINDINGS {
             let contexts: &[Context] = match b.scope {
-                Scope::Global | Scope::Screens => &[Context::List, Context::Trace],
+                Scope::Global | Scope::Screens => &[Context::List, Context::Trace, Context::Stats],
                 Scope::List => &[Context::List],
                 Scope::Trace => &[Context::Trace],
+                Scope::Stats => &[Context::Stats],
                 Scope::Prompt => &[Context::Prompt],
             };
             for &(key, action) in b.keys {
                 for &ctx in contexts {
+                    // A screen's own binding for the same key wins there (listed below).
+                    let shadowed = !b.scope.is_local()
+                        && BINDINGS.iter().any(|o| {
+                            o.scope.is_local()
+                                && o.scope.covers(ctx)
+                                && o.keys.iter().any(|(w, _)| *w == key)
+                        });
+                    if shadowed {
+                        continue;
+                    }
                     assert_eq!(
                         lookup(ctx, &event(key)),
                         Some(action),
@@ -374,6 +495,13 @@ mod tests {
         let fold = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
         assert_eq!(lookup(Context::Trace, &fold), Some(Action::Fold));
         assert_eq!(lookup(Context::Prompt, &fold), None);
+        // The shadowed ones: Tab moves the focus on Trace, g groups the statistics.
+        let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(lookup(Context::Trace, &tab), Some(Action::Focus));
+        assert_eq!(lookup(Context::List, &tab), Some(Action::NextTab));
+        let g = KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE);
+        assert_eq!(lookup(Context::Stats, &g), Some(Action::Group));
+        assert_eq!(lookup(Context::Trace, &g), Some(Action::First));
     }
 
     #[test]

@@ -12,12 +12,14 @@
 //! - `widgets/`: what the screens share: `table` (sorting, filtering, the cached order per data
 //!   generation, scrolling, grouping), `header`, `tabs`, `footer` (filter prompt), `help`.
 //! - `frame`: lays one frame out from those, from `&ViewData` and the data clock only.
-//! - `filter`: the `/` language; `text`: every string from telemetry is made safe here.
+//! - `filter`: the `/` language; `text`: every string from telemetry is made safe here;
+//!   `clipboard`: `y`, the one place the TUI writes outside its frame.
 //!
 //! The loop below joins them: keys, new snapshots and a frame timer; it draws at most once a
 //! frame and only when something changed. Nothing else in the crate imports `ui`.
 
 pub mod app;
+mod clipboard;
 pub mod filter;
 mod frame;
 pub mod keymap;
@@ -205,6 +207,11 @@ async fn event_loop(
                     match app.handle_key(key, &data) {
                         Effect::Quit => return Ok(()),
                         Effect::Resume => data = Arc::clone(&derived.borrow_and_update()),
+                        Effect::Copy => {
+                            if let Some(text) = app.clipboard.take() {
+                                app.status = Some(clipboard::copy(&text));
+                            }
+                        }
                         Effect::Pause | Effect::None => {}
                     }
                     dirty = true;

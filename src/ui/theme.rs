@@ -13,6 +13,13 @@ pub const COLD: Style = Style::new()
     .fg(Color::LightBlue)
     .add_modifier(Modifier::BOLD);
 pub const FANOUT: Style = Style::new().fg(Color::Yellow);
+/// A span that find (`/` in the Trace view) matched.
+pub const MATCH: Style = Style::new()
+    .fg(Color::Black)
+    .bg(Color::LightYellow)
+    .add_modifier(Modifier::BOLD);
+/// The border of the pane that has the keys.
+pub const FOCUS: Style = Style::new().fg(Color::Cyan);
 
 const PALETTE: [Color; 10] = [
     Color::Green,

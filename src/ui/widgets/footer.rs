@@ -11,8 +11,9 @@ use crate::ui::theme;
 
 /// What the footer shows; the first that is set wins.
 pub struct Footer<'a> {
-    /// The filter being typed after `/`.
+    /// The text being typed at the prompt, and what the prompt says before it.
     pub editing: Option<&'a str>,
+    pub prompt: &'a str,
     pub status: Option<&'a str>,
     /// (keys, what they do) for the current screen.
     pub hints: &'a [(&'a str, &'a str)],
@@ -22,7 +23,7 @@ pub fn render(frame: &mut Frame, area: Rect, footer: &Footer<'_>) {
     let line = if let Some(text) = footer.editing {
         Line::from(super::fit_spans(
             vec![
-                TextSpan::styled("/", theme::KEY),
+                TextSpan::styled(footer.prompt.to_owned(), theme::KEY),
                 TextSpan::raw(clean(text).into_owned()),
                 TextSpan::styled("█", theme::DIM),
                 TextSpan::styled("  Enter keep  Esc undo  C-u clear", theme::DIM),

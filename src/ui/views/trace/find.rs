@@ -1,0 +1,170 @@
+//! Find in the Trace view (`/`), after Jaeger's trace search: space-separated terms, each
+//! matched as a case-insensitive substring of the service, the span name, the span id, an
+//! attribute's key or value (the span's, its events' and its resource's), or as `key=value`
+//! (the key in full, the value a substring). Every term must match; `-key` drops the spans
+//! that carry attribute `key`.
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashSet;
+
+use crate::model::{AnyValue, KeyValue, Span, SpanId};
+use crate::store::Trace;
+use crate::ui::views::{contains, sym_contains};
+
+/// A parsed find text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Lower-cased terms that must all match.
+    include: Vec<String>,
+    /// Lower-cased attribute keys a match must not carry.
+    exclude: Vec<String>,
+}
+
+impl Query {
+    pub fn parse(text: &str) -> Self {
+        let mut q = Query::default();
+        for word in text.split_whitespace() {
+            let word = word.to_lowercase();
+            match word.strip_prefix('-') {
+                Some("") => {}
+                Some(key) => q.exclude.push(key.to_owned()),
+                None => q.include.push(word),
+            }
+        }
+        q
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
+    pub fn matches(&self, s: &Span) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let attrs = || {
+            s.attributes
+                .iter()
+                .chain(s.events.iter().flat_map(|e| e.attributes.iter()))
+                .chain(s.resource.attributes.iter())
+        };
+        if self
+            .exclude
+            .iter()
+            .any(|key| attrs().any(|kv| kv.key.as_str().eq_ignore_ascii_case(key)))
+        {
+            return false;
+        }
+        self.include.iter().all(|term| {
+            sym_contains(s.service(), term)
+                || sym_contains(s.name, term)
+                || contains(&s.span_id.to_string(), term)
+                || attrs().any(|kv| kv_matches(kv, term))
+        })
+    }
+}
+
+fn value_text(v: &AnyValue) -> Cow<'_, str> {
+    match v.as_str() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(v.to_string()),
+    }
+}
+
+fn kv_matches(kv: &KeyValue, term: &str) -> bool {
+    if let Some((key, value)) = term.split_once('=')
+        && kv.key.as_str().eq_ignore_ascii_case(key)
+        && contains(&value_text(&kv.value), value)
+    {
+        return true;
+    }
+    contains(kv.key.as_str(), term) || contains(&value_text(&kv.value), term)
+}
+
+/// The find state of an open trace: the text and its matches in waterfall order.
+#[derive(Debug, Clone, Default)]
+pub struct Find {
+    pub text: String,
+    pub matches: Vec<SpanId>,
+    /// Which match `n`/`N` went to last (an index into `matches`).
+    pub current: usize,
+}
+
+impl Find {
+    /// Finds `text` in `t`. `order` is every span index in waterfall order (nothing folded),
+    /// so `matches` reads top to bottom.
+    pub fn new(text: &str, t: &Trace, order: &[usize]) -> Self {
+        let q = Query::parse(text);
+        let matches = order
+            .iter()
+            .map(|&i| &t.spans[i])
+            .filter(|s| q.matches(s))
+            .map(|s| s.span_id)
+            .collect();
+        Find {
+            text: text.to_owned(),
+            matches,
+            current: 0,
+        }
+    }
+
+    pub fn set(&self) -> FxHashSet<SpanId> {
+        self.matches.iter().copied().collect()
+    }
+
+    /// `match i/N`, or that nothing matched.
+    pub fn label(&self) -> String {
+        if self.matches.is_empty() {
+            "no match".into()
+        } else {
+            format!("match {}/{}", self.current + 1, self.matches.len())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::trace::fixture::TraceBuilder;
+
+    #[test]
+    fn terms_all_match_and_minus_key_excludes() {
+        let mut b = TraceBuilder::new();
+        let root = b.span("api", "GET /orders").at(0, 100).id();
+        let q = b
+            .span("db", "SELECT orders")
+            .parent(root)
+            .at(10, 50)
+            .str_attr("db.system", "postgresql")
+            .id();
+        b.span("db", "SELECT users")
+            .parent(root)
+            .at(60, 90)
+            .str_attr("db.system", "postgresql")
+            .str_attr("cache.hit", "true")
+            .id();
+        let t = b.build();
+        let hits = |text: &str| -> Vec<String> {
+            let order: Vec<usize> = (0..t.spans.len()).collect();
+            Find::new(text, &t, &order)
+                .matches
+                .iter()
+                .filter_map(|id| t.span(*id))
+                .map(|s| s.name.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(hits("select"), ["SELECT orders", "SELECT users"]);
+        assert_eq!(hits("DB select orders"), ["SELECT orders"]);
+        assert_eq!(
+            hits("db.system=postgres"),
+            ["SELECT orders", "SELECT users"]
+        );
+        assert_eq!(hits("db.system=mysql"), Vec::<String>::new());
+        assert_eq!(hits("select -cache.hit"), ["SELECT orders"]);
+        assert_eq!(hits("api"), ["GET /orders"]);
+        let id = q.to_string();
+        assert_eq!(hits(&id[10..]), ["SELECT orders"]);
+        assert_eq!(hits(""), Vec::<String>::new());
+    }
+}

@@ -1,0 +1,294 @@
+//! The Trace screen: the span tree as a waterfall on a time axis, the critical path, cold starts
+//! and fan-outs marked on their spans, and the selected span's details beside it.
+//! `waterfall` draws the rows, `detail` the span pane, `find` is `/` inside the trace and
+//! `stats` the trace statistics table (`s`).
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span as TextSpan};
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+pub mod detail;
+pub mod find;
+pub mod stats;
+pub mod waterfall;
+
+use crate::analysis::findings::view::TraceFindings;
+use crate::analysis::findings::view::{ViewData, critical_path};
+use crate::analysis::trace::fanout::FanOutKind;
+use crate::model::SpanId;
+use crate::store::Trace;
+use crate::ui::app::TraceView;
+use crate::ui::text::{clean, dur};
+use crate::ui::theme;
+
+/// The span name spantop's demo and the shopfast samples give a cold start's init phase.
+pub(super) const INIT_SPAN_NAME: &str = "Initialization";
+
+/// One visible line of the waterfall.
+#[derive(Debug, Clone, Copy)]
+pub struct WRow {
+    /// Index into `trace.spans`.
+    pub idx: usize,
+    pub depth: usize,
+    pub children: usize,
+    pub collapsed: bool,
+    /// Where the bar starts: the span's start, or for a span without timestamps (Zipkin
+    /// annotations-only parts) its parent's, so it never stretches the axis to 1970.
+    pub start_ns: u64,
+}
+
+/// The visible rows: depth-first in start order, skipping folded subtrees. Spans whose parent
+/// is missing (orphans) start their own subtree at depth 0.
+pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>) -> Vec<WRow> {
+    let pos: FxHashMap<SpanId, usize> = t
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.spans.len()];
+    let mut roots = Vec::new();
+    for (i, s) in t.spans.iter().enumerate() {
+        match s.parent_span_id.and_then(|p| pos.get(&p)) {
+            Some(&p) if p != i => children[p].push(i),
+            _ => roots.push(i),
+        }
+    }
+    let mut out = Vec::with_capacity(t.spans.len());
+    // Explicit stack: a trace may be thousands of spans deep.
+    let trace_start = t.start_ns();
+    let mut stack: Vec<(usize, usize, u64)> =
+        roots.iter().rev().map(|&r| (r, 0, trace_start)).collect();
+    let mut seen = vec![false; t.spans.len()];
+    while let Some((i, depth, parent_start)) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue; // a parent cycle in bad input
+        }
+        let folded = collapsed.contains(&t.spans[i].span_id);
+        let start_ns = match t.spans[i].start_ns {
+            0 => parent_start,
+            at => at,
+        };
+        out.push(WRow {
+            idx: i,
+            depth,
+            children: children[i].len(),
+            collapsed: folded && !children[i].is_empty(),
+            start_ns,
+        });
+        if !folded {
+            stack.extend(children[i].iter().rev().map(|&c| (c, depth + 1, start_ns)));
+        }
+    }
+    out
+}
+
+/// What a span is marked with in the waterfall.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Marks {
+    cold: bool,
+    /// This span makes an N+1 loop of this many calls.
+    nplus1: usize,
+    /// This span has this many calls in flight at once.
+    fanout: usize,
+    /// An error started here (the deepest span of an error chain).
+    error_origin: bool,
+}
+
+/// Cold starts, N+1 loops and fan-outs of the trace, by the span they are marked on.
+fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
+    let mut out: FxHashMap<SpanId, Marks> = FxHashMap::default();
+    let Some(f) = f else { return out };
+    for inv in &f.invocations {
+        if inv.local_verdict().and_then(|v| v.cold) == Some(true) {
+            out.entry(inv.span_id).or_default().cold = true;
+        }
+    }
+    for e in &f.errors {
+        out.entry(e.origin.span_id).or_default().error_origin = true;
+    }
+    for x in &f.fanouts {
+        let m = out.entry(x.parent_span_id).or_default();
+        match x.kind {
+            FanOutKind::NPlusOne | FanOutKind::MnPlusOne => m.nplus1 = m.nplus1.max(x.degree),
+            FanOutKind::Parallel => m.fanout = m.fanout.max(x.degree),
+        }
+    }
+    out
+}
+
+/// Below this width the details go under the waterfall instead of beside it.
+const SIDE_BY_SIDE: u16 = 110;
+
+/// Every span index in waterfall order with nothing folded: the order find's matches read in.
+pub fn order(t: &Trace) -> Vec<usize> {
+    rows(t, &FxHashSet::default())
+        .into_iter()
+        .map(|r| r.idx)
+        .collect()
+}
+
+/// Unfolds every ancestor of `id`, so the span shows in the waterfall.
+pub fn unfold_to(t: &Trace, collapsed: &mut FxHashSet<SpanId>, id: SpanId) {
+    let mut at = t.span(id).and_then(|s| s.parent_span_id);
+    // Bounded: a parent cycle in bad input must not loop forever.
+    for _ in 0..t.spans.len() {
+        let Some(p) = at else { break };
+        collapsed.remove(&p);
+        at = t.span(p).and_then(|s| s.parent_span_id);
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data: &ViewData) {
+    let Some(view) = view else {
+        let msg = Paragraph::new(vec![
+            Line::raw(""),
+            Line::raw("  No trace open."),
+            Line::raw("  Press Enter on a row in Traces, Cold starts, Fan-out, Hotspots or Map."),
+        ])
+        .block(Block::default().borders(Borders::ALL).title(" Trace "));
+        frame.render_widget(msg, area);
+        return;
+    };
+    let Some(trace) = data.trace(view.trace_id) else {
+        let msg = Paragraph::new(match data.why_missing(view.trace_id) {
+            Some(why) => format!("  {}", clean(why)),
+            None => format!(
+                "  Trace {} is no longer held (evicted from memory).",
+                view.trace_id
+            ),
+        })
+        .block(Block::default().borders(Borders::ALL).title(" Trace "));
+        frame.render_widget(msg, area);
+        return;
+    };
+    let error_line = data
+        .trace_findings(trace.trace_id)
+        .is_some_and(|f| !f.errors.is_empty());
+    let summary_height = if error_line { 3 } else { 2 };
+    let [summary, body] =
+        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)]).areas(area);
+    render_summary(frame, summary, trace, data);
+    let rows = rows(trace, &view.collapsed);
+    let findings = data.trace_findings(trace.trace_id);
+    let critical = critical_path(findings);
+    let selected_row = view
+        .selected
+        .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
+        .unwrap_or(0);
+    let detail_lines = rows
+        .get(selected_row)
+        .map(|r| detail::lines(trace, &trace.spans[r.idx], &critical, data));
+    if let Some(st) = &mut view.stats {
+        stats::render(frame, body, trace, st);
+        return;
+    }
+    if view.detail_full {
+        detail::render(frame, body, detail_lines.unwrap_or_default(), view);
+        return;
+    }
+    let direction = if area.width >= SIDE_BY_SIDE {
+        Direction::Horizontal
+    } else {
+        Direction::Vertical
+    };
+    let split = if area.width >= SIDE_BY_SIDE {
+        [Constraint::Percentage(64), Constraint::Percentage(36)]
+    } else {
+        [Constraint::Percentage(58), Constraint::Percentage(42)]
+    };
+    let [left, right] = Layout::default()
+        .direction(direction)
+        .constraints(split)
+        .areas(body);
+    let marks = marks(findings);
+    let matches = view.find.as_ref().map(|f| f.set()).unwrap_or_default();
+    let overlay = waterfall::Overlay {
+        critical: &critical,
+        marks: &marks,
+        matches: &matches,
+    };
+    waterfall::render(frame, left, trace, &rows, selected_row, view, &overlay);
+    if let Some(lines) = detail_lines {
+        detail::render(frame, right, lines, view);
+    }
+}
+
+fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
+    let row = data.trace_row(t.trace_id);
+    let mut first = vec![
+        TextSpan::styled(format!(" {} ", t.trace_id), theme::TITLE),
+        TextSpan::styled(
+            row.map(|r| {
+                format!(
+                    "{}: {}",
+                    clean(r.root_service.as_str()),
+                    clean(r.root_name.as_str())
+                )
+            })
+            .unwrap_or_default(),
+            Style::default().add_modifier(Modifier::BOLD),
+        ),
+        TextSpan::raw(format!(
+            "  {}  {} spans  {} services  ended {} ago",
+            dur(t.duration_ns()),
+            t.spans.len(),
+            row.map_or(0, |r| r.services),
+            dur(data.clock_ns.saturating_sub(t.end_ns())),
+        )),
+    ];
+    if !t.orphans.is_empty() {
+        first.push(TextSpan::styled(
+            format!("  {} orphans", t.orphans.len()),
+            theme::ERROR,
+        ));
+    }
+    let legend = Line::from(vec![
+        TextSpan::styled(" ● critical path ", theme::CRITICAL),
+        TextSpan::styled(" [cold] cold start ", theme::COLD),
+        TextSpan::styled(" [N+1 ×n] [fan-out ×n] ", theme::FANOUT),
+        TextSpan::styled(" ! error ", theme::ERROR),
+        TextSpan::styled(" ▸ folded", theme::DIM),
+    ]);
+    let mut lines = vec![Line::from(first)];
+    // Where the trace's first error started and how far it climbed.
+    if let Some(e) = data
+        .trace_findings(t.trace_id)
+        .and_then(|f| f.errors.first())
+    {
+        // The services it climbed through, after the one where it started.
+        let path: Vec<&str> = e
+            .propagation_services
+            .iter()
+            .skip(1)
+            .map(|s| s.as_str())
+            .collect();
+        let reached = if path.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", clean(&path.join(" → ")))
+        };
+        // A timeout's time went into the span still running when it gave up.
+        let locus = e.timeout_locus.as_ref().map_or(String::new(), |l| {
+            format!(
+                "; timed out while {}: {} was still running",
+                clean(l.span.service.as_str()),
+                clean(l.span.name.as_str()),
+            )
+        });
+        lines.push(Line::styled(
+            format!(
+                " error started in {}: {}{reached}{locus}",
+                clean(e.origin.service.as_str()),
+                clean(e.origin.name.as_str()),
+            ),
+            theme::ERROR,
+        ));
+    }
+    lines.push(legend);
+    frame.render_widget(Paragraph::new(lines), area);
+}
