@@ -215,7 +215,9 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
                 "{row}"
             );
         }
-        let map = screen(&mut app, &view, &[KeyCode::Char('7')]);
+        // The graph draws every edge once (plus a row per entry point); `v` shows the table.
+        let graph = screen(&mut app, &view, &[KeyCode::Char('7')]);
+        let map = screen(&mut app, &view, &[KeyCode::Char('v')]);
         assert_eq!(
             title_count(
                 &map,
@@ -238,6 +240,11 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
                 map.lines()
                     .any(|l| l.contains(callee) && l.split_whitespace().any(|w| w == calls)),
                 "{rel}: {caller} -> {callee} with {calls} calls in\n{map}"
+            );
+            assert!(
+                graph.lines().any(|l| l.contains(&format!("─▶ {callee}"))
+                    && l.split_whitespace().any(|w| w == calls)),
+                "{rel}: {caller} -> {callee} with {calls} calls in\n{graph}"
             );
         }
         // The error-origin figures the Trace view and the report's error section give.

@@ -123,6 +123,35 @@ fn every_tab_at_120x40_and_80x24() {
 }
 
 #[test]
+fn the_map_draws_the_service_graph_in_layers_and_v_switches_to_the_table() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('7'));
+    let graph = screen(&draw(&mut app, &data, 120, 40));
+    assert!(graph.contains("Service graph:"), "{graph}");
+    // The shop's checkout path, one layer per hop, each hop with its figures.
+    for row in [
+        "● api-gateway",
+        "└─▶ checkout-fn",
+        "   └─▶ order-service",
+        "      ├─▶ inventory-service",
+    ] {
+        assert!(graph.contains(row), "{row:?} missing:\n{graph}");
+    }
+    // A service drawn under another caller is pointed at, not drawn twice.
+    assert!(graph.contains("postgresql ↑"), "{graph}");
+    press(&mut app, &data, KeyCode::Char('v'));
+    let t = draw(&mut app, &data, 80, 24);
+    assert!(screen(&t).contains("Service map:"), "{}", screen(&t));
+    insta::assert_snapshot!("tab_map_table_80x24", t.backend());
+    press(&mut app, &data, KeyCode::Char('v'));
+    // Enter on an edge opens its evidence trace.
+    press(&mut app, &data, KeyCode::Char('j'));
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Trace);
+}
+
+#[test]
 fn enter_on_a_cold_start_opens_its_trace_and_esc_goes_back() {
     let data = shop_data();
     let mut app = App::new(Source::Live);
@@ -386,12 +415,17 @@ fn the_row_counts_match_the_data_and_the_header() {
         ('4', data.findings.cold_starts.by_function.len()),
         ('5', data.findings.patterns.len()),
         ('6', data.hotspots.len()),
-        ('7', data.findings.service_map.len()),
+        ('7', data.findings.service_graph.drawing.len()),
     ] {
         press(&mut app, &data, KeyCode::Char(key));
         let s = screen(&draw(&mut app, &data, 160, 200));
         assert!(s.contains(&format!(" {rows}/{rows} ")), "tab {key}: {s}");
     }
+    // The Map's table: one row per edge (the graph adds a row per entry point).
+    press(&mut app, &data, KeyCode::Char('v'));
+    let rows = data.findings.service_map.len();
+    let s = screen(&draw(&mut app, &data, 160, 200));
+    assert!(s.contains(&format!(" {rows}/{rows} ")), "map table: {s}");
 }
 
 /// The shop's first 150 requests complete, then two more whose roots have not arrived: one

@@ -361,6 +361,30 @@ fn service_graph(f: &Findings, top: usize) -> Section {
     for c in &g.cycles {
         lines.push(format!("Cycle: {} call each other.", join(c, " ⇄ ")));
     }
+    lines.push(
+        "In layers (each service drawn once, under a caller one layer up; ↑ drawn under another caller, ↻ a call back into a cycle), calls, errors and client p99 per edge:"
+            .into(),
+    );
+    let width = g
+        .drawing
+        .iter()
+        .map(|r| r.tree_text().chars().count())
+        .max()
+        .unwrap_or(0);
+    for r in &g.drawing {
+        let text = r.tree_text();
+        let pad = " ".repeat(width - text.chars().count());
+        lines.push(match r.edge.and_then(|i| f.service_map.get(i)) {
+            Some(e) => format!(
+                "  {text}{pad}  {:<9} {} calls  {} errors  p99 {}",
+                e.kind.as_str(),
+                e.calls,
+                pct(e.error_rate),
+                ms(e.client.p99_ns)
+            ),
+            None => format!("  {text}"),
+        });
+    }
     lines.push(format!(
         "{} paths where calls multiply across services (calls on each edge per request its caller handled, over all traces):",
         g.amplified_paths.len()

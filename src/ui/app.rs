@@ -168,6 +168,8 @@ pub struct App {
     pub help_scroll: usize,
     /// The Traces tab shows the open traces (in progress) instead of the complete ones.
     pub in_progress: bool,
+    /// The Map tab shows the edge table instead of the layered graph.
+    pub map_table: bool,
     /// The text being typed at the prompt (a filter or find applies as typed).
     pub editing: Option<String>,
     pub prompt: Prompt,
@@ -196,6 +198,7 @@ impl App {
             help: false,
             help_scroll: 0,
             in_progress: false,
+            map_table: false,
             editing: None,
             prompt: Prompt::Filter,
             before_edit: Filter::default(),
@@ -212,6 +215,7 @@ impl App {
     pub fn current_list(&self) -> Option<ListTab> {
         match self.tab.list() {
             Some(ListTab::Traces) if self.in_progress => Some(ListTab::InProgress),
+            Some(ListTab::Map) if !self.map_table => Some(ListTab::MapGraph),
             other => other,
         }
     }
@@ -464,6 +468,10 @@ impl App {
             Action::InProgress => match tab {
                 ListTab::Traces | ListTab::InProgress => self.in_progress = !self.in_progress,
                 _ => self.status = Some("i switches the Traces tab to open traces".into()),
+            },
+            Action::MapMode => match tab {
+                ListTab::Map | ListTab::MapGraph => self.map_table = !self.map_table,
+                _ => self.status = Some("v switches the Map tab between graph and table".into()),
             },
             Action::Filter => {
                 self.before_edit = self.list(tab).filter.clone();

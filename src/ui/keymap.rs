@@ -77,6 +77,7 @@ pub enum Action {
     Erase,
     ClearFilter,
     InProgress,
+    MapMode,
     Find,
     NextMatch,
     PrevMatch,
@@ -220,6 +221,13 @@ pub const BINDINGS: &[Binding] = &[
         label: "i",
         help: "Traces: in progress (open traces, oldest first) / complete traces",
         keys: &[(c('i'), A::InProgress)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::List,
+        label: "v",
+        help: "Map: the service graph in layers / the table of edges",
+        keys: &[(c('v'), A::MapMode)],
         hints: &[],
     },
     Binding {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::model::Sym;
 
 use crate::analysis::aggregate::callgraph::EdgeRow;
+use crate::analysis::aggregate::graph_drawing::{DrawnRow, draw};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::trace::edges::CallKind;
 
@@ -51,6 +52,9 @@ pub struct ServiceGraph {
     /// requests its caller handled), multiplying them at least `MIN_AMPLIFICATION` times end
     /// to end; worst first.
     pub amplified_paths: Vec<AmplifiedPath>,
+    /// The graph laid out in layers for the Map tab and the text report (`graph_drawing`).
+    #[serde(skip)]
+    pub drawing: Vec<DrawnRow>,
 }
 
 /// A path is listed when its calls multiply at least this much end to end, over two hops or
@@ -176,6 +180,10 @@ impl ServiceGraph {
             edges: g.edge_count(),
             cycles,
             amplified_paths: amplified,
+            drawing: draw(
+                &services.iter().map(|r| r.service).collect::<Vec<_>>(),
+                edges,
+            ),
         }
     }
 }

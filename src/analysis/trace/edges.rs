@@ -24,6 +24,18 @@ pub enum CallKind {
     External,
 }
 
+impl CallKind {
+    /// The name reports and the TUI show (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Rpc => "rpc",
+            CallKind::Messaging => "messaging",
+            CallKind::Database => "database",
+            CallKind::External => "external",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     pub client_span: SpanId,

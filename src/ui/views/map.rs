@@ -9,20 +9,10 @@ use ratatui::layout::Constraint;
 use super::{ListView, Open, contains, name_id, ns};
 use crate::analysis::aggregate::callgraph::EdgeRow;
 use crate::analysis::findings::view::ViewData;
-use crate::analysis::trace::edges::CallKind;
 use crate::ui::filter::Term;
 use crate::ui::widgets::table::{Column, Key, RowId, Value, col, wide};
 
 pub struct Map;
-
-fn call_kind(k: CallKind) -> &'static str {
-    match k {
-        CallKind::Rpc => "rpc",
-        CallKind::Messaging => "messaging",
-        CallKind::Database => "database",
-        CallKind::External => "external",
-    }
-}
 
 /// Hops from the entry points to the edge's caller, from the service graph.
 fn caller_depth(r: &EdgeRow, d: &ViewData) -> Option<usize> {
@@ -45,7 +35,7 @@ const COLUMNS: [Column<EdgeRow>; 9] = [
         )
     }),
     wide(col("Kind", Constraint::Length(9), |r, _| {
-        Value::Text(call_kind(r.kind).into())
+        Value::Text(r.kind.as_str().into())
     })),
     col("Calls", Constraint::Length(7), |r, _| {
         Value::Count(r.calls as u64)
@@ -118,6 +108,6 @@ impl ListView for Map {
         r.evidence().map(Open::Trace)
     }
     fn id(&self, r: &EdgeRow, _: &ViewData) -> RowId {
-        name_id(&[r.caller.as_str(), r.callee.as_str(), call_kind(r.kind)])
+        name_id(&[r.caller.as_str(), r.callee.as_str(), r.kind.as_str()])
     }
 }

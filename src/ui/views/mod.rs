@@ -7,6 +7,7 @@ pub mod cold_starts;
 pub mod fanout;
 pub mod hotspots;
 pub mod map;
+pub mod map_graph;
 pub mod open;
 pub mod services;
 pub mod trace;
@@ -101,10 +102,12 @@ pub enum ListTab {
     Map,
     /// The Traces tab's other list (`i`): open traces.
     InProgress,
+    /// The Map tab's first mode: the service graph drawn in layers (`v` for the table).
+    MapGraph,
 }
 
 impl ListTab {
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     pub const ALL: [ListTab; Self::COUNT] = [
         ListTab::Services,
         ListTab::Traces,
@@ -113,6 +116,7 @@ impl ListTab {
         ListTab::Hotspots,
         ListTab::Map,
         ListTab::InProgress,
+        ListTab::MapGraph,
     ];
 
     pub fn view(self) -> &'static dyn AnyList {
@@ -124,6 +128,7 @@ impl ListTab {
             ListTab::Hotspots => &hotspots::Hotspots,
             ListTab::Map => &map::Map,
             ListTab::InProgress => &open::OpenTraces,
+            ListTab::MapGraph => &map_graph::MapGraph,
         }
     }
 }
