@@ -226,6 +226,27 @@ pub struct GapEvidence {
     pub gap_ns: i64,
 }
 
+/// An RPC edge with `calls` calls and nothing else, for the graph tests.
+#[cfg(test)]
+pub(crate) fn test_edge(caller: &str, callee: &str, calls: usize) -> EdgeRow {
+    EdgeRow {
+        caller: Sym::new(caller),
+        callee: Sym::new(callee),
+        kind: CallKind::Rpc,
+        calls,
+        errors: 0,
+        error_rate: 0.0,
+        operations: Default::default(),
+        client: Samples::default().summary(),
+        server: Samples::default().summary(),
+        gap: Samples::default().summary(),
+        negative_gaps: 0,
+        clock_skew_suspected: 0,
+        cp_total_ns: 0,
+        worst_gap: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

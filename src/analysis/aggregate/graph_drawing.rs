@@ -208,26 +208,9 @@ impl<F: Fn(Sym) -> usize> Drawer<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::aggregate::stats::Samples;
-    use crate::analysis::trace::edges::CallKind;
 
     fn edge(caller: &str, callee: &str) -> EdgeRow {
-        EdgeRow {
-            caller: Sym::new(caller),
-            callee: Sym::new(callee),
-            kind: CallKind::Rpc,
-            calls: 1,
-            errors: 0,
-            error_rate: 0.0,
-            operations: Default::default(),
-            client: Samples::default().summary(),
-            server: Samples::default().summary(),
-            gap: Samples::default().summary(),
-            negative_gaps: 0,
-            clock_skew_suspected: 0,
-            cp_total_ns: 0,
-            worst_gap: None,
-        }
+        crate::analysis::aggregate::callgraph::test_edge(caller, callee, 1)
     }
 
     fn lines(rows: &[DrawnRow]) -> Vec<String> {

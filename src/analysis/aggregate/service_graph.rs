@@ -248,22 +248,7 @@ mod tests {
     use crate::analysis::aggregate::stats::Samples;
 
     fn edge(caller: &str, callee: &str, calls: usize) -> EdgeRow {
-        EdgeRow {
-            caller: Sym::new(caller),
-            callee: Sym::new(callee),
-            kind: CallKind::Rpc,
-            calls,
-            errors: 0,
-            error_rate: 0.0,
-            operations: Default::default(),
-            client: Samples::default().summary(),
-            server: Samples::default().summary(),
-            gap: Samples::default().summary(),
-            negative_gaps: 0,
-            clock_skew_suspected: 0,
-            cp_total_ns: 0,
-            worst_gap: None,
-        }
+        crate::analysis::aggregate::callgraph::test_edge(caller, callee, calls)
     }
 
     fn service(name: &str, requests: usize) -> RedRow {
