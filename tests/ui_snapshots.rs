@@ -845,6 +845,15 @@ fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
         let t = draw(&mut app, &data, w, h);
         let s = screen(&t);
         assert!(s.contains(&format!("match 1/{n}")), "{s}");
+        // The matches are highlighted.
+        let lit = t
+            .backend()
+            .buffer()
+            .content()
+            .iter()
+            .filter(|c| c.bg == ratatui::style::Color::LightYellow)
+            .count();
+        assert!(lit > 10, "{lit} highlighted cells");
         insta::assert_snapshot!(format!("trace_find_{w}x{h}"), t.backend());
     }
     let first = selected_span(&app);
@@ -1024,4 +1033,31 @@ fn trace_statistics_group_by_service_operation_and_an_attribute() {
     press(&mut app, &data, KeyCode::Esc);
     let s = screen(&draw(&mut app, &data, 120, 40));
     assert!(s.contains("Waterfall") && app.tab == Tab::Trace, "{s}");
+}
+
+#[test]
+fn v_keeps_one_service_and_hides_the_other_subtrees_behind_a_count() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    let before = screen(&draw(&mut app, &data, 120, 40));
+    assert!(before.contains("verify jwt"), "{before}");
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "service.name=inventory");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Esc);
+    press(&mut app, &data, KeyCode::Char('v'));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = draw(&mut app, &data, w, h);
+        let s = screen(&t);
+        assert!(
+            s.contains("only inventory-service") && s.contains("hidden (other services)"),
+            "{s}"
+        );
+        assert!(!s.contains("verify jwt"), "{s}");
+        insta::assert_snapshot!(format!("trace_only_service_{w}x{h}"), t.backend());
+    }
+    press(&mut app, &data, KeyCode::Char('v'));
+    assert!(screen(&draw(&mut app, &data, 120, 40)).contains("verify jwt"));
 }

@@ -12,7 +12,7 @@ use super::views::{ListTab, Open};
 use super::widgets::table::ListState;
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::listen::Listening;
-use crate::model::{SpanId, SpanRef, TraceId};
+use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -124,6 +124,8 @@ pub struct TraceView {
     pub window: Option<(u64, u64)>,
     /// Trace statistics shown instead of the waterfall (`s`).
     pub stats: Option<StatsView>,
+    /// Only this service's spans and their ancestors; the rest behind "N spans hidden" rows.
+    pub only: Option<Sym>,
 }
 
 impl TraceView {
@@ -140,6 +142,7 @@ impl TraceView {
             find: None,
             window: None,
             stats: None,
+            only: None,
         }
     }
 }
@@ -391,7 +394,10 @@ impl App {
         if self.tab == Tab::Trace
             && let Some(view) = &mut self.trace
         {
-            if view.stats.take().is_some() || view.find.take().is_some() {
+            if view.stats.take().is_some()
+                || view.find.take().is_some()
+                || view.only.take().is_some()
+            {
                 return;
             }
             if view.detail_full {
@@ -550,7 +556,7 @@ impl App {
             }
             return;
         }
-        let rows = trace::rows(trace, &view.collapsed);
+        let rows = trace::rows(trace, &view.collapsed, view.only);
         let cur = view
             .selected
             .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
@@ -628,7 +634,7 @@ impl App {
             }
             Action::ExpandAll => view.collapsed.clear(),
             Action::CollapseAll => {
-                view.collapsed = trace::rows(trace, &FxHashSet::default())
+                view.collapsed = trace::rows(trace, &FxHashSet::default(), None)
                     .iter()
                     .filter(|r| r.children > 0)
                     .map(|r| trace.spans[r.idx].span_id)
@@ -671,14 +677,16 @@ impl App {
                     Some(i) => (i + n - 1) % n,
                     None => {
                         // From a span that is no match: the nearest one below (or above).
-                        let pos = |id: Option<SpanId>| {
-                            order
-                                .iter()
-                                .position(|&i| Some(trace.spans[i].span_id) == id)
-                                .unwrap_or(0)
-                        };
-                        let at = pos(here);
-                        let below = find.matches.iter().position(|&m| pos(Some(m)) > at);
+                        let at = order
+                            .iter()
+                            .position(|&i| Some(trace.spans[i].span_id) == here)
+                            .unwrap_or(0);
+                        let set = find.set();
+                        let below = order[at..]
+                            .iter()
+                            .map(|&i| trace.spans[i].span_id)
+                            .find(|id| set.contains(id))
+                            .and_then(|id| find.matches.iter().position(|&m| m == id));
                         match (action == Action::NextMatch, below) {
                             (true, Some(i)) => i,
                             (true, None) => 0,
@@ -718,6 +726,10 @@ impl App {
                 };
             }
             Action::ResetZoom => view.window = None,
+            Action::OnlyService => {
+                let svc = selected.map(|s| s.service());
+                view.only = if view.only == svc { None } else { svc };
+            }
             Action::Stats => view.stats = Some(StatsView::default()),
             Action::FollowLink => {
                 let Some(s) = selected else { return };

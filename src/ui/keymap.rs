@@ -97,6 +97,8 @@ pub enum Action {
     Stats,
     /// The statistics' next grouping.
     Group,
+    /// Show only the selected span's service (and what leads to it), or everything again.
+    OnlyService,
 }
 
 /// A key: its code, and whether Ctrl must be held. Other modifiers are ignored (a terminal
@@ -315,6 +317,13 @@ pub const BINDINGS: &[Binding] = &[
             (c(']'), A::PanRight),
             (c('0'), A::ResetZoom),
         ],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
+        label: "Trace: v",
+        help: "only the selected span's service: other subtrees become \"N spans hidden\" rows; again for all",
+        keys: &[(c('v'), A::OnlyService)],
         hints: &[],
     },
     Binding {

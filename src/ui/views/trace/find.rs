@@ -113,13 +113,16 @@ impl Find {
         self.matches.iter().copied().collect()
     }
 
-    /// `match i/N`, or that nothing matched.
-    pub fn label(&self) -> String {
+    /// `match i/N` (i is the selected span when it is a match, else the last one gone
+    /// to), or that nothing matched.
+    pub fn label(&self, selected: Option<SpanId>) -> String {
         if self.matches.is_empty() {
-            "no match".into()
-        } else {
-            format!("match {}/{}", self.current + 1, self.matches.len())
+            return "no match".into();
         }
+        let i = selected
+            .and_then(|id| self.matches.iter().position(|&m| m == id))
+            .unwrap_or(self.current);
+        format!("match {}/{}", i + 1, self.matches.len())
     }
 }
 

@@ -19,7 +19,7 @@ pub mod waterfall;
 use crate::analysis::findings::view::TraceFindings;
 use crate::analysis::findings::view::{ViewData, critical_path};
 use crate::analysis::trace::fanout::FanOutKind;
-use crate::model::SpanId;
+use crate::model::{SpanId, Sym};
 use crate::store::Trace;
 use crate::ui::app::TraceView;
 use crate::ui::text::{clean, dur};
@@ -39,11 +39,15 @@ pub struct WRow {
     /// Where the bar starts: the span's start, or for a span without timestamps (Zipkin
     /// annotations-only parts) its parent's, so it never stretches the axis to 1970.
     pub start_ns: u64,
+    /// Not a span but this many spans of other services, hidden by the service filter (`v`);
+    /// `idx` is the first of them.
+    pub hidden: usize,
 }
 
 /// The visible rows: depth-first in start order, skipping folded subtrees. Spans whose parent
-/// is missing (orphans) start their own subtree at depth 0.
-pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>) -> Vec<WRow> {
+/// is missing (orphans) start their own subtree at depth 0. With `only`, subtrees without a
+/// span of that service shrink to one "N spans hidden" row each run of siblings.
+pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<WRow> {
     let pos: FxHashMap<SpanId, usize> = t
         .spans
         .iter()
@@ -58,13 +62,38 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>) -> Vec<WRow> {
             _ => roots.push(i),
         }
     }
+    let kept = only.map(|svc| kept_subtrees(t, &children, &roots, svc));
+    // Children as stack entries, each run of hidden siblings as one entry.
+    let entries = |list: &[usize], depth: usize, start: u64| -> Vec<(usize, usize, u64, usize)> {
+        let mut out: Vec<(usize, usize, u64, usize)> = Vec::new();
+        for &c in list {
+            match &kept {
+                Some((keep, size)) if !keep[c] => match out.last_mut() {
+                    Some(last) if last.3 > 0 => last.3 += size[c],
+                    _ => out.push((c, depth, start, size[c])),
+                },
+                _ => out.push((c, depth, start, 0)),
+            }
+        }
+        out.reverse();
+        out
+    };
     let mut out = Vec::with_capacity(t.spans.len());
     // Explicit stack: a trace may be thousands of spans deep.
-    let trace_start = t.start_ns();
-    let mut stack: Vec<(usize, usize, u64)> =
-        roots.iter().rev().map(|&r| (r, 0, trace_start)).collect();
+    let mut stack = entries(&roots, 0, t.start_ns());
     let mut seen = vec![false; t.spans.len()];
-    while let Some((i, depth, parent_start)) = stack.pop() {
+    while let Some((i, depth, parent_start, hidden)) = stack.pop() {
+        if hidden > 0 {
+            out.push(WRow {
+                idx: i,
+                depth,
+                children: 0,
+                collapsed: false,
+                start_ns: parent_start,
+                hidden,
+            });
+            continue;
+        }
         if std::mem::replace(&mut seen[i], true) {
             continue; // a parent cycle in bad input
         }
@@ -79,12 +108,45 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>) -> Vec<WRow> {
             children: children[i].len(),
             collapsed: folded && !children[i].is_empty(),
             start_ns,
+            hidden: 0,
         });
         if !folded {
-            stack.extend(children[i].iter().rev().map(|&c| (c, depth + 1, start_ns)));
+            stack.extend(entries(&children[i], depth + 1, start_ns));
         }
     }
     out
+}
+
+/// For the service filter: whether each span's subtree holds a span of `svc`, and each
+/// subtree's size.
+fn kept_subtrees(
+    t: &Trace,
+    children: &[Vec<usize>],
+    roots: &[usize],
+    svc: Sym,
+) -> (Vec<bool>, Vec<usize>) {
+    let n = t.spans.len();
+    let mut pre = Vec::with_capacity(n);
+    let mut seen = vec![false; n];
+    let mut stack: Vec<usize> = roots.to_vec();
+    while let Some(i) = stack.pop() {
+        if !std::mem::replace(&mut seen[i], true) {
+            pre.push(i);
+            stack.extend(&children[i]);
+        }
+    }
+    let mut keep: Vec<bool> = t.spans.iter().map(|s| s.service() == svc).collect();
+    let mut size = vec![1usize; n];
+    // Children before parents.
+    for &i in pre.iter().rev() {
+        for &c in &children[i] {
+            if seen[c] {
+                keep[i] |= keep[c];
+                size[i] += size[c];
+            }
+        }
+    }
+    (keep, size)
 }
 
 /// What a span is marked with in the waterfall.
@@ -126,7 +188,7 @@ const SIDE_BY_SIDE: u16 = 110;
 
 /// Every span index in waterfall order with nothing folded: the order find's matches read in.
 pub fn order(t: &Trace) -> Vec<usize> {
-    rows(t, &FxHashSet::default())
+    rows(t, &FxHashSet::default(), None)
         .into_iter()
         .map(|r| r.idx)
         .collect()
@@ -173,7 +235,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
     let [summary, body] =
         Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)]).areas(area);
     render_summary(frame, summary, trace, data);
-    let rows = rows(trace, &view.collapsed);
+    let rows = rows(trace, &view.collapsed, view.only);
     let findings = data.trace_findings(trace.trace_id);
     let critical = critical_path(findings);
     let selected_row = view

@@ -58,8 +58,14 @@ pub fn render(
     ];
     if let Some(f) = &view.find {
         title.push(TextSpan::styled(
-            format!("/{} {} ", clean(&f.text), f.label()),
+            format!("/{} {} ", clean(&f.text), f.label(view.selected)),
             theme::MATCH,
+        ));
+    }
+    if let Some(svc) = view.only {
+        title.push(TextSpan::styled(
+            format!("only {} (v: all) ", clean(svc.as_str())),
+            Style::default().fg(theme::service(svc.as_str())),
         ));
     }
     if view.window.is_some() {
@@ -136,6 +142,25 @@ pub fn render(
         .take(height)
         .enumerate()
     {
+        let row_area = Rect {
+            y: inner.y + 1 + line as u16,
+            height: 1,
+            ..inner
+        };
+        if r.hidden > 0 {
+            let indent = "  ".repeat(r.depth.min(name_w / 4));
+            let spans = if r.hidden == 1 { "span" } else { "spans" };
+            let text = format!(" {indent}┄ {} {spans} hidden (other services)", r.hidden);
+            let mut style = theme::DIM;
+            if pos == selected {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            frame.render_widget(
+                Line::styled(fit(&text, width_all).into_owned(), style),
+                row_area,
+            );
+            continue;
+        }
         let s = &t.spans[r.idx];
         let m = overlay.marks.get(&s.span_id).copied().unwrap_or_default();
         let on_path = overlay.critical.contains(&s.span_id);
@@ -234,12 +259,7 @@ pub fn render(
                 sp.style = sp.style.add_modifier(Modifier::REVERSED);
             }
         }
-        let area = Rect {
-            y: inner.y + 1 + line as u16,
-            height: 1,
-            ..inner
-        };
-        frame.render_widget(Line::from(spans).style(line_style), area);
+        frame.render_widget(Line::from(spans).style(line_style), row_area);
     }
 }
 
