@@ -491,6 +491,49 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
             .map(|t| t.spans.len())
     );
 
+    // `f` on a span linking to another trace opens it, and the merged view fetches it.
+    let (linking, target) = shards
+        .iter()
+        .find_map(|s| {
+            let v = s.view.borrow();
+            v.snapshot.traces.iter().find_map(|t| {
+                t.spans.iter().find_map(|sp| {
+                    sp.links
+                        .iter()
+                        .find(|l| l.trace_id != t.trace_id && data.trace(l.trace_id).is_none())
+                        .map(|l| {
+                            (
+                                spantop::model::SpanRef::new(t.trace_id, sp.span_id),
+                                l.trace_id,
+                            )
+                        })
+                })
+            })
+        })
+        .expect("the shop's consumers link to their producers' traces");
+    live.fetch
+        .send(linking.trace_id)
+        .await
+        .expect("takes requests");
+    let data = wait_view(&mut view, "the linking trace fetched", |v| {
+        v.trace(linking.trace_id).is_some()
+    })
+    .await;
+    app.open_trace(linking);
+    press(&mut app, &data, KeyCode::Char('f'));
+    assert_eq!(
+        spantop::ui::wanted_trace(&app, &data),
+        Some(target),
+        "{:?}",
+        app.status
+    );
+    live.fetch.send(target).await.expect("takes requests");
+    let data = wait_view(&mut view, "the linked trace fetched", |v| {
+        v.trace(target).is_some()
+    })
+    .await;
+    assert!(frame(&mut app, &data).contains("Waterfall"));
+
     // A trace no instance holds says so instead of waiting.
     let nobody = spantop::model::TraceId::from_bytes(&[7; 16]).expect("id");
     live.fetch.send(nobody).await.expect("takes requests");

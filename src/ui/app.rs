@@ -747,7 +747,8 @@ impl App {
                 }
                 let target = targets[view.link_cursor % targets.len()];
                 view.link_cursor += 1;
-                if data.trace(target.trace_id).is_some() {
+                // A merged view (`live --attach`) fetches a linked trace it does not hold.
+                if data.trace(target.trace_id).is_some() || !data.instances.is_empty() {
                     self.open_trace(target);
                 } else {
                     self.status = Some(format!("linked trace {} is not held", target.trace_id));
