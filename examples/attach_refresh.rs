@@ -13,9 +13,9 @@
 //! `--refresh` — and its `Merged::took` is reported (p50, p90, max), with the snapshot size and
 //! the parts of it: the instance's `Snapshot` build, and decode + merge alone.
 //!
-//! The snapshot holds aggregates and the kept per-trace findings' rows, never spans, so what
-//! the instances' stores hold does not enter it; the engines here keep findings of the last
-//! 200,000 traces (`AnalysisConfig::default`), as `serve` does.
+//! The snapshot holds aggregates, the kept per-trace findings' rows and 200 trace rows for the
+//! Traces tab, never spans; each instance here holds all its traces (for those rows) and keeps
+//! findings of the last 200,000 traces (`AnalysisConfig::default`), as `serve` does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,10 +43,13 @@ fn shard_of(id: TraceId) -> usize {
     (h % INSTANCES as u64) as usize
 }
 
-/// The three engines, each fed the traces routed to it until it has `spans` spans.
-fn engines(spans: usize) -> Vec<Engine> {
+/// The three engines, each fed the traces routed to it until it has `spans` spans, and the
+/// traces (each instance's store holds all of its own).
+fn engines(spans: usize) -> Vec<(Engine, Vec<Arc<Trace>>)> {
     let mut shop = Shop::new(ShopConfig::default());
-    let mut engines: Vec<Engine> = (0..INSTANCES).map(|_| Engine::default()).collect();
+    let mut engines: Vec<(Engine, Vec<Arc<Trace>>)> = (0..INSTANCES)
+        .map(|_| (Engine::default(), Vec::new()))
+        .collect();
     let mut held = [0usize; INSTANCES];
     let mut k = 0u64;
     while held.iter().any(|&n| n < spans) {
@@ -63,7 +66,9 @@ fn engines(spans: usize) -> Vec<Engine> {
                 continue;
             }
             held[shard] += spans_of.len();
-            engines[shard].add_trace(&Trace::from_spans(id, spans_of));
+            let trace = Arc::new(Trace::from_spans(id, spans_of));
+            engines[shard].0.add_trace(&trace);
+            engines[shard].1.push(trace);
         }
     }
     engines
@@ -87,7 +92,13 @@ async fn main() -> anyhow::Result<()> {
     let engines = tokio::task::spawn_blocking(move || engines(spans)).await?;
     let views: Vec<Arc<ViewData>> = engines
         .iter()
-        .map(|e| Arc::new(ViewData::build(StoreSnapshot::default(), e)))
+        .map(|(e, traces)| {
+            let store = StoreSnapshot {
+                traces: traces.clone().into(),
+                ..StoreSnapshot::default()
+            };
+            Arc::new(ViewData::build(store, e))
+        })
         .collect();
     println!(
         "fed {} instances in {:.1} s: {}",
