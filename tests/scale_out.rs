@@ -434,6 +434,106 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
             .trace(id)
             .map(|t| t.spans.len())
     );
+    // The Traces tab lists the instances' traces, not only the one fetched: the most recent
+    // and slowest of each, every one held by the instance it was routed to.
+    for k in 0..2 {
+        let on_k = data
+            .traces
+            .iter()
+            .filter(|r| shard_of(r.trace_id, 2) == k)
+            .inspect(|r| {
+                assert!(
+                    shards[k].view.borrow().trace(r.trace_id).is_some(),
+                    "{} listed but not held by instance {k}",
+                    r.trace_id
+                );
+            })
+            .count();
+        assert!(
+            on_k >= per_shard[k].min(spantop::api::convert::LISTED_TRACES),
+            "instance {k}: {on_k} listed of {}",
+            per_shard[k]
+        );
+    }
+    // Opening one not held here fetches it from its instance (typed into the filter by id).
+    let other = data
+        .traces
+        .iter()
+        .map(|r| r.trace_id)
+        .find(|t| data.trace(*t).is_none())
+        .expect("a listed trace not fetched yet");
+    press(&mut app, &data, KeyCode::Esc);
+    press(&mut app, &data, KeyCode::Char('2'));
+    assert_eq!(app.tab, Tab::Traces);
+    press(&mut app, &data, KeyCode::Char('/'));
+    for c in other.to_string().chars().take(16) {
+        press(&mut app, &data, KeyCode::Char(c));
+    }
+    press(&mut app, &data, KeyCode::Enter);
+    let s = frame(&mut app, &data);
+    assert!(s.contains(&other.to_string()[..16]), "{s}");
+    press(&mut app, &data, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Trace, "Enter on a listed trace opens it");
+    assert_eq!(spantop::ui::wanted_trace(&app, &data), Some(other));
+    live.fetch.send(other).await.expect("takes requests");
+    let data = wait_view(&mut view, "the listed trace fetched", |v| {
+        v.trace(other).is_some()
+    })
+    .await;
+    let s = frame(&mut app, &data);
+    assert!(s.contains("Waterfall"), "{s}");
+    assert_eq!(
+        data.trace(other).map(|t| t.spans.len()),
+        shards[shard_of(other, 2)]
+            .view
+            .borrow()
+            .trace(other)
+            .map(|t| t.spans.len())
+    );
+
+    // `f` on a span linking to another trace opens it, and the merged view fetches it.
+    let (linking, target) = shards
+        .iter()
+        .find_map(|s| {
+            let v = s.view.borrow();
+            v.snapshot.traces.iter().find_map(|t| {
+                t.spans.iter().find_map(|sp| {
+                    sp.links
+                        .iter()
+                        .find(|l| l.trace_id != t.trace_id && data.trace(l.trace_id).is_none())
+                        .map(|l| {
+                            (
+                                spantop::model::SpanRef::new(t.trace_id, sp.span_id),
+                                l.trace_id,
+                            )
+                        })
+                })
+            })
+        })
+        .expect("the shop's consumers link to their producers' traces");
+    live.fetch
+        .send(linking.trace_id)
+        .await
+        .expect("takes requests");
+    let data = wait_view(&mut view, "the linking trace fetched", |v| {
+        v.trace(linking.trace_id).is_some()
+    })
+    .await;
+    app.open_trace(linking);
+    press(&mut app, &data, KeyCode::Char('f'));
+    assert_eq!(
+        spantop::ui::wanted_trace(&app, &data),
+        Some(target),
+        "{:?}",
+        app.status
+    );
+    live.fetch.send(target).await.expect("takes requests");
+    let data = wait_view(&mut view, "the linked trace fetched", |v| {
+        v.trace(target).is_some()
+    })
+    .await;
+    assert!(frame(&mut app, &data).contains("Waterfall"));
+
     // A trace no instance holds says so instead of waiting.
     let nobody = spantop::model::TraceId::from_bytes(&[7; 16]).expect("id");
     live.fetch.send(nobody).await.expect("takes requests");

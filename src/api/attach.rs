@@ -12,7 +12,10 @@ use anyhow::{Context, bail};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use rustc_hash::FxHashMap;
+
 use crate::analysis::findings::Findings;
+use crate::analysis::findings::view::TraceRow;
 use crate::ingest::access::AuthToken;
 use crate::model::{Batch, TraceId};
 
@@ -60,6 +63,9 @@ impl InstanceStatus {
 pub struct Merged {
     pub findings: Arc<Findings>,
     pub instances: Vec<InstanceStatus>,
+    /// The traces the instances that answered list (`convert::LISTED_TRACES` most recent and
+    /// slowest each), for the Traces tab.
+    pub traces: Vec<TraceRow>,
     /// What the refresh took: asking every instance, decoding and merging.
     pub took: Duration,
 }
@@ -75,6 +81,8 @@ impl Merged {
 
 pub struct Attached {
     instances: Vec<Instance>,
+    /// Which instance listed each trace in the last refresh.
+    holders: FxHashMap<TraceId, usize>,
     token: Option<MetadataValue<tonic::metadata::Ascii>>,
     timeout: Duration,
 }
@@ -213,6 +221,7 @@ impl Attached {
             .context("the auth token cannot be sent as a header")?;
         Ok(Attached {
             instances,
+            holders: FxHashMap::default(),
             token,
             timeout,
         })
@@ -255,8 +264,22 @@ impl Attached {
             .filter_map(|i| i.last.as_ref())
             .collect();
         let findings = Arc::new(merged_findings(&up));
+        // Traces are routed whole, so each is listed by one instance only.
+        let traces = up.iter().flat_map(|s| s.traces.iter().cloned()).collect();
+        self.holders = self
+            .instances
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.health == Health::Up)
+            .flat_map(|(k, i)| {
+                i.last
+                    .iter()
+                    .flat_map(move |s| s.traces.iter().map(move |t| (t.trace_id, k)))
+            })
+            .collect();
         Merged {
             findings,
+            traces,
             instances: self
                 .instances
                 .iter()
@@ -273,7 +296,12 @@ impl Attached {
     /// The trace's spans from whichever instance holds it (traces are routed whole to one);
     /// `None` when no instance that answers holds it.
     pub async fn fetch_trace(&self, id: TraceId) -> anyhow::Result<Option<(String, Batch)>> {
-        for inst in &self.instances {
+        // The instance that listed it first, then the others (it may list it no more).
+        let first = self.holders.get(&id).copied();
+        let order = first
+            .into_iter()
+            .chain((0..self.instances.len()).filter(|&k| Some(k) != first));
+        for inst in order.filter_map(|k| self.instances.get(k)) {
             let mut client = inst.client.clone();
             let req = self.request(pb::GetTraceRequest {
                 trace_id: id.to_bytes().to_vec(),

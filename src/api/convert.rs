@@ -11,7 +11,7 @@ use crate::analysis::aggregate::hotspots::{BackgroundAgg, CpAgg, HotspotAgg, OpT
 use crate::analysis::aggregate::red::{Red, RedAgg};
 use crate::analysis::aggregate::stats::{Buckets, Repr, Samples, Sketch};
 use crate::analysis::engine::Aggregates;
-use crate::analysis::findings::view::ViewData;
+use crate::analysis::findings::view::{TraceRow, ViewData};
 use crate::analysis::findings::{Findings, PatternKind};
 use crate::analysis::trace::background::BackgroundKind;
 use crate::analysis::trace::cold_start::{ColdSamples, MAX_INSTANCE_IDS};
@@ -126,7 +126,70 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
             reaching_root: f.errors.reaching_root as u64,
             absorbed: f.errors.absorbed as u64,
         }),
+        traces: listed_traces(&view.traces)
+            .into_iter()
+            .map(trace_row_to_pb)
+            .collect(),
     }
+}
+
+/// Traces each instance lists for the attached Traces tab, of each kind (most recent,
+/// slowest): enough to pick from, small beside the aggregates.
+pub const LISTED_TRACES: usize = 100;
+
+/// The `LISTED_TRACES` most recent and slowest of `rows`, each once, most recent first.
+fn listed_traces(rows: &[TraceRow]) -> Vec<&TraceRow> {
+    let mut by_end: Vec<&TraceRow> = rows.iter().collect();
+    by_end.sort_by(|a, b| b.end_ns.cmp(&a.end_ns).then(a.trace_id.cmp(&b.trace_id)));
+    let mut by_duration = by_end.clone();
+    by_duration.sort_by(|a, b| {
+        b.duration_ns()
+            .cmp(&a.duration_ns())
+            .then(a.trace_id.cmp(&b.trace_id))
+    });
+    let mut out: Vec<&TraceRow> = by_end.into_iter().take(LISTED_TRACES).collect();
+    for r in by_duration.into_iter().take(LISTED_TRACES) {
+        if !out.iter().any(|o| o.trace_id == r.trace_id) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn trace_row_to_pb(r: &TraceRow) -> pb::TraceSummary {
+    pb::TraceSummary {
+        trace_id: r.trace_id.to_bytes().to_vec(),
+        root_service: r.root_service.to_string(),
+        root_name: r.root_name.to_string(),
+        start_ns: r.start_ns,
+        end_ns: r.end_ns,
+        spans: r.spans as u64,
+        services: r.services as u64,
+        errors: r.errors as u64,
+        cold_starts: r.cold_starts as u64,
+        n_plus_one: r.nplus1,
+        fan_out: r.fanout,
+        orphans: r.orphans as u64,
+        links: r.links as u64,
+    }
+}
+
+pub fn trace_row_from_pb(t: &pb::TraceSummary) -> anyhow::Result<TraceRow> {
+    Ok(TraceRow {
+        trace_id: TraceId::from_bytes(&t.trace_id).context("listed trace: bad trace id")?,
+        root_service: Sym::new(&t.root_service),
+        root_name: Sym::new(&t.root_name),
+        start_ns: t.start_ns,
+        end_ns: t.end_ns,
+        spans: usize_of(t.spans),
+        services: usize_of(t.services),
+        errors: usize_of(t.errors),
+        cold_starts: usize_of(t.cold_starts),
+        nplus1: t.n_plus_one,
+        fanout: t.fan_out,
+        orphans: usize_of(t.orphans),
+        links: usize_of(t.links),
+    })
 }
 
 /// How bad a pattern's worst occurrence is, to pick the worst across instances: the patterns

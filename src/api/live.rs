@@ -3,7 +3,8 @@
 //! `ViewData` a local pipeline publishes, so the TUI renders it unchanged. The instances'
 //! health goes with it (`ViewData::instances`), and a trace the TUI asks for is fetched from
 //! the instance that holds it, analysed here for its waterfall, and held in the next view
-//! (the last `FETCHED_KEPT` of them).
+//! (the last `FETCHED_KEPT` of them). The Traces tab lists the fetched traces and those the
+//! instances list in their snapshots; opening a listed one fetches it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::analysis::engine::{AnalysisConfig, Engine};
 use crate::analysis::findings::Findings;
-use crate::analysis::findings::view::{InstanceHealth, ViewData};
+use crate::analysis::findings::view::{InstanceHealth, TraceRow, ViewData};
 use crate::model::TraceId;
 use crate::store::{StoreSnapshot, StoreStats, Trace};
 
@@ -86,6 +87,8 @@ struct State {
     fetched: VecDeque<Arc<Trace>>,
     engine: Engine,
     missing: FxHashMap<TraceId, String>,
+    /// The traces the instances list (the Traces tab beside the fetched ones).
+    listed: Vec<TraceRow>,
 }
 
 async fn run(
@@ -104,6 +107,7 @@ async fn run(
             ..AnalysisConfig::default()
         }),
         missing: FxHashMap::default(),
+        listed: Vec::new(),
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -153,6 +157,7 @@ async fn run(
 impl State {
     fn take(&mut self, merged: &Merged) {
         self.findings = Arc::clone(&merged.findings);
+        self.listed.clone_from(&merged.traces);
         self.instances = merged
             .instances
             .iter()
@@ -200,6 +205,7 @@ impl State {
             Arc::clone(&self.findings),
             self.instances.clone(),
             self.missing.clone(),
+            &self.listed,
         );
         let _ = out.view.send(Arc::new(view));
     }

@@ -12,6 +12,7 @@ use rustc_hash::FxHashMap;
 
 use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::engine::Aggregates;
+use crate::analysis::findings::view::TraceRow;
 use crate::analysis::findings::{
     FanOutList, Findings, FindingsOptions, FindingsSource, Pattern, PatternKind,
 };
@@ -22,6 +23,7 @@ use crate::model::{SpanRef, Sym};
 
 use super::convert::{
     aggregates_from_pb, cold_samples_from_pb, pattern_kind_from_pb, span_ref_from_pb,
+    trace_row_from_pb,
 };
 use super::pb;
 
@@ -36,6 +38,8 @@ pub struct InstanceSnapshot {
     cold_samples: Vec<ColdSamples>,
     fan_outs: pb::FanOuts,
     errors: pb::ErrorCounts,
+    /// The traces it lists (`convert::LISTED_TRACES` of each kind), decoded.
+    pub traces: Vec<TraceRow>,
 }
 
 impl InstanceSnapshot {
@@ -56,6 +60,11 @@ impl InstanceSnapshot {
             }
             cold_samples.push(cold_samples_from_pb(c)?);
         }
+        let traces = s
+            .traces
+            .iter()
+            .map(trace_row_from_pb)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(InstanceSnapshot {
             generation: s.generation,
             aggregates,
@@ -64,6 +73,7 @@ impl InstanceSnapshot {
             cold_samples,
             fan_outs,
             errors: s.errors.unwrap_or_default(),
+            traces,
         })
     }
 }

@@ -427,6 +427,11 @@ impl App {
 
     /// Opens a trace in the Trace tab, remembering where we came from for Esc.
     pub fn open_trace(&mut self, ev: SpanRef) {
+        self.open_trace_at(ev.trace_id, Some(ev.span_id));
+    }
+
+    /// The Trace tab on `trace_id`, at `span` (the root when `None`); Back returns here.
+    fn open_trace_at(&mut self, trace_id: TraceId, span: Option<SpanId>) {
         let from = match (self.tab, self.trace.take()) {
             (Tab::Trace, Some(view)) => Back::Trace(Box::new(view)),
             (tab, prev) => {
@@ -435,7 +440,7 @@ impl App {
             }
         };
         self.back.push(from);
-        self.trace = Some(TraceView::new(ev.trace_id, Some(ev.span_id)));
+        self.trace = Some(TraceView::new(trace_id, span));
         self.tab = Tab::Trace;
     }
 
@@ -491,6 +496,7 @@ impl App {
                     traces.filter = Filter::parse(&format!("service={service}"));
                     traces.to_top();
                 }
+                Some(Open::Fetch(id)) => self.open_trace_at(id, None),
                 Some(Open::Pending(id)) => {
                     self.status = Some(format!(
                         "trace {id} is still open: it reaches Traces once it completes"
@@ -756,7 +762,8 @@ impl App {
                 }
                 let target = targets[view.link_cursor % targets.len()];
                 view.link_cursor += 1;
-                if data.trace(target.trace_id).is_some() {
+                // A merged view (`live --attach`) fetches a linked trace it does not hold.
+                if data.trace(target.trace_id).is_some() || !data.instances.is_empty() {
                     self.open_trace(target);
                 } else {
                     self.status = Some(format!("linked trace {} is not held", target.trace_id));

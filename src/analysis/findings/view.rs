@@ -115,12 +115,21 @@ impl ViewData {
     /// A view of several instances (`live --attach`): `self` holds the traces fetched from
     /// them (built as usual from those traces and an engine that analysed them), and the
     /// cross-trace rows are `findings`, merged from the instances' snapshots.
+    /// This view (the fetched traces) as the merged view of `instances`: their findings, and
+    /// the traces they list after the fetched ones (not held here: opening one fetches it).
     pub fn merged(
         mut self,
         findings: Arc<Findings>,
         instances: Vec<InstanceHealth>,
         missing: FxHashMap<TraceId, String>,
+        listed: &[TraceRow],
     ) -> ViewData {
+        for r in listed {
+            if !self.index.contains_key(&r.trace_id) {
+                self.clock_ns = self.clock_ns.max(r.end_ns);
+                self.traces.push(r.clone());
+            }
+        }
         self.analysed_traces = findings.input.traces;
         self.analysis_failures = findings.input.analysis_failures;
         self.hotspots = hotspot_entries(&findings);

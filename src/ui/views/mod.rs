@@ -35,6 +35,9 @@ pub enum Open {
     TracesOf(Sym),
     /// An open trace: no waterfall until it completes.
     Pending(TraceId),
+    /// A trace an attached instance lists but this merged view does not hold: the Trace tab
+    /// asks for it (`live --attach` fetches it from the instance).
+    Fetch(TraceId),
 }
 
 /// A screen that is a sortable, filterable table of rows from `ViewData`.
@@ -82,7 +85,14 @@ impl<V: ListView> AnyList for V {
         table::visible_len(self, state, data)
     }
     fn open_selected(&self, state: &mut ListState, data: &ViewData) -> Option<Open> {
-        table::selected(self, state, data).and_then(|row| self.open(row, data))
+        let row = table::selected(self, state, data)?;
+        self.open(row, data).or_else(|| match self.id(row, data) {
+            // A merged view lists traces the instances hold; opening one fetches it.
+            RowId::Trace(id) if !data.instances.is_empty() && data.trace(id).is_none() => {
+                Some(Open::Fetch(id))
+            }
+            RowId::Trace(_) | RowId::Name(_) => None,
+        })
     }
     fn pin(&self, state: &mut ListState, data: &ViewData) {
         table::pin(self, state, data);
