@@ -253,13 +253,18 @@ pub fn summary_line(
     let secs = elapsed.as_secs_f64().max(1e-9);
     let rate = store.spans_received.saturating_sub(prev_spans) as f64 / secs;
     format!(
-        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB | rejected {} spans, throttled {} requests, malformed {} requests, timed out {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
+        "{rate:.0} spans/s | held {} spans in {} traces ({} open), {} services | {:.1} MiB of {:.0} MiB counted (resident {:.0} MiB; shared {:.1}, queued {:.1}, analysis {:.1}, store limit {:.0}) | rejected {} spans, throttled {} requests, malformed {} requests, timed out {} requests, unauthenticated {} requests | evicted {} traces, {} duplicate spans | limits: truncated {} values, dropped {} attributes, {} events, {} links, {} spans over the per-trace limit, refused {} connections | logs: {} received, {} kept on spans; metrics: {} points discarded | {} analysis failures, {} traces not analysed",
         store.spans_held,
         store.traces_held,
         store.open_traces,
         store.services_seen,
         store.memory_bytes as f64 / (1024.0 * 1024.0),
         store.max_memory_bytes as f64 / (1024.0 * 1024.0),
+        store.resident_bytes as f64 / (1024.0 * 1024.0),
+        store.shared_bytes as f64 / (1024.0 * 1024.0),
+        store.queued_bytes as f64 / (1024.0 * 1024.0),
+        store.analysis_bytes as f64 / (1024.0 * 1024.0),
+        store.effective_max_memory_bytes as f64 / (1024.0 * 1024.0),
         ingest.spans_rejected,
         ingest.requests_throttled,
         ingest.requests_malformed,

@@ -89,6 +89,7 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
     let mut probe_ok = 0u64;
     let mut k = 0u64;
     let mut peak_memory = 0u64;
+    let mut at_limit = false;
     while Instant::now() < deadline {
         let first = 9_000_000_000_000 + k * 10;
         k += 1;
@@ -120,6 +121,8 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
         health_latencies.push(t.elapsed());
         let stats = server.snapshots.borrow_and_update().stats;
         peak_memory = peak_memory.max(stats.memory_bytes);
+        // The store's limit is the budget lowered by the resident overhead it measured.
+        at_limit |= stats.memory_bytes as f64 >= stats.effective_max_memory_bytes as f64 * 0.9;
         // What the store itself holds never passes the budget; the total may pass it for a
         // moment by what readers still hold (a published view, the analysis queue) and what
         // the analysis worker added since the store last read its gauge.
@@ -147,14 +150,15 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
     health_latencies.sort();
     let pct = |l: &[Duration], p: f64| l[((l.len() - 1) as f64 * p) as usize];
     // The test process holds the clients as well as the server: an upper bound on the server's.
-    let peak_rss = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
+    let peak_rss_kib: Option<u64> =
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            });
+    let peak_rss = peak_rss_kib.map_or("unknown".into(), |k| format!("{k} kB"));
     println!(
         "overload {secs}s: acknowledged {} spans, recorded {}, missing {missing}; throttled {} (client saw {} UNAVAILABLE); probe ok {probe_ok}/{}, latency p50 {:?} p99 {:?} max {:?}; health p50 {:?} p99 {:?} max {:?}; store peak {:.1} MiB of {:.0} MiB; process VmHWM {peak_rss} (server and clients)",
         acked.len(),
@@ -177,7 +181,7 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
     // (evicting): which of the two a machine shows depends on its speed, so either counts.
     let budget = stopped.store.stats().max_memory_bytes;
     assert!(
-        counters.requests_throttled > 0 || peak_memory as f64 >= budget as f64 * 0.9,
+        counters.requests_throttled > 0 || at_limit,
         "neither throttled nor at the memory budget: the test did not overload anything"
     );
     assert_eq!(
@@ -186,4 +190,14 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
         "every UNAVAILABLE the clients saw was counted"
     );
     assert!(probe_ok > 0, "the probe got through at least once");
+    // Resident memory: generous, since this process also holds the senders, 300 idle
+    // connections and the recorder, and a debug build's allocations are larger (~122 MiB
+    // measured here for a 64 MiB budget). The 1.25x goal is measured on the release server
+    // alone by benches/overload_rss.sh.
+    if let Some(kib) = peak_rss_kib {
+        assert!(
+            kib * 1024 < 3 * budget,
+            "peak RSS {kib} kB against a {budget} byte budget"
+        );
+    }
 }

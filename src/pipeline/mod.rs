@@ -8,6 +8,7 @@
 
 pub mod analyst;
 pub mod files;
+pub mod resident;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use crate::model::Batch;
 use crate::store::{MemoryGauge, OpenTrace, SpanStore, StoreConfig, StoreSnapshot};
 
 use analyst::Analyst;
+use resident::ResidentLimit;
 
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
@@ -204,6 +206,9 @@ async fn run(
     shutdown_budget: Option<Duration>,
     mode: Mode,
 ) -> Stopped {
+    // Live only: a batch run's input bounds what it holds, and its answers must not depend on
+    // how the allocator behaved.
+    let mut resident = (mode == Mode::Live).then(|| ResidentLimit::new(store.config().max_memory));
     let mut ticker = tokio::time::interval(tick_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -213,6 +218,10 @@ async fn run(
                 let now = Instant::now();
                 if mode == Mode::Live {
                     store.tick(now);
+                }
+                if let (Some(limit), Some(rss)) = (&mut resident, resident::resident_bytes()) {
+                    let effective = limit.update(rss, store.counted_bytes());
+                    store.set_resident(rss, effective);
                 }
                 store.enforce_memory();
                 // The snapshot first: the worker builds its view from it as soon as it has the

@@ -83,6 +83,11 @@ pub struct StoreStats {
     pub analysis_bytes: u64,
     /// The process-wide interned names (counted with a `MemoryGauge` attached).
     pub interned_bytes: u64,
+    /// The process's resident memory at the last tick (0 where the pipeline cannot read it).
+    pub resident_bytes: u64,
+    /// The budget the store holds its count to: `max_memory_bytes` less what resident memory
+    /// shows beyond the count (see `pipeline::resident`).
+    pub effective_max_memory_bytes: u64,
     pub services_seen: u64,
     /// Log records held with their spans' traces.
     pub logs_held: u64,
@@ -214,6 +219,8 @@ pub struct SpanStore {
     queued_batches: usize,
     /// Moving average of the bytes a batch adds when applied (spans and logs).
     batch_bytes: usize,
+    /// The budget less the resident overhead the pipeline measured (unlimited until it says).
+    resident_limit: usize,
 }
 
 /// Traces the store let go of while a reader still held them, with their bytes.
@@ -260,7 +267,6 @@ impl SpanStore {
             ..StoreStats::default()
         };
         SpanStore {
-            config,
             slots: FxHashMap::default(),
             activity: VecDeque::new(),
             complete_order: VecDeque::new(),
@@ -275,6 +281,8 @@ impl SpanStore {
             shared: shared::Shared::default(),
             queued_batches: 0,
             batch_bytes: 0,
+            resident_limit: usize::MAX,
+            config,
         }
     }
 
@@ -298,6 +306,7 @@ impl SpanStore {
     /// and (with a gauge) the analysis worker's bytes and the interned names.
     fn fill_memory(&self, stats: &mut StoreStats) {
         stats.max_memory_bytes = self.config.max_memory as u64;
+        stats.effective_max_memory_bytes = self.limit() as u64;
         // The published open list: a row per open trace, at most `MAX_OPEN_LISTED`.
         stats.span_bytes += stats.traces_held * SLOT_OVERHEAD_BYTES as u64
             + stats.open_traces.min(MAX_OPEN_LISTED as u64) * size_of::<OpenTrace>() as u64;
@@ -515,7 +524,7 @@ impl SpanStore {
     /// The resources and scopes only evicted spans used go too, in a purge once about as many
     /// spans went as there are interned copies (and at every `enforce_memory`).
     fn enforce_budget(&mut self) {
-        while self.total_bytes() > self.config.max_memory as u64 {
+        while self.total_bytes() > self.limit() as u64 {
             if self.evict_oldest_complete() || self.evict_oldest_open() {
                 self.shared.purge_if_due();
             } else if self.shared.purge() == 0 {
@@ -645,6 +654,23 @@ impl SpanStore {
     /// the store makes room for them ahead.
     pub fn set_queued_batches(&mut self, batches: usize) {
         self.queued_batches = batches;
+    }
+
+    /// The process's resident memory and the budget the count is held to (at most
+    /// `max_memory`), from the pipeline's tick; `enforce_memory` applies it.
+    pub fn set_resident(&mut self, resident: usize, effective_max: usize) {
+        self.stats.resident_bytes = resident as u64;
+        self.resident_limit = effective_max;
+    }
+
+    /// What the count is held to: the budget, lowered by the resident overhead.
+    fn limit(&self) -> usize {
+        self.config.max_memory.min(self.resident_limit)
+    }
+
+    /// The store's count of what the pipeline holds (`StoreStats::memory_bytes`).
+    pub fn counted_bytes(&self) -> usize {
+        self.total_bytes() as usize
     }
 
     /// Drops what readers let go of and evicts if the budget is exceeded: the analysis

@@ -329,7 +329,11 @@ impl App {
                         let before = self.before_find.take().unwrap_or_default();
                         self.set_find(&before, data);
                     }
-                    Prompt::GroupKey => {}
+                    Prompt::GroupKey => {
+                        if let Some(stats) = self.trace.as_mut().and_then(|v| v.stats.as_mut()) {
+                            stats.group_by_attribute("");
+                        }
+                    }
                 }
                 return;
             }
@@ -508,9 +512,9 @@ impl App {
         let Some(view) = &mut self.trace else {
             return;
         };
-        let Some(trace) = data.trace(view.trace_id) else {
+        if data.trace(view.trace_id).is_none() {
             return;
-        };
+        }
         if let Some(stats) = &mut view.stats {
             match action {
                 Action::Down => stats.scroll += 1,
@@ -528,8 +532,8 @@ impl App {
             }
             return;
         }
-        let before = view.selected;
         if view.focus == Focus::Detail || view.detail_full {
+            // Moving keys scroll the pane; the rest act on the trace as from the waterfall.
             let s = &mut view.detail_scroll;
             // Past the end is clamped when the pane is drawn, which knows its height.
             match action {
@@ -550,12 +554,23 @@ impl App {
                         Focus::Waterfall
                     };
                 }
-                Action::Copy => self.clipboard = view.selected.map(|id| id.to_string()),
-                Action::Stats => view.stats = Some(StatsView::default()),
-                _ => {}
+                Action::Parent | Action::Focus | Action::Child => {}
+                _ => return self.waterfall_action(action, data),
             }
             return;
         }
+        self.waterfall_action(action, data);
+    }
+
+    /// A key on the Trace view that is not the span pane's own.
+    fn waterfall_action(&mut self, action: Action, data: &ViewData) {
+        let Some(view) = &mut self.trace else {
+            return;
+        };
+        let Some(trace) = data.trace(view.trace_id) else {
+            return;
+        };
+        let before = view.selected;
         let rows = trace::rows(trace, &view.collapsed, view.only);
         let cur = view
             .selected

@@ -258,6 +258,13 @@ pub const BINDINGS: &[Binding] = &[
     },
     Binding {
         scope: Scope::Trace,
+        label: "Trace: f",
+        help: "follow a link (producer ⇄ consumer trace); again for the next link",
+        keys: &[(c('f'), A::FollowLink)],
+        hints: &[],
+    },
+    Binding {
+        scope: Scope::Trace,
         label: "Trace: Tab",
         help: "focus the span pane / the waterfall (j/k scroll the pane when it has the focus)",
         keys: &[(k(KeyCode::Tab), A::Focus)],
@@ -324,13 +331,6 @@ pub const BINDINGS: &[Binding] = &[
         label: "Trace: v",
         help: "only the selected span's service: other subtrees become \"N spans hidden\" rows; again for all",
         keys: &[(c('v'), A::OnlyService)],
-        hints: &[],
-    },
-    Binding {
-        scope: Scope::Trace,
-        label: "Trace: f",
-        help: "follow a link (producer ⇄ consumer trace); again for the next link",
-        keys: &[(c('f'), A::FollowLink)],
         hints: &[],
     },
     Binding {

@@ -103,8 +103,14 @@ pub fn render(
     } else {
         String::new()
     };
+    // Resident memory beside the count once the pipeline measured it (a live pipeline on Linux).
+    let resident = if h.store.resident_bytes > 0 {
+        format!(" rss {:.0}", mib(h.store.resident_bytes))
+    } else {
+        String::new()
+    };
     spans.extend([TextSpan::raw(format!(
-        " {} spans/s │ {} traces{open} │ {:.0}/{:.0} MiB │ ",
+        " {} spans/s │ {} traces{open} │ {:.0}/{:.0} MiB{resident} │ ",
         thousands(h.spans_per_sec.round() as u64),
         thousands(listed.complete as u64),
         mib(h.store.memory_bytes),
