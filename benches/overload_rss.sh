@@ -33,8 +33,10 @@ SAMPLER=$!
 OUT=$("$LG" --endpoint http://127.0.0.1:$G --duration "$SECS" --connections 4 --concurrency 8 2>&1 | tail -1)
 HWM=$(awk '/VmHWM/{print $2}' /proc/$PID/status)
 END=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
+# The load's samples only: shutdown (final analysis, flushing) is not steady state.
+kill $SAMPLER 2>/dev/null; wait $SAMPLER 2>/dev/null
 sleep 1.2 # one more summary line after the load
-kill -INT $PID; wait $PID 2>/dev/null; kill $SAMPLER 2>/dev/null; wait $SAMPLER 2>/dev/null
+kill -INT $PID; wait $PID 2>/dev/null
 python3 - "$BUDGET" "$HWM" "$END" "$SAMPLES" "$OUT" "$LOG" <<'PY'
 import re, sys, statistics as st
 budget, hwm, end, samples, out, log = sys.argv[1:]
