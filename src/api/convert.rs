@@ -138,17 +138,25 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
 pub const LISTED_TRACES: usize = 100;
 
 /// The `LISTED_TRACES` most recent and slowest of `rows`, each once, most recent first.
+/// Selected, not sorted whole: an instance holds tens of thousands of traces per snapshot.
 fn listed_traces(rows: &[TraceRow]) -> Vec<&TraceRow> {
-    let mut by_end: Vec<&TraceRow> = rows.iter().collect();
-    by_end.sort_by(|a, b| b.end_ns.cmp(&a.end_ns).then(a.trace_id.cmp(&b.trace_id)));
-    let mut by_duration = by_end.clone();
-    by_duration.sort_by(|a, b| {
+    let top = |cmp: fn(&&TraceRow, &&TraceRow) -> std::cmp::Ordering| {
+        let mut v: Vec<&TraceRow> = rows.iter().collect();
+        if v.len() > LISTED_TRACES {
+            v.select_nth_unstable_by(LISTED_TRACES - 1, cmp);
+            v.truncate(LISTED_TRACES);
+        }
+        v.sort_by(cmp);
+        v
+    };
+    let recent = top(|a, b| b.end_ns.cmp(&a.end_ns).then(a.trace_id.cmp(&b.trace_id)));
+    let slowest = top(|a, b| {
         b.duration_ns()
             .cmp(&a.duration_ns())
             .then(a.trace_id.cmp(&b.trace_id))
     });
-    let mut out: Vec<&TraceRow> = by_end.into_iter().take(LISTED_TRACES).collect();
-    for r in by_duration.into_iter().take(LISTED_TRACES) {
+    let mut out = recent;
+    for r in slowest {
         if !out.iter().any(|o| o.trace_id == r.trace_id) {
             out.push(r);
         }
@@ -605,4 +613,48 @@ fn red_from_pb(r: &pb::RedRow) -> anyhow::Result<RedAgg> {
         errors: usize_of(r.errors),
         dur,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most recent and the slowest `LISTED_TRACES`, each once, most recent first.
+    #[test]
+    fn listed_traces_are_the_most_recent_and_the_slowest() {
+        let rows: Vec<TraceRow> = (0..1000u64)
+            .map(|i| TraceRow {
+                trace_id: TraceId::from_bytes(&u128::from(i + 1).to_be_bytes()).expect("id"),
+                root_service: Sym::new("s"),
+                root_name: Sym::new("op"),
+                // Late traces are short, early ones long (and trace 500 the longest).
+                start_ns: if i == 500 { 0 } else { 1_000_000 + i * 4 },
+                end_ns: 1_000_000 + i * 3 + 10_000,
+                spans: 1,
+                services: 1,
+                errors: 0,
+                cold_starts: 0,
+                nplus1: false,
+                fanout: false,
+                orphans: 0,
+                links: 0,
+            })
+            .collect();
+        let listed = listed_traces(&rows);
+        let ends: Vec<u64> = listed.iter().map(|r| r.end_ns).collect();
+        let recent: Vec<u64> = (900..1000)
+            .rev()
+            .map(|i| 1_000_000 + i * 3 + 10_000)
+            .collect();
+        assert_eq!(ends[..LISTED_TRACES], recent[..]);
+        assert_eq!(listed.len(), 2 * LISTED_TRACES);
+        // Then the slowest, slowest first: trace 500, then the earliest (10 µs less 1 ns each).
+        assert_eq!(listed[LISTED_TRACES].start_ns, 0);
+        assert_eq!(listed[LISTED_TRACES + 1].duration_ns(), 10_000);
+        let mut ids: Vec<TraceId> = listed.iter().map(|r| r.trace_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), listed.len());
+        assert_eq!(listed_traces(&rows[..10]).len(), 10);
+    }
 }
