@@ -33,6 +33,10 @@ pub struct AnalysisConfig {
     pub max_traces_kept: usize,
     /// Largest clock-skew shift applied (§5.4); `None` leaves times as recorded (default).
     pub max_clock_skew_ns: Option<u64>,
+    /// Whether a retired trace (`Engine::retire`) keeps its whole critical path (`report
+    /// --per-trace` lists it) or only each operation's longest section, all the cross-trace
+    /// findings name.
+    pub keep_retired_paths: bool,
 }
 
 impl Default for AnalysisConfig {
@@ -42,6 +46,7 @@ impl Default for AnalysisConfig {
             cold_start: ColdStartConfig::default(),
             max_traces_kept: 200_000,
             max_clock_skew_ns: None,
+            keep_retired_paths: true,
         }
     }
 }
@@ -213,6 +218,32 @@ impl TraceFindings {
         self.chains.shrink_to_fit();
         self.errors.shrink_to_fit();
         self.requests.shrink_to_fit();
+    }
+
+    /// Keeps, of the critical-path sections of the operations `ops`, each one's longest (the
+    /// last of equals, in path order): the one `Findings` names as a hotspot's evidence.
+    fn keep_longest_sections(&mut self, ops: &[hotspots::OpKey]) {
+        let mut best: FxHashMap<(Sym, Sym), (u64, usize)> = FxHashMap::default();
+        let sections = self.critical_path.iter().flat_map(|p| &p.sections);
+        for (i, s) in sections.enumerate() {
+            if !ops.contains(&(s.service, s.name)) {
+                continue;
+            }
+            let len = s.end_ns.saturating_sub(s.start_ns);
+            let b = best.entry((s.service, s.name)).or_insert((len, i));
+            if len >= b.0 {
+                *b = (len, i);
+            }
+        }
+        let mut i = 0;
+        for p in &mut self.critical_path {
+            p.sections.retain(|s| {
+                let kept = best.get(&(s.service, s.name)).is_some_and(|b| b.1 == i);
+                i += 1;
+                kept
+            });
+            p.sections.shrink_to_fit();
+        }
     }
 
     /// Bytes one kept finding costs: the `Arc` allocation (counts and struct) and its heap.
@@ -431,6 +462,16 @@ pub struct Engine {
     pub analysis_failures: usize,
     /// `TraceFindings::held_bytes` of the kept findings, kept up to date as they come and go.
     findings_bytes: usize,
+    /// Completions of a trace no newer than the findings held for it: in batch mode, spans
+    /// that arrived after their trace was analysed and let go of (`retire`), a fragment left
+    /// out of every figure; with their spans.
+    pub stale_completions: usize,
+    pub stale_spans: usize,
+    /// Over the retired traces: the largest client-server gap of each edge, and the largest
+    /// critical-path time of each operation. A retired trace keeps the calls and path sections
+    /// that reach these (`Findings` names the worst as evidence), and only those.
+    retired_gap_max: FxHashMap<(Sym, Sym, edges::CallKind), i64>,
+    retired_cp_max: FxHashMap<hotspots::OpKey, u64>,
 }
 
 impl Default for Engine {
@@ -454,6 +495,10 @@ impl Engine {
             dropped_findings: 0,
             analysis_failures: 0,
             findings_bytes: 0,
+            stale_completions: 0,
+            stale_spans: 0,
+            retired_gap_max: FxHashMap::default(),
+            retired_cp_max: FxHashMap::default(),
         }
     }
 
@@ -473,6 +518,8 @@ impl Engine {
             .get(&trace.trace_id)
             .is_some_and(|old| old.version >= trace.version)
         {
+            self.stale_completions += 1;
+            self.stale_spans += trace.spans.len();
             return;
         }
         let (analyser, config) = (self.analyser, &self.config);
@@ -516,6 +563,8 @@ impl Engine {
             + mem::hash_table::<(TraceId, Arc<TraceFindings>)>(self.traces.capacity())
             + mem::vec::<TraceId>(self.order.capacity())
             + self.agg.heap_bytes()
+            + mem::hash_table::<((Sym, Sym, edges::CallKind), i64)>(self.retired_gap_max.capacity())
+            + mem::hash_table::<(hotspots::OpKey, u64)>(self.retired_cp_max.capacity())
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
@@ -529,6 +578,56 @@ impl Engine {
             let traces = &self.traces;
             self.order.retain(|id| traces.contains_key(id));
         }
+    }
+
+    /// Batch mode: the store let go of the trace's spans, so it cannot complete again; its
+    /// findings stay for the report, less what only taking its contribution back needed (the
+    /// requests, calls without a gap, background and call-path times, all in the aggregates)
+    /// and, unless `keep_retired_paths`, what only the per-trace entries show (the paths but
+    /// each operation's longest section, the services on the path).
+    pub fn retire(&mut self, id: TraceId) {
+        let keep_paths = self.config.keep_retired_paths;
+        let Some(f) = self.traces.get_mut(&id) else {
+            return;
+        };
+        self.findings_bytes -= f.held_bytes();
+        let f = Arc::make_mut(f);
+        f.requests = Vec::new();
+        let h = &mut f.hotspots;
+        (h.background, h.cp_by_call_path) = (Vec::new(), Vec::new());
+        // A call below an edge's largest gap so far is never its evidence (ties are kept: the
+        // evidence is the first in report order).
+        let gaps = &mut self.retired_gap_max;
+        f.calls.retain(|c| {
+            let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
+                return false;
+            };
+            let max = gaps.entry((c.caller, c.callee, c.kind)).or_insert(g);
+            *max = (*max).max(g);
+            g >= *max
+        });
+        for c in &mut f.calls {
+            c.server_spans = Vec::new();
+        }
+        f.calls.shrink_to_fit();
+        if !keep_paths {
+            // Likewise an operation's sections, in a trace below its largest path time so far.
+            let worst: Vec<hotspots::OpKey> = f
+                .hotspots
+                .cp_by_op
+                .iter()
+                .filter(|&&(k, ns)| {
+                    let max = self.retired_cp_max.entry(k).or_insert(ns);
+                    *max = (*max).max(ns);
+                    ns >= *max
+                })
+                .map(|&(k, _)| k)
+                .collect();
+            f.keep_longest_sections(&worst);
+            f.cp_by_service_ns = Vec::new();
+            (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
+        }
+        self.findings_bytes += f.held_bytes();
     }
 
     pub fn aggregates(&self) -> &Aggregates {

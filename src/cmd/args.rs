@@ -14,6 +14,7 @@ use crate::ingest::cors::{self, CorsOrigins};
 use crate::ingest::deadlines::Deadlines;
 use crate::ingest::limits::{self, SpanLimits};
 use crate::server::ServerConfig;
+use crate::store::StoreConfig;
 
 use crate::analysis::engine::AnalysisConfig;
 use crate::analysis::trace::cold_start::ColdStartConfig;
@@ -74,6 +75,7 @@ impl AnalysisArgs {
             },
             max_traces_kept,
             max_clock_skew_ns: self.max_clock_skew.map(nanos),
+            keep_retired_paths: true,
         }
     }
 }
@@ -89,18 +91,39 @@ pub struct ReplayArgs {
     /// `max` loads as fast as possible; `1x`, `10x`, ... re-play spans in their own timing.
     #[arg(long, default_value = "max")]
     pub speed: Speed,
-    /// Memory budget for held spans; whole traces are evicted, oldest complete first, beyond it.
-    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
-    pub max_memory: usize,
+    #[command(flatten)]
+    pub hold: HoldArgs,
     /// No TUI: load and analyse the files, print per-file summaries and the summary line
     /// `serve` logs. Exit status 1 if a file could not be read, 2 if anything was skipped.
     #[arg(long)]
     pub headless: bool,
-    /// In a timed replay, a trace with no new span for this long (wall time) is complete.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub trace_timeout: Duration,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// What a command reading files may hold, and when a trace in them is complete: `replay` and
+/// `report`.
+#[derive(Args, Debug, Clone)]
+pub struct HoldArgs {
+    /// Memory budget for what is held (spans, findings, aggregates); whole traces are let go
+    /// of, complete (analysed) ones first, beyond it. Files read at full speed wait for the
+    /// analysis rather than drop an open trace; what is dropped anyway is counted and said.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub max_memory: usize,
+    /// A trace is complete once its latest span ended this long before the newest span read
+    /// (the files' own clock); in a timed replay, once no span of it arrived for this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub trace_timeout: Duration,
+}
+
+impl HoldArgs {
+    pub fn store(&self) -> StoreConfig {
+        StoreConfig {
+            max_memory: self.max_memory,
+            inactivity_timeout: self.trace_timeout,
+            ..StoreConfig::default()
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

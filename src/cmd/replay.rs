@@ -44,12 +44,11 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     }
     let store = StoreConfig {
-        max_memory: args.max_memory,
         inactivity_timeout: match args.speed {
             Speed::Max => REPLAY_TRACE_TIMEOUT,
-            Speed::Times(_) => args.trace_timeout,
+            Speed::Times(_) => args.hold.trace_timeout,
         },
-        ..StoreConfig::default()
+        ..args.hold.store()
     };
     let pipeline = Pipeline::spawn(PipelineConfig {
         store,
@@ -99,14 +98,10 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 
 async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let store = StoreConfig {
-        inactivity_timeout: args.trace_timeout,
-        max_memory: args.max_memory,
-        ..StoreConfig::default()
-    };
+    let store = args.hold.store();
     let analysis = args.analysis.bounded();
-    // At `max` every trace completes at the end of the input and all are analysed; a timed
-    // replay behaves as live data, completing traces by inactivity.
+    // At `max` traces complete on the files' clock and every one is analysed, as for `report`;
+    // a timed replay behaves as live data, completing traces by wall-time inactivity.
     let config = match args.speed {
         Speed::Max => PipelineConfig::batch(store, analysis),
         Speed::Times(_) => PipelineConfig {
@@ -143,6 +138,7 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let finished = pipeline.finish().await?;
     print_files(&outcome);
+    let unanalysed = finished.unanalysed();
     println!(
         "{}",
         summary_line(
@@ -154,9 +150,12 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             started.elapsed()
         )
     );
+    if !unanalysed.is_empty() {
+        eprintln!("spantop: {unanalysed}");
+    }
     Ok(if outcome.unreadable_files() > 0 {
         ExitCode::FAILURE
-    } else if !outcome.is_clean() {
+    } else if !outcome.is_clean() || !unanalysed.is_empty() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

@@ -1,6 +1,7 @@
-//! `spantop report FILE...`: the files through the pipeline in batch mode (every trace
-//! completes at the end of the input and every one is analysed), then the one `Findings` the
-//! TUI shows, rendered as text, Markdown or JSON. `--fail-on` turns findings into an exit code.
+//! `spantop report FILE...`: the files through the pipeline in batch mode (traces complete on
+//! the files' clock, every one is analysed, and spans are let go of once analysed, within
+//! `--max-memory`), then the one `Findings` the TUI shows, rendered as text, Markdown or JSON.
+//! `--fail-on` turns findings into an exit code.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,14 +11,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use super::args::AnalysisArgs;
-use crate::analysis::engine::Engine;
+use super::args::{AnalysisArgs, HoldArgs};
+use crate::analysis::engine::{AnalysisConfig, Engine};
 use crate::analysis::findings::{Findings, FindingsOptions};
 use crate::ingest::file::replay::Speed;
 use crate::pipeline::files::{FileSource, InputOutcome, feed};
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::pipeline::{Pipeline, PipelineConfig, Unanalysed};
 use crate::report::{self, Condition, GATE_EXIT, SKIPPED_EXIT};
-use crate::store::StoreConfig;
+use crate::store::{StoreConfig, StoreStats};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -40,8 +41,8 @@ impl From<FormatArg> for report::OutputFormat {
 #[derive(Args, Debug, Clone)]
 #[command(
     after_help = "Exit status: 0 ok; 1 nothing could be read (no report) or another error; 2 some \
-input was skipped (unreadable file, bad lines or spans): the report covers the rest and \
---fail-on is not evaluated; 3 a --fail-on condition held.\n\
+input was skipped (unreadable file, bad lines or spans, or spans not analysed for \
+--max-memory): the report covers the rest and --fail-on is not evaluated; 3 a --fail-on condition held.\n\
 Metrics for --fail-on: coldstart.rate coldstart.count coldstart.cp_ms nplus1.count \
 nplus1.max_degree parallel.count chains.count chains.max_amplification errors.count \
 errors.rate p50 p95 p99 max traces orphans. Values take ms, s, us, m or %."
@@ -81,34 +82,41 @@ pub struct ReportArgs {
     #[arg(long)]
     pub per_trace: bool,
     #[command(flatten)]
+    pub hold: HoldArgs,
+    #[command(flatten)]
     pub analysis: AnalysisArgs,
 }
 
 /// The status input alone decides, before any `--fail-on`: 1 when nothing could be read, 2
-/// when anything was skipped, none when every file was read whole.
-fn input_exit_code(input: &InputOutcome) -> Option<u8> {
+/// when anything was skipped or not analysed, none when every file was read and analysed whole.
+fn input_exit_code(input: &InputOutcome, unanalysed: &Unanalysed) -> Option<u8> {
     if input.spans() == 0 {
         Some(1)
-    } else if !input.is_clean() {
+    } else if !input.is_clean() || !unanalysed.is_empty() {
         Some(SKIPPED_EXIT)
     } else {
         None
     }
 }
 
-/// Reads every file through the pipeline in batch mode and returns the engine that analysed
-/// every trace. A file that cannot be read is reported and counted; the others are still
-/// analysed.
+/// What reading the files came to.
+pub struct Analysed {
+    /// It analysed every trace, and kept every trace's findings.
+    pub engine: Engine,
+    pub input: InputOutcome,
+    pub unanalysed: Unanalysed,
+    /// The store's figures at the end (`peak_memory_bytes`: the most it held).
+    pub stats: StoreStats,
+}
+
+/// Reads every file through the pipeline in batch mode. A file that cannot be read is reported
+/// and counted; the others are still analysed.
 pub async fn analyse_files(
     files: &[PathBuf],
-    analysis: &AnalysisArgs,
-) -> anyhow::Result<(Engine, InputOutcome)> {
-    // Every trace is held until the end of the input (the report has no memory bound yet).
-    let store = StoreConfig {
-        max_memory: usize::MAX,
-        ..StoreConfig::default()
-    };
-    let pipeline = Pipeline::spawn(PipelineConfig::batch(store, analysis.unbounded()));
+    store: StoreConfig,
+    analysis: AnalysisConfig,
+) -> anyhow::Result<Analysed> {
+    let pipeline = Pipeline::spawn(PipelineConfig::batch(store, analysis));
     let source = FileSource {
         paths: files.to_vec(),
         speed: Speed::Max,
@@ -121,14 +129,30 @@ pub async fn analyse_files(
             Err(e) => eprintln!("spantop: cannot read {e}"),
         }
     }
-    Ok((finished.engine, input))
+    Ok(Analysed {
+        unanalysed: finished.unanalysed(),
+        stats: finished.store.stats(),
+        engine: finished.engine,
+        input,
+    })
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if !args.attach.is_empty() {
         return run_attached(args).await;
     }
-    let (engine, input) = analyse_files(&args.files, &args.analysis).await?;
+    let analysis = AnalysisConfig {
+        // The cross-trace findings name one section per operation; only the per-trace
+        // entries list whole paths.
+        keep_retired_paths: args.per_trace,
+        ..args.analysis.unbounded()
+    };
+    let Analysed {
+        engine,
+        input,
+        unanalysed,
+        ..
+    } = analyse_files(&args.files, args.hold.store(), analysis).await?;
     if input.spans() == 0 {
         // An empty report would read as "all clear", and pass any --fail-on gate.
         eprintln!("spantop: no spans could be read from the input; no report");
@@ -154,11 +178,15 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         .lock()
         .write_all(out.as_bytes())
         .context("cannot write the report")?;
-    if let Some(code) = input_exit_code(&input) {
+    if !unanalysed.is_empty() {
+        eprintln!("spantop: {unanalysed}");
+    }
+    if let Some(code) = input_exit_code(&input, &unanalysed) {
         eprintln!(
-            "spantop: input was skipped ({} unreadable files, {} records or spans); the report covers the rest{}",
+            "spantop: input was skipped ({} unreadable files, {} records or spans, {} spans not analysed); the report covers the rest{}",
             input.unreadable_files(),
             input.skipped(),
+            unanalysed.evicted_spans + unanalysed.late_spans,
             if args.fail_on.is_empty() {
                 ""
             } else {

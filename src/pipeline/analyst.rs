@@ -76,6 +76,11 @@ impl Inbox {
             evicted,
         });
     }
+
+    /// Bytes of the completed traces handed over and not analysed yet.
+    pub fn backlog_bytes(&self) -> usize {
+        self.shared.backlog.load(Ordering::Relaxed)
+    }
 }
 
 pub struct Analyst {
@@ -93,6 +98,7 @@ impl Analyst {
         every: Option<Duration>,
         backlog_limit: usize,
         gauge: Arc<MemoryGauge>,
+        keep_findings: bool,
     ) -> Analyst {
         // Unbounded, but bounded in bytes by `backlog_limit` on the sending side.
         let (tx, rx) = mpsc::channel();
@@ -107,6 +113,7 @@ impl Analyst {
             every,
             gauge,
             view_bytes: 0,
+            keep_findings,
         };
         let join = std::thread::Builder::new()
             .name("spantop-analysis".into())
@@ -158,6 +165,9 @@ struct Worker {
     /// Estimated bytes of the rows in the last published view (its traces and findings are
     /// `Arc`s counted by the store and the engine).
     view_bytes: usize,
+    /// Batch mode: a trace the store let go of keeps its findings (the report is built from
+    /// all of them at the end); only what the end needs of them is kept (`Engine::retire`).
+    keep_findings: bool,
 }
 
 impl Worker {
@@ -196,26 +206,35 @@ impl Worker {
 
     fn absorb(&mut self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
         for t in completed {
-            self.shared
-                .backlog
-                .fetch_sub(t.memory_bytes, Ordering::Relaxed);
-            if self
-                .shared
-                .finishing
-                .get()
-                .copied()
-                .flatten()
-                .is_some_and(|d| Instant::now() >= d)
-            {
-                self.shared.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            self.engine.add_trace(&t);
+            // Off the backlog once analysed and dropped: until then the trace is still held.
+            let bytes = t.memory_bytes;
+            self.take(t);
+            self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
         }
         for id in evicted {
-            self.engine.forget(id);
+            if self.keep_findings {
+                self.engine.retire(id);
+            } else {
+                self.engine.forget(id);
+            }
         }
         self.publish_bytes();
+    }
+
+    /// Analyses one completed trace, unless the shutdown deadline passed (skipped, counted).
+    fn take(&mut self, t: Arc<Trace>) {
+        if self
+            .shared
+            .finishing
+            .get()
+            .copied()
+            .flatten()
+            .is_some_and(|d| Instant::now() >= d)
+        {
+            self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.engine.add_trace(&t);
     }
 
     fn publish_bytes(&self) {

@@ -62,8 +62,9 @@ impl InputOutcome {
 }
 
 /// Batches decoded ahead of the store at `--speed max`: enough to keep both threads busy, few
-/// enough to bound memory.
-const DECODE_AHEAD: usize = 64;
+/// enough to bound memory (they are not counted in `--max-memory`; the pipeline's channel
+/// behind them is).
+const DECODE_AHEAD: usize = 4;
 
 /// Feeds every file into `tx` and says what they came to. `progress` follows the input for the
 /// TUI header. Stops early, without error, when the pipeline is gone (the user quit the TUI).

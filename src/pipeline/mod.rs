@@ -20,7 +20,7 @@ use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::BatchTx;
 use crate::model::Batch;
-use crate::store::{MemoryGauge, OpenTrace, SpanStore, StoreConfig, StoreSnapshot};
+use crate::store::{Completion, MemoryGauge, OpenTrace, SpanStore, StoreConfig, StoreSnapshot};
 
 use analyst::Analyst;
 use resident::ResidentLimit;
@@ -51,9 +51,12 @@ pub enum Mode {
     /// analysis cannot keep up with is skipped (and counted) rather than slowing ingest, and
     /// stopping is bounded by `shutdown_analysis`.
     Live,
-    /// Files for a report or a headless replay: every trace completes at the end of the input
-    /// and every completed trace is analysed, however long that takes; the input itself bounds
-    /// what is held.
+    /// Files for a report or a headless replay, as fast as they can be read: traces complete
+    /// on the files' own clock (`Completion::FileTime`) and every completed trace is analysed,
+    /// however long that takes. Within `--max-memory`: complete traces are let go of once
+    /// analysed (their findings stay), the input waits for the analysis when the budget is
+    /// full, and an open trace is dropped (counted in `evicted_open_traces`) only when the open
+    /// traces alone outgrow it. What is still open at the end of the input completes then.
     Batch,
 }
 
@@ -76,9 +79,15 @@ impl PipelineConfig {
     /// Batch mode over files (see `Mode::Batch`).
     pub fn batch(store: StoreConfig, analysis: AnalysisConfig) -> Self {
         PipelineConfig {
-            store,
+            store: StoreConfig {
+                completion: Completion::FileTime,
+                ..store
+            },
             analysis,
             mode: Mode::Batch,
+            // The reader waits on a full channel: a longer queue would only be memory (counted
+            // in the budget, so taken from the traces held).
+            channel_capacity: 2,
             ..PipelineConfig::default()
         }
     }
@@ -103,6 +112,35 @@ struct Stopped {
     left_open: usize,
 }
 
+/// Spans of the input the analysis never saw, so a batch run says what its figures leave out:
+/// open traces dropped for the memory budget, and fragments that arrived after their trace was
+/// analysed and let go of (more than the trace timeout out of order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unanalysed {
+    pub evicted_traces: u64,
+    pub evicted_spans: u64,
+    pub late_fragments: u64,
+    pub late_spans: u64,
+}
+
+impl Unanalysed {
+    pub fn is_empty(&self) -> bool {
+        self.evicted_traces == 0 && self.late_fragments == 0
+    }
+}
+
+impl std::fmt::Display for Unanalysed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "not analysed: {} open traces ({} spans) dropped for --max-memory, {} late fragments \
+             ({} spans) that arrived after their trace was analysed and let go of (raise \
+             --max-memory or --trace-timeout)",
+            self.evicted_traces, self.evicted_spans, self.late_fragments, self.late_spans
+        )
+    }
+}
+
 /// What the pipeline left when it stopped.
 pub struct Finished {
     pub store: SpanStore,
@@ -112,6 +150,17 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// What the input had that was not analysed (batch mode).
+    pub fn unanalysed(&self) -> Unanalysed {
+        let stats = self.store.stats();
+        Unanalysed {
+            evicted_traces: stats.evicted_open_traces,
+            evicted_spans: stats.evicted_open_spans,
+            late_fragments: self.engine.stale_completions as u64,
+            late_spans: self.engine.stale_spans as u64,
+        }
+    }
+
     /// What the views show of the finished pipeline: the held traces and every finding.
     pub fn view(&mut self) -> ViewData {
         let mut view = ViewData::build(self.store.snapshot(), &self.engine);
@@ -140,6 +189,7 @@ impl Pipeline {
             (config.mode == Mode::Live).then_some(config.findings_interval),
             backlog_bytes,
             Arc::clone(&gauge),
+            config.mode == Mode::Batch,
         );
         let view = analyst.view.clone();
         let store = SpanStore::new(config.store).with_gauge(gauge);
@@ -194,6 +244,30 @@ fn same_open(a: &[OpenTrace], b: &[OpenTrace]) -> bool {
             .all(|(x, y)| x.trace_id == y.trace_id && x.spans == y.spans && x.root == y.root)
 }
 
+/// Batch mode, after each batch: hands what completed to the worker at once, then, while the
+/// count is over the budget and the worker still holds traces the store let go of, waits for
+/// it instead of taking the next batch (a reader that keeps them is waited for 50 ms at most).
+async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
+    inbox.send(store.take_completed(), store.take_evicted(), false);
+    let mut idle_waits = 0;
+    loop {
+        store.enforce_memory();
+        if !store.over_budget() {
+            break;
+        }
+        if inbox.backlog_bytes() == 0 {
+            if store.unreleased_bytes() == 0 || idle_waits >= 50 {
+                break;
+            }
+            idle_waits += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // Evicted in the wait: the worker keeps their findings for the end.
+    inbox.send(Vec::new(), store.take_evicted(), false);
+    store.record_peak();
+}
+
 /// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
 const MAX_BATCHES_PER_TURN: usize = 64;
 
@@ -224,6 +298,14 @@ async fn run(
                     store.set_resident(rss, effective);
                 }
                 store.enforce_memory();
+                store.record_peak();
+                if mode == Mode::Batch {
+                    // No view is built from it: the stats alone, so no snapshot holds traces
+                    // the store is to let go of.
+                    snap_tx.send_replace(StoreSnapshot { stats: store.stats(), ..StoreSnapshot::default() });
+                    inbox.send(store.take_completed(), store.take_evicted(), false);
+                    continue;
+                }
                 // The snapshot first: the worker builds its view from it as soon as it has the
                 // completed traces, and they must be in it.
                 let snapshot = store.snapshot_at(now);
@@ -239,6 +321,10 @@ async fn run(
                 // What still waits in the channel counts in the budget (the store evicts ahead).
                 store.set_queued_batches(rx.len());
                 store.ingest(batch, now);
+                if mode == Mode::Batch {
+                    settle(&mut store, &inbox).await;
+                    continue;
+                }
                 for _ in 0..MAX_BATCHES_PER_TURN {
                     match rx.try_recv() {
                         Ok(b) => {

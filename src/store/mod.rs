@@ -13,7 +13,8 @@
 mod shared;
 mod trace;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +35,22 @@ pub struct StoreConfig {
     /// Spans kept per trace; later spans of a trace that big are dropped and counted (a
     /// runaway loop or a hostile sender must not make one trace take the whole budget).
     pub max_spans_per_trace: usize,
+    /// Which clock the inactivity timeout runs on.
+    pub completion: Completion,
+}
+
+/// When an open trace is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Completion {
+    /// Live data: no new span for `inactivity_timeout` of wall time (`tick`).
+    #[default]
+    WallClock,
+    /// Files read as fast as possible: the trace's latest span end is more than
+    /// `inactivity_timeout` older than the newest span end seen in the input (the file's own
+    /// clock), checked after every batch. Files are roughly time-ordered, so a batch out of
+    /// order by less than the timeout still joins its trace; a later one re-opens a trace still
+    /// held, and one whose trace was already let go of forms a fragment of its own.
+    FileTime,
 }
 
 pub const DEFAULT_MAX_SPANS_PER_TRACE: usize = 100_000;
@@ -44,6 +61,7 @@ impl Default for StoreConfig {
             inactivity_timeout: Duration::from_secs(10),
             max_memory: 1 << 30,
             max_spans_per_trace: DEFAULT_MAX_SPANS_PER_TRACE,
+            completion: Completion::WallClock,
         }
     }
 }
@@ -64,8 +82,13 @@ pub struct StoreStats {
     pub traces_reopened: u64,
     pub evicted_traces: u64,
     pub evicted_spans: u64,
-    /// Of the evicted traces, those still open (only when no complete trace was left to evict).
+    /// Of the evicted traces, those still open (only when no complete trace was left to evict):
+    /// dropped before they were analysed.
     pub evicted_open_traces: u64,
+    pub evicted_open_spans: u64,
+    /// Most `memory_bytes` held at rest (`record_peak`: after each tick, and in batch mode after
+    /// each batch settled), not counting the overshoot while a batch is applied and analysed.
+    pub peak_memory_bytes: u64,
     /// Everything counted against the budget: the parts below added up.
     pub memory_bytes: u64,
     pub max_memory_bytes: u64,
@@ -165,6 +188,8 @@ struct TraceSlot {
     state: SlotState,
     /// When its first span (or log) arrived.
     opened: Instant,
+    /// Latest span end (or start, when later) so far: the trace's place on the file clock.
+    data_end: u64,
 }
 
 const DEDUP_SET_THRESHOLD: usize = 32;
@@ -221,6 +246,10 @@ pub struct SpanStore {
     batch_bytes: usize,
     /// The budget less the resident overhead the pipeline measured (unlimited until it says).
     resident_limit: usize,
+    /// `Completion::FileTime`: open traces by `data_end` (may hold stale entries, re-checked
+    /// when popped), and the newest span end seen.
+    by_data_end: BinaryHeap<Reverse<(u64, TraceId)>>,
+    data_now: u64,
 }
 
 /// Traces the store let go of while a reader still held them, with their bytes.
@@ -256,7 +285,7 @@ impl Unreleased {
 /// queue entries, and the `Arc` header.
 const SLOT_OVERHEAD_BYTES: usize = size_of::<(TraceId, TraceSlot)>() * 8 / 7
     + size_of::<(Instant, TraceId)>()
-    + size_of::<(u64, TraceId)>()
+    + 2 * size_of::<(u64, TraceId)>()
     + size_of::<Trace>()
     + 16;
 
@@ -282,6 +311,8 @@ impl SpanStore {
             queued_batches: 0,
             batch_bytes: 0,
             resident_limit: usize::MAX,
+            by_data_end: BinaryHeap::new(),
+            data_now: 0,
             config,
         }
     }
@@ -348,14 +379,17 @@ impl SpanStore {
                     self.stats.services_seen = self.services.len() as u64;
                 }
             }
+            let mut opened = false;
             let slot = self.slots.entry(id).or_insert_with(|| {
                 self.stats.traces_held += 1;
                 self.stats.open_traces += 1;
+                opened = true;
                 TraceSlot {
                     trace: Arc::new(Trace::new(id)),
                     ids: None,
                     state: SlotState::Open { last_activity: now },
                     opened: now,
+                    data_end: 0,
                 }
             });
             if slot.contains(&span) {
@@ -370,8 +404,15 @@ impl SpanStore {
                 self.stats.traces_reopened += 1;
                 self.stats.open_traces += 1;
                 self.snapshot_cache = None;
+                opened = true;
             }
             slot.state = SlotState::Open { last_activity: now };
+            let end = span.end_ns.max(span.start_ns);
+            slot.data_end = slot.data_end.max(end);
+            self.data_now = self.data_now.max(end);
+            if opened && self.config.completion == Completion::FileTime {
+                self.by_data_end.push(Reverse((slot.data_end, id)));
+            }
             self.shared.intern(&mut span);
             let size = span.memory_size();
             // Clones the trace only if a reader still holds the completed version.
@@ -393,7 +434,47 @@ impl SpanStore {
         // Spans apart, a batch adds bytes (duplicates add none): a rough average is enough.
         let added = self.stats.span_bytes.saturating_sub(bytes_before) as usize;
         self.batch_bytes = (self.batch_bytes * 7 + added) / 8;
+        if self.config.completion == Completion::FileTime {
+            // Before the budget: what completes here is evicted ahead of open traces.
+            self.complete_by_file_time();
+        }
         self.enforce_budget();
+    }
+
+    /// `Completion::FileTime`: completes every open trace whose latest span end is more than
+    /// the timeout older than the newest span end seen.
+    fn complete_by_file_time(&mut self) {
+        let timeout = u64::try_from(self.config.inactivity_timeout.as_nanos()).unwrap_or(u64::MAX);
+        while let Some(&Reverse((end, id))) = self.by_data_end.peek() {
+            if end.saturating_add(timeout) >= self.data_now {
+                break;
+            }
+            self.by_data_end.pop();
+            let Some(slot) = self.slots.get(&id) else {
+                continue;
+            };
+            if !matches!(slot.state, SlotState::Open { .. }) {
+                continue;
+            }
+            if slot.data_end > end {
+                // Grew since this entry: wait for its own end.
+                self.by_data_end.push(Reverse((slot.data_end, id)));
+            } else {
+                self.complete(id);
+            }
+        }
+        // `tick` does not run on this clock: drop the activity entries that went stale, so the
+        // queue holds about one entry per open trace (it orders open traces for eviction).
+        while let Some(&(at, id)) = self.activity.front() {
+            let live = matches!(
+                self.slots.get(&id),
+                Some(TraceSlot { state: SlotState::Open { last_activity }, .. }) if *last_activity <= at
+            );
+            if live {
+                break;
+            }
+            self.activity.pop_front();
+        }
     }
 
     /// Keeps a log record with its trace. Logs are often exported before their spans (on a
@@ -405,11 +486,15 @@ impl SpanStore {
             self.stats.traces_held += 1;
             self.stats.open_traces += 1;
             self.activity.push_back((now, id));
+            if self.config.completion == Completion::FileTime {
+                self.by_data_end.push(Reverse((log.time_ns, id)));
+            }
             TraceSlot {
                 trace: Arc::new(Trace::new(id)),
                 ids: None,
                 state: SlotState::Open { last_activity: now },
                 opened: now,
+                data_end: log.time_ns,
             }
         });
         if slot.trace.logs.len() >= MAX_LOGS_PER_TRACE {
@@ -425,8 +510,12 @@ impl SpanStore {
         self.stats.span_bytes += size as u64;
     }
 
-    /// Completes every open trace idle for the inactivity timeout.
+    /// Completes every open trace idle for the inactivity timeout (wall time; on the file clock
+    /// `ingest` completes them instead).
     pub fn tick(&mut self, now: Instant) {
+        if self.config.completion == Completion::FileTime {
+            return;
+        }
         let timeout = self.config.inactivity_timeout;
         while let Some(&(at, id)) = self.activity.front() {
             if now.saturating_duration_since(at) < timeout {
@@ -472,6 +561,7 @@ impl SpanStore {
             self.complete(id);
         }
         self.activity.clear();
+        self.by_data_end.clear();
         0
     }
 
@@ -523,9 +613,25 @@ impl SpanStore {
     /// beside the loop (readers drop, the worker publishes), so the total is read each turn.
     /// The resources and scopes only evicted spans used go too, in a purge once about as many
     /// spans went as there are interned copies (and at every `enforce_memory`).
+    ///
+    /// On the file clock an open trace is dropped before it was analysed, and the input waits
+    /// for the analysis rather than lose one: open traces go only when what readers still hold
+    /// would not bring the total back under the budget once they let go.
     fn enforce_budget(&mut self) {
         while self.total_bytes() > self.limit() as u64 {
-            if self.evict_oldest_complete() || self.evict_oldest_open() {
+            if self.evict_oldest_complete() {
+                self.shared.purge_if_due();
+                continue;
+            }
+            if self.config.completion == Completion::FileTime
+                && self
+                    .total_bytes()
+                    .saturating_sub(self.unreleased.bytes as u64)
+                    <= self.limit() as u64
+            {
+                break;
+            }
+            if self.evict_oldest_open() {
                 self.shared.purge_if_due();
             } else if self.shared.purge() == 0 {
                 break;
@@ -559,6 +665,8 @@ impl SpanStore {
             ) {
                 self.stats.evicted_open_traces += 1;
                 self.stats.open_traces -= 1;
+                self.stats.evicted_open_spans +=
+                    self.slots.get(&id).map_or(0, |s| s.trace.spans.len()) as u64;
                 self.remove(id);
                 return true;
             }
@@ -679,6 +787,24 @@ impl SpanStore {
         self.unreleased.release();
         self.shared.purge();
         self.enforce_budget();
+    }
+
+    /// Notes the count as held at rest (after a tick, or a batch settled) for
+    /// `peak_memory_bytes`.
+    pub fn record_peak(&mut self) {
+        let total = self.total_bytes();
+        self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(total);
+    }
+
+    /// Bytes of traces the store let go of that a reader still holds.
+    pub fn unreleased_bytes(&self) -> usize {
+        self.unreleased.bytes
+    }
+
+    /// Whether the count is over the budget (readers hold traces the store let go of, or the
+    /// analysis grew since the last batch).
+    pub fn over_budget(&self) -> bool {
+        self.total_bytes() > self.limit() as u64
     }
 
     /// A trace by id, open or complete.

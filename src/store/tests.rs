@@ -561,3 +561,58 @@ fn batches_waiting_in_the_channel_count_and_make_room_ahead() {
     assert!(stats.evicted_traces > 0);
     assert!(stats.memory_bytes <= stats.max_memory_bytes);
 }
+
+/// A span at `at_ms` on the file's clock.
+fn timed(trace: u128, id: u64, parent: Option<u64>, at_ms: u64) -> Span {
+    let mut s = span(trace, id, parent, "api");
+    s.start_ns = at_ms * 1_000_000;
+    s.end_ns = s.start_ns + 1_000_000;
+    s
+}
+
+/// On the file clock a trace completes once the input has moved a timeout past its latest
+/// span end, whatever the wall clock says: a batch out of order by less than the timeout joins
+/// its trace, one later still re-opens the held trace, and `tick` (wall time) does nothing.
+#[test]
+fn file_time_completes_by_the_inputs_clock_and_keeps_out_of_order_spans_together() {
+    let now = Instant::now();
+    let mut store = SpanStore::new(StoreConfig {
+        completion: Completion::FileTime,
+        ..config(1000, usize::MAX)
+    });
+    store.ingest(Batch::new(vec![timed(1, 1, None, 0)]), now);
+    // 500 ms later on the file's clock: within the timeout, trace 1 stays open.
+    store.ingest(Batch::new(vec![timed(2, 10, None, 500)]), now);
+    store.tick(now + Duration::from_secs(60));
+    assert!(
+        store.take_completed().is_empty(),
+        "wall time does not complete"
+    );
+    // Trace 1's child arrives out of order, and the input moves on past its timeout.
+    store.ingest(
+        Batch::new(vec![timed(1, 2, Some(1), 100), timed(3, 20, None, 1050)]),
+        now,
+    );
+    assert!(
+        store.take_completed().is_empty(),
+        "1.05 s is within a timeout of 0.1 s"
+    );
+    store.ingest(Batch::new(vec![timed(3, 21, Some(20), 1900)]), now);
+    let done = store.take_completed();
+    assert_eq!(done.len(), 2, "traces 1 and 2, a timeout behind 1.9 s");
+    let one = done
+        .iter()
+        .find(|t| t.trace_id == TraceId::from_u128(1).expect("id"));
+    assert_eq!(
+        one.map(|t| t.spans.len()),
+        Some(2),
+        "assembled across batches"
+    );
+    // A span later than the timeout re-opens the held trace and completes it again.
+    store.ingest(Batch::new(vec![timed(1, 3, Some(1), 200)]), now);
+    let again = store.take_completed();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].spans.len(), again[0].version), (3, 2));
+    assert_eq!(store.stats().traces_reopened, 1);
+    assert!(!store.is_complete(TraceId::from_u128(3).expect("id")));
+}
