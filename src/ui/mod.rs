@@ -19,7 +19,7 @@
 //! frame and only when something changed. Nothing else in the crate imports `ui`.
 
 pub mod app;
-mod clipboard;
+pub mod clipboard;
 pub mod filter;
 mod frame;
 pub mod keymap;
@@ -175,6 +175,7 @@ async fn event_loop(
     let mut data = Arc::clone(&derived.borrow_and_update());
     let mut app = App::new(source);
     app.listening = feed.listening;
+    app.zone = crate::units::zone::Zone::system();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut rate = RateMeter::default();
