@@ -58,15 +58,21 @@ pub fn trace_hotspots(
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
     let mut cp_by_path: FxHashMap<Sym, u64> = FxHashMap::default();
     let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
+    // Entry spans on each entry's path (itself included) and the path's first one.
+    let (mut hops, mut root) = (vec![0; tree.len()], vec![0; tree.len()]);
+    // Interned path of (entry span, name of a span it ran locally; `None` for itself): the
+    // spans of one handler share a few paths, and interning locks a shared table.
+    let mut interned: FxHashMap<(usize, Option<Sym>), Sym> = FxHashMap::default();
     for &i in &tree.preorder {
         if tree.entry[i] {
+            let up = tree.parent_entry(i);
+            (hops[i], root[i]) = up.map_or((1, i), |p| (hops[p] + 1, root[p]));
             let here = format!("{}:{}", tree.service(i), tree.span(i).name);
-            entry_path[i] = Some(
-                match tree.parent_entry(i).and_then(|p| entry_path[p].as_deref()) {
-                    Some(up) => format!("{up}->{here}"),
-                    None => here,
-                },
-            );
+            entry_path[i] = Some(match up.and_then(|p| entry_path[p].as_deref()) {
+                _ if hops[i] > MAX_CALL_PATH_HOPS => call_path(tree, i, &root),
+                Some(up) => format!("{up}->{here}"),
+                None => here,
+            });
         }
         let t = self_by_op.entry(op(i)).or_default();
         // Saturating: a crafted span may last up to u64::MAX ns (found by fuzzing).
@@ -83,13 +89,16 @@ pub fn trace_hotspots(
         if cp[i] > 0 {
             let total = cp_by_op.entry(op(i)).or_default();
             *total = total.saturating_add(cp[i]);
-            let ctx = entry_path[tree.entry_of[i]].as_deref().unwrap_or("");
-            let key = if tree.entry[i] {
-                ctx.to_owned()
-            } else {
-                format!("{ctx}->{}", tree.span(i).name)
-            };
-            let total = cp_by_path.entry(Sym::new(&key)).or_default();
+            let e = tree.entry_of[i];
+            let local = (!tree.entry[i]).then(|| tree.span(i).name);
+            let key = *interned.entry((e, local)).or_insert_with(|| {
+                let ctx = entry_path[e].as_deref().unwrap_or("");
+                match local {
+                    None => Sym::new(ctx),
+                    Some(name) => Sym::new(&format!("{ctx}->{name}")),
+                }
+            });
+            let total = cp_by_path.entry(key).or_default();
             *total = total.saturating_add(cp[i]);
         }
     }
@@ -104,6 +113,42 @@ pub fn trace_hotspots(
     h.self_by_op.sort_by_key(|(k, _)| *k);
     h.cp_by_call_path.sort();
     h
+}
+
+/// Entry spans named in a call path at most: a deeper path keeps its root and its last hops,
+/// `…` between. Whole paths cost a deep recursion's depth per span, so a 100,000-deep chain
+/// held gigabytes of path text (and interned each path for good).
+pub const MAX_CALL_PATH_HOPS: usize = 16;
+
+/// `svc:op->svc:op` of the entry spans from the root down to entry span `e`, shortened beyond
+/// `MAX_CALL_PATH_HOPS`; `root[e]` is the path's first entry span.
+fn call_path(tree: &TraceTree<'_>, e: usize, root: &[usize]) -> String {
+    let mut named = vec![e];
+    let mut cur = e;
+    while named.len() < MAX_CALL_PATH_HOPS - 1
+        && let Some(p) = tree.parent_entry(cur)
+    {
+        named.push(p);
+        cur = p;
+    }
+    if let Some(p) = tree.parent_entry(cur) {
+        if p != root[e] {
+            named.push(usize::MAX); // the elided middle
+        }
+        named.push(root[e]);
+    }
+    let mut out = String::new();
+    for &h in named.iter().rev() {
+        if !out.is_empty() {
+            out.push_str("->");
+        }
+        if h == usize::MAX {
+            out.push('…');
+        } else {
+            out.push_str(&format!("{}:{}", tree.service(h), tree.span(h).name));
+        }
+    }
+    out
 }
 
 /// An operation's critical-path time: the total, and the per-trace distribution (its
