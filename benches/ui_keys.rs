@@ -2,8 +2,9 @@
 //! real `App` driven by the same `handle_key` as production and drawn at 120x40 on
 //! `TestBackend`. Each sample is one key and the frame after it; the figures are p50 / p99 /
 //! max per kind of key: moving, sorting, switching tabs, typing a filter (it applies as
-//! typed), and the first key after a new view arrived (the row order is rebuilt and the
-//! selection re-found).
+//! typed; also a word nothing matches), the first key after a new view arrived (the row order
+//! is rebuilt and the selection re-found), the Trace view's keys (find as typed, n/N, the
+//! span pane, zoom, the service filter, statistics) and the Map's graph/table toggle.
 //!
 //! ```sh
 //! cargo bench --bench ui_keys                  # 100,000 traces
@@ -47,6 +48,51 @@ impl Bench {
 
     fn press(&mut self, kind: &'static str, data: &ViewData, c: char) {
         self.key(kind, data, KeyCode::Char(c), KeyModifiers::NONE);
+    }
+
+    /// The Trace view's keys on the newest trace, and the Map's graph/table toggle.
+    fn trace_view(&mut self, data: &ViewData) {
+        let none = KeyModifiers::NONE;
+        self.press("tab switch", data, '2');
+        self.key("open a trace (Enter)", data, KeyCode::Enter, none);
+        self.press("trace: / find as typed", data, '/');
+        for c in "db.system".chars() {
+            self.press("trace: / find as typed", data, c);
+        }
+        self.key("trace: / find as typed", data, KeyCode::Enter, none);
+        for _ in 0..10 {
+            self.press("trace: n / N", data, 'n');
+        }
+        for _ in 0..5 {
+            self.press("trace: n / N", data, 'N');
+        }
+        for _ in 0..10 {
+            self.press("trace: j/k, g", data, 'j');
+        }
+        self.press("trace: j/k, g", data, 'g');
+        self.key("trace: Tab, pane j, z", data, KeyCode::Tab, none);
+        for _ in 0..10 {
+            self.press("trace: Tab, pane j, z", data, 'j');
+        }
+        self.press("trace: Tab, pane j, z", data, 'z');
+        self.press("trace: Tab, pane j, z", data, 'z');
+        self.key("trace: Tab, pane j, z", data, KeyCode::Tab, none);
+        for c in ['+', '+', '-', '-', ']', '['] {
+            self.press("trace: + - [ ] zoom, pan", data, c);
+        }
+        self.press("trace: v only service", data, 'v');
+        self.press("trace: v only service", data, 'n');
+        self.press("trace: v only service", data, 'v');
+        self.press("trace: s stats, g group", data, 's');
+        self.press("trace: s stats, g group", data, 'g');
+        self.press("trace: s stats, g group", data, 'g');
+        self.press("trace: s stats, g group", data, 's');
+        self.key("trace: Esc", data, KeyCode::Esc, none);
+        self.key("trace: Esc", data, KeyCode::Esc, none);
+        self.press("tab switch", data, '7');
+        self.press("map: v graph / table", data, 'v');
+        self.press("map: v graph / table", data, 'v');
+        self.press("tab switch", data, '2');
     }
 
     fn report(&self) {
@@ -125,6 +171,9 @@ fn main() {
         views.push(ViewData::build(snapshot, &engine));
     }
     let (data, newer) = (&views[0], &views[1]);
+    // The loop indexes each arriving view's new traces (their names, for the filter) before
+    // any key reads it; here as the views are first used, outside the timed keys.
+    spantop::ui::views::traces::index_names(data);
     println!(
         "{} traces, {} spans, built in {:.1?}",
         data.traces.len(),
@@ -200,10 +249,33 @@ fn main() {
             KeyModifiers::NONE,
         );
         // A new view arrived: the first key after it rebuilds the order and re-finds the row.
+        spantop::ui::views::traces::index_names(newer);
         b.press("first key on a new view", newer, 'j');
+        spantop::ui::views::traces::index_names(data);
         b.press("first key on a new view", data, 'k');
         b.press("i (in progress) toggle", data, 'i');
         b.press("i (in progress) toggle", data, 'i');
+        // A word no name holds: every held trace's spans are looked through per key.
+        b.press("filter: typing, no match", data, '/');
+        for c in "qqqq".chars() {
+            b.press("filter: typing, no match", data, c);
+        }
+        for c in " http.route=/none".chars() {
+            b.press("filter: typing, no match", data, c);
+        }
+        b.key(
+            "filter: typing, no match",
+            data,
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        );
+        b.key(
+            "filter: typing, no match",
+            data,
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        );
+        b.trace_view(data);
     }
     b.report();
 }

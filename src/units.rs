@@ -1,7 +1,9 @@
 //! Parsing of sizes (`512MiB`, `1G`) and durations (`10s`, `250ms`) given on the command line,
-//! and Unix times as calendar dates.
+//! and Unix times as calendar dates (`zone`: the local time zone).
 
 use std::time::Duration;
+
+pub mod zone;
 
 /// Parses `1024`, `64KiB`, `512MB`, `1GiB`, `2g`... Decimal (KB/MB/GB) and binary (KiB/MiB/GiB,
 /// K/M/G) suffixes, case-insensitive.

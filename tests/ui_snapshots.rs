@@ -25,15 +25,17 @@ const T0: u64 = 1_767_225_600_000_000_000;
 /// The spans through the pipeline (batch mode, as a replay of a file) and the view it
 /// publishes.
 fn view_data(spans: Vec<Span>) -> ViewData {
+    view_data_with(spans, AnalysisConfig::default())
+}
+
+/// `view_data` with an analysis configuration of its own.
+fn view_data_with(spans: Vec<Span>, analysis: AnalysisConfig) -> ViewData {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let pipeline = Pipeline::spawn(PipelineConfig::batch(
-            StoreConfig::default(),
-            AnalysisConfig::default(),
-        ));
+        let pipeline = Pipeline::spawn(PipelineConfig::batch(StoreConfig::default(), analysis));
         pipeline
             .tx
             .send(Batch::new(spans))
@@ -865,16 +867,104 @@ fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
     // Backwards from the first match wraps to the last.
     press(&mut app, &data, KeyCode::Char('N'));
     assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("match {n}/{n}")));
-    // Terms must all match; -key drops the spans that carry it.
+    let last = selected_span(&app);
+    assert_ne!(last, first);
+    // Typing again finds as typed: the first match is selected.
     press(&mut app, &data, KeyCode::Char('/'));
-    type_text(&mut app, &data, " -db.system");
+    type_text(&mut app, &data, " ");
+    assert_eq!(selected_span(&app), first);
+    // Terms must all match; -key drops the spans that carry it.
+    type_text(&mut app, &data, "-db.system");
     assert!(screen(&draw(&mut app, &data, 120, 40)).contains("no match"));
-    // Esc at the prompt puts the find from before back.
+    // Esc at the prompt clears the find (Jaeger's Esc clears the highlights) and the
+    // selection goes back to where it was before `/`, not to the first match.
     press(&mut app, &data, KeyCode::Esc);
-    assert!(screen(&draw(&mut app, &data, 120, 40)).contains(&format!("match 1/{n}")));
-    press(&mut app, &data, KeyCode::Esc);
-    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(app.trace.as_ref().is_some_and(|v| v.find.is_none()));
+    assert_eq!(selected_span(&app), last);
+    let t = draw(&mut app, &data, 120, 40);
+    let s = screen(&t);
     assert!(!s.contains("match") && app.tab == Tab::Trace, "{s}");
+    let lit = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|c| c.bg == ratatui::style::Color::LightYellow)
+        .count();
+    assert_eq!(lit, 0, "no highlight left:\n{s}");
+    // Esc from a find kept with Enter clears it too, and stays on the match selected.
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "db.system");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('n'));
+    let second = selected_span(&app);
+    press(&mut app, &data, KeyCode::Esc);
+    assert!(app.trace.as_ref().is_some_and(|v| v.find.is_none()));
+    assert_eq!((selected_span(&app), app.tab), (second, Tab::Trace));
+}
+
+/// `n`/`N` skip the matches the service filter (`v`) hides: every jump lands on a drawn row,
+/// and the title counts the hidden ones apart.
+#[test]
+fn n_skips_matches_hidden_by_the_service_filter_and_the_count_says_so() {
+    let data = shop_data();
+    let mut app = App::new(Source::Live);
+    press(&mut app, &data, KeyCode::Char('4'));
+    press(&mut app, &data, KeyCode::Enter);
+    let id = app.trace.as_ref().expect("open").trace_id;
+    let trace = data.trace(id).expect("held");
+    let order = spantop::ui::views::trace::order(trace);
+    let all = spantop::ui::views::trace::find::Find::new("db.system", trace, &order, None)
+        .matches
+        .len();
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "service.name=inventory");
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Esc);
+    press(&mut app, &data, KeyCode::Char('v'));
+    let only = app.trace.as_ref().and_then(|v| v.only);
+    let visible = spantop::ui::views::trace::visible(trace, only).expect("a service filter");
+    press(&mut app, &data, KeyCode::Char('/'));
+    type_text(&mut app, &data, "db.system");
+    press(&mut app, &data, KeyCode::Enter);
+    let find = app
+        .trace
+        .as_ref()
+        .and_then(|v| v.find.clone())
+        .expect("find");
+    let shown = find.matches.len();
+    assert!(
+        shown >= 1 && find.hidden >= 1,
+        "{shown} shown, {} hidden",
+        find.hidden
+    );
+    assert_eq!(shown + find.hidden, all);
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(
+        s.contains(&format!("match 1/{shown} (+{} hidden by v)", find.hidden)),
+        "{s}"
+    );
+    // Round the drawn matches and back to the first: never onto a hidden span.
+    for step in 1..=shown {
+        press(&mut app, &data, KeyCode::Char('n'));
+        let at = selected_span(&app).expect("a selection");
+        let i = trace
+            .spans
+            .iter()
+            .position(|s| s.span_id == at)
+            .expect("in the trace");
+        assert!(visible[i], "n went to a hidden span");
+        let s = screen(&draw(&mut app, &data, 120, 40));
+        let want = step % shown + 1;
+        assert!(s.contains(&format!("match {want}/{shown} (+")), "{s}");
+    }
+    // v again: every match is drawn and counted.
+    press(&mut app, &data, KeyCode::Char('v'));
+    let s = screen(&draw(&mut app, &data, 120, 40));
+    assert!(
+        s.contains(&format!("/{all} ")) && !s.contains("hidden by v"),
+        "{s}"
+    );
 }
 
 /// One span with more attributes than the pane has lines, and an event after them.
@@ -920,7 +1010,9 @@ fn the_span_pane_takes_the_focus_and_scrolls_to_the_events() {
         "parent   0000000000000001",
         "trace    00000000000000000000000000000abc",
         "start    2026-01-01T00:00:00.002000000Z",
+        "  local  2026-01-01 00:00:00.002 UTC",
         "end      2026-01-01T00:00:00.050000000Z",
+        "  local  2026-01-01 00:00:00.050 UTC",
         "scope    io.opentelemetry.jdbc 2.1.0",
     ] {
         assert!(s.contains(want), "{want}\n{s}");
@@ -942,6 +1034,27 @@ fn the_span_pane_takes_the_focus_and_scrolls_to_the_events() {
     let s = screen(&t);
     assert!(s.contains("cache.key = user:42"), "{s}");
     insta::assert_snapshot!("span_pane_scrolled_80x24", t.backend());
+    // The cursor is on that attribute: y copies its value, not the span id.
+    assert_eq!(press(&mut app, &data, KeyCode::Char('y')), Effect::Copy);
+    assert_eq!(app.clipboard.as_deref(), Some("user:42"));
+    // Up to the event's name, then onto the "Events (1)" heading, which has no value.
+    press(&mut app, &data, KeyCode::Char('k'));
+    assert_eq!(press(&mut app, &data, KeyCode::Char('y')), Effect::Copy);
+    assert_eq!(app.clipboard.as_deref(), Some("cache.miss.event"));
+    press(&mut app, &data, KeyCode::Char('k'));
+    assert_eq!(press(&mut app, &data, KeyCode::Char('y')), Effect::None);
+    assert_eq!(app.status.as_deref(), Some("nothing to copy on this line"));
+    // g: the first line, the span's name; the parent id a few lines down.
+    press(&mut app, &data, KeyCode::Char('g'));
+    press(&mut app, &data, KeyCode::Char('y'));
+    assert_eq!(app.clipboard.as_deref(), Some("load profile"));
+    for _ in 0..5 {
+        press(&mut app, &data, KeyCode::Char('j'));
+    }
+    press(&mut app, &data, KeyCode::Char('y'));
+    assert_eq!(app.clipboard.as_deref(), Some("0000000000000001"));
+    // Back to where the snapshot above was taken.
+    press(&mut app, &data, KeyCode::Char('G'));
     // The selection stays put while the pane has the keys.
     assert_eq!(selected_span(&app), SpanId::from_u64(2));
     // z: the pane full-screen; Esc puts it back; Tab returns to the waterfall.
@@ -1060,4 +1173,147 @@ fn v_keeps_one_service_and_hides_the_other_subtrees_behind_a_count() {
     }
     press(&mut app, &data, KeyCode::Char('v'));
     assert!(screen(&draw(&mut app, &data, 120, 40)).contains("verify jwt"));
+}
+
+/// The span pane's absolute times in UTC and in the local zone the loop reads from the
+/// system (here set, so the frame is the same on every machine).
+#[test]
+fn the_span_pane_shows_start_and_end_in_utc_and_local_time() {
+    let data = span_with_a_long_detail();
+    let mut app = App::new(Source::Replay);
+    app.zone = spantop::units::zone::Zone::fixed("Asia/Kolkata", 5 * 3600 + 1800, "IST");
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('j'));
+    let at_120 = screen(&draw(&mut app, &data, 120, 40));
+    // At 80x24 the pane is short: full-screen (z) shows the times.
+    press(&mut app, &data, KeyCode::Char('z'));
+    let at_80 = screen(&draw(&mut app, &data, 80, 24));
+    for s in [at_120, at_80] {
+        for want in [
+            "start    2026-01-01T00:00:00.002000000Z",
+            "  local  2026-01-01 05:30:00.002 IST",
+            "end      2026-01-01T00:00:00.050000000Z",
+            "  local  2026-01-01 05:30:00.050 IST",
+        ] {
+            assert!(s.contains(want), "{want}\n{s}");
+        }
+    }
+}
+
+/// `y` in the span pane goes through the clipboard abstraction: a tool on PATH gets the
+/// value on its stdin; without one the terminal gets OSC 52 and the status line says so.
+#[test]
+fn y_in_the_span_pane_copies_the_value_through_a_tool_or_says_there_is_none() {
+    let data = span_with_a_long_detail();
+    let mut app = App::new(Source::Replay);
+    press(&mut app, &data, KeyCode::Char('2'));
+    press(&mut app, &data, KeyCode::Enter);
+    press(&mut app, &data, KeyCode::Char('j'));
+    press(&mut app, &data, KeyCode::Tab);
+    // Down to the scope line ("scope    io.opentelemetry.jdbc 2.1.0").
+    for _ in 0..11 {
+        press(&mut app, &data, KeyCode::Char('j'));
+    }
+    assert_eq!(press(&mut app, &data, KeyCode::Char('y')), Effect::Copy);
+    let value = app.clipboard.clone().expect("a value to copy");
+    assert_eq!(value, "io.opentelemetry.jdbc 2.1.0");
+
+    let none = tempfile::tempdir().expect("temp dir");
+    let mut terminal = Vec::new();
+    let status =
+        spantop::ui::clipboard::copy_with(&value, Some(none.path().as_os_str()), &mut terminal);
+    assert!(status.starts_with("no clipboard tool on PATH"), "{status}");
+    assert_eq!(
+        String::from_utf8(terminal).expect("utf-8"),
+        spantop::ui::clipboard::osc52(&value)
+    );
+
+    // A stand-in `xclip` that keeps what it is given.
+    let tools = tempfile::tempdir().expect("temp dir");
+    let got = tools.path().join("got");
+    let script = tools.path().join("xclip");
+    std::fs::write(&script, format!("#!/bin/sh\ncat > '{}'\n", got.display())).expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let mut terminal = Vec::new();
+    let status =
+        spantop::ui::clipboard::copy_with(&value, Some(tools.path().as_os_str()), &mut terminal);
+    assert_eq!(status, format!("copied {value} (xclip)"));
+    assert!(terminal.is_empty(), "no OSC 52 when a tool took it");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&got).ok().as_deref() != Some(value.as_str()) {
+        assert!(Instant::now() < deadline, "the tool never got {value:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A parent on one host and its child on another whose clock runs 20 ms behind, analysed
+/// with `--max-clock-skew`: the child is moved inside its parent.
+fn skewed_trace(max_clock_skew_ns: Option<u64>) -> ViewData {
+    let host = |service: &str, host: &str| {
+        Arc::new(Resource::new(vec![
+            KeyValue::new("service.name", AnyValue::Str(service.into())),
+            KeyValue::new("host.name", AnyValue::Str(host.into())),
+        ]))
+    };
+    let mut parent = hostile_span(1, None, "GET /cart", &host("web", "web-1"));
+    parent.start_ns = T0 + 20_000_000;
+    parent.end_ns = T0 + 120_000_000;
+    let mut child = hostile_span(2, Some(1), "load cart", &host("cart", "cart-1"));
+    child.start_ns = T0;
+    child.end_ns = T0 + 50_000_000;
+    view_data_with(
+        vec![parent, child],
+        AnalysisConfig {
+            max_clock_skew_ns,
+            ..AnalysisConfig::default()
+        },
+    )
+}
+
+/// Statistics (`s`) count the same times as the waterfall: with the skew adjustment on both
+/// use the shifted trace its findings were computed on.
+#[test]
+fn trace_statistics_and_the_waterfall_use_the_clock_skew_adjusted_trace() {
+    let stats_of = |data: &ViewData| {
+        let mut app = App::new(Source::Replay);
+        press(&mut app, data, KeyCode::Char('2'));
+        press(&mut app, data, KeyCode::Enter);
+        press(&mut app, data, KeyCode::Char('j'));
+        let waterfall = screen(&draw(&mut app, data, 120, 40));
+        press(&mut app, data, KeyCode::Char('s'));
+        press(&mut app, data, KeyCode::Char('g'));
+        (waterfall, screen(&draw(&mut app, data, 120, 40)))
+    };
+    let row = |s: &str, name: &str| {
+        s.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} in\n{s}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // As recorded: the child starts 20 ms before its parent; the parent's self time is what
+    // the child's 30 ms inside it leave (70 ms).
+    let (waterfall, stats) = stats_of(&skewed_trace(None));
+    assert!(waterfall.contains("at +0ns"), "{waterfall}");
+    assert!(row(&stats, "web GET /cart").contains("70.0ms"), "{stats}");
+    // Adjusted: the child sits in the middle of its parent (25 ms from its start), the
+    // parent's self time is 50 ms, and the trace is the parent's 100 ms.
+    let (waterfall, stats) = stats_of(&skewed_trace(Some(1_000_000_000)));
+    assert!(waterfall.contains("at +25.0ms"), "{waterfall}");
+    assert!(
+        waterfall.contains("start    2026-01-01T00:00:00.045000000Z"),
+        "{waterfall}"
+    );
+    let parent = row(&stats, "web GET /cart");
+    assert!(
+        parent.contains("50.0ms") && parent.contains("50.0"),
+        "{stats}"
+    );
+    assert!(!parent.contains("70.0ms"), "{stats}");
 }

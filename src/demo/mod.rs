@@ -9,6 +9,7 @@
 
 mod rng;
 pub mod send;
+pub mod shapes;
 pub mod shop;
 
 pub use crate::export::exporter::Protocol;

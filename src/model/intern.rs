@@ -26,6 +26,18 @@ pub fn interned_bytes() -> usize {
     TEXT_BYTES.load(Ordering::Relaxed) + STRINGS.load(Ordering::Relaxed) * PER_STRING_BYTES
 }
 
+/// How many names were interned so far (a name interned by two threads at once counts twice):
+/// lets a reader that scanned every name know when to scan again.
+pub fn interned_count() -> usize {
+    STRINGS.load(Ordering::Relaxed)
+}
+
+/// Whether any interned name satisfies `f`. Walks every name: for a question asked once
+/// per filter word, not per span.
+pub fn any_interned(f: impl FnMut(&str) -> bool) -> bool {
+    INTERNER.strings().any(f)
+}
+
 /// An interned string. Equality and hashing are on the 4-byte key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sym(Spur);

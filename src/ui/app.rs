@@ -2,6 +2,8 @@
 //! `handle_key`, which changes it and returns the `Effect` the loop carries out. No I/O here,
 //! and data is only read: it arrives as a `ViewData` the loop owns.
 
+use std::sync::Arc;
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rustc_hash::FxHashSet;
 
@@ -13,6 +15,8 @@ use super::widgets::table::ListState;
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::listen::Listening;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
+use crate::store::Trace;
+use crate::units::zone::Zone;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
@@ -115,8 +119,10 @@ pub struct TraceView {
     /// Which of the selected span's links `f` follows next.
     link_cursor: usize,
     pub focus: Focus,
-    /// The span pane's first line shown.
+    /// The span pane's first line shown (wrapped lines).
     pub detail_scroll: usize,
+    /// The span pane's line under the cursor (before wrapping): what `y` copies there.
+    pub detail_cursor: usize,
     /// The span pane takes the whole body (`z`).
     pub detail_full: bool,
     pub find: Option<Find>,
@@ -126,6 +132,8 @@ pub struct TraceView {
     pub stats: Option<StatsView>,
     /// Only this service's spans and their ancestors; the rest behind "N spans hidden" rows.
     pub only: Option<Sym>,
+    /// The trace with its clock-skew shifts, when its analysis made any (`trace::shown`).
+    pub(crate) adjusted: Option<Arc<Trace>>,
 }
 
 impl TraceView {
@@ -138,11 +146,13 @@ impl TraceView {
             link_cursor: 0,
             focus: Focus::Waterfall,
             detail_scroll: 0,
+            detail_cursor: 0,
             detail_full: false,
             find: None,
             window: None,
             stats: None,
             only: None,
+            adjusted: None,
         }
     }
 }
@@ -175,10 +185,14 @@ pub struct App {
     pub prompt: Prompt,
     /// The filter from before `/`, which Esc puts back.
     before_edit: Filter,
-    /// The find text from before `/` on the Trace view, which Esc puts back.
-    before_find: Option<String>,
+    /// The selection and folds from before `/` on the Trace view, which Esc at the prompt
+    /// puts back (with the find cleared, as Jaeger's Esc clears its highlights).
+    before_find: Option<(Option<SpanId>, FxHashSet<SpanId>)>,
     /// What `Effect::Copy` asks the loop to copy.
     pub clipboard: Option<String>,
+    /// Local times in the span pane are in this zone: UTC until the loop reads the system's
+    /// (`Zone::system`), so tests draw the same frame everywhere.
+    pub zone: Zone,
     pub lists: [ListState; ListTab::COUNT],
     pub trace: Option<TraceView>,
     /// One line of feedback (e.g. "linked trace not held"), cleared by the next key.
@@ -204,6 +218,7 @@ impl App {
             before_edit: Filter::default(),
             before_find: None,
             clipboard: None,
+            zone: Zone::utc(),
             lists,
             trace: None,
             status: None,
@@ -326,8 +341,13 @@ impl App {
                         self.set_filter(before);
                     }
                     Prompt::Find => {
-                        let before = self.before_find.take().unwrap_or_default();
-                        self.set_find(&before, data);
+                        if let Some(view) = &mut self.trace {
+                            view.find = None;
+                            if let Some((selected, collapsed)) = self.before_find.take() {
+                                view.selected = selected;
+                                view.collapsed = collapsed;
+                            }
+                        }
                     }
                     Prompt::GroupKey => {
                         if let Some(stats) = self.trace.as_mut().and_then(|v| v.stats.as_mut()) {
@@ -356,23 +376,25 @@ impl App {
         }
     }
 
-    /// Finds `text` in the open trace: its matches unfolded, the first one selected.
+    /// Finds `text` in the open trace: its matches unfolded, the first drawn one selected.
     fn set_find(&mut self, text: &str, data: &ViewData) {
         let Some(view) = &mut self.trace else { return };
-        let Some(t) = data.trace(view.trace_id) else {
+        let Some(t) = trace::shown(data, view.trace_id, &mut view.adjusted) else {
             return;
         };
         if text.trim().is_empty() {
             view.find = None;
             return;
         }
-        let find = Find::new(text, t, &trace::order(t));
+        let visible = trace::visible(&t, view.only);
+        let find = Find::new(text, &t, &trace::order(&t), visible.as_deref());
         for &id in &find.matches {
-            trace::unfold_to(t, &mut view.collapsed, id);
+            trace::unfold_to(&t, &mut view.collapsed, id);
         }
         if let Some(&first) = find.matches.first() {
             view.selected = Some(first);
             view.detail_scroll = 0;
+            view.detail_cursor = 0;
         }
         view.find = Some(find);
     }
@@ -512,9 +534,9 @@ impl App {
         let Some(view) = &mut self.trace else {
             return;
         };
-        if data.trace(view.trace_id).is_none() {
+        let Some(trace) = trace::shown(data, view.trace_id, &mut view.adjusted) else {
             return;
-        }
+        };
         if let Some(stats) = &mut view.stats {
             match action {
                 Action::Down => stats.scroll += 1,
@@ -533,9 +555,9 @@ impl App {
             return;
         }
         if view.focus == Focus::Detail || view.detail_full {
-            // Moving keys scroll the pane; the rest act on the trace as from the waterfall.
-            let s = &mut view.detail_scroll;
-            // Past the end is clamped when the pane is drawn, which knows its height.
+            // Moving keys move the pane's cursor; the rest act on the trace as from the
+            // waterfall. Past the end is clamped when the pane is drawn.
+            let s = &mut view.detail_cursor;
             match action {
                 Action::Down => *s = s.saturating_add(1),
                 Action::Up => *s = s.saturating_sub(1),
@@ -554,20 +576,28 @@ impl App {
                         Focus::Waterfall
                     };
                 }
+                Action::Copy => {
+                    let line = pane_lines(&trace, view, data, &self.zone).and_then(|lines| {
+                        let last = lines.len().saturating_sub(1);
+                        lines.into_iter().nth(view.detail_cursor.min(last))
+                    });
+                    match line.and_then(|l| l.copy) {
+                        Some(value) => self.clipboard = Some(value),
+                        None => self.status = Some("nothing to copy on this line".into()),
+                    }
+                }
                 Action::Parent | Action::Focus | Action::Child => {}
-                _ => return self.waterfall_action(action, data),
+                _ => return self.waterfall_action(action, data, &trace),
             }
             return;
         }
-        self.waterfall_action(action, data);
+        self.waterfall_action(action, data, &trace);
     }
 
-    /// A key on the Trace view that is not the span pane's own.
-    fn waterfall_action(&mut self, action: Action, data: &ViewData) {
+    /// A key on the Trace view that is not the span pane's own; `trace` is the open one as
+    /// shown (`trace::shown`).
+    fn waterfall_action(&mut self, action: Action, data: &ViewData, trace: &Trace) {
         let Some(view) = &mut self.trace else {
-            return;
-        };
-        let Some(trace) = data.trace(view.trace_id) else {
             return;
         };
         let before = view.selected;
@@ -668,8 +698,13 @@ impl App {
                 view.selected = at;
             }
             Action::Find => {
-                self.before_find = view.find.as_ref().map(|f| f.text.clone());
-                self.editing = Some(self.before_find.clone().unwrap_or_default());
+                self.before_find = Some((view.selected, view.collapsed.clone()));
+                self.editing = Some(
+                    view.find
+                        .as_ref()
+                        .map(|f| f.text.clone())
+                        .unwrap_or_default(),
+                );
                 self.prompt = Prompt::Find;
             }
             Action::NextMatch | Action::PrevMatch => {
@@ -677,11 +712,15 @@ impl App {
                     self.status = Some("/ finds spans in this trace; n, N go through them".into());
                     return;
                 };
-                // Found again: the trace may have grown since.
+                // Found again: the trace may have grown since. Matches `v` hides are skipped.
                 let order = trace::order(trace);
-                let mut find = Find::new(&text, trace, &order);
+                let visible = trace::visible(trace, view.only);
+                let mut find = Find::new(&text, trace, &order, visible.as_deref());
                 if find.matches.is_empty() {
-                    self.status = Some(format!("no span matches {text}"));
+                    self.status = Some(match find.hidden {
+                        0 => format!("no span matches {text}"),
+                        n => format!("{n} spans match {text}, all hidden by v (v again shows all)"),
+                    });
                     view.find = Some(find);
                     return;
                 }
@@ -744,6 +783,16 @@ impl App {
             Action::OnlyService => {
                 let svc = selected.map(|s| s.service());
                 view.only = if view.only == svc { None } else { svc };
+                // The find's count follows what is drawn.
+                if let Some(text) = view.find.as_ref().map(|f| f.text.clone()) {
+                    let visible = trace::visible(trace, view.only);
+                    view.find = Some(Find::new(
+                        &text,
+                        trace,
+                        &trace::order(trace),
+                        visible.as_deref(),
+                    ));
+                }
             }
             Action::Stats => view.stats = Some(StatsView::default()),
             Action::FollowLink => {
@@ -774,7 +823,32 @@ impl App {
         }
         if view.selected != before {
             view.detail_scroll = 0;
+            view.detail_cursor = 0;
             view.link_cursor = 0;
         }
     }
+}
+
+/// The span pane's lines for the selected span of `view` (the first row's when none is).
+fn pane_lines(
+    t: &Trace,
+    view: &TraceView,
+    data: &ViewData,
+    zone: &Zone,
+) -> Option<Vec<trace::detail::PaneLine>> {
+    let rows = trace::rows(t, &view.collapsed, view.only);
+    // The row the pane is drawn for (`trace::render`).
+    let at = view
+        .selected
+        .and_then(|id| rows.iter().position(|r| t.spans[r.idx].span_id == id))
+        .unwrap_or(0);
+    let row = rows.get(at)?;
+    let critical = crate::analysis::findings::view::critical_path(data.trace_findings(t.trace_id));
+    Some(trace::detail::lines(
+        t,
+        &t.spans[row.idx],
+        &critical,
+        data,
+        zone,
+    ))
 }

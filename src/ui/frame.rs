@@ -47,7 +47,7 @@ impl App {
             Some(list) => list
                 .view()
                 .render(frame, body, &mut self.lists[list as usize], data),
-            None => trace::render(frame, body, self.trace.as_mut(), data),
+            None => trace::render(frame, body, self.trace.as_mut(), data, &self.zone),
         }
         let hints = keymap::hints(self.context());
         footer::render(

@@ -266,14 +266,14 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Trace,
         label: "Trace: Tab",
-        help: "focus the span pane / the waterfall (j/k scroll the pane when it has the focus)",
+        help: "focus the span pane / the waterfall (j/k move the pane's cursor when it has the focus)",
         keys: &[(k(KeyCode::Tab), A::Focus)],
         hints: &[hint(T, 3, "Tab", "pane")],
     },
     Binding {
         scope: Scope::Trace,
         label: "Trace: z, y",
-        help: "span pane full-screen / back; copy the span id (wl-copy, xclip, xsel, pbcopy or OSC 52)",
+        help: "span pane full-screen / back; copy the span id, or in the pane the value under the cursor (wl-copy, xclip, xsel, pbcopy, else OSC 52)",
         keys: &[(c('z'), A::ToggleFull), (c('y'), A::Copy)],
         hints: &[],
     },
@@ -287,7 +287,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Trace,
         label: "Trace: n / N",
-        help: "next / previous match of the find (Esc clears it)",
+        help: "next / previous match of the find, skipping those v hides (Esc clears it)",
         keys: &[(c('n'), A::NextMatch), (c('N'), A::PrevMatch)],
         hints: &[],
     },
@@ -389,7 +389,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         scope: Scope::Prompt,
         label: "Prompt: Enter/Esc",
-        help: "a filter or find applies as typed; Enter keeps it, Esc puts back the one before /",
+        help: "a filter or find applies as typed; Enter keeps it; Esc puts back the filter from before /, or clears the find",
         keys: &[
             (k(KeyCode::Enter), A::ApplyFilter),
             (k(KeyCode::Esc), A::CancelFilter),

@@ -19,7 +19,7 @@
 //! frame and only when something changed. Nothing else in the crate imports `ui`.
 
 pub mod app;
-mod clipboard;
+pub mod clipboard;
 pub mod filter;
 mod frame;
 pub mod keymap;
@@ -173,8 +173,10 @@ async fn event_loop(
     tokio::pin!(shutdown);
     let mut derived = feed.view.clone();
     let mut data = Arc::clone(&derived.borrow_and_update());
+    views::traces::index_names(&data);
     let mut app = App::new(source);
     app.listening = feed.listening;
+    app.zone = crate::units::zone::Zone::system();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut rate = RateMeter::default();
@@ -206,7 +208,10 @@ async fn event_loop(
                 if let Some(key) = as_key(ev) {
                     match app.handle_key(key, &data) {
                         Effect::Quit => return Ok(()),
-                        Effect::Resume => data = Arc::clone(&derived.borrow_and_update()),
+                        Effect::Resume => {
+                            data = Arc::clone(&derived.borrow_and_update());
+                            views::traces::index_names(&data);
+                        }
                         Effect::Copy => {
                             if let Some(text) = app.clipboard.take() {
                                 app.status = Some(clipboard::copy(&text));
@@ -225,6 +230,7 @@ async fn event_loop(
                 }
                 if !app.paused {
                     data = Arc::clone(&derived.borrow_and_update());
+                    views::traces::index_names(&data);
                     dirty = true;
                 }
             }

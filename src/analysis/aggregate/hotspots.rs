@@ -57,16 +57,13 @@ pub fn trace_hotspots(
     let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
     let mut cp_by_path: FxHashMap<Sym, u64> = FxHashMap::default();
-    let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
+    let mut paths = CallPaths::default();
+    // The call path of each entry span (an index into `paths`).
+    let mut path_of = vec![u32::MAX; tree.len()];
     for &i in &tree.preorder {
         if tree.entry[i] {
-            let here = format!("{}:{}", tree.service(i), tree.span(i).name);
-            entry_path[i] = Some(
-                match tree.parent_entry(i).and_then(|p| entry_path[p].as_deref()) {
-                    Some(up) => format!("{up}->{here}"),
-                    None => here,
-                },
-            );
+            let up = tree.parent_entry(i).map(|p| path_of[p]);
+            path_of[i] = paths.below(up, op(i));
         }
         let t = self_by_op.entry(op(i)).or_default();
         // Saturating: a crafted span may last up to u64::MAX ns (found by fuzzing).
@@ -83,13 +80,9 @@ pub fn trace_hotspots(
         if cp[i] > 0 {
             let total = cp_by_op.entry(op(i)).or_default();
             *total = total.saturating_add(cp[i]);
-            let ctx = entry_path[tree.entry_of[i]].as_deref().unwrap_or("");
-            let key = if tree.entry[i] {
-                ctx.to_owned()
-            } else {
-                format!("{ctx}->{}", tree.span(i).name)
-            };
-            let total = cp_by_path.entry(Sym::new(&key)).or_default();
+            let local = (!tree.entry[i]).then(|| tree.span(i).name);
+            let key = paths.key(path_of[tree.entry_of[i]], local);
+            let total = cp_by_path.entry(key).or_default();
             *total = total.saturating_add(cp[i]);
         }
     }
@@ -104,6 +97,77 @@ pub fn trace_hotspots(
     h.self_by_op.sort_by_key(|(k, _)| *k);
     h.cp_by_call_path.sort();
     h
+}
+
+/// Entry spans named in a call path at most: a deeper path keeps its root and its last hops,
+/// `…` between. Whole paths cost a deep recursion's depth per span, so a 100,000-deep chain
+/// held gigabytes of path text (and interned each path for good).
+pub const MAX_CALL_PATH_HOPS: usize = 16;
+
+/// A trace's call paths, each built and interned once: entry spans with the same path above
+/// and the same operation share theirs (a loop's thousand calls, a recursion's repeating hops).
+#[derive(Default)]
+struct CallPaths {
+    /// (path above, operation of the entry span) -> path.
+    index: FxHashMap<(u32, OpKey), u32>,
+    /// Per path: the operations named, root first, and whether hops were left out after it.
+    hops: Vec<(Vec<OpKey>, bool)>,
+    /// The same, to path: past the cap a recursion's paths repeat, and are built once.
+    by_hops: FxHashMap<(Vec<OpKey>, bool), u32>,
+    text: Vec<String>,
+    /// (path, operation of a span run locally under its entry span; `None`: the entry span).
+    interned: FxHashMap<(u32, Option<Sym>), Sym>,
+}
+
+impl CallPaths {
+    /// The path of an entry span running `op` below the path `up` (`None`: a root).
+    fn below(&mut self, up: Option<u32>, op: OpKey) -> u32 {
+        let up = up.unwrap_or(u32::MAX);
+        if let Some(&p) = self.index.get(&(up, op)) {
+            return p;
+        }
+        let (mut hops, mut elided) = self.hops.get(up as usize).cloned().unwrap_or_default();
+        hops.push(op);
+        if hops.len() > MAX_CALL_PATH_HOPS {
+            hops.remove(1);
+            elided = true;
+        }
+        if let Some(&p) = self.by_hops.get(&(hops.clone(), elided)) {
+            self.index.insert((up, op), p);
+            return p;
+        }
+        let mut text = String::new();
+        for (k, (service, name)) in hops.iter().enumerate() {
+            if k > 0 {
+                text.push_str("->");
+            }
+            if k == 1 && elided {
+                text.push_str("…->");
+            }
+            text.push_str(service.as_str());
+            text.push(':');
+            text.push_str(name.as_str());
+        }
+        let p = self.hops.len() as u32;
+        self.by_hops.insert((hops.clone(), elided), p);
+        self.hops.push((hops, elided));
+        self.text.push(text);
+        self.index.insert((up, op), p);
+        p
+    }
+
+    /// The interned call path of a span: its entry span's path, then its own operation when it
+    /// ran locally.
+    fn key(&mut self, path: u32, local: Option<Sym>) -> Sym {
+        let text = &self.text;
+        *self.interned.entry((path, local)).or_insert_with(|| {
+            let ctx = text.get(path as usize).map_or("", String::as_str);
+            match local {
+                None => Sym::new(ctx),
+                Some(name) => Sym::new(&format!("{ctx}->{name}")),
+            }
+        })
+    }
 }
 
 /// An operation's critical-path time: the total, and the per-trace distribution (its

@@ -161,6 +161,7 @@ fn str_attr(tree: &TraceTree<'_>, i: usize, key: &str) -> Option<Box<str>> {
 pub fn invocations(tree: &TraceTree<'_>, paths: &[Section]) -> Vec<Invocation> {
     let mut seen_ids: FxHashSet<Box<str>> = FxHashSet::default();
     let mut out = Vec::new();
+    let mut index: Option<Index> = None;
     for i in 0..tree.len() {
         if !tree.entry[i] || !is_faas(tree, i) {
             continue;
@@ -170,12 +171,54 @@ pub fn invocations(tree: &TraceTree<'_>, paths: &[Section]) -> Vec<Invocation> {
         {
             continue; // spans are in start order, so the first kept is the earliest
         }
-        out.push(invocation(tree, paths, i));
+        let index = index.get_or_insert_with(|| Index::new(tree, paths));
+        out.push(invocation(tree, index, i));
     }
     out
 }
 
-fn invocation(tree: &TraceTree<'_>, paths: &[Section], i: usize) -> Invocation {
+/// What every invocation looks up, indexed once a trace: the path's sections by span, and the
+/// spans named like an init span by parent. Searching the whole path, or every sibling, per
+/// invocation made traces with thousands of invocations quadratic.
+struct Index {
+    sections: FxHashMap<usize, Vec<(u64, u64)>>,
+    inits: FxHashMap<usize, Vec<usize>>,
+}
+
+impl Index {
+    fn new(tree: &TraceTree<'_>, paths: &[Section]) -> Self {
+        let mut sections: FxHashMap<usize, Vec<(u64, u64)>> = FxHashMap::default();
+        for s in paths {
+            sections.entry(s.span).or_default().push((s.start, s.end));
+        }
+        let mut inits: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
+        // In span order, so each list is in its parent's children order.
+        for x in 0..tree.len() {
+            if let Some(p) = tree.parent[x]
+                && INIT_NAMES.contains(&tree.span(x).name.as_str())
+            {
+                inits.entry(p).or_default().push(x);
+            }
+        }
+        Index { sections, inits }
+    }
+
+    fn inits_under(&self, p: usize) -> &[usize] {
+        self.inits.get(&p).map_or(&[], Vec::as_slice)
+    }
+
+    /// Critical-path time of `spans` within `[lo, hi]`.
+    fn cp_overlap(&self, spans: &[usize], lo: u64, hi: u64) -> u64 {
+        spans
+            .iter()
+            .filter_map(|s| self.sections.get(s))
+            .flatten()
+            .map(|&(s, e)| e.min(hi).saturating_sub(s.max(lo)))
+            .sum()
+    }
+}
+
+fn invocation(tree: &TraceTree<'_>, index: &Index, i: usize) -> Invocation {
     let s = tree.span(i);
     let caller = tree.parent[i]
         .filter(|&p| tree.span(p).kind == SpanKind::Client)
@@ -186,13 +229,13 @@ fn invocation(tree: &TraceTree<'_>, paths: &[Section], i: usize) -> Invocation {
             gap_ns: tree.dur(p) as i64 - tree.dur(i) as i64,
             start_ns: tree.start(p),
         });
-    let init = init_span(tree, i);
+    let init = init_span(tree, index, i);
     let attribute = span_or_resource(s, attrs::FAAS_COLDSTART).and_then(AnyValue::as_bool);
     let init_cp_ns = init.map_or(0, |x| {
-        cp_overlap(paths, &subtree(tree, x), tree.start(x), tree.end(x))
+        index.cp_overlap(&subtree(tree, x), tree.start(x), tree.end(x))
     });
     let pre_handler_cp_ns =
-        tree.parent[i].map_or(0, |p| cp_overlap(paths, &[p], tree.start(p), tree.start(i)));
+        tree.parent[i].map_or(0, |p| index.cp_overlap(&[p], tree.start(p), tree.start(i)));
     Invocation {
         trace_id: tree.trace.trace_id,
         span_id: s.span_id,
@@ -226,15 +269,19 @@ fn instance_key(tree: &TraceTree<'_>, i: usize) -> Option<Box<str>> {
 
 /// An init span of invocation `i`: a child of `i` or of `i`'s parent (X-Ray layout), in the same
 /// process, ending before the handler starts or lying inside the invocation.
-fn init_span(tree: &TraceTree<'_>, i: usize) -> Option<usize> {
-    let siblings = tree.parent[i].map_or(&[][..], |p| &tree.children[p][..]);
-    tree.children[i].iter().chain(siblings).copied().find(|&x| {
-        x != i
-            && INIT_NAMES.contains(&tree.span(x).name.as_str())
-            && process_key(tree.span(x)) == process_key(tree.span(i))
-            && (tree.end(x) <= tree.start(i) + INIT_EPSILON_NS
-                || (tree.start(x) >= tree.start(i) && tree.end(x) <= tree.end(i)))
-    })
+fn init_span(tree: &TraceTree<'_>, index: &Index, i: usize) -> Option<usize> {
+    let siblings = tree.parent[i].map_or(&[][..], |p| index.inits_under(p));
+    index
+        .inits_under(i)
+        .iter()
+        .chain(siblings)
+        .copied()
+        .find(|&x| {
+            x != i
+                && process_key(tree.span(x)) == process_key(tree.span(i))
+                && (tree.end(x) <= tree.start(i) + INIT_EPSILON_NS
+                    || (tree.start(x) >= tree.start(i) && tree.end(x) <= tree.end(i)))
+        })
 }
 
 fn subtree(tree: &TraceTree<'_>, x: usize) -> Vec<usize> {
@@ -245,15 +292,6 @@ fn subtree(tree: &TraceTree<'_>, x: usize) -> Vec<usize> {
         k += 1;
     }
     out
-}
-
-/// Critical-path time of `spans` within `[lo, hi]`.
-fn cp_overlap(paths: &[Section], spans: &[usize], lo: u64, hi: u64) -> u64 {
-    paths
-        .iter()
-        .filter(|s| spans.contains(&s.span))
-        .map(|s| s.end.min(hi).saturating_sub(s.start.max(lo)))
-        .sum()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -2,6 +2,7 @@
 //! SERVER/CONSUMER children (`S.parent == C`, the Collector servicegraph rule), the gap the
 //! callee's server span does not explain, and span links to producers in other traces.
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::model::{AnyValue, SpanId, SpanKind, Sym, TraceId};
@@ -98,18 +99,40 @@ pub fn calls(tree: &TraceTree<'_>, inclusive_cp: &[u64]) -> Vec<Call> {
             out.push((c, call));
         }
     }
+    let nested = nested_in_same_edge(tree, &edge_of);
     for (c, call) in &mut out {
-        let edge = Some((call.caller, call.callee));
-        let mut up = tree.parent[*c];
-        while let Some(a) = up {
-            if edge_of[a] == edge {
-                call.cp_ns = 0;
-                break;
-            }
-            up = tree.parent[a];
+        if nested[*c] {
+            call.cp_ns = 0;
         }
     }
     out.into_iter().map(|(_, call)| call).collect()
+}
+
+/// Whether each call has an ancestor call of the same edge: one walk down the tree counting,
+/// per edge, the calls open between the root and the span (walking up from every call made a
+/// 100,000-deep chain of calls quadratic).
+fn nested_in_same_edge(tree: &TraceTree<'_>, edge_of: &[Option<(Sym, Sym)>]) -> Vec<bool> {
+    let mut nested = vec![false; tree.len()];
+    let mut open: FxHashMap<(Sym, Sym), u32> = FxHashMap::default();
+    // (span, leaving): a call is popped a second time to close it once its subtree is done.
+    let mut stack: Vec<(usize, bool)> = tree.roots.iter().rev().map(|&r| (r, false)).collect();
+    while let Some((i, leaving)) = stack.pop() {
+        let edge = edge_of[i];
+        if leaving {
+            if let Some(n) = edge.and_then(|e| open.get_mut(&e)) {
+                *n -= 1;
+            }
+            continue;
+        }
+        if let Some(e) = edge {
+            let n = open.entry(e).or_default();
+            nested[i] = *n > 0;
+            *n += 1;
+            stack.push((i, true));
+        }
+        stack.extend(tree.children[i].iter().rev().map(|&c| (c, false)));
+    }
+    nested
 }
 
 fn call_of(tree: &TraceTree<'_>, c: usize, cp_ns: u64) -> Option<Call> {

@@ -9,6 +9,7 @@ use crate::model::{SpanId, SpanKind, Sym, TraceId};
 use crate::analysis::trace::attrs::{self, first_str};
 use crate::analysis::trace::critical_path::inclusive_cp;
 use crate::analysis::trace::self_time::union_within;
+use crate::analysis::trace::signature::Signer;
 use crate::analysis::trace::tree::TraceTree;
 
 /// Smallest group reported as N+1 or parallel fan-out (spantop default; Sentry's is 5).
@@ -120,6 +121,7 @@ pub fn tail_risk(n: usize, q: f64) -> f64 {
 /// Fan-outs of the trace. `cp` is critical-path time per span.
 pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
     let inclusive_cp = inclusive_cp(tree, cp);
+    let mut signer = Signer::default();
     let mut out = Vec::new();
     for e in (0..tree.len()).filter(|&e| tree.entry[e]) {
         let calls: Vec<usize> = tree
@@ -130,7 +132,11 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
         if calls.len() < MIN_DEGREE {
             continue;
         }
-        let sigs: Vec<String> = calls.iter().map(|&c| signature(tree, c)).collect();
+        // The call signatures of §4.2 (`signature` owns the conventions).
+        let sigs: Vec<String> = calls
+            .iter()
+            .map(|&c| signer.call(tree.span(c), || callee(tree, c)))
+            .collect();
         let mut by_sig: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for (k, s) in sigs.iter().enumerate() {
             by_sig.entry(s).or_default().push(calls[k]);
@@ -426,11 +432,6 @@ fn http_method<'t>(tree: &TraceTree<'t>, c: usize) -> Option<&'t str> {
     )
 }
 
-/// The call signature of §4.2 (`signature` owns the conventions).
-pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
-    crate::analysis::trace::signature::call(tree.span(c), callee(tree, c))
-}
-
 /// Chains of services along which calls multiply (§4.3): at least two consecutive hops with
 /// `d ≥ 2`, or an amplification from the root of at least 10.
 pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
@@ -474,11 +475,19 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
     }
     let degree = |n: usize| nodes[n].0.map(|p| count[n] as f64 / count[p] as f64);
     let mut has_fanning_child = vec![false; nodes.len()];
+    // Per node (parents come before children): hops from the root, and the run of hops with
+    // d ≥ 2 ending at it. Kept per node so that no node walks its path to the root, which made
+    // a 100,000-deep chain quadratic; only the chains reported are walked.
+    let mut hops_from_root = vec![0usize; nodes.len()];
+    let mut fanning_run = vec![0usize; nodes.len()];
+    let mut root_of: Vec<usize> = (0..nodes.len()).collect();
     for (n, &(parent, _)) in nodes.iter().enumerate() {
-        if let (Some(p), Some(d)) = (parent, degree(n))
-            && d >= 2.0
-        {
+        let Some(p) = parent else { continue };
+        hops_from_root[n] = hops_from_root[p] + 1;
+        root_of[n] = root_of[p];
+        if degree(n).is_some_and(|d| d >= 2.0) {
             has_fanning_child[p] = true;
+            fanning_run[n] = fanning_run[p] + 1;
         }
     }
     let mut out = Vec::new();
@@ -486,26 +495,24 @@ pub fn chains(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOutChain> {
         if has_fanning_child[n] {
             continue; // a longer chain through a child covers this one
         }
-        let mut path = vec![n];
-        while let Some(p) = nodes[*path.last().unwrap_or(&n)].0 {
-            path.push(p);
-        }
-        path.reverse();
-        // Longest run of hops with d ≥ 2 ending at n.
-        let mut start = path.len() - 1;
-        while start > 0 && degree(path[start]).is_some_and(|d| d >= 2.0) {
-            start -= 1;
-        }
-        let hops = path.len() - 1 - start;
-        let root_af = count[n] as f64 / count[path[0]] as f64;
-        let from = if hops >= 2 {
-            start
+        let hops = fanning_run[n];
+        let root_af = count[n] as f64 / count[root_of[n]] as f64;
+        let len = if hops >= 2 {
+            hops
         } else if root_af >= 10.0 {
-            0
+            hops_from_root[n]
         } else {
             continue;
         };
-        let chain = &path[from..];
+        // The chain's nodes, from its first service to `n`.
+        let mut chain = vec![n];
+        for _ in 0..len {
+            match nodes[chain[chain.len() - 1]].0 {
+                Some(p) => chain.push(p),
+                None => break,
+            }
+        }
+        chain.reverse();
         out.push(FanOutChain {
             trace_id: tree.trace.trace_id,
             services: chain.iter().map(|&k| nodes[k].1).collect(),

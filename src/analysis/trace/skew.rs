@@ -123,9 +123,38 @@ pub fn adjust(trace: &Trace, max_delta_ns: u64) -> (Option<Trace>, Vec<SkewNote>
     if delta.iter().all(|&d| d == 0) {
         return (None, notes);
     }
-    let shifted = spans
+    (Some(shifted(trace, &delta)), notes)
+}
+
+/// `trace` as `adjust` left it, from the notes it wrote (`Adjusted` ones), with its logs; or
+/// `None` when nothing moved. What a view shows so its times agree with the findings.
+pub fn apply(trace: &Trace, notes: &[SkewNote]) -> Option<Trace> {
+    let by_span: FxHashMap<SpanId, i64> = notes
         .iter()
-        .zip(&delta)
+        .filter_map(|n| match *n {
+            SkewNote::Adjusted { span_id, delta_ns } if delta_ns != 0 => Some((span_id, delta_ns)),
+            _ => None,
+        })
+        .collect();
+    if by_span.is_empty() {
+        return None;
+    }
+    let delta: Vec<i64> = trace
+        .spans
+        .iter()
+        .map(|s| by_span.get(&s.span_id).copied().unwrap_or(0))
+        .collect();
+    let mut t = shifted(trace, &delta);
+    t.logs = trace.logs.clone();
+    Some(t)
+}
+
+/// The trace with each span moved by its delta (ns), events with it.
+fn shifted(trace: &Trace, delta: &[i64]) -> Trace {
+    let spans = trace
+        .spans
+        .iter()
+        .zip(delta)
         .map(|(s, &d)| {
             let mut s = s.clone();
             if d != 0 {
@@ -139,9 +168,9 @@ pub fn adjust(trace: &Trace, max_delta_ns: u64) -> (Option<Trace>, Vec<SkewNote>
             s
         })
         .collect();
-    let mut t = Trace::from_spans(trace.trace_id, shifted);
+    let mut t = Trace::from_spans(trace.trace_id, spans);
     t.version = trace.version;
-    (Some(t), notes)
+    t
 }
 
 #[cfg(test)]
@@ -197,6 +226,36 @@ mod tests {
     #[test]
     fn s2_grandchild_inherits_the_delta() {
         assert_eq!(run("b", (50, 120), Some((60, 80)), 1000).0, vec![25, 35]);
+    }
+
+    #[test]
+    fn apply_rebuilds_the_adjusted_trace_from_the_notes() {
+        let mut b = TraceBuilder::new();
+        let p = b.span("a", "parent").res("host.name", "a").at(10, 110).id();
+        let c = b
+            .span("b", "child")
+            .res("host.name", "b")
+            .at(50, 120)
+            .parent(p)
+            .id();
+        b.span("b", "grandchild")
+            .res("host.name", "b")
+            .at(60, 80)
+            .parent(c)
+            .id();
+        let t = b.build();
+        let (adjusted, notes) = adjust(&t, 1000 * MS);
+        let adjusted = adjusted.expect("the child is shifted");
+        let applied = apply(&t, &notes).expect("the notes shift it");
+        let times = |t: &Trace| -> Vec<(SpanId, u64, u64)> {
+            t.spans
+                .iter()
+                .map(|s| (s.span_id, s.start_ns, s.end_ns))
+                .collect()
+        };
+        assert_eq!(times(&applied), times(&adjusted));
+        assert_ne!(times(&applied), times(&t));
+        assert!(apply(&t, &[]).is_none());
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct TraceTree<'t> {
     /// Effective `(start, end)`: negative spans are zero-length, untimed ones sit at their
     /// parent's start. Every analysis reads times through `start`/`end`/`dur`.
     times: Vec<(u64, u64)>,
+    /// Earliest start and latest end over `times`: asked for per invocation and per finding,
+    /// so kept rather than recomputed over every span each time.
+    extent: (u64, u64),
     pub warnings: Vec<TreeWarning>,
 }
 
@@ -101,6 +104,7 @@ impl<'t> TraceTree<'t> {
             depth: vec![0; n],
             preorder: Vec::with_capacity(n),
             times: Vec::new(),
+            extent: (0, 0),
             warnings,
         };
         tree.roots = (0..n).filter(|&i| tree.parent[i].is_none()).collect();
@@ -110,6 +114,10 @@ impl<'t> TraceTree<'t> {
             tree.entry[i] = tree.is_entry(i);
         }
         tree.times = effective_times(spans, &tree.preorder, &tree.parent);
+        tree.extent = (
+            tree.times.iter().map(|t| t.0).min().unwrap_or(0),
+            tree.times.iter().map(|t| t.1).max().unwrap_or(0),
+        );
         for k in 0..tree.preorder.len() {
             let i = tree.preorder[k];
             if let Some(p) = tree.parent[i] {
@@ -190,13 +198,12 @@ impl<'t> TraceTree<'t> {
 
     /// Earliest start over the trace's spans (untimed spans excluded).
     pub fn trace_start(&self) -> u64 {
-        self.times.iter().map(|t| t.0).min().unwrap_or(0)
+        self.extent.0
     }
 
     /// Trace duration: last end minus first start over all spans (§5.3), not the root's.
     pub fn trace_duration(&self) -> u64 {
-        let end = self.times.iter().map(|t| t.1).max().unwrap_or(0);
-        end.saturating_sub(self.trace_start())
+        self.extent.1.saturating_sub(self.extent.0)
     }
 
     pub fn service(&self, i: usize) -> Sym {

@@ -82,29 +82,42 @@ fn kv_matches(kv: &KeyValue, term: &str) -> bool {
     contains(kv.key.as_str(), term) || contains(&value_text(&kv.value), term)
 }
 
-/// The find state of an open trace: the text and its matches in waterfall order.
+/// The find state of an open trace: the text and its matches in waterfall order. Matches the
+/// service filter (`v`) hides are counted apart and skipped by `n`/`N`: the filter says what
+/// to look at, and a jump must land on a drawn row.
 #[derive(Debug, Clone, Default)]
 pub struct Find {
     pub text: String,
+    /// The drawn matches, top to bottom.
     pub matches: Vec<SpanId>,
+    /// Matches in subtrees the service filter hides.
+    pub hidden: usize,
     /// Which match `n`/`N` went to last (an index into `matches`).
     pub current: usize,
 }
 
 impl Find {
     /// Finds `text` in `t`. `order` is every span index in waterfall order (nothing folded),
-    /// so `matches` reads top to bottom.
-    pub fn new(text: &str, t: &Trace, order: &[usize]) -> Self {
+    /// so `matches` reads top to bottom; `visible` is `trace::visible` (`None`: all drawn).
+    pub fn new(text: &str, t: &Trace, order: &[usize], visible: Option<&[bool]>) -> Self {
         let q = Query::parse(text);
-        let matches = order
-            .iter()
-            .map(|&i| &t.spans[i])
-            .filter(|s| q.matches(s))
-            .map(|s| s.span_id)
-            .collect();
+        let mut hidden = 0;
+        let mut matches = Vec::new();
+        for &i in order {
+            let s = &t.spans[i];
+            if !q.matches(s) {
+                continue;
+            }
+            if visible.is_some_and(|v| !v.get(i).copied().unwrap_or(true)) {
+                hidden += 1;
+            } else {
+                matches.push(s.span_id);
+            }
+        }
         Find {
             text: text.to_owned(),
             matches,
+            hidden,
             current: 0,
         }
     }
@@ -114,15 +127,19 @@ impl Find {
     }
 
     /// `match i/N` (i is the selected span when it is a match, else the last one gone
-    /// to), or that nothing matched.
+    /// to), or that nothing matched; with how many matches `v` hides.
     pub fn label(&self, selected: Option<SpanId>) -> String {
+        let hidden = match self.hidden {
+            0 => String::new(),
+            n => format!(" (+{n} hidden by v)"),
+        };
         if self.matches.is_empty() {
-            return "no match".into();
+            return format!("no match{hidden}");
         }
         let i = selected
             .and_then(|id| self.matches.iter().position(|&m| m == id))
             .unwrap_or(self.current);
-        format!("match {}/{}", i + 1, self.matches.len())
+        format!("match {}/{}{hidden}", i + 1, self.matches.len())
     }
 }
 
@@ -150,7 +167,7 @@ mod tests {
         let t = b.build();
         let hits = |text: &str| -> Vec<String> {
             let order: Vec<usize> = (0..t.spans.len()).collect();
-            Find::new(text, &t, &order)
+            Find::new(text, &t, &order, None)
                 .matches
                 .iter()
                 .filter_map(|id| t.span(*id))
@@ -169,5 +186,33 @@ mod tests {
         let id = q.to_string();
         assert_eq!(hits(&id[10..]), ["SELECT orders"]);
         assert_eq!(hits(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn matches_the_service_filter_hides_are_counted_apart() {
+        let mut b = TraceBuilder::new();
+        let root = b.span("api", "GET /orders").at(0, 100).id();
+        b.span("db", "SELECT orders").parent(root).at(10, 50).id();
+        b.span("cache", "GET orders").parent(root).at(60, 90).id();
+        let t = b.build();
+        let order: Vec<usize> = (0..t.spans.len()).collect();
+        let db_only: Vec<bool> = t
+            .spans
+            .iter()
+            .map(|s| s.service().as_str() != "cache")
+            .collect();
+        let f = Find::new("orders", &t, &order, Some(&db_only));
+        assert_eq!(f.matches.len(), 2);
+        assert_eq!(f.hidden, 1);
+        assert_eq!(
+            f.label(f.matches.get(1).copied()),
+            "match 2/2 (+1 hidden by v)"
+        );
+        let none = Find::new("cache", &t, &order, Some(&db_only));
+        assert_eq!(none.label(None), "no match (+1 hidden by v)");
+        assert_eq!(
+            Find::new("nothing", &t, &order, None).label(None),
+            "no match"
+        );
     }
 }

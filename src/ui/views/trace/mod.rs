@@ -3,6 +3,8 @@
 //! `waterfall` draws the rows, `detail` the span pane, `find` is `/` inside the trace and
 //! `stats` the trace statistics table (`s`).
 
+use std::sync::Arc;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use ratatui::Frame;
@@ -19,11 +21,13 @@ pub mod waterfall;
 use crate::analysis::findings::view::TraceFindings;
 use crate::analysis::findings::view::{ViewData, critical_path};
 use crate::analysis::trace::fanout::FanOutKind;
-use crate::model::{SpanId, Sym};
+use crate::analysis::trace::skew;
+use crate::model::{SpanId, Sym, TraceId};
 use crate::store::Trace;
 use crate::ui::app::TraceView;
 use crate::ui::text::{clean, dur};
 use crate::ui::theme;
+use crate::units::zone::Zone;
 
 /// The span name spantop's demo and the shopfast samples give a cold start's init phase.
 pub(super) const INIT_SPAN_NAME: &str = "Initialization";
@@ -48,20 +52,7 @@ pub struct WRow {
 /// is missing (orphans) start their own subtree at depth 0. With `only`, subtrees without a
 /// span of that service shrink to one "N spans hidden" row each run of siblings.
 pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<WRow> {
-    let pos: FxHashMap<SpanId, usize> = t
-        .spans
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.span_id, i))
-        .collect();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.spans.len()];
-    let mut roots = Vec::new();
-    for (i, s) in t.spans.iter().enumerate() {
-        match s.parent_span_id.and_then(|p| pos.get(&p)) {
-            Some(&p) if p != i => children[p].push(i),
-            _ => roots.push(i),
-        }
-    }
+    let (children, roots) = tree(t);
     let kept = only.map(|svc| kept_subtrees(t, &children, &roots, svc));
     // Children as stack entries, each run of hidden siblings as one entry.
     let entries = |list: &[usize], depth: usize, start: u64| -> Vec<(usize, usize, u64, usize)> {
@@ -115,6 +106,34 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<
         }
     }
     out
+}
+
+/// Each span's children (indices, in start order) and the roots (spans without a parent in
+/// the trace).
+fn tree(t: &Trace) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let pos: FxHashMap<SpanId, usize> = t
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.span_id, i))
+        .collect();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); t.spans.len()];
+    let mut roots = Vec::new();
+    for (i, s) in t.spans.iter().enumerate() {
+        match s.parent_span_id.and_then(|p| pos.get(&p)) {
+            Some(&p) if p != i => children[p].push(i),
+            _ => roots.push(i),
+        }
+    }
+    (children, roots)
+}
+
+/// Which spans the service filter `only` leaves drawn (`None`: all of them). A span is drawn
+/// when its subtree holds a span of that service, so its ancestors are drawn too.
+pub fn visible(t: &Trace, only: Option<Sym>) -> Option<Vec<bool>> {
+    let svc = only?;
+    let (children, roots) = tree(t);
+    Some(kept_subtrees(t, &children, &roots, svc).0)
 }
 
 /// For the service filter: whether each span's subtree holds a span of `svc`, and each
@@ -186,6 +205,54 @@ fn marks(f: Option<&TraceFindings>) -> FxHashMap<SpanId, Marks> {
 /// Below this width the details go under the waterfall instead of beside it.
 const SIDE_BY_SIDE: u16 = 110;
 
+/// The trace as the Trace view draws it. With `--max-clock-skew` the analysis worked on a
+/// shifted copy (`skew::adjust`); the view shows that copy, rebuilt from the findings' notes,
+/// so bars, statistics, the span pane and the critical path all use the same times.
+pub enum Shown<'d> {
+    Held(&'d Trace),
+    Adjusted(Arc<Trace>),
+}
+
+impl std::ops::Deref for Shown<'_> {
+    type Target = Trace;
+    fn deref(&self) -> &Trace {
+        match self {
+            Shown::Held(t) => t,
+            Shown::Adjusted(t) => t,
+        }
+    }
+}
+
+/// The open trace as shown (see `Shown`); `cache` keeps the adjusted copy, built once per
+/// trace version.
+pub fn shown<'d>(
+    data: &'d ViewData,
+    id: TraceId,
+    cache: &mut Option<Arc<Trace>>,
+) -> Option<Shown<'d>> {
+    let held = data.trace(id)?;
+    let Some(f) = data
+        .trace_findings(id)
+        .filter(|f| f.version == held.version && !f.clock_skew.is_empty())
+    else {
+        return Some(Shown::Held(held));
+    };
+    if let Some(t) = cache
+        .as_ref()
+        .filter(|t| t.trace_id == id && t.version == held.version)
+    {
+        return Some(Shown::Adjusted(Arc::clone(t)));
+    }
+    match skew::apply(held, &f.clock_skew) {
+        Some(t) => {
+            let t = Arc::new(t);
+            *cache = Some(Arc::clone(&t));
+            Some(Shown::Adjusted(t))
+        }
+        None => Some(Shown::Held(held)),
+    }
+}
+
 /// Every span index in waterfall order with nothing folded: the order find's matches read in.
 pub fn order(t: &Trace) -> Vec<usize> {
     rows(t, &FxHashSet::default(), None)
@@ -205,7 +272,13 @@ pub fn unfold_to(t: &Trace, collapsed: &mut FxHashSet<SpanId>, id: SpanId) {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data: &ViewData) {
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    view: Option<&mut TraceView>,
+    data: &ViewData,
+    zone: &Zone,
+) {
     let Some(view) = view else {
         let msg = Paragraph::new(vec![
             Line::raw(""),
@@ -216,7 +289,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         frame.render_widget(msg, area);
         return;
     };
-    let Some(trace) = data.trace(view.trace_id) else {
+    let Some(trace) = shown(data, view.trace_id, &mut view.adjusted) else {
         let msg = Paragraph::new(match data.why_missing(view.trace_id) {
             Some(why) => format!("  {}", clean(why)),
             None => format!(
@@ -228,6 +301,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         frame.render_widget(msg, area);
         return;
     };
+    let trace = &*trace;
     let error_line = data
         .trace_findings(trace.trace_id)
         .is_some_and(|f| !f.errors.is_empty());
@@ -244,7 +318,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: Option<&mut TraceView>, data:
         .unwrap_or(0);
     let detail_lines = rows
         .get(selected_row)
-        .map(|r| detail::lines(trace, &trace.spans[r.idx], &critical, data));
+        .map(|r| detail::lines(trace, &trace.spans[r.idx], &critical, data, zone));
     if let Some(st) = &mut view.stats {
         stats::render(frame, body, trace, st);
         return;
