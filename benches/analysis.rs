@@ -100,10 +100,43 @@ fn shape_spans(name: &str) -> Vec<Span> {
     }
 }
 
+/// Whether the command line's filter (criterion's positional argument) may select `what`:
+/// the inputs of the groups filtered out are not built, nor their ratios measured.
+fn wanted(what: &str) -> bool {
+    const VALUED: [&str; 10] = [
+        "--profile-time",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--color",
+        "--output-format",
+        "--nresamples",
+    ];
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(a);
+        }
+    }
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| what.contains(f.as_str()) || f.contains(what))
+}
+
 fn per_trace(c: &mut Criterion) {
     let mut g = c.benchmark_group("trace");
     g.sample_size(10);
     for name in ["wide", "deep", "mixed", "typical"] {
+        if !wanted(&format!("trace/{name}")) && !wanted(name) {
+            continue;
+        }
         let spans = shape_spans(name);
         let bytes = file_bytes(&spans);
         let traces = read(&bytes);
@@ -134,6 +167,9 @@ fn per_trace(c: &mut Criterion) {
 
 fn publish(c: &mut Criterion) {
     const TRACES: u64 = 100_000;
+    if !wanted("publish") {
+        return;
+    }
     let spans: Vec<Span> = (1..=TRACES)
         .flat_map(|t| shapes::trace(Shape::Mixed, TYPICAL, t))
         .collect();

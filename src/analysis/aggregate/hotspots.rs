@@ -57,22 +57,13 @@ pub fn trace_hotspots(
     let mut cp_by_op: FxHashMap<OpKey, u64> = FxHashMap::default();
     let mut self_by_op: FxHashMap<OpKey, OpTimes> = FxHashMap::default();
     let mut cp_by_path: FxHashMap<Sym, u64> = FxHashMap::default();
-    let mut entry_path: Vec<Option<String>> = vec![None; tree.len()];
-    // Entry spans on each entry's path (itself included) and the path's first one.
-    let (mut hops, mut root) = (vec![0; tree.len()], vec![0; tree.len()]);
-    // Interned path of (entry span, name of a span it ran locally; `None` for itself): the
-    // spans of one handler share a few paths, and interning locks a shared table.
-    let mut interned: FxHashMap<(usize, Option<Sym>), Sym> = FxHashMap::default();
+    let mut paths = CallPaths::default();
+    // The call path of each entry span (an index into `paths`).
+    let mut path_of = vec![u32::MAX; tree.len()];
     for &i in &tree.preorder {
         if tree.entry[i] {
-            let up = tree.parent_entry(i);
-            (hops[i], root[i]) = up.map_or((1, i), |p| (hops[p] + 1, root[p]));
-            let here = format!("{}:{}", tree.service(i), tree.span(i).name);
-            entry_path[i] = Some(match up.and_then(|p| entry_path[p].as_deref()) {
-                _ if hops[i] > MAX_CALL_PATH_HOPS => call_path(tree, i, &root),
-                Some(up) => format!("{up}->{here}"),
-                None => here,
-            });
+            let up = tree.parent_entry(i).map(|p| path_of[p]);
+            path_of[i] = paths.below(up, op(i));
         }
         let t = self_by_op.entry(op(i)).or_default();
         // Saturating: a crafted span may last up to u64::MAX ns (found by fuzzing).
@@ -89,15 +80,8 @@ pub fn trace_hotspots(
         if cp[i] > 0 {
             let total = cp_by_op.entry(op(i)).or_default();
             *total = total.saturating_add(cp[i]);
-            let e = tree.entry_of[i];
             let local = (!tree.entry[i]).then(|| tree.span(i).name);
-            let key = *interned.entry((e, local)).or_insert_with(|| {
-                let ctx = entry_path[e].as_deref().unwrap_or("");
-                match local {
-                    None => Sym::new(ctx),
-                    Some(name) => Sym::new(&format!("{ctx}->{name}")),
-                }
-            });
+            let key = paths.key(path_of[tree.entry_of[i]], local);
             let total = cp_by_path.entry(key).or_default();
             *total = total.saturating_add(cp[i]);
         }
@@ -120,35 +104,70 @@ pub fn trace_hotspots(
 /// held gigabytes of path text (and interned each path for good).
 pub const MAX_CALL_PATH_HOPS: usize = 16;
 
-/// `svc:op->svc:op` of the entry spans from the root down to entry span `e`, shortened beyond
-/// `MAX_CALL_PATH_HOPS`; `root[e]` is the path's first entry span.
-fn call_path(tree: &TraceTree<'_>, e: usize, root: &[usize]) -> String {
-    let mut named = vec![e];
-    let mut cur = e;
-    while named.len() < MAX_CALL_PATH_HOPS - 1
-        && let Some(p) = tree.parent_entry(cur)
-    {
-        named.push(p);
-        cur = p;
-    }
-    if let Some(p) = tree.parent_entry(cur) {
-        if p != root[e] {
-            named.push(usize::MAX); // the elided middle
+/// A trace's call paths, each built and interned once: entry spans with the same path above
+/// and the same operation share theirs (a loop's thousand calls, a recursion's repeating hops).
+#[derive(Default)]
+struct CallPaths {
+    /// (path above, operation of the entry span) -> path.
+    index: FxHashMap<(u32, OpKey), u32>,
+    /// Per path: the operations named, root first, and whether hops were left out after it.
+    hops: Vec<(Vec<OpKey>, bool)>,
+    /// The same, to path: past the cap a recursion's paths repeat, and are built once.
+    by_hops: FxHashMap<(Vec<OpKey>, bool), u32>,
+    text: Vec<String>,
+    /// (path, operation of a span run locally under its entry span; `None`: the entry span).
+    interned: FxHashMap<(u32, Option<Sym>), Sym>,
+}
+
+impl CallPaths {
+    /// The path of an entry span running `op` below the path `up` (`None`: a root).
+    fn below(&mut self, up: Option<u32>, op: OpKey) -> u32 {
+        let up = up.unwrap_or(u32::MAX);
+        if let Some(&p) = self.index.get(&(up, op)) {
+            return p;
         }
-        named.push(root[e]);
-    }
-    let mut out = String::new();
-    for &h in named.iter().rev() {
-        if !out.is_empty() {
-            out.push_str("->");
+        let (mut hops, mut elided) = self.hops.get(up as usize).cloned().unwrap_or_default();
+        hops.push(op);
+        if hops.len() > MAX_CALL_PATH_HOPS {
+            hops.remove(1);
+            elided = true;
         }
-        if h == usize::MAX {
-            out.push('…');
-        } else {
-            out.push_str(&format!("{}:{}", tree.service(h), tree.span(h).name));
+        if let Some(&p) = self.by_hops.get(&(hops.clone(), elided)) {
+            self.index.insert((up, op), p);
+            return p;
         }
+        let mut text = String::new();
+        for (k, (service, name)) in hops.iter().enumerate() {
+            if k > 0 {
+                text.push_str("->");
+            }
+            if k == 1 && elided {
+                text.push_str("…->");
+            }
+            text.push_str(service.as_str());
+            text.push(':');
+            text.push_str(name.as_str());
+        }
+        let p = self.hops.len() as u32;
+        self.by_hops.insert((hops.clone(), elided), p);
+        self.hops.push((hops, elided));
+        self.text.push(text);
+        self.index.insert((up, op), p);
+        p
     }
-    out
+
+    /// The interned call path of a span: its entry span's path, then its own operation when it
+    /// ran locally.
+    fn key(&mut self, path: u32, local: Option<Sym>) -> Sym {
+        let text = &self.text;
+        *self.interned.entry((path, local)).or_insert_with(|| {
+            let ctx = text.get(path as usize).map_or("", String::as_str);
+            match local {
+                None => Sym::new(ctx),
+                Some(name) => Sym::new(&format!("{ctx}->{name}")),
+            }
+        })
+    }
 }
 
 /// An operation's critical-path time: the total, and the per-trace distribution (its

@@ -9,6 +9,7 @@ use crate::model::{SpanId, SpanKind, Sym, TraceId};
 use crate::analysis::trace::attrs::{self, first_str};
 use crate::analysis::trace::critical_path::inclusive_cp;
 use crate::analysis::trace::self_time::union_within;
+use crate::analysis::trace::signature::Signer;
 use crate::analysis::trace::tree::TraceTree;
 
 /// Smallest group reported as N+1 or parallel fan-out (spantop default; Sentry's is 5).
@@ -120,6 +121,7 @@ pub fn tail_risk(n: usize, q: f64) -> f64 {
 /// Fan-outs of the trace. `cp` is critical-path time per span.
 pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
     let inclusive_cp = inclusive_cp(tree, cp);
+    let mut signer = Signer::default();
     let mut out = Vec::new();
     for e in (0..tree.len()).filter(|&e| tree.entry[e]) {
         let calls: Vec<usize> = tree
@@ -130,7 +132,11 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
         if calls.len() < MIN_DEGREE {
             continue;
         }
-        let sigs: Vec<String> = calls.iter().map(|&c| signature(tree, c)).collect();
+        // The call signatures of §4.2 (`signature` owns the conventions).
+        let sigs: Vec<String> = calls
+            .iter()
+            .map(|&c| signer.call(tree.span(c), || callee(tree, c)))
+            .collect();
         let mut by_sig: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for (k, s) in sigs.iter().enumerate() {
             by_sig.entry(s).or_default().push(calls[k]);
@@ -424,11 +430,6 @@ fn http_method<'t>(tree: &TraceTree<'t>, c: usize) -> Option<&'t str> {
         tree.span(c),
         &[attrs::HTTP_REQUEST_METHOD, attrs::HTTP_METHOD_OLD],
     )
-}
-
-/// The call signature of §4.2 (`signature` owns the conventions).
-pub fn signature(tree: &TraceTree<'_>, c: usize) -> String {
-    crate::analysis::trace::signature::call(tree.span(c), callee(tree, c))
 }
 
 /// Chains of services along which calls multiply (§4.3): at least two consecutive hops with

@@ -17,6 +17,8 @@
 //!    Zipkin reader fills from the remote endpoint, the peer address) with the span name,
 //!    ids templated; the span name alone only when nothing else is there.
 
+use rustc_hash::FxHashMap;
+
 use crate::model::{AnyValue, Span, Sym};
 
 use crate::analysis::trace::attrs;
@@ -66,21 +68,36 @@ const PEERS: &[&str] = &[
 /// The signature of a call span; `callee` is the service that served it, when the trace
 /// shows one (the server child's service).
 pub fn call(s: &Span, callee: Option<Sym>) -> String {
-    database(s)
-        .or_else(|| http(s))
-        .or_else(|| rpc(s))
-        .or_else(|| messaging(s))
-        .unwrap_or_else(|| {
-            let name = parameterize_url(s.name.as_str());
-            let peer = callee
-                .map(|c| c.as_str())
-                .or_else(|| first_str(s, PEERS))
-                .or_else(|| first_str(s, &[attrs::DB_SYSTEM_NAME, attrs::DB_SYSTEM]));
-            match peer {
-                Some(peer) => format!("span {peer} {name}"),
-                None => format!("span {name}"),
-            }
-        })
+    Signer::default().call(s, || callee)
+}
+
+/// Signs the calls of one trace, normalising each distinct SQL statement once: a loop
+/// repeats one statement thousands of times, and normalising was most of a signature's cost.
+#[derive(Default)]
+pub struct Signer<'t> {
+    sql: FxHashMap<&'t str, String>,
+}
+
+impl<'t> Signer<'t> {
+    /// `signature::call`, with this trace's statements remembered; `callee` is asked only
+    /// when the span says nothing more specific (it interns a name).
+    pub fn call(&mut self, s: &'t Span, callee: impl FnOnce() -> Option<Sym>) -> String {
+        database(s, &mut self.sql)
+            .or_else(|| http(s))
+            .or_else(|| rpc(s))
+            .or_else(|| messaging(s))
+            .unwrap_or_else(|| {
+                let name = parameterize_url(s.name.as_str());
+                let peer = callee()
+                    .map(|c| c.as_str())
+                    .or_else(|| first_str(s, PEERS))
+                    .or_else(|| first_str(s, &[attrs::DB_SYSTEM_NAME, attrs::DB_SYSTEM]));
+                match peer {
+                    Some(peer) => format!("span {peer} {name}"),
+                    None => format!("span {name}"),
+                }
+            })
+    }
 }
 
 fn first_str<'s>(s: &'s Span, keys: &[&str]) -> Option<&'s str> {
@@ -99,18 +116,17 @@ fn first_with<'s>(
     })
 }
 
-fn database(s: &Span) -> Option<String> {
+fn database<'t>(s: &'t Span, sql: &mut FxHashMap<&'t str, String>) -> Option<String> {
     let system = first_str(s, &[attrs::DB_SYSTEM_NAME, attrs::DB_SYSTEM]);
     if let (Some(db), Some(q)) = (system, first_str(s, &[attrs::DB_QUERY_SUMMARY])) {
         return Some(format!("db {db} {q}"));
     }
     if let Some((q, implied)) = first_with(s, STATEMENTS) {
         let db = system.unwrap_or(implied);
-        let q = if KEY_VALUE_SYSTEMS.contains(&db.to_ascii_lowercase().as_str()) {
-            key_value_command(q)
-        } else {
-            normalize_sql(q)
-        };
+        if KEY_VALUE_SYSTEMS.contains(&db.to_ascii_lowercase().as_str()) {
+            return Some(format!("db {db} {}", key_value_command(q)));
+        }
+        let q = sql.entry(q).or_insert_with(|| normalize_sql(q));
         return Some(format!("db {db} {q}"));
     }
     let op = first_str(s, OPERATIONS);
