@@ -129,47 +129,10 @@ impl std::fmt::Display for AnyValue {
 
 /// Looks up `key` among `attrs` without interning it (an absent key never grows the table).
 pub fn find_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    // No interner lookup (a string hash and a shard lock) for a span without attributes.
     if attrs.is_empty() {
         return None;
     }
-    let sym = key_sym(key)?;
+    let sym = Sym::get(key)?;
     attrs.iter().find(|kv| kv.key == sym).map(|kv| &kv.value)
-}
-
-/// Keys a thread remembers at most; past it the memory starts afresh (keys built at run time
-/// must not grow it without bound).
-const KEY_CACHE: usize = 512;
-
-/// By (address, length) of the key's text: the text, its symbol, and the interner's size when
-/// it was looked up.
-type KeyCache = rustc_hash::FxHashMap<(usize, usize), (Box<str>, Option<Sym>, usize)>;
-
-thread_local! {
-    /// The symbols of the attribute keys this thread looked up, by the text's address and
-    /// length (the analyses ask for the same few dozen constant names for every span), checked
-    /// against the text itself: a lookup then hashes no string and takes no interner shard lock,
-    /// which were a tenth of a huge trace's analysis. A key never interned is remembered as
-    /// absent until the interner grows.
-    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::new(KeyCache::default());
-}
-
-/// `Sym::get(key)`, remembered per thread.
-fn key_sym(key: &str) -> Option<Sym> {
-    let at = (key.as_ptr() as usize, key.len());
-    KEYS.with(|keys| {
-        let mut keys = keys.borrow_mut();
-        let count = super::interned_count();
-        if let Some((text, sym, seen)) = keys.get(&at)
-            && **text == *key
-            && (sym.is_some() || *seen == count)
-        {
-            return *sym;
-        }
-        let sym = Sym::get(key);
-        if keys.len() >= KEY_CACHE {
-            keys.clear();
-        }
-        keys.insert(at, (key.into(), sym, count));
-        sym
-    })
 }
