@@ -129,6 +129,10 @@ impl std::fmt::Display for AnyValue {
 
 /// Looks up `key` among `attrs` without interning it (an absent key never grows the table).
 pub fn find_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    // No interner lookup (a string hash and a shard lock) for a span without attributes.
+    if attrs.is_empty() {
+        return None;
+    }
     let sym = Sym::get(key)?;
     attrs.iter().find(|kv| kv.key == sym).map(|kv| &kv.value)
 }
