@@ -591,7 +591,11 @@ mod tests {
     /// report order among equals, whether the trace is held or was let go of.
     fn call_trace(id: u128) -> Trace {
         let mut b = TraceBuilder::with_trace_id(id);
-        let root = if id.is_multiple_of(3) { "GET /b" } else { "GET /a" };
+        let root = if id.is_multiple_of(3) {
+            "GET /b"
+        } else {
+            "GET /a"
+        };
         let r = b.span("gw", root).kind(SpanKind::Server).at(0, 100).id();
         let c = b
             .span("gw", "call")
