@@ -25,7 +25,8 @@ use serde::Serialize;
 
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
-use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
+use crate::analysis::aggregate::callgraph::EdgeRow;
+use crate::analysis::aggregate::evidence::RetiredEvidence;
 use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
@@ -202,6 +203,8 @@ pub struct TraceRow {
 #[derive(Debug, Clone, Copy)]
 pub struct FindingsSource<'a> {
     pub aggregates: &'a Aggregates,
+    /// The worst cases of the traces let go of (`Engine::retire`), besides those of `all`.
+    pub retired: &'a RetiredEvidence,
     pub cold_start: cold_start::ColdStartConfig,
     pub traces_not_listed: usize,
     pub analysis_failures: usize,
@@ -218,6 +221,7 @@ impl Findings {
     pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
         let source = FindingsSource {
             aggregates: engine.aggregates(),
+            retired: engine.retired_evidence(),
             cold_start: engine.config().cold_start,
             traces_not_listed: engine.dropped_findings,
             analysis_failures: engine.analysis_failures,
@@ -296,7 +300,7 @@ impl Findings {
             })
             .collect();
         let mut edge_rows = agg.service_map.rows();
-        attach_gap_evidence(&mut edge_rows, all);
+        attach_gap_evidence(&mut edge_rows, all, source.retired);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -375,8 +379,11 @@ impl Findings {
             chains: truncate(chain_rows(all), top),
             patterns: patterns(all, top),
             hotspots: Hotspots {
-                operations: truncate(with_worst_traces(agg.hotspots.operations(), all), top),
-                by_endpoint: truncate(by_endpoint(all, top), top),
+                operations: truncate(
+                    with_worst_traces(agg.hotspots.operations(), all, source.retired),
+                    top,
+                ),
+                by_endpoint: truncate(by_endpoint(agg, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
@@ -578,6 +585,72 @@ mod tests {
                 .iter()
                 .all(|h| h.operation.as_str() != "db-a")
         );
+    }
+
+    /// Ties on purpose (server ends repeat every 7 traces): the evidence is the first in
+    /// report order among equals, whether the trace is held or was let go of.
+    fn call_trace(id: u128) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        let root = if id.is_multiple_of(3) {
+            "GET /b"
+        } else {
+            "GET /a"
+        };
+        let r = b.span("gw", root).kind(SpanKind::Server).at(0, 100).id();
+        let c = b
+            .span("gw", "call")
+            .kind(SpanKind::Client)
+            .at(10, 95)
+            .parent(r)
+            .id();
+        b.span("svc", "serve")
+            .kind(SpanKind::Server)
+            .at(20, 30 + (id % 7) as u64 * 9)
+            .parent(c)
+            .id();
+        b.build()
+    }
+
+    #[test]
+    fn retired_traces_keep_their_evidence_and_endpoints() {
+        let traces: Vec<Trace> = (1..=60).map(call_trace).collect();
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut let_go) = (Engine::new(config), Engine::new(config));
+        for t in &traces {
+            held.add_trace(t);
+            let_go.add_trace(t);
+        }
+        // Retired and held traces both hold worst cases: every other one is let go of.
+        for t in traces.iter().skip(1).step_by(2) {
+            let_go.retire(t.trace_id);
+        }
+        let retired = let_go
+            .findings()
+            .iter()
+            .filter(|f| f.calls.is_empty() && f.critical_path.is_empty())
+            .count();
+        assert_eq!(retired, 30, "a retired trace keeps no calls and no path");
+        let (a, b) = (
+            Findings::build(&held, FindingsOptions::default()),
+            Findings::build(&let_go, FindingsOptions::default()),
+        );
+        let json =
+            |f: &Findings| serde_json::to_value((&f.hotspots, &f.service_map)).expect("json");
+        assert_eq!(json(&a), json(&b));
+        let serve = a
+            .hotspots
+            .operations
+            .iter()
+            .find(|h| h.operation.as_str() == "serve");
+        let worst = serve.and_then(|h| h.worst_trace).expect("evidence");
+        // Trace 6 is the first of those with the longest server span (id % 7 == 6), and was
+        // let go of; trace 13, held, ties with it.
+        assert_eq!(worst, TraceId::from_u128(6).expect("id"));
+        assert_eq!(a.hotspots.by_endpoint.len(), 2);
+        assert_eq!(a.hotspots.by_endpoint[0].traces, 40);
     }
 
     #[test]
