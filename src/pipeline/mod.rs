@@ -211,8 +211,7 @@ impl Pipeline {
         let input_end = InputEnd::default();
         let join = tokio::spawn(run(
             store,
-            rx,
-            Arc::clone(&input_end.0),
+            (rx, Arc::clone(&input_end.0)),
             snap_tx,
             analyst.inbox(),
             config.tick_interval,
@@ -296,8 +295,7 @@ const MAX_BATCHES_PER_TURN: usize = 64;
 
 async fn run(
     mut store: SpanStore,
-    mut rx: mpsc::Receiver<Batch>,
-    input_end: Arc<Notify>,
+    (mut rx, input_end): (mpsc::Receiver<Batch>, Arc<Notify>),
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
