@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::model::{SpanId, SpanKind, Sym, TraceId, mem};
@@ -445,6 +445,17 @@ impl Aggregates {
     }
 }
 
+/// Whether any cross-trace list reads the trace's own findings (`Findings::build_from`).
+fn listed(f: &TraceFindings) -> bool {
+    !(f.invocations.is_empty()
+        && f.fanouts.is_empty()
+        && f.chains.is_empty()
+        && f.errors.is_empty()
+        && f.links.is_empty()
+        && f.producers.is_empty())
+        || f.cp_coverage < crate::analysis::findings::LOW_COVERAGE
+}
+
 /// The per-trace analysis an engine runs: `analyse_trace`, or in tests one that fails on cue.
 pub type Analyser = fn(&Trace, &AnalysisConfig) -> TraceFindings;
 
@@ -471,6 +482,9 @@ pub struct Engine {
     /// The worst cases (hotspot and gap evidence) of the retired traces, which keep none of
     /// what names them.
     retired: RetiredEvidence,
+    /// Retired traces whose findings left altogether: a later completion of one is a late
+    /// fragment, counted stale as when its findings are held.
+    gone: FxHashSet<TraceId>,
 }
 
 impl Default for Engine {
@@ -497,6 +511,7 @@ impl Engine {
             stale_completions: 0,
             stale_spans: 0,
             retired: RetiredEvidence::default(),
+            gone: FxHashSet::default(),
         }
     }
 
@@ -511,10 +526,9 @@ impl Engine {
     /// A panic in the analysis is caught: the trace is counted in `analysis_failures`, logged,
     /// and changes nothing else (an earlier version's findings stay as they were).
     pub fn add_trace(&mut self, trace: &Trace) {
-        if self
-            .traces
-            .get(&trace.trace_id)
-            .is_some_and(|old| old.version >= trace.version)
+        let held = self.traces.get(&trace.trace_id);
+        if held.is_some_and(|old| old.version >= trace.version)
+            || self.gone.contains(&trace.trace_id)
         {
             self.stale_completions += 1;
             self.stale_spans += trace.spans.len();
@@ -562,6 +576,7 @@ impl Engine {
             + mem::vec::<TraceId>(self.order.capacity())
             + self.agg.heap_bytes()
             + self.retired.heap_bytes()
+            + mem::hash_table::<TraceId>(self.gone.capacity())
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
@@ -569,8 +584,12 @@ impl Engine {
     /// contribution.
     pub fn forget(&mut self, id: TraceId) {
         self.drop_findings(id);
-        // `order` keeps ids of forgotten traces until the bound pops them; compact it so that
-        // it cannot grow past the findings it orders.
+        self.compact_order();
+    }
+
+    /// `order` keeps ids of forgotten and gone traces until the bound pops them; compacted so
+    /// that it cannot grow past the findings it orders.
+    fn compact_order(&mut self) {
         if self.order.len() > 2 * self.traces.len() + 1024 {
             let traces = &self.traces;
             self.order.retain(|id| traces.contains_key(id));
@@ -581,7 +600,9 @@ impl Engine {
     /// worst cases go into `retired_evidence`, and its findings stay for the report less what
     /// only taking its contribution back or naming those worst cases needed (the requests,
     /// calls, per-operation, background and call-path times) and, unless `keep_retired_paths`,
-    /// what only the per-trace entries show (the paths, the services on the path).
+    /// what only the per-trace entries show (the paths, the services on the path). Without
+    /// those, a trace that no list names (no invocation, fan-out, chain, error, link or
+    /// producer, and not of low coverage) leaves altogether: its counts are folded.
     pub fn retire(&mut self, id: TraceId) {
         let keep_paths = self.config.keep_retired_paths;
         let Some(f) = self.traces.get_mut(&id) else {
@@ -599,6 +620,13 @@ impl Engine {
             f.critical_path = Vec::new();
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
+            if !listed(f) {
+                self.retired.gone.add(f);
+                self.traces.remove(&id);
+                self.gone.insert(id);
+                self.compact_order();
+                return;
+            }
         }
         self.findings_bytes += f.held_bytes();
     }

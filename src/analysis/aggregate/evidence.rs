@@ -14,6 +14,7 @@ use crate::analysis::aggregate::callgraph::GapEvidence;
 use crate::analysis::aggregate::hotspots::OpKey;
 use crate::analysis::engine::TraceFindings;
 use crate::analysis::trace::edges::CallKind;
+use crate::analysis::trace::skew::SkewNote;
 
 /// Where a trace stands in report order (`Engine::findings`): start, then id.
 pub type Order = (u64, TraceId);
@@ -59,6 +60,41 @@ pub type EdgeKey = (Sym, Sym, CallKind);
 pub struct RetiredEvidence {
     pub ops: FxHashMap<OpKey, OpWorst>,
     pub gaps: FxHashMap<EdgeKey, GapWorst>,
+    /// What the retired traces that left altogether (nothing listed them) add to the input
+    /// and coverage figures.
+    pub gone: GoneTotals,
+}
+
+/// Sums over retired traces whose findings were let go of, for the figures that count every
+/// kept trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GoneTotals {
+    pub traces: usize,
+    pub orphan_spans: usize,
+    pub traces_with_warnings: usize,
+    pub clock_skew_adjusted_spans: usize,
+    /// Σ path time and Σ extent (`Coverage::overall`).
+    pub cp_total_ns: u64,
+    pub duration_ns: u64,
+}
+
+impl GoneTotals {
+    pub fn add(&mut self, f: &TraceFindings) {
+        self.traces += 1;
+        self.orphan_spans += f.orphan_spans;
+        self.traces_with_warnings += usize::from(!f.warnings.is_empty());
+        self.clock_skew_adjusted_spans += skew_adjusted(f);
+        self.cp_total_ns += f.cp_total_ns;
+        self.duration_ns += f.duration_ns;
+    }
+}
+
+/// Spans the clock-skew adjustment shifted in a trace.
+pub fn skew_adjusted(f: &TraceFindings) -> usize {
+    f.clock_skew
+        .iter()
+        .filter(|n| matches!(n, SkewNote::Adjusted { .. }))
+        .count()
 }
 
 impl RetiredEvidence {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::analysis::aggregate::evidence::{
-    GapWorst, RetiredEvidence, beats, longest_sections, order_of,
+    GapWorst, GoneTotals, RetiredEvidence, beats, longest_sections, order_of,
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -58,10 +58,16 @@ pub struct CoverageRow {
 /// Below this share of its extent explained, a trace's path gets a warning.
 pub const LOW_COVERAGE: f64 = 0.5;
 
-pub(super) fn coverage(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Coverage {
-    let (path, extent) = all.iter().fold((0u64, 0u64), |(p, e), f| {
-        (p + f.cp_total_ns, e + f.duration_ns)
-    });
+/// Over the kept traces `all` and those retired that left (`gone`, none of low coverage).
+pub(super) fn coverage(
+    all: &[&std::sync::Arc<TraceFindings>],
+    gone: &GoneTotals,
+    top: usize,
+) -> Coverage {
+    let start = (gone.cp_total_ns, gone.duration_ns);
+    let (path, extent) = all
+        .iter()
+        .fold(start, |(p, e), f| (p + f.cp_total_ns, e + f.duration_ns));
     let mut low: Vec<CoverageRow> = all
         .iter()
         .filter(|f| f.cp_coverage < LOW_COVERAGE)

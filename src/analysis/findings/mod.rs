@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
 use crate::analysis::aggregate::callgraph::EdgeRow;
-use crate::analysis::aggregate::evidence::RetiredEvidence;
+use crate::analysis::aggregate::evidence::{RetiredEvidence, skew_adjusted};
 use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
@@ -237,6 +237,7 @@ impl Findings {
         opts: FindingsOptions,
     ) -> Findings {
         let agg = source.aggregates;
+        let gone = &source.retired.gone;
         let window = agg.window_s();
         let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
         let cold_count = cold_list.len();
@@ -347,15 +348,11 @@ impl Findings {
                 start_unix_nano: agg.min_start_ns,
                 end_unix_nano: agg.max_end_ns,
                 window_s: window,
-                orphan_spans: all.iter().map(|f| f.orphan_spans).sum(),
-                traces_with_warnings: all.iter().filter(|f| !f.warnings.is_empty()).count(),
-                clock_skew_adjusted_spans: all
-                    .iter()
-                    .flat_map(|f| &f.clock_skew)
-                    .filter(|n| {
-                        matches!(n, crate::analysis::trace::skew::SkewNote::Adjusted { .. })
-                    })
-                    .count(),
+                orphan_spans: gone.orphan_spans + all.iter().map(|f| f.orphan_spans).sum::<usize>(),
+                traces_with_warnings: gone.traces_with_warnings
+                    + all.iter().filter(|f| !f.warnings.is_empty()).count(),
+                clock_skew_adjusted_spans: gone.clock_skew_adjusted_spans
+                    + all.iter().map(|f| skew_adjusted(f)).sum::<usize>(),
                 traces_not_listed: source.traces_not_listed,
                 analysis_failures: source.analysis_failures,
             },
@@ -389,7 +386,7 @@ impl Findings {
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
                 background: truncate(agg.hotspots.background(), top),
-                coverage: coverage(all, top),
+                coverage: coverage(all, gone, top),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
@@ -603,11 +600,17 @@ mod tests {
             .at(10, 95)
             .parent(r)
             .id();
-        b.span("svc", "serve")
+        let serve = b
+            .span("svc", "serve")
             .kind(SpanKind::Server)
             .at(20, 30 + (id % 7) as u64 * 9)
-            .parent(c)
-            .id();
+            .parent(c);
+        // An error every 10 traces: those stay listed when retired.
+        if id.is_multiple_of(10) {
+            serve.error().id();
+        } else {
+            serve.id();
+        }
         b.build()
     }
 
@@ -627,19 +630,26 @@ mod tests {
         for t in traces.iter().skip(1).step_by(2) {
             let_go.retire(t.trace_id);
         }
-        let retired = let_go
-            .findings()
-            .iter()
-            .filter(|f| f.calls.is_empty() && f.critical_path.is_empty())
-            .count();
-        assert_eq!(retired, 30, "a retired trace keeps no calls and no path");
+        // The six retired with an error stay, without calls or path; the others left.
+        let kept = let_go.findings();
+        assert_eq!(kept.len(), 30 + 6);
+        let retired = kept.iter().filter(|f| f.trace_id.as_u128() % 2 == 0);
+        assert!(
+            retired
+                .clone()
+                .all(|f| f.calls.is_empty() && f.critical_path.is_empty())
+        );
+        assert_eq!(retired.count(), 6);
         let (a, b) = (
             Findings::build(&held, FindingsOptions::default()),
             Findings::build(&let_go, FindingsOptions::default()),
         );
-        let json =
-            |f: &Findings| serde_json::to_value((&f.hotspots, &f.service_map)).expect("json");
+        let json = |f: &Findings| serde_json::to_value(f).expect("json");
         assert_eq!(json(&a), json(&b));
+        assert_eq!(a.errors.list.len(), 6, "{:?}", a.errors);
+        // A late fragment of a trace that left is stale, as one whose findings are held.
+        let_go.add_trace(&call_trace(2));
+        assert_eq!(let_go.stale_completions, 1);
         let serve = a
             .hotspots
             .operations
