@@ -5,6 +5,7 @@
 # Usage: benches/overload_rss.sh [BUDGET=64MiB] [SECS=60] [extra serve flags...]
 #   SPANTOP_BIN=path   the binary to measure (default: target/release/spantop, built here)
 #   MIMALLOC_*=...     passed through, to compare allocator settings
+#   KEEP_SAMPLES=file  keep the RSS samples (KiB, one per 0.5 s) there
 # Prints one line: budget, peak RSS (sampled and VmHWM), the ratio to the budget, RSS at the
 # end, steady-state median (second half), acked spans/s from loadgen, and the server's last
 # summary line (accepted, throttled, memory counted).
@@ -57,4 +58,4 @@ print(f"budget={mib(b):.0f}MiB peak_rss={mib(peak):.1f}MiB vmhwm={mib(int(hwm)*1
       f"counted={mem.group(1) if mem else '?'}MiB throttled={thr.group(1) if thr else '?'}")
 print("last summary:", re.sub(r"^.*?(\d+ spans/s \|)", r"\1", last.strip())[:400])
 PY
-rm -f "$SAMPLES"
+[ -n "${KEEP_SAMPLES:-}" ] && cp "$SAMPLES" "$KEEP_SAMPLES"; rm -f "$SAMPLES"

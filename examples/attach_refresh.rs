@@ -33,16 +33,6 @@ use spantop::store::{StoreSnapshot, Trace};
 
 const INSTANCES: usize = 3;
 
-fn shard_of(id: TraceId) -> usize {
-    let h = id
-        .to_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-    (h % INSTANCES as u64) as usize
-}
-
 /// The three engines, each fed the traces routed to it until it has `spans` spans, and the
 /// traces (each instance's store holds all of its own).
 fn engines(spans: usize) -> Vec<(Engine, Vec<Arc<Trace>>)> {
@@ -61,7 +51,7 @@ fn engines(spans: usize) -> Vec<(Engine, Vec<Arc<Trace>>)> {
             by_id.entry(s.trace_id).or_default().push(s);
         }
         for (id, spans_of) in by_id {
-            let shard = shard_of(id);
+            let shard = id.shard(INSTANCES);
             if held[shard] >= spans {
                 continue;
             }

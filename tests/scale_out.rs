@@ -94,18 +94,6 @@ fn with_background(mut traces: Vec<Vec<Span>>, every: usize) -> Vec<Vec<Span>> {
     traces
 }
 
-/// The shard a trace goes to: the Collector hashes the trace id; any stable hash routes whole
-/// traces the same way.
-fn shard_of(id: spantop::model::TraceId, shards: usize) -> usize {
-    let h = id
-        .to_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-    (h % shards as u64) as usize
-}
-
 /// Sends each trace to its shard; how many went to each.
 async fn send_routed(shards: &[Server], traces: &[Vec<Span>]) -> Vec<usize> {
     let mut clients = Vec::new();
@@ -119,7 +107,7 @@ async fn send_routed(shards: &[Server], traces: &[Vec<Span>]) -> Vec<usize> {
     let mut per_shard = vec![0usize; shards.len()];
     for spans in traces {
         let Some(first) = spans.first() else { continue };
-        let shard = shard_of(first.trace_id, shards.len());
+        let shard = first.trace_id.shard(shards.len());
         per_shard[shard] += 1;
         clients[shard]
             .export(spantop::export::otlp::spans_to_request(spans.iter()))
@@ -425,7 +413,7 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
     assert_eq!(spantop::ui::wanted_trace(&app, &data), None);
     let s = frame(&mut app, &data);
     assert!(s.contains("Waterfall") && s.contains("[cold]"), "{s}");
-    let holder = shard_of(id, 2);
+    let holder = id.shard(2);
     assert_eq!(
         data.trace(id).map(|t| t.spans.len()),
         shards[holder]
@@ -440,7 +428,7 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
         let on_k = data
             .traces
             .iter()
-            .filter(|r| shard_of(r.trace_id, 2) == k)
+            .filter(|r| r.trace_id.shard(2) == k)
             .inspect(|r| {
                 assert!(
                     shards[k].view.borrow().trace(r.trace_id).is_some(),
@@ -484,7 +472,7 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
     assert!(s.contains("Waterfall"), "{s}");
     assert_eq!(
         data.trace(other).map(|t| t.spans.len()),
-        shards[shard_of(other, 2)]
+        shards[other.shard(2)]
             .view
             .borrow()
             .trace(other)
