@@ -2,17 +2,18 @@
 //! cross-trace aggregates. A trace that completes again (higher `version`) replaces its earlier
 //! findings and takes its earlier contribution back out of the aggregates.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use crate::model::{SpanId, SpanKind, Sym, TraceId, mem};
 use crate::store::Trace;
 
 use super::aggregate::callgraph::ServiceMap;
-use super::aggregate::hotspots::{self, HotspotAgg, TraceHotspots};
+use super::aggregate::evidence::RetiredEvidence;
+use super::aggregate::hotspots::{self, EndpointAgg, HotspotAgg, TraceHotspots};
 use super::aggregate::red::{self, Red, Request};
 use super::trace::background::{self, BackgroundKind};
 use super::trace::cold_start::{self, ColdStartConfig, Invocation};
@@ -220,32 +221,6 @@ impl TraceFindings {
         self.requests.shrink_to_fit();
     }
 
-    /// Keeps, of the critical-path sections of the operations `ops`, each one's longest (the
-    /// last of equals, in path order): the one `Findings` names as a hotspot's evidence.
-    fn keep_longest_sections(&mut self, ops: &[hotspots::OpKey]) {
-        let mut best: FxHashMap<(Sym, Sym), (u64, usize)> = FxHashMap::default();
-        let sections = self.critical_path.iter().flat_map(|p| &p.sections);
-        for (i, s) in sections.enumerate() {
-            if !ops.contains(&(s.service, s.name)) {
-                continue;
-            }
-            let len = s.end_ns.saturating_sub(s.start_ns);
-            let b = best.entry((s.service, s.name)).or_insert((len, i));
-            if len >= b.0 {
-                *b = (len, i);
-            }
-        }
-        let mut i = 0;
-        for p in &mut self.critical_path {
-            p.sections.retain(|s| {
-                let kept = best.get(&(s.service, s.name)).is_some_and(|b| b.1 == i);
-                i += 1;
-                kept
-            });
-            p.sections.shrink_to_fit();
-        }
-    }
-
     /// Bytes one kept finding costs: the `Arc` allocation (counts and struct) and its heap.
     fn held_bytes(&self) -> usize {
         2 * size_of::<usize>() + size_of::<TraceFindings>() + self.heap_bytes()
@@ -382,6 +357,8 @@ pub struct Aggregates {
     pub min_start_ns: Option<u64>,
     pub max_end_ns: Option<u64>,
     pub hotspots: HotspotAgg,
+    /// Per endpoint (root service and operation), the hotspots of its traces alone.
+    pub endpoints: BTreeMap<hotspots::OpKey, EndpointAgg>,
     pub red: Red,
     pub service_map: ServiceMap,
     pub durations: super::aggregate::stats::Samples,
@@ -391,6 +368,12 @@ impl Aggregates {
     /// Heap bytes held, for the memory budget.
     pub fn heap_bytes(&self) -> usize {
         self.hotspots.heap_bytes()
+            + mem::btree::<hotspots::OpKey, EndpointAgg>(self.endpoints.len())
+            + self
+                .endpoints
+                .values()
+                .map(|e| e.hotspots.heap_bytes())
+                .sum::<usize>()
             + self.red.heap_bytes()
             + self.service_map.heap_bytes()
             + self.durations.heap_bytes()
@@ -410,6 +393,11 @@ impl Aggregates {
             (a, b) => a.or(b),
         };
         self.hotspots.merge(&other.hotspots);
+        for (k, e) in &other.endpoints {
+            let mine = self.endpoints.entry(*k).or_default();
+            mine.traces += e.traces;
+            mine.hotspots.merge(&e.hotspots);
+        }
         self.red.merge(&other.red);
         self.service_map.merge(&other.service_map);
         self.durations.merge(&other.durations);
@@ -431,6 +419,19 @@ impl Aggregates {
             self.durations.remove(f.duration_ns as i64);
         }
         self.hotspots.apply(&f.hotspots, add);
+        if let Some(r) = &f.root {
+            let key = (r.service, r.name);
+            let e = self.endpoints.entry(key).or_default();
+            e.traces = if add {
+                e.traces + 1
+            } else {
+                e.traces.saturating_sub(1)
+            };
+            e.hotspots.apply_ops(&f.hotspots, add);
+            if e.traces == 0 {
+                self.endpoints.remove(&key);
+            }
+        }
         self.red.apply(&f.requests, add);
         self.service_map.apply(&f.calls, add);
     }
@@ -442,6 +443,17 @@ impl Aggregates {
             _ => 0.0,
         }
     }
+}
+
+/// Whether any cross-trace list reads the trace's own findings (`Findings::build_from`).
+fn listed(f: &TraceFindings) -> bool {
+    !(f.invocations.is_empty()
+        && f.fanouts.is_empty()
+        && f.chains.is_empty()
+        && f.errors.is_empty()
+        && f.links.is_empty()
+        && f.producers.is_empty())
+        || f.cp_coverage < crate::analysis::findings::LOW_COVERAGE
 }
 
 /// The per-trace analysis an engine runs: `analyse_trace`, or in tests one that fails on cue.
@@ -467,11 +479,12 @@ pub struct Engine {
     /// out of every figure; with their spans.
     pub stale_completions: usize,
     pub stale_spans: usize,
-    /// Over the retired traces: the largest client-server gap of each edge, and the largest
-    /// critical-path time of each operation. A retired trace keeps the calls and path sections
-    /// that reach these (`Findings` names the worst as evidence), and only those.
-    retired_gap_max: FxHashMap<(Sym, Sym, edges::CallKind), i64>,
-    retired_cp_max: FxHashMap<hotspots::OpKey, u64>,
+    /// The worst cases (hotspot and gap evidence) of the retired traces, which keep none of
+    /// what names them.
+    retired: RetiredEvidence,
+    /// Retired traces whose findings left altogether: a later completion of one is a late
+    /// fragment, counted stale as when its findings are held.
+    gone: FxHashSet<TraceId>,
 }
 
 impl Default for Engine {
@@ -497,8 +510,8 @@ impl Engine {
             findings_bytes: 0,
             stale_completions: 0,
             stale_spans: 0,
-            retired_gap_max: FxHashMap::default(),
-            retired_cp_max: FxHashMap::default(),
+            retired: RetiredEvidence::default(),
+            gone: FxHashSet::default(),
         }
     }
 
@@ -513,10 +526,9 @@ impl Engine {
     /// A panic in the analysis is caught: the trace is counted in `analysis_failures`, logged,
     /// and changes nothing else (an earlier version's findings stay as they were).
     pub fn add_trace(&mut self, trace: &Trace) {
-        if self
-            .traces
-            .get(&trace.trace_id)
-            .is_some_and(|old| old.version >= trace.version)
+        let held = self.traces.get(&trace.trace_id);
+        if held.is_some_and(|old| old.version >= trace.version)
+            || self.gone.contains(&trace.trace_id)
         {
             self.stale_completions += 1;
             self.stale_spans += trace.spans.len();
@@ -563,8 +575,8 @@ impl Engine {
             + mem::hash_table::<(TraceId, Arc<TraceFindings>)>(self.traces.capacity())
             + mem::vec::<TraceId>(self.order.capacity())
             + self.agg.heap_bytes()
-            + mem::hash_table::<((Sym, Sym, edges::CallKind), i64)>(self.retired_gap_max.capacity())
-            + mem::hash_table::<(hotspots::OpKey, u64)>(self.retired_cp_max.capacity())
+            + self.retired.heap_bytes()
+            + mem::hash_table::<TraceId>(self.gone.capacity())
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
@@ -572,62 +584,56 @@ impl Engine {
     /// contribution.
     pub fn forget(&mut self, id: TraceId) {
         self.drop_findings(id);
-        // `order` keeps ids of forgotten traces until the bound pops them; compact it so that
-        // it cannot grow past the findings it orders.
+        self.compact_order();
+    }
+
+    /// `order` keeps ids of forgotten and gone traces until the bound pops them; compacted so
+    /// that it cannot grow past the findings it orders.
+    fn compact_order(&mut self) {
         if self.order.len() > 2 * self.traces.len() + 1024 {
             let traces = &self.traces;
             self.order.retain(|id| traces.contains_key(id));
         }
     }
 
-    /// Batch mode: the store let go of the trace's spans, so it cannot complete again; its
-    /// findings stay for the report, less what only taking its contribution back needed (the
-    /// requests, calls without a gap, background and call-path times, all in the aggregates)
-    /// and, unless `keep_retired_paths`, what only the per-trace entries show (the paths but
-    /// each operation's longest section, the services on the path).
+    /// Batch mode: the store let go of the trace's spans, so it cannot complete again. Its
+    /// worst cases go into `retired_evidence`, and its findings stay for the report less what
+    /// only taking its contribution back or naming those worst cases needed (the requests,
+    /// calls, per-operation, background and call-path times) and, unless `keep_retired_paths`,
+    /// what only the per-trace entries show (the paths, the services on the path). Without
+    /// those, a trace that no list names (no invocation, fan-out, chain, error, link or
+    /// producer, and not of low coverage) leaves altogether: its counts are folded.
     pub fn retire(&mut self, id: TraceId) {
         let keep_paths = self.config.keep_retired_paths;
         let Some(f) = self.traces.get_mut(&id) else {
             return;
         };
         self.findings_bytes -= f.held_bytes();
+        self.retired.fold(f);
         let f = Arc::make_mut(f);
         f.requests = Vec::new();
+        f.calls = Vec::new();
         let h = &mut f.hotspots;
+        (h.cp_by_op, h.self_by_op) = (Vec::new(), Vec::new());
         (h.background, h.cp_by_call_path) = (Vec::new(), Vec::new());
-        // A call below an edge's largest gap so far is never its evidence (ties are kept: the
-        // evidence is the first in report order).
-        let gaps = &mut self.retired_gap_max;
-        f.calls.retain(|c| {
-            let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
-                return false;
-            };
-            let max = gaps.entry((c.caller, c.callee, c.kind)).or_insert(g);
-            *max = (*max).max(g);
-            g >= *max
-        });
-        for c in &mut f.calls {
-            c.server_spans = Vec::new();
-        }
-        f.calls.shrink_to_fit();
         if !keep_paths {
-            // Likewise an operation's sections, in a trace below its largest path time so far.
-            let worst: Vec<hotspots::OpKey> = f
-                .hotspots
-                .cp_by_op
-                .iter()
-                .filter(|&&(k, ns)| {
-                    let max = self.retired_cp_max.entry(k).or_insert(ns);
-                    *max = (*max).max(ns);
-                    ns >= *max
-                })
-                .map(|&(k, _)| k)
-                .collect();
-            f.keep_longest_sections(&worst);
+            f.critical_path = Vec::new();
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
+            if !listed(f) {
+                self.retired.gone.add(f);
+                self.traces.remove(&id);
+                self.gone.insert(id);
+                self.compact_order();
+                return;
+            }
         }
         self.findings_bytes += f.held_bytes();
+    }
+
+    /// The worst cases of the retired traces (`retire`), for the rows' evidence.
+    pub fn retired_evidence(&self) -> &RetiredEvidence {
+        &self.retired
     }
 
     pub fn aggregates(&self) -> &Aggregates {
@@ -820,6 +826,7 @@ mod tests {
         assert_eq!(merged.red, whole.red);
         assert_eq!(merged.service_map, whole.service_map);
         assert_eq!(merged.hotspots, whole.hotspots);
+        assert_eq!(merged.endpoints, whole.endpoints);
         assert_eq!(merged.red.services(1.0), whole.red.services(1.0));
     }
 

@@ -597,6 +597,8 @@ pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
         min_start_ns: c.min_start_ns,
         max_end_ns: c.max_end_ns,
         hotspots,
+        // Not on the wire yet: a merged view lists no per-endpoint tables, as before.
+        endpoints: BTreeMap::new(),
         red,
         service_map,
         durations: samples_from_pb(s.durations.as_ref()).context("trace durations")?,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use rustc_hash::FxHashMap;
 
+use crate::analysis::aggregate::evidence::RetiredEvidence;
 use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::engine::Aggregates;
 use crate::analysis::findings::view::TraceRow;
@@ -91,6 +92,7 @@ pub fn merged_findings(parts: &[&InstanceSnapshot]) -> Findings {
     let sum = |f: fn(&pb::Counters) -> u64| parts.iter().map(|p| f(&p.counters)).sum::<u64>();
     let source = FindingsSource {
         aggregates: &agg,
+        retired: &RetiredEvidence::default(),
         cold_start: ColdStartConfig::default(),
         traces_not_listed: usize_of(sum(|c| c.traces_not_listed)),
         analysis_failures: usize_of(sum(|c| c.analysis_failures)),

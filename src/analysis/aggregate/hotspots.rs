@@ -269,47 +269,62 @@ pub struct CallPathHotspot {
     pub occurrence: usize,
 }
 
+/// One endpoint's traces (root service and operation) and their hotspots, for the top-down
+/// tables; only the operation figures are kept (`HotspotAgg::apply_ops`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointAgg {
+    pub traces: usize,
+    pub hotspots: HotspotAgg,
+}
+
 impl HotspotAgg {
     pub fn apply(&mut self, h: &TraceHotspots, add: bool) {
-        let upd = |x: &mut u64, v: u64| {
-            *x = if add {
-                x.saturating_add(v)
-            } else {
-                x.saturating_sub(v)
-            }
-        };
-        upd(&mut self.root_ns, h.root_ns);
-        for (k, v) in &h.cp_by_op {
-            let a = self.ops.entry(*k).or_default();
-            apply_cp(a, *v, add);
-        }
-        self.ops.retain(|_, a| !a.per_trace.is_empty());
-        for (k, v) in &h.self_by_op {
-            let t = self.times.entry(*k).or_default();
-            upd(&mut t.count, v.count);
-            upd(&mut t.total_ns, v.total_ns);
-            upd(&mut t.self_ns, v.self_ns);
-        }
-        self.times.retain(|_, t| t.count > 0);
+        self.apply_ops(h, add);
         for (k, v) in &h.cp_by_call_path {
             let a = self.paths.entry(*k).or_default();
-            upd(&mut a.total, *v);
+            upd(&mut a.total, *v, add);
             a.traces = if add {
                 a.traces + 1
             } else {
                 a.traces.saturating_sub(1)
             };
+            if a.traces == 0 {
+                self.paths.remove(k);
+            }
         }
-        self.paths.retain(|_, a| a.traces > 0);
         for &(k, kind, dur) in &h.background {
             let a = self.background.entry((k, kind)).or_default();
-            upd(&mut a.spans, 1);
-            upd(&mut a.total_ns, dur);
+            upd(&mut a.spans, 1, add);
+            upd(&mut a.total_ns, dur, add);
             if add {
                 a.longest_ns = a.longest_ns.max(dur);
             }
+            if a.spans == 0 {
+                self.background.remove(&(k, kind));
+            }
         }
-        self.background.retain(|_, a| a.spans > 0);
+    }
+
+    /// The request time and the per-operation figures only (what `operations` reads): emptied
+    /// entries are removed one by one, so a trace costs its own operations, not the table's.
+    pub fn apply_ops(&mut self, h: &TraceHotspots, add: bool) {
+        upd(&mut self.root_ns, h.root_ns, add);
+        for (k, v) in &h.cp_by_op {
+            let a = self.ops.entry(*k).or_default();
+            apply_cp(a, *v, add);
+            if a.per_trace.is_empty() {
+                self.ops.remove(k);
+            }
+        }
+        for (k, v) in &h.self_by_op {
+            let t = self.times.entry(*k).or_default();
+            upd(&mut t.count, v.count, add);
+            upd(&mut t.total_ns, v.total_ns, add);
+            upd(&mut t.self_ns, v.self_ns, add);
+            if t.count == 0 {
+                self.times.remove(k);
+            }
+        }
     }
 
     /// Adds another instance's figures: totals and counts exactly, per-trace distributions as
@@ -460,6 +475,14 @@ impl HotspotAgg {
             *total = total.saturating_add(t.self_ns);
         }
         m
+    }
+}
+
+fn upd(x: &mut u64, v: u64, add: bool) {
+    *x = if add {
+        x.saturating_add(v)
+    } else {
+        x.saturating_sub(v)
     }
 }
 

@@ -2,6 +2,7 @@
 //! completes again or is evicted, and merges exactly (counts and sums) with another instance's.
 
 pub mod callgraph;
+pub mod evidence;
 pub mod graph_drawing;
 pub mod hotspots;
 pub mod red;

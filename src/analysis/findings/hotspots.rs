@@ -2,6 +2,9 @@
 //! the path's coverage of the traces' extent, and the worst trace behind each row.
 
 use super::*;
+use crate::analysis::aggregate::evidence::{
+    GapWorst, GoneTotals, RetiredEvidence, beats, longest_sections, order_of,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hotspots {
@@ -55,10 +58,16 @@ pub struct CoverageRow {
 /// Below this share of its extent explained, a trace's path gets a warning.
 pub const LOW_COVERAGE: f64 = 0.5;
 
-pub(super) fn coverage(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Coverage {
-    let (path, extent) = all.iter().fold((0u64, 0u64), |(p, e), f| {
-        (p + f.cp_total_ns, e + f.duration_ns)
-    });
+/// Over the kept traces `all` and those retired that left (`gone`, none of low coverage).
+pub(super) fn coverage(
+    all: &[&std::sync::Arc<TraceFindings>],
+    gone: &GoneTotals,
+    top: usize,
+) -> Coverage {
+    let start = (gone.cp_total_ns, gone.duration_ns);
+    let (path, extent) = all
+        .iter()
+        .fold(start, |(p, e), f| (p + f.cp_total_ns, e + f.duration_ns));
     let mut low: Vec<CoverageRow> = all
         .iter()
         .filter(|f| f.cp_coverage < LOW_COVERAGE)
@@ -131,11 +140,13 @@ impl EdgeRow {
     }
 }
 
-/// Names, for each hotspot operation, the kept trace where it held the path longest, and in
-/// it the operation's longest critical-path section.
+/// Names, for each hotspot operation, the trace where it held the path longest (among the
+/// kept traces `all` and the retired ones' folded worst), and in it the operation's longest
+/// critical-path section.
 pub(super) fn with_worst_traces(
     mut rows: Vec<Hotspot>,
     all: &[&std::sync::Arc<TraceFindings>],
+    retired: &RetiredEvidence,
 ) -> Vec<Hotspot> {
     let mut worst: FxHashMap<(Sym, Sym), (u64, usize)> = FxHashMap::default();
     for (i, f) in all.iter().enumerate() {
@@ -147,73 +158,59 @@ pub(super) fn with_worst_traces(
         }
     }
     for r in &mut rows {
-        let Some(&(_, i)) = worst.get(&(r.service, r.operation)) else {
-            continue;
-        };
-        let f = all[i];
-        r.worst_trace = Some(f.trace_id);
-        r.worst_span_id = f
-            .critical_path
-            .iter()
-            .flat_map(|p| &p.sections)
-            .filter(|s| (s.service, s.name) == (r.service, r.operation))
-            .max_by_key(|s| s.end_ns.saturating_sub(s.start_ns))
-            .map(|s| s.span_id);
+        let key = (r.service, r.operation);
+        let held = worst.get(&key).map(|&(ns, i)| (ns, all[i]));
+        let folded = retired.ops.get(&key);
+        match (held, folded) {
+            (Some((ns, f)), w) if w.is_none_or(|w| beats(ns, order_of(f), w.cp_ns, w.at)) => {
+                r.worst_trace = Some(f.trace_id);
+                r.worst_span_id = longest_sections(f).get(&key).map(|&(_, id)| id);
+            }
+            (_, Some(w)) => {
+                r.worst_trace = Some(w.at.1);
+                r.worst_span_id = w.span_id;
+            }
+            (_, None) => {}
+        }
     }
     rows
 }
 
-/// Names, for each edge, the kept call with the largest client-vs-server gap.
-pub(super) fn attach_gap_evidence(rows: &mut [EdgeRow], all: &[&std::sync::Arc<TraceFindings>]) {
-    let mut worst: FxHashMap<(Sym, Sym, CallKind), GapEvidence> = FxHashMap::default();
+/// Names, for each edge, the call with the largest client-vs-server gap, among the kept
+/// traces `all` and the retired ones' folded worst.
+pub(super) fn attach_gap_evidence(
+    rows: &mut [EdgeRow],
+    all: &[&std::sync::Arc<TraceFindings>],
+    retired: &RetiredEvidence,
+) {
+    let mut worst = RetiredEvidence::default();
     for f in all {
-        for c in &f.calls {
-            let Some(g) = c.gap_ns.filter(|&g| g >= 0) else {
-                continue;
-            };
-            let gap_ns = g;
-            let w = worst
-                .entry((c.caller, c.callee, c.kind))
-                .or_insert(GapEvidence {
-                    trace_id: f.trace_id,
-                    client_span_id: c.client_span,
-                    gap_ns,
-                });
-            if gap_ns > w.gap_ns {
-                *w = GapEvidence {
-                    trace_id: f.trace_id,
-                    client_span_id: c.client_span,
-                    gap_ns,
-                };
-            }
-        }
+        worst.fold_gaps(f);
     }
     for r in rows {
-        r.worst_gap = worst.remove(&(r.caller, r.callee, r.kind));
+        let key = (r.caller, r.callee, r.kind);
+        let best = match (worst.gaps.get(&key), retired.gaps.get(&key)) {
+            (Some(h), Some(w)) => Some(if beats(h.gap_ns, h.at, w.gap_ns, w.at) {
+                h
+            } else {
+                w
+            }),
+            (h, w) => h.or(w),
+        };
+        r.worst_gap = best.map(GapWorst::evidence);
     }
 }
 
 /// CRISP top-down: the hotspot table of each endpoint over its own traces, busiest first.
-pub(super) fn by_endpoint(
-    all: &[&std::sync::Arc<TraceFindings>],
-    top: usize,
-) -> Vec<EndpointHotspots> {
-    let mut per: BTreeMap<(Sym, Sym), (usize, crate::analysis::aggregate::hotspots::HotspotAgg)> =
-        BTreeMap::new();
-    for f in all {
-        if let Some(r) = &f.root {
-            let e = per.entry((r.service, r.name)).or_default();
-            e.0 += 1;
-            e.1.apply(&f.hotspots, true);
-        }
-    }
-    let mut rows: Vec<EndpointHotspots> = per
-        .into_iter()
-        .map(|((service, operation), (traces, agg))| EndpointHotspots {
+pub(super) fn by_endpoint(agg: &Aggregates, top: usize) -> Vec<EndpointHotspots> {
+    let mut rows: Vec<EndpointHotspots> = agg
+        .endpoints
+        .iter()
+        .map(|(&(service, operation), e)| EndpointHotspots {
             service,
             operation,
-            traces,
-            operations: truncate(agg.operations(), top),
+            traces: e.traces,
+            operations: truncate(e.hotspots.operations(), top),
         })
         .collect();
     rows.sort_by(|a, b| {

@@ -25,7 +25,8 @@ use serde::Serialize;
 
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 
-use crate::analysis::aggregate::callgraph::{EdgeRow, GapEvidence};
+use crate::analysis::aggregate::callgraph::EdgeRow;
+use crate::analysis::aggregate::evidence::{RetiredEvidence, skew_adjusted};
 use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotspot};
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
@@ -202,6 +203,8 @@ pub struct TraceRow {
 #[derive(Debug, Clone, Copy)]
 pub struct FindingsSource<'a> {
     pub aggregates: &'a Aggregates,
+    /// The worst cases of the traces let go of (`Engine::retire`), besides those of `all`.
+    pub retired: &'a RetiredEvidence,
     pub cold_start: cold_start::ColdStartConfig,
     pub traces_not_listed: usize,
     pub analysis_failures: usize,
@@ -218,6 +221,7 @@ impl Findings {
     pub fn build(engine: &Engine, opts: FindingsOptions) -> Findings {
         let source = FindingsSource {
             aggregates: engine.aggregates(),
+            retired: engine.retired_evidence(),
             cold_start: engine.config().cold_start,
             traces_not_listed: engine.dropped_findings,
             analysis_failures: engine.analysis_failures,
@@ -233,6 +237,7 @@ impl Findings {
         opts: FindingsOptions,
     ) -> Findings {
         let agg = source.aggregates;
+        let gone = &source.retired.gone;
         let window = agg.window_s();
         let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
         let cold_count = cold_list.len();
@@ -296,7 +301,7 @@ impl Findings {
             })
             .collect();
         let mut edge_rows = agg.service_map.rows();
-        attach_gap_evidence(&mut edge_rows, all);
+        attach_gap_evidence(&mut edge_rows, all, source.retired);
         let mut by_gap: Vec<EdgeRow> = edge_rows
             .iter()
             .filter(|e| e.kind == CallKind::Rpc && e.gap.n > 0)
@@ -343,15 +348,11 @@ impl Findings {
                 start_unix_nano: agg.min_start_ns,
                 end_unix_nano: agg.max_end_ns,
                 window_s: window,
-                orphan_spans: all.iter().map(|f| f.orphan_spans).sum(),
-                traces_with_warnings: all.iter().filter(|f| !f.warnings.is_empty()).count(),
-                clock_skew_adjusted_spans: all
-                    .iter()
-                    .flat_map(|f| &f.clock_skew)
-                    .filter(|n| {
-                        matches!(n, crate::analysis::trace::skew::SkewNote::Adjusted { .. })
-                    })
-                    .count(),
+                orphan_spans: gone.orphan_spans + all.iter().map(|f| f.orphan_spans).sum::<usize>(),
+                traces_with_warnings: gone.traces_with_warnings
+                    + all.iter().filter(|f| !f.warnings.is_empty()).count(),
+                clock_skew_adjusted_spans: gone.clock_skew_adjusted_spans
+                    + all.iter().map(|f| skew_adjusted(f)).sum::<usize>(),
                 traces_not_listed: source.traces_not_listed,
                 analysis_failures: source.analysis_failures,
             },
@@ -375,14 +376,17 @@ impl Findings {
             chains: truncate(chain_rows(all), top),
             patterns: patterns(all, top),
             hotspots: Hotspots {
-                operations: truncate(with_worst_traces(agg.hotspots.operations(), all), top),
-                by_endpoint: truncate(by_endpoint(all, top), top),
+                operations: truncate(
+                    with_worst_traces(agg.hotspots.operations(), all, source.retired),
+                    top,
+                ),
+                by_endpoint: truncate(by_endpoint(agg, top), top),
                 call_paths: truncate(agg.hotspots.call_paths(), top),
                 edges_by_cp: truncate(by_cp, top),
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
                 background: truncate(agg.hotspots.background(), top),
-                coverage: coverage(all, top),
+                coverage: coverage(all, gone, top),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
@@ -578,6 +582,85 @@ mod tests {
                 .iter()
                 .all(|h| h.operation.as_str() != "db-a")
         );
+    }
+
+    /// Ties on purpose (server ends repeat every 7 traces): the evidence is the first in
+    /// report order among equals, whether the trace is held or was let go of.
+    fn call_trace(id: u128) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        let root = if id.is_multiple_of(3) {
+            "GET /b"
+        } else {
+            "GET /a"
+        };
+        let r = b.span("gw", root).kind(SpanKind::Server).at(0, 100).id();
+        let c = b
+            .span("gw", "call")
+            .kind(SpanKind::Client)
+            .at(10, 95)
+            .parent(r)
+            .id();
+        let serve = b
+            .span("svc", "serve")
+            .kind(SpanKind::Server)
+            .at(20, 30 + (id % 7) as u64 * 9)
+            .parent(c);
+        // An error every 10 traces: those stay listed when retired.
+        if id.is_multiple_of(10) {
+            serve.error().id();
+        } else {
+            serve.id();
+        }
+        b.build()
+    }
+
+    #[test]
+    fn retired_traces_keep_their_evidence_and_endpoints() {
+        let traces: Vec<Trace> = (1..=60).map(call_trace).collect();
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut let_go) = (Engine::new(config), Engine::new(config));
+        for t in &traces {
+            held.add_trace(t);
+            let_go.add_trace(t);
+        }
+        // Retired and held traces both hold worst cases: every other one is let go of.
+        for t in traces.iter().skip(1).step_by(2) {
+            let_go.retire(t.trace_id);
+        }
+        // The six retired with an error stay, without calls or path; the others left.
+        let kept = let_go.findings();
+        assert_eq!(kept.len(), 30 + 6);
+        let retired = kept.iter().filter(|f| f.trace_id.as_u128() % 2 == 0);
+        assert!(
+            retired
+                .clone()
+                .all(|f| f.calls.is_empty() && f.critical_path.is_empty())
+        );
+        assert_eq!(retired.count(), 6);
+        let (a, b) = (
+            Findings::build(&held, FindingsOptions::default()),
+            Findings::build(&let_go, FindingsOptions::default()),
+        );
+        let json = |f: &Findings| serde_json::to_value(f).expect("json");
+        assert_eq!(json(&a), json(&b));
+        assert_eq!(a.errors.list.len(), 6, "{:?}", a.errors);
+        // A late fragment of a trace that left is stale, as one whose findings are held.
+        let_go.add_trace(&call_trace(2));
+        assert_eq!(let_go.stale_completions, 1);
+        let serve = a
+            .hotspots
+            .operations
+            .iter()
+            .find(|h| h.operation.as_str() == "serve");
+        let worst = serve.and_then(|h| h.worst_trace).expect("evidence");
+        // Trace 6 is the first of those with the longest server span (id % 7 == 6), and was
+        // let go of; trace 13, held, ties with it.
+        assert_eq!(worst, TraceId::from_u128(6).expect("id"));
+        assert_eq!(a.hotspots.by_endpoint.len(), 2);
+        assert_eq!(a.hotspots.by_endpoint[0].traces, 40);
     }
 
     #[test]
