@@ -68,10 +68,7 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
                 let first = 1 + w * 1_000_000_000 + k * 100;
                 k += 1;
                 match client.export(numbered_request(first, 100, 20)).await {
-                    Ok(_) => acked
-                        .lock()
-                        .expect("not poisoned")
-                        .push(first..first + 100),
+                    Ok(_) => acked.lock().expect("not poisoned").push(first..first + 100),
                     Err(s) => {
                         assert_eq!(s.code(), tonic::Code::Unavailable, "retryable: {s}");
                         unavailable.fetch_add(1, Ordering::Relaxed);
@@ -106,10 +103,7 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
         match answer {
             Ok(_) => {
                 probe_ok += 1;
-                acked
-                    .lock()
-                    .expect("not poisoned")
-                    .push(first..first + 10);
+                acked.lock().expect("not poisoned").push(first..first + 10);
             }
             Err(s) => assert_eq!(s.code(), tonic::Code::Unavailable, "retryable: {s}"),
         }
