@@ -134,3 +134,28 @@ async fn an_evicted_trace_leaves_the_published_view() {
     assert!(v.analysed_traces > v.traces.len());
     pipeline.finish().await.expect("clean stop");
 }
+
+/// The end of a TUI replay's input completes what is still open and publishes it at once: here
+/// a trace would complete after an hour of quiet and the view is rebuilt once an hour.
+#[tokio::test]
+async fn the_end_of_the_input_completes_open_traces_and_shows_them_at_once() {
+    let mut config = quick();
+    config.store.inactivity_timeout = Duration::from_secs(3600);
+    config.findings_interval = Duration::from_secs(3600);
+    let mut pipeline = Pipeline::spawn(config);
+    let batches = sample_batches(5);
+    let n = batches.len();
+    for b in batches {
+        pipeline.tx.send(b).await.expect("pipeline running");
+    }
+    // The first view (the open traces) uses up the hour's build.
+    let open = wait_view(&mut pipeline, |v| v.snapshot.open.len() == n).await;
+    assert_eq!(open.analysed_traces, 0);
+    pipeline.input_end().signal();
+    let v = wait_view(&mut pipeline, |v| v.analysed_traces == n).await;
+    assert_eq!(v.traces.len(), n);
+    assert!(v.snapshot.open.is_empty());
+    assert_eq!(v.snapshot.stats.open_traces, 0);
+    let finished = pipeline.finish().await.expect("clean stop");
+    assert_eq!(finished.analysis_skipped, 0);
+}

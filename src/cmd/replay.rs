@@ -22,7 +22,8 @@ use crate::store::StoreConfig;
 use crate::ui::{self, Feed, Source};
 
 /// In the TUI at `--speed max`, a trace is complete this long after its last batch was
-/// played, so traces show while the files load.
+/// played, so traces show while the files load (what is open when they are read completes
+/// then).
 const REPLAY_TRACE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often a headless timed replay logs the summary line.
@@ -56,11 +57,19 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         ..PipelineConfig::default()
     });
     let progress = Arc::new(FeedProgress::default());
-    let feeder = tokio::spawn(feed(
+    // Once every file is read (or, timed, the last span played) the open traces are complete:
+    // nothing waits out the trace timeout after the input is over.
+    let (files, tx, reading, input_end) = (
         source(&args),
         pipeline.tx.clone(),
         Arc::clone(&progress),
-    ));
+        pipeline.input_end(),
+    );
+    let feeder = tokio::spawn(async move {
+        let outcome = feed(files, tx, reading).await;
+        input_end.signal();
+        outcome
+    });
     let feed_view = Feed {
         view: pipeline.view.clone(),
         snapshots: pipeline.snapshots.clone(),

@@ -28,6 +28,8 @@ enum Work {
     Traces {
         completed: Vec<Arc<Trace>>,
         evicted: Vec<TraceId>,
+        /// Publish as soon as they are analysed, not at the next interval (end of input).
+        at_once: bool,
     },
     /// The last message: finish what is queued (until the deadline) and stop.
     Finish,
@@ -58,6 +60,16 @@ impl Inbox {
         if completed.is_empty() && evicted.is_empty() && !open_changed {
             return;
         }
+        self.hand_over(completed, evicted, false);
+    }
+
+    /// As `send`, and the view is published as soon as they are analysed: the input is over
+    /// and someone waits for the last traces.
+    pub fn send_now(&self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
+        self.hand_over(completed, evicted, true);
+    }
+
+    fn hand_over(&self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>, at_once: bool) {
         let mut kept = Vec::with_capacity(completed.len());
         for t in completed {
             let backlog = self.shared.backlog.load(Ordering::Relaxed);
@@ -74,6 +86,7 @@ impl Inbox {
         let _ = self.tx.send(Work::Traces {
             completed: kept,
             evicted,
+            at_once,
         });
     }
 
@@ -181,9 +194,16 @@ impl Worker {
                 Duration::from_secs(3600)
             };
             match self.rx.recv_timeout(wait) {
-                Ok(Work::Traces { completed, evicted }) => {
+                Ok(Work::Traces {
+                    completed,
+                    evicted,
+                    at_once,
+                }) => {
                     self.absorb(completed, evicted);
                     dirty = self.every.is_some();
+                    if at_once {
+                        next_build = Instant::now();
+                    }
                 }
                 Ok(Work::Finish) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}

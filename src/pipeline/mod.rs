@@ -4,7 +4,8 @@
 //! its own), which analyses each completed trace once (a panic costs that trace only), drops
 //! the findings of evicted traces, and publishes one `Arc<ViewData>` at most once per interval
 //! and only when something changed. Ingest never touches the store directly, views only ever
-//! see snapshots, and nothing re-analyses the held traces at a tick or at exit.
+//! see snapshots, and nothing re-analyses the held traces at a tick or at exit. A TUI replay
+//! says when its input is over (`InputEnd`): what is open completes and is shown at once.
 
 pub mod analyst;
 pub mod files;
@@ -13,7 +14,7 @@ pub mod resident;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::analysis::engine::{Analyser, AnalysisConfig, Engine, analyse_trace};
@@ -101,6 +102,20 @@ pub struct Pipeline {
     pub view: watch::Receiver<Arc<ViewData>>,
     join: JoinHandle<Stopped>,
     analyst: Analyst,
+    input_end: InputEnd,
+}
+
+/// Says the input is over while the pipeline goes on (a TUI replay: every file read, or the
+/// last span of a timed replay played). Every open trace is complete then, not an inactivity
+/// timeout later, and the view is published at once: nothing more can join them.
+#[derive(Clone, Default)]
+pub struct InputEnd(Arc<Notify>);
+
+impl InputEnd {
+    /// Call it after the last batch was sent: the batches sent before it are taken first.
+    pub fn signal(&self) {
+        self.0.notify_one();
+    }
 }
 
 /// What the ingest task hands back at the end.
@@ -193,9 +208,10 @@ impl Pipeline {
         );
         let view = analyst.view.clone();
         let store = SpanStore::new(config.store).with_gauge(gauge);
+        let input_end = InputEnd::default();
         let join = tokio::spawn(run(
             store,
-            rx,
+            (rx, Arc::clone(&input_end.0)),
             snap_tx,
             analyst.inbox(),
             config.tick_interval,
@@ -211,7 +227,13 @@ impl Pipeline {
             view,
             join,
             analyst,
+            input_end,
         }
+    }
+
+    /// The handle that says the input is over (see `InputEnd`).
+    pub fn input_end(&self) -> InputEnd {
+        self.input_end.clone()
     }
 
     /// Waits until every sender is gone and the channel is drained, then, within
@@ -273,7 +295,7 @@ const MAX_BATCHES_PER_TURN: usize = 64;
 
 async fn run(
     mut store: SpanStore,
-    mut rx: mpsc::Receiver<Batch>,
+    (mut rx, input_end): (mpsc::Receiver<Batch>, Arc<Notify>),
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
@@ -334,6 +356,16 @@ async fn run(
                         Err(_) => break,
                     }
                 }
+            }
+            // Last in the biased order: the batches sent before the signal are all in.
+            _ = input_end.notified() => {
+                store.complete_all();
+                if mode == Mode::Batch {
+                    settle(&mut store, &inbox).await;
+                    continue;
+                }
+                snap_tx.send_replace(store.snapshot_at(Instant::now()));
+                inbox.send_now(store.take_completed(), store.take_evicted());
             }
         }
     }
