@@ -10,6 +10,7 @@
 //! the first few `file:line: what` messages. Only a file that cannot be opened or is no trace
 //! format at all is an error.
 
+mod ahead;
 mod jaeger;
 mod repair;
 pub mod replay;
@@ -24,6 +25,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
+use self::ahead::{Ahead, Lost};
 use super::signals;
 use crate::ingest::otlp::json::{self as otlp_json, Signal};
 use crate::ingest::otlp::{self, convert};
@@ -259,9 +261,16 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     let mut line = Vec::new();
     let mut line_no = 0u64;
     let mut undecided = true;
+    // Once the file is known to be JSON lines, lines decode on the pool.
+    let mut ahead: Option<Ahead<JsonLine, JsonDecoded>> = None;
     loop {
         line.clear();
-        match read_line(reader, &mut line) {
+        let read = read_line(reader, &mut line);
+        if !matches!(read, Ok(Line::Read(_))) {
+            // Problems and the end come after every line before them.
+            drain_json(&mut ahead, reading);
+        }
+        match read {
             Err(e) => {
                 reading.problem(Some(line_no + 1), format!("read failed: {e}"));
                 return;
@@ -281,6 +290,14 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
         }
         let text = trim_ascii(&line);
         if text.is_empty() {
+            continue;
+        }
+        if !undecided {
+            let pool = ahead.get_or_insert_with(|| Ahead::new(decode_json_line));
+            let item = (line_no, std::mem::take(&mut line));
+            if let Some(done) = pool.push(item, decode_json_line) {
+                json_decoded(reading, done);
+            }
             continue;
         }
         if let Some(c) = crate::ingest::otlp::json_fast::decode(text) {
@@ -306,6 +323,39 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
                 reading.problem(Some(line_no), json_line_problem(&e, &line));
             }
         }
+    }
+}
+
+/// A JSON line and its number.
+type JsonLine = (u64, Vec<u8>);
+
+/// A line the fast OTLP decoder read, or the line back for the lenient path.
+type JsonDecoded = (u64, Result<convert::Converted, Vec<u8>>);
+
+fn decode_json_line((line_no, line): JsonLine) -> JsonDecoded {
+    match crate::ingest::otlp::json_fast::decode(trim_ascii(&line)) {
+        Some(c) => (line_no, Ok(c)),
+        None => (line_no, Err(line)),
+    }
+}
+
+fn drain_json(ahead: &mut Option<Ahead<JsonLine, JsonDecoded>>, reading: &mut Reading<'_>) {
+    if let Some(pool) = ahead {
+        while let Some(done) = pool.pop() {
+            json_decoded(reading, done);
+        }
+    }
+}
+
+/// One line back from the pool, in file order.
+fn json_decoded(reading: &mut Reading<'_>, done: Result<JsonDecoded, Lost>) {
+    match done {
+        Err(Lost) => reading.problem(None, "a line was lost: its decoder failed".to_owned()),
+        Ok((line_no, Ok(c))) => reading.converted(c, line_no),
+        Ok((line_no, Err(line))) => match serde_json::from_slice::<Value>(trim_ascii(&line)) {
+            Ok(doc) => reading.document(doc, line_no),
+            Err(e) => reading.problem(Some(line_no), json_line_problem(&e, &line)),
+        },
     }
 }
 
@@ -482,9 +532,46 @@ fn read_proto_message(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     reading.proto(&buf, None);
 }
 
+/// A message and its offset in the stream.
+type ProtoMessage = (u64, Vec<u8>);
+
+type ProtoDecoded = (u64, Result<convert::Converted, otlp::DecodeError>);
+
+fn decode_proto_message((offset, bytes): ProtoMessage) -> ProtoDecoded {
+    (offset, otlp::decode(&bytes, otlp::Encoding::Protobuf))
+}
+
+/// One message back from the pool, in stream order.
+fn proto_decoded(reading: &mut Reading<'_>, done: Result<ProtoDecoded, Lost>) {
+    match done {
+        Err(Lost) => reading.problem(None, "a message was lost: its decoder failed".to_owned()),
+        Ok((offset, decoded)) => reading.proto_result(decoded, Some(offset)),
+    }
+}
+
 fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     reading.summary.framing = Framing::LengthPrefixed;
-    let mut buf = Vec::new();
+    let mut ahead = Ahead::new(decode_proto_message);
+    read_proto_messages(reader, reading, &mut ahead);
+    // What is still decoding comes before the end, and before any problem that ended it.
+    let problems = std::mem::take(&mut reading.summary.problems);
+    let skipped = std::mem::take(&mut reading.summary.skipped);
+    while let Some(done) = ahead.pop() {
+        proto_decoded(reading, done);
+    }
+    reading.summary.skipped += skipped;
+    for p in problems {
+        if reading.summary.problems.len() < MAX_PROBLEMS_KEPT {
+            reading.summary.problems.push(p);
+        }
+    }
+}
+
+fn read_proto_messages(
+    reader: &mut impl BufRead,
+    reading: &mut Reading<'_>,
+    ahead: &mut Ahead<ProtoMessage, ProtoDecoded>,
+) {
     let mut offset = 0u64;
     loop {
         let mut len = [0u8; 4];
@@ -509,8 +596,7 @@ fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
             );
             return;
         }
-        buf.clear();
-        buf.resize(len, 0);
+        let mut buf = vec![0; len];
         match read_full(reader, &mut buf) {
             Ok(n) if n == len => {}
             Ok(n) => {
@@ -523,7 +609,9 @@ fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
             }
         }
         reading.summary.bytes += 4 + len as u64;
-        reading.proto(&buf, Some(offset));
+        if let Some(done) = ahead.push((offset, buf), decode_proto_message) {
+            proto_decoded(reading, done);
+        }
         offset += 4 + len as u64;
     }
 }
@@ -695,11 +783,19 @@ impl<'a> Reading<'a> {
     }
 
     fn proto(&mut self, bytes: &[u8], offset: Option<u64>) {
+        self.proto_result(otlp::decode(bytes, otlp::Encoding::Protobuf), offset);
+    }
+
+    fn proto_result(
+        &mut self,
+        decoded: Result<convert::Converted, otlp::DecodeError>,
+        offset: Option<u64>,
+    ) {
         let at = match offset {
             Some(o) => format!("{}: message at byte {o}", self.summary.path.display()),
             None => self.summary.path.display().to_string(),
         };
-        match otlp::decode(bytes, otlp::Encoding::Protobuf) {
+        match decoded {
             Ok(c) => {
                 self.saw(Format::OtlpProto);
                 self.deliver(c.batch.spans, c.rejected, c.errors, at);
