@@ -94,6 +94,16 @@ fn type_text(app: &mut App, data: &ViewData, text: &str) {
     }
 }
 
+/// Cells drawn in the find highlight's colour.
+fn highlighted_cells(t: &Terminal<TestBackend>) -> usize {
+    t.backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|c| c.bg == ratatui::style::Color::LightYellow)
+        .count()
+}
+
 fn screen(t: &Terminal<TestBackend>) -> String {
     t.backend().to_string()
 }
@@ -848,13 +858,7 @@ fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
         let s = screen(&t);
         assert!(s.contains(&format!("match 1/{n}")), "{s}");
         // The matches are highlighted.
-        let lit = t
-            .backend()
-            .buffer()
-            .content()
-            .iter()
-            .filter(|c| c.bg == ratatui::style::Color::LightYellow)
-            .count();
+        let lit = highlighted_cells(&t);
         assert!(lit > 10, "{lit} highlighted cells");
         insta::assert_snapshot!(format!("trace_find_{w}x{h}"), t.backend());
     }
@@ -884,13 +888,7 @@ fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
     let t = draw(&mut app, &data, 120, 40);
     let s = screen(&t);
     assert!(!s.contains("match") && app.tab == Tab::Trace, "{s}");
-    let lit = t
-        .backend()
-        .buffer()
-        .content()
-        .iter()
-        .filter(|c| c.bg == ratatui::style::Color::LightYellow)
-        .count();
+    let lit = highlighted_cells(&t);
     assert_eq!(lit, 0, "no highlight left:\n{s}");
     // Esc from a find kept with Enter clears it too, and stays on the match selected.
     press(&mut app, &data, KeyCode::Char('/'));
