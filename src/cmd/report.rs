@@ -173,11 +173,14 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             per_trace: args.per_trace,
         },
     );
-    let out = report::render(&findings, format, top)?;
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .context("cannot write the report")?;
+    // The engine's findings are in `findings` now: let them go before the report is written.
+    drop(engine);
+    report::write(
+        &findings,
+        format,
+        top,
+        &mut std::io::BufWriter::new(std::io::stdout().lock()),
+    )?;
     if !unanalysed.is_empty() {
         eprintln!("spantop: {unanalysed}");
     }

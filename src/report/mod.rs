@@ -25,13 +25,30 @@ pub enum OutputFormat {
 }
 
 pub fn render(findings: &Findings, format: OutputFormat, top: usize) -> anyhow::Result<String> {
-    Ok(match format {
-        OutputFormat::Text => render::text(&render::sections(findings, top)),
-        OutputFormat::Md => render::markdown(&render::sections(findings, top)),
-        OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(findings).context("cannot encode JSON")?;
-            s.push('\n');
-            s
+    let mut out = Vec::new();
+    write(findings, format, top, &mut out)?;
+    String::from_utf8(out).context("the report is not UTF-8")
+}
+
+/// `render`, written to `w` as it goes: a large report's JSON is never held whole.
+pub fn write(
+    findings: &Findings,
+    format: OutputFormat,
+    top: usize,
+    w: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    match format {
+        OutputFormat::Text => {
+            w.write_all(render::text(&render::sections(findings, top)).as_bytes())
         }
-    })
+        OutputFormat::Md => {
+            w.write_all(render::markdown(&render::sections(findings, top)).as_bytes())
+        }
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *w, findings).context("cannot encode JSON")?;
+            w.write_all(b"\n")
+        }
+    }
+    .context("cannot write the report")?;
+    w.flush().context("cannot write the report")
 }
