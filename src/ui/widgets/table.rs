@@ -158,6 +158,9 @@ pub struct ListState {
     /// The filtered, sorted row order of the last frame, and what it was computed for: with
     /// 100,000 traces, sorting on every frame would cost more than drawing it.
     order: Option<(OrderKey, Arc<[usize]>)>,
+    /// Every row in sort order (the key's filter empty): a filter as typed only picks rows
+    /// out of it, so no key of the filter sorts 100,000 rows again.
+    sorted: Option<(OrderKey, Arc<[usize]>)>,
 }
 
 /// What a cached row order depends on.
@@ -209,8 +212,22 @@ impl ListState {
             .order
             .as_ref()
             .is_some_and(|(k, _)| k.filter != key.filter);
-        let order: Arc<[usize]> = visible(view, self, data).into();
+        let all = self.sorted(view, data);
         let rows = view.rows(data);
+        let order: Arc<[usize]> = if self.filter.is_empty() {
+            all
+        } else {
+            // Tested in memory order: in display order the same test read the rows at random
+            // (10 ms instead of 1 ms over 100,000 traces).
+            let pass: Vec<bool> = rows
+                .iter()
+                .map(|r| self.filter.terms.iter().all(|t| view.matches(r, t, data)))
+                .collect();
+            all.iter()
+                .copied()
+                .filter(|&i| pass.get(i).copied().unwrap_or(false))
+                .collect()
+        };
         let found = self.pinned.as_ref().and_then(|id| {
             order
                 .iter()
@@ -227,6 +244,23 @@ impl ListState {
         self.selected = self.selected.min(order.len().saturating_sub(1));
         self.order = Some((key, Arc::clone(&order)));
         order
+    }
+
+    /// Every row in display order, unfiltered: from the cache while the data and the sort
+    /// stay the same.
+    fn sorted<V: ListView + ?Sized>(&mut self, view: &V, data: &ViewData) -> Arc<[usize]> {
+        let key = OrderKey {
+            filter: Filter::default(),
+            ..self.order_key(data)
+        };
+        if let Some((k, all)) = &self.sorted
+            && *k == key
+        {
+            return Arc::clone(all);
+        }
+        let all: Arc<[usize]> = sorted(view, self, data).into();
+        self.sorted = Some((key, Arc::clone(&all)));
+        all
     }
 
     /// Pins the row now at `selected` (after a key moved the cursor).
@@ -254,10 +288,11 @@ fn sort_key<'d, R>(cols: &[Column<R>], c: usize, r: &'d R, data: &'d ViewData) -
     }
 }
 
-/// Indices of the rows that pass the filter, in display order. Each row's keys are computed
-/// once (the sort column's, then the default sort's and the first column's for ties, then the
-/// row's place), so the order is total, frames are stable, and no comparison builds a value.
-fn visible<V: ListView + ?Sized>(view: &V, state: &ListState, data: &ViewData) -> Vec<usize> {
+/// Indices of every row in display order. Each row's keys are computed once (the sort
+/// column's, then the default sort's and the first column's for ties, then the row's place),
+/// so the order is total (a filter's rows read in the same order), frames are stable, and no
+/// comparison builds a value.
+fn sorted<V: ListView + ?Sized>(view: &V, state: &ListState, data: &ViewData) -> Vec<usize> {
     let rows = view.rows(data);
     let cols = view.columns();
     let last = cols.len().saturating_sub(1);
@@ -269,7 +304,6 @@ fn visible<V: ListView + ?Sized>(view: &V, state: &ListState, data: &ViewData) -
     let mut keyed: Vec<(SortKey<'_>, SortKey<'_>, SortKey<'_>, usize)> = rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| state.filter.terms.iter().all(|t| view.matches(r, t, data)))
         .map(|(i, r)| {
             (
                 key(sort, r),
