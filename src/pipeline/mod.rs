@@ -211,7 +211,10 @@ impl Pipeline {
         let input_end = InputEnd::default();
         let join = tokio::spawn(run(
             store,
-            (rx, Arc::clone(&input_end.0)),
+            Input {
+                batches: rx,
+                end: Arc::clone(&input_end.0),
+            },
             snap_tx,
             analyst.inbox(),
             config.tick_interval,
@@ -290,12 +293,18 @@ async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
     store.record_peak();
 }
 
+/// What the ingest task reads: the batches, and the end of the input (`InputEnd`).
+struct Input {
+    batches: mpsc::Receiver<Batch>,
+    end: Arc<Notify>,
+}
+
 /// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
 const MAX_BATCHES_PER_TURN: usize = 64;
 
 async fn run(
     mut store: SpanStore,
-    (mut rx, input_end): (mpsc::Receiver<Batch>, Arc<Notify>),
+    Input { mut batches, end }: Input,
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
@@ -324,7 +333,8 @@ async fn run(
                 if mode == Mode::Batch {
                     // No view is built from it: the stats alone, so no snapshot holds traces
                     // the store is to let go of.
-                    snap_tx.send_replace(StoreSnapshot { stats: store.stats(), ..StoreSnapshot::default() });
+                    let stats = StoreSnapshot { stats: store.stats(), ..StoreSnapshot::default() };
+                    snap_tx.send_replace(stats);
                     inbox.send(store.take_completed(), store.take_evicted(), false);
                     continue;
                 }
@@ -337,20 +347,20 @@ async fn run(
                 snap_tx.send_replace(snapshot);
                 inbox.send(store.take_completed(), store.take_evicted(), open_changed);
             }
-            batch = rx.recv() => {
+            batch = batches.recv() => {
                 let Some(batch) = batch else { break };
                 let now = Instant::now();
                 // What still waits in the channel counts in the budget (the store evicts ahead).
-                store.set_queued_batches(rx.len());
+                store.set_queued_batches(batches.len());
                 store.ingest(batch, now);
                 if mode == Mode::Batch {
                     settle(&mut store, &inbox).await;
                     continue;
                 }
                 for _ in 0..MAX_BATCHES_PER_TURN {
-                    match rx.try_recv() {
+                    match batches.try_recv() {
                         Ok(b) => {
-                            store.set_queued_batches(rx.len());
+                            store.set_queued_batches(batches.len());
                             store.ingest(b, now);
                         }
                         Err(_) => break,
@@ -358,7 +368,7 @@ async fn run(
                 }
             }
             // Last in the biased order: the batches sent before the signal are all in.
-            _ = input_end.notified() => {
+            _ = end.notified() => {
                 store.complete_all();
                 if mode == Mode::Batch {
                     settle(&mut store, &inbox).await;
