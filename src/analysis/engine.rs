@@ -14,6 +14,7 @@ use crate::store::Trace;
 use super::aggregate::callgraph::ServiceMap;
 use super::aggregate::evidence::RetiredEvidence;
 use super::aggregate::hotspots::{self, EndpointAgg, HotspotAgg, TraceHotspots};
+use super::aggregate::lists::ListIndex;
 use super::aggregate::red::{self, Red, Request};
 use super::trace::background::{self, BackgroundKind};
 use super::trace::cold_start::{self, ColdStartConfig, Invocation};
@@ -468,6 +469,8 @@ pub struct Engine {
     /// Arrival order of kept findings, for the `max_traces_kept` bound.
     order: VecDeque<TraceId>,
     agg: Aggregates,
+    /// The held findings' fan-outs, patterns and chains, ranked: what the lists read.
+    lists: ListIndex,
     /// Traces whose findings were dropped for the bound (still in the aggregates).
     pub dropped_findings: usize,
     /// Traces whose analysis panicked: caught, logged, and left out of findings and aggregates.
@@ -505,6 +508,7 @@ impl Engine {
             traces: FxHashMap::default(),
             order: VecDeque::new(),
             agg: Aggregates::default(),
+            lists: ListIndex::default(),
             dropped_findings: 0,
             analysis_failures: 0,
             findings_bytes: 0,
@@ -546,11 +550,13 @@ impl Engine {
         // The earlier contribution goes first, so a distribution at its exact limit stays exact.
         if let Some(old) = self.traces.remove(&trace.trace_id) {
             self.agg.apply(&old, false);
+            self.lists.apply(&old, false);
             self.findings_bytes -= old.held_bytes();
         } else {
             self.order.push_back(trace.trace_id);
         }
         self.agg.apply(&f, true);
+        self.lists.apply(&f, true);
         self.findings_bytes += f.held_bytes();
         self.traces.insert(trace.trace_id, Arc::new(f));
         while self.traces.len() > self.config.max_traces_kept {
@@ -563,6 +569,7 @@ impl Engine {
 
     fn drop_findings(&mut self, id: TraceId) {
         if let Some(old) = self.traces.remove(&id) {
+            self.lists.apply(&old, false);
             self.findings_bytes -= old.held_bytes();
             self.dropped_findings += 1;
         }
@@ -575,6 +582,7 @@ impl Engine {
             + mem::hash_table::<(TraceId, Arc<TraceFindings>)>(self.traces.capacity())
             + mem::vec::<TraceId>(self.order.capacity())
             + self.agg.heap_bytes()
+            + self.lists.heap_bytes()
             + self.retired.heap_bytes()
             + mem::hash_table::<TraceId>(self.gone.capacity())
     }
@@ -621,6 +629,7 @@ impl Engine {
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
             if !listed(f) {
+                self.lists.apply(f, false);
                 self.retired.gone.add(f);
                 self.traces.remove(&id);
                 self.gone.insert(id);
@@ -638,6 +647,16 @@ impl Engine {
 
     pub fn aggregates(&self) -> &Aggregates {
         &self.agg
+    }
+
+    /// The held findings' fan-outs, patterns and chains, ranked.
+    pub fn lists(&self) -> &ListIndex {
+        &self.lists
+    }
+
+    /// The held findings by trace.
+    pub fn held(&self) -> &FxHashMap<TraceId, Arc<TraceFindings>> {
+        &self.traces
     }
 
     pub fn trace(&self, id: TraceId) -> Option<&Arc<TraceFindings>> {

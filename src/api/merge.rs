@@ -11,11 +11,12 @@ use anyhow::Context;
 use rustc_hash::FxHashMap;
 
 use crate::analysis::aggregate::evidence::RetiredEvidence;
+use crate::analysis::aggregate::lists::ListIndex;
 use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::engine::Aggregates;
 use crate::analysis::findings::view::TraceRow;
 use crate::analysis::findings::{
-    FanOutList, Findings, FindingsOptions, FindingsSource, Pattern, PatternKind,
+    FanOutList, Findings, FindingsOptions, FindingsSource, Lists, Pattern, PatternKind,
 };
 use crate::analysis::trace::cold_start::{
     ColdSamples, ColdStartConfig, FunctionColdStarts, penalty,
@@ -96,6 +97,11 @@ pub fn merged_findings(parts: &[&InstanceSnapshot]) -> Findings {
         cold_start: ColdStartConfig::default(),
         traces_not_listed: usize_of(sum(|c| c.traces_not_listed)),
         analysis_failures: usize_of(sum(|c| c.analysis_failures)),
+        // The per-trace sections come from the instances' own lists below.
+        lists: Lists {
+            index: &ListIndex::default(),
+            held: &FxHashMap::default(),
+        },
     };
     let mut f = Findings::build_from(&source, &[], FindingsOptions::default());
     f.input.orphan_spans = usize_of(sum(|c| c.orphan_spans));

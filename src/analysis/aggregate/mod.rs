@@ -5,6 +5,7 @@ pub mod callgraph;
 pub mod evidence;
 pub mod graph_drawing;
 pub mod hotspots;
+pub mod lists;
 pub mod red;
 pub mod service_graph;
 pub mod stats;

@@ -15,7 +15,7 @@ pub use hotspots::{Coverage, CoverageRow, EdgeCpRow, EndpointHotspots, Hotspots,
 use hotspots::{attach_gap_evidence, by_endpoint, coverage, with_worst_traces};
 use messaging::async_messaging;
 pub use messaging::{AsyncEdge, AsyncMessaging, ResolvedLink};
-pub use patterns::{ChainRow, FanOutList, Pattern, PatternKind};
+pub use patterns::{ChainRow, FanOutList, Lists, Pattern, PatternKind};
 use patterns::{chain_rows, fanout_list, patterns};
 
 use std::collections::BTreeMap;
@@ -208,6 +208,8 @@ pub struct FindingsSource<'a> {
     pub cold_start: cold_start::ColdStartConfig,
     pub traces_not_listed: usize,
     pub analysis_failures: usize,
+    /// The fan-outs, patterns and chains of the held traces, ranked as they came.
+    pub lists: Lists<'a>,
 }
 
 impl Default for Findings {
@@ -225,6 +227,10 @@ impl Findings {
             cold_start: engine.config().cold_start,
             traces_not_listed: engine.dropped_findings,
             analysis_failures: engine.analysis_failures,
+            lists: Lists {
+                index: engine.lists(),
+                held: engine.held(),
+            },
         };
         Findings::build_from(&source, &engine.findings(), opts)
     }
@@ -370,11 +376,11 @@ impl Findings {
                 by_function: functions,
                 list: truncate(cold_list, top),
             },
-            n_plus_one: fanout_list(all, FanOutKind::NPlusOne, top),
-            mn_plus_one: fanout_list(all, FanOutKind::MnPlusOne, top),
-            parallel_fanouts: fanout_list(all, FanOutKind::Parallel, top),
-            chains: truncate(chain_rows(all), top),
-            patterns: patterns(all, top),
+            n_plus_one: fanout_list(&source.lists, FanOutKind::NPlusOne, top),
+            mn_plus_one: fanout_list(&source.lists, FanOutKind::MnPlusOne, top),
+            parallel_fanouts: fanout_list(&source.lists, FanOutKind::Parallel, top),
+            chains: truncate(chain_rows(&source.lists), top),
+            patterns: patterns(&source.lists, top),
             hotspots: Hotspots {
                 operations: truncate(
                     with_worst_traces(agg.hotspots.operations(), all, source.retired),

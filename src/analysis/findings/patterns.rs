@@ -2,6 +2,8 @@
 //! and call signature, or per chain of services, summed over occurrences) and chain rows.
 
 use super::*;
+use crate::analysis::aggregate::lists::ListIndex;
+pub use crate::analysis::aggregate::lists::PatternKind;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FanOutList {
@@ -9,16 +11,6 @@ pub struct FanOutList {
     pub traces: usize,
     /// Worst first: N+1 by the time the loop held the request, parallel by critical-path time.
     pub list: Vec<FanOut>,
-}
-
-/// What kind of repeated work a `Pattern` is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PatternKind {
-    NPlusOne,
-    MnPlusOne,
-    Parallel,
-    Chain,
 }
 
 /// Fan-outs of one shape under one parent operation (or one chain of services), summed over
@@ -89,165 +81,77 @@ pub struct ChainRow {
     pub example_trace: TraceId,
 }
 
-pub(super) fn fanout_list(
-    all: &[&std::sync::Arc<TraceFindings>],
-    kind: FanOutKind,
-    top: usize,
-) -> FanOutList {
-    let mut list: Vec<FanOut> = all
-        .iter()
-        .flat_map(|f| f.fanouts.iter().filter(|x| x.kind == kind).cloned())
-        .collect();
-    let key = |f: &FanOut| match kind {
-        FanOutKind::NPlusOne | FanOutKind::MnPlusOne => f.union_ns,
-        FanOutKind::Parallel => f.cp_ns,
-    };
-    list.sort_by(|a, b| {
-        key(b)
-            .cmp(&key(a))
-            .then((a.trace_id, a.parent_span_id).cmp(&(b.trace_id, b.parent_span_id)))
-    });
+pub(super) fn fanout_list(lists: &Lists<'_>, kind: FanOutKind, top: usize) -> FanOutList {
+    let (count, traces) = lists.index.counts(kind);
     FanOutList {
-        count: list.len(),
-        traces: distinct(list.iter().map(|f| f.trace_id)),
-        list: truncate(list, top),
+        count,
+        traces,
+        list: lists
+            .index
+            .ranked(kind)
+            .filter_map(|(trace, i)| lists.fanout(trace, i).cloned())
+            .take(top)
+            .collect(),
     }
 }
 
-pub(super) fn join(v: &[Sym], sep: &str) -> String {
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
-}
-
-/// One occurrence of a pattern, before summing.
-struct Occurrence<'f> {
-    kind: PatternKind,
-    service: Sym,
-    parent: Sym,
-    target: String,
-    signature: Option<String>,
-    trace_id: TraceId,
-    at: SpanRef,
-    degree: f64,
-    fanout: Option<&'f FanOut>,
-    cp_ns: u64,
-}
-
-/// Groups every fan-out by kind, parent operation and what repeats (its call signature, so
-/// different statements under one span name stay apart), and every chain by its path.
-pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Vec<Pattern> {
-    let mut occurrences: Vec<Occurrence<'_>> = Vec::new();
-    for f in all {
-        for x in &f.fanouts {
-            let (kind, target) = match x.kind {
-                FanOutKind::NPlusOne => (
-                    PatternKind::NPlusOne,
-                    format!(
-                        "{} {}",
-                        join(&x.target_services, ","),
-                        join(&x.target_operations, ",")
-                    ),
-                ),
-                FanOutKind::MnPlusOne => (PatternKind::MnPlusOne, x.pattern.join("; ")),
-                FanOutKind::Parallel => {
-                    let mut t: Vec<&str> = x.target_services.iter().map(|s| s.as_str()).collect();
-                    t.sort_unstable();
-                    t.dedup();
-                    (PatternKind::Parallel, t.join(","))
-                }
-            };
-            occurrences.push(Occurrence {
-                kind,
-                service: x.parent_service,
-                parent: x.parent_name,
-                target,
-                signature: x
-                    .signature
-                    .clone()
-                    .filter(|_| x.kind == FanOutKind::NPlusOne),
-                trace_id: f.trace_id,
-                at: SpanRef::new(f.trace_id, x.parent_span_id),
-                degree: x.degree as f64,
-                fanout: Some(x),
-                cp_ns: x.cp_ns,
-            });
-        }
-        let Some(root) = &f.root else { continue };
-        for c in &f.chains {
-            let Some(&first) = c.services.first() else {
-                continue;
-            };
-            occurrences.push(Occurrence {
-                kind: PatternKind::Chain,
-                service: first,
-                parent: root.name,
-                target: join(&c.services, " → "),
-                signature: None,
-                trace_id: f.trace_id,
-                at: SpanRef::new(f.trace_id, root.span_id),
-                degree: c.amplification,
-                fanout: None,
-                cp_ns: c.cp_ns,
-            });
-        }
-    }
-    // The worst occurrence: the one that held its parent longest (a chain: most amplified).
-    let badness = |o: &Occurrence<'_>| o.fanout.map_or(o.degree, |x| x.union_ns as f64);
-    type Key = (PatternKind, Sym, Sym, String, Option<String>);
-    let mut groups: BTreeMap<Key, Vec<Occurrence<'_>>> = BTreeMap::new();
-    for o in occurrences {
-        groups
-            .entry((
-                o.kind,
-                o.service,
-                o.parent,
-                o.target.clone(),
-                o.signature.clone(),
-            ))
-            .or_default()
-            .push(o);
-    }
+/// Sums every group's occurrences into a row (fan-outs by kind, parent operation and what
+/// repeats; chains by their path), ranked within each kind, `top` rows of each.
+pub(super) fn patterns(lists: &Lists<'_>, top: usize) -> Vec<Pattern> {
+    let groups = &lists.index.patterns;
     // Loops whose names alone would read the same (`get` x4 for four statements) are told
     // apart by their signatures.
-    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, String), usize> = FxHashMap::default();
+    let mut same_name: FxHashMap<(PatternKind, Sym, Sym, &str), usize> = FxHashMap::default();
     for (kind, service, parent, target, _) in groups.keys() {
         *same_name
-            .entry((*kind, *service, *parent, target.clone()))
+            .entry((*kind, *service, *parent, target.as_str()))
             .or_default() += 1;
     }
     let mut rows: Vec<Pattern> = groups
-        .into_iter()
+        .iter()
         .filter_map(|((kind, service, parent, target, signature), occ)| {
-            let target = match &signature {
-                Some(sig) if same_name[&(kind, service, parent, target.clone())] > 1 => {
+            let target = match signature {
+                Some(sig) if same_name[&(*kind, *service, *parent, target.as_str())] > 1 => {
                     format!("{target} [{sig}]")
                 }
-                _ => target,
+                _ => target.clone(),
             };
-            let worst = occ
-                .iter()
-                .max_by(|a, b| badness(a).total_cmp(&badness(b)).then(b.at.cmp(&a.at)))?;
-            let fans = || occ.iter().filter_map(|o| o.fanout);
-            let degrees = || occ.iter().map(|o| o.degree);
+            // The worst occurrence: the one that held its parent longest (a chain: most
+            // amplified); among equals the first in report order.
+            let (worst_at, worst) = occ.iter().max_by(|(_, a), (_, b)| {
+                a.badness()
+                    .total_cmp(&b.badness())
+                    .then(b.at.cmp(&a.at))
+            })?;
+            let worst_fanout = (!worst_at.chain)
+                .then(|| lists.fanout(worst_at.trace_id, worst_at.index as usize))
+                .flatten();
+            let fans = || occ.values().filter_map(|o| o.fanout);
+            let degrees = || occ.values().map(|o| o.degree);
             Some(Pattern {
-                kind,
-                service,
-                parent,
+                kind: *kind,
+                service: *service,
+                parent: *parent,
                 target,
-                signature,
+                signature: signature.clone(),
                 occurrences: occ.len(),
-                traces: distinct(occ.iter().map(|o| o.trace_id)),
+                // Members are in trace order: a trace's occurrences are side by side.
+                traces: 1 + occ
+                    .keys()
+                    .zip(occ.keys().skip(1))
+                    .filter(|(a, b)| a.trace_id != b.trace_id)
+                    .count(),
                 min_degree: degrees().fold(f64::INFINITY, f64::min),
                 max_degree: degrees().fold(0.0, f64::max),
                 mean_degree: degrees().sum::<f64>() / occ.len() as f64,
                 max_concurrency: fans().map(|x| x.max_concurrency).max().unwrap_or(0),
-                shape: worst.fanout.map(|x| x.shape),
+                shape: worst_fanout.map(|x| x.shape),
                 time_held_ns: fans().fold(0u64, |t, x| t.saturating_add(x.union_ns)),
-                batching_saves_ns: fans()
-                    .fold(0u64, |t, x| t.saturating_add(x.savings_if_batched_ns)),
-                cp_ns: occ.iter().fold(0u64, |t, o| t.saturating_add(o.cp_ns)),
+                batching_saves_ns: fans().fold(0u64, |t, x| t.saturating_add(x.savings_ns)),
+                cp_ns: occ.values().fold(0u64, |t, o| t.saturating_add(o.cp_ns)),
                 cut_by_error: fans().filter(|x| x.truncated_by_error).count(),
-                worst_chain: worst.fanout.map(|x| x.chain.clone()).unwrap_or_default(),
-                tail_risk: worst.fanout.and_then(|x| x.tail_risk),
+                worst_chain: worst_fanout.map(|x| x.chain.clone()).unwrap_or_default(),
+                tail_risk: worst_fanout.and_then(|x| x.tail_risk),
                 worst: worst.at,
             })
         })
@@ -274,32 +178,49 @@ pub(super) fn patterns(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Ve
     rows
 }
 
-pub(super) fn chain_rows(all: &[&std::sync::Arc<TraceFindings>]) -> Vec<ChainRow> {
-    let mut rows: BTreeMap<Vec<Sym>, ChainRow> = BTreeMap::new();
-    for f in all {
-        for c in &f.chains {
-            let r = rows.entry(c.services.clone()).or_insert_with(|| ChainRow {
-                services: c.services.clone(),
-                traces: 0,
+pub(super) fn chain_rows(lists: &Lists<'_>) -> Vec<ChainRow> {
+    let mut v: Vec<ChainRow> = lists
+        .index
+        .chains
+        .iter()
+        .filter_map(|(services, occ)| {
+            let (first, _) = occ.first_key_value()?;
+            let mut r = ChainRow {
+                services: services.clone(),
+                traces: occ.len(),
                 max_amplification: 0.0,
                 max_invocations: 0,
                 cp_total_ns: 0,
-                example_trace: c.trace_id,
-            });
-            r.traces += 1;
-            if c.amplification > r.max_amplification {
-                r.max_amplification = c.amplification;
-                r.example_trace = c.trace_id;
+                example_trace: first.trace_id,
+            };
+            for (m, c) in occ {
+                if c.amplification > r.max_amplification {
+                    r.max_amplification = c.amplification;
+                    r.example_trace = m.trace_id;
+                }
+                r.max_invocations = r.max_invocations.max(c.invocations);
+                r.cp_total_ns = r.cp_total_ns.saturating_add(c.cp_ns);
             }
-            r.max_invocations = r.max_invocations.max(c.invocations);
-            r.cp_total_ns = r.cp_total_ns.saturating_add(c.cp_ns);
-        }
-    }
-    let mut v: Vec<ChainRow> = rows.into_values().collect();
+            Some(r)
+        })
+        .collect();
     v.sort_by(|a, b| {
         b.cp_total_ns
             .cmp(&a.cp_total_ns)
             .then(b.max_amplification.total_cmp(&a.max_amplification))
     });
     v
+}
+
+/// The lists' index and the findings it points into.
+#[derive(Debug, Clone, Copy)]
+pub struct Lists<'a> {
+    pub index: &'a ListIndex,
+    pub held: &'a FxHashMap<TraceId, std::sync::Arc<TraceFindings>>,
+}
+
+impl Lists<'_> {
+    fn fanout(&self, trace: TraceId, i: usize) -> Option<&FanOut> {
+        self.held.get(&trace).and_then(|f| f.fanouts.get(i))
+    }
 }
