@@ -9,9 +9,14 @@
 
 pub mod analyst;
 pub mod files;
+pub mod receivers;
 pub mod resident;
+pub mod source;
+
+pub use source::{Ended, Running, Source, start};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -103,6 +108,8 @@ pub struct Pipeline {
     join: JoinHandle<Stopped>,
     analyst: Analyst,
     input_end: InputEnd,
+    /// Set by `abandon`: the stop analyses nothing.
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Says the input is over while the pipeline goes on (a TUI replay: every file read, or the
@@ -209,11 +216,13 @@ impl Pipeline {
         let view = analyst.view.clone();
         let store = SpanStore::new(config.store).with_gauge(gauge);
         let input_end = InputEnd::default();
+        let abandoned = Arc::new(AtomicBool::new(false));
         let join = tokio::spawn(run(
             store,
             Input {
                 batches: rx,
                 end: Arc::clone(&input_end.0),
+                abandoned: Arc::clone(&abandoned),
             },
             snap_tx,
             analyst.inbox(),
@@ -231,6 +240,7 @@ impl Pipeline {
             join,
             analyst,
             input_end,
+            abandoned,
         }
     }
 
@@ -258,6 +268,12 @@ impl Pipeline {
             engine,
             analysis_skipped: skipped + left_open as u64,
         })
+    }
+
+    /// As `finish` with no time to analyse: what is open or queued is skipped (the user quit).
+    pub async fn abandon(self) -> anyhow::Result<Finished> {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.finish().await
     }
 }
 
@@ -293,10 +309,12 @@ async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
     store.record_peak();
 }
 
-/// What the ingest task reads: the batches, and the end of the input (`InputEnd`).
+/// What the ingest task reads: the batches, the end of the input (`InputEnd`), and whether
+/// the stop is to analyse nothing (`Pipeline::abandon`).
 struct Input {
     batches: mpsc::Receiver<Batch>,
     end: Arc<Notify>,
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
@@ -304,7 +322,11 @@ const MAX_BATCHES_PER_TURN: usize = 64;
 
 async fn run(
     mut store: SpanStore,
-    Input { mut batches, end }: Input,
+    Input {
+        mut batches,
+        end,
+        abandoned,
+    }: Input,
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
@@ -381,7 +403,11 @@ async fn run(
     }
     // End of input (files) or shutdown: whatever is still open is complete now, as far as
     // the budget goes.
-    let deadline = shutdown_budget.map(|b| Instant::now() + b);
+    let deadline = if abandoned.load(Ordering::Relaxed) {
+        Some(Instant::now())
+    } else {
+        shutdown_budget.map(|b| Instant::now() + b)
+    };
     let left_open = store.complete_all_until(deadline);
     snap_tx.send_replace(store.snapshot());
     inbox.send(store.take_completed(), store.take_evicted(), true);
