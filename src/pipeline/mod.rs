@@ -285,24 +285,32 @@ fn same_open(a: &[OpenTrace], b: &[OpenTrace]) -> bool {
             .all(|(x, y)| x.trace_id == y.trace_id && x.spans == y.spans && x.root == y.root)
 }
 
+/// How long `settle` waits for readers to let go of traces the worker no longer holds.
+const RELEASE_WAIT: Duration = Duration::from_millis(50);
+
 /// Batch mode, after each batch: hands what completed to the worker at once, then, while the
 /// count is over the budget and the worker still holds traces the store let go of, waits for
-/// it instead of taking the next batch (a reader that keeps them is waited for 50 ms at most).
+/// it (woken as it absorbs each hand-over) instead of taking the next batch. A reader that
+/// keeps them after the worker is done is waited for `RELEASE_WAIT` at most.
 async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
     inbox.send(store.take_completed(), store.take_evicted(), false);
-    let mut idle_waits = 0;
+    let mut idle_until = None;
     loop {
         store.enforce_memory();
         if !store.over_budget() {
             break;
         }
         if inbox.backlog_bytes() == 0 {
-            if store.unreleased_bytes() == 0 || idle_waits >= 50 {
+            if store.unreleased_bytes() == 0 {
                 break;
             }
-            idle_waits += 1;
+            let until = *idle_until.get_or_insert_with(|| Instant::now() + RELEASE_WAIT);
+            if Instant::now() >= until {
+                break;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Bounded: a reader's release is not signalled, and a worker that died never signals.
+        let _ = tokio::time::timeout(RELEASE_WAIT, inbox.progressed()).await;
     }
     // Evicted in the wait: the worker keeps their findings for the end.
     inbox.send(Vec::new(), store.take_evicted(), false);
