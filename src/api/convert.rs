@@ -592,8 +592,10 @@ pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
 }
 
 fn hotspots_from_pb(h: &pb::Hotspots) -> anyhow::Result<HotspotAgg> {
-    let mut hotspots = HotspotAgg::default();
-    hotspots.root_ns = h.root_ns;
+    let mut hotspots = HotspotAgg {
+        root_ns: h.root_ns,
+        ..HotspotAgg::default()
+    };
     for o in &h.operations {
         let per_trace = samples_from_pb(o.per_trace.as_ref())
             .with_context(|| format!("hotspot {}:{}", o.service, o.operation))?;
