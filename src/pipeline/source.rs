@@ -122,15 +122,18 @@ impl Running {
     }
 
     /// Resolves when the files are all read (or played) and returns what they came to; never
-    /// for receivers, which feed until stopped.
+    /// for receivers, which feed until stopped. Cancel-safe.
     pub async fn input_over(&mut self) -> &InputOutcome {
         match &mut self.feeding {
             Feeding::Receivers(_) => std::future::pending().await,
             Feeding::Files { task, outcome, .. } => {
-                if let Some(t) = task.take() {
+                // Awaited in place, not taken: a `select!` may drop this future and ask again.
+                if let Some(t) = task {
                     // The feed ends on its own; it panics only with the reader, whose files
                     // are then unaccounted for.
-                    *outcome = Some(t.await.unwrap_or_default());
+                    let done = t.await.unwrap_or_default();
+                    *task = None;
+                    *outcome = Some(done);
                 }
                 outcome.get_or_insert_with(InputOutcome::default)
             }
@@ -196,5 +199,54 @@ impl Running {
         let finished = self.pipeline.abandon().await?;
         std::thread::spawn(move || drop(finished));
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ingest::file::replay::Speed;
+
+    /// A `select!` that drops `input_over` while a timed replay plays (the headless summary
+    /// ticker) must not lose the files' outcome.
+    #[tokio::test]
+    async fn input_over_keeps_the_outcome_when_a_select_drops_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.jsonl");
+        let mut f = std::fs::File::create(&path).expect("create");
+        // Two spans ending 300 ms apart: played at 1x, the input lasts that long.
+        for (span, end) in [
+            ("b7ad6b7169203331", 2_000_000),
+            ("b7ad6b7169203332", 302_000_000),
+        ] {
+            writeln!(
+                f,
+                r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"a"}}}}]}},"scopeSpans":[{{"spans":[{{"traceId":"0af7651916cd43dd8448eb211c80319c","spanId":"{span}","name":"GET","startTimeUnixNano":"1000000","endTimeUnixNano":"{end}"}}]}}]}}]}}"#
+            )
+            .expect("write");
+        }
+        drop(f);
+        let source = Source::Files(FileSource {
+            paths: vec![path],
+            speed: Speed::Times(1.0),
+        });
+        let mut running = start(source, PipelineConfig::default())
+            .await
+            .expect("starts");
+        let mut dropped = 0;
+        loop {
+            tokio::select! {
+                _ = running.input_over() => break,
+                _ = tokio::time::sleep(Duration::from_millis(10)) => dropped += 1,
+            }
+        }
+        assert!(dropped > 0, "the select dropped input_over at least once");
+        assert_eq!(running.input_over().await.spans(), 2);
+        let ended = running.finish().await.expect("finishes");
+        assert_eq!(ended.input.expect("files").spans(), 2);
+        assert_eq!(ended.ingest.spans_accepted, 2);
     }
 }
