@@ -2,9 +2,10 @@
 //! real `App` driven by the same `handle_key` as production and drawn at 120x40 on
 //! `TestBackend`. Each sample is one key and the frame after it; the figures are p50 / p99 /
 //! max per kind of key: moving, sorting, switching tabs, typing a filter (it applies as
-//! typed; also a word nothing matches, and a `key=value`), the first key after a new view arrived (the row order
-//! is rebuilt and the selection re-found), the Trace view's keys (find as typed, n/N, the
-//! span pane, zoom, the service filter, statistics) and the Map's graph/table toggle.
+//! typed; also a word nothing matches, and a `key=value`), the first key after a new view
+//! arrived (the row order is rebuilt and the selection re-found), the Trace view's keys (find
+//! as typed, n/N, the span pane, zoom, the service filter, statistics) and the Map's
+//! graph/table toggle.
 //!
 //! ```sh
 //! cargo bench --bench ui_keys                  # 100,000 traces
