@@ -289,3 +289,62 @@ impl ListIndex {
             + mem::btree::<Vec<Sym>, BTreeMap<Member, ChainOccurrence>>(self.chains.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::analysis::engine::Engine;
+    use crate::analysis::findings::{Findings, FindingsOptions};
+    use crate::demo::shapes::{self, Shape};
+    use crate::model::Batch;
+    use crate::store::{SpanStore, StoreConfig};
+
+    fn traces(ids: impl Iterator<Item = u64>) -> Vec<std::sync::Arc<crate::store::Trace>> {
+        let mut store = SpanStore::new(StoreConfig {
+            inactivity_timeout: Duration::from_secs(3600),
+            max_memory: usize::MAX,
+            ..StoreConfig::default()
+        });
+        let spans = ids
+            .flat_map(|t| shapes::trace(Shape::Mixed, 20, t))
+            .collect();
+        store.ingest(Batch::new(spans), Instant::now());
+        store.complete_all();
+        store.take_completed()
+    }
+
+    /// The lists read only the index: taking traces back out leaves exactly the lists of an
+    /// engine that never saw them.
+    #[test]
+    fn taking_traces_back_leaves_the_lists_of_the_rest() {
+        let (mut all, mut odd) = (Engine::default(), Engine::default());
+        for t in traces(1..=60) {
+            all.add_trace(&t);
+        }
+        for t in traces((1..=60).step_by(2)) {
+            odd.add_trace(&t);
+        }
+        for t in traces((2..=60).step_by(2)) {
+            all.forget(t.trace_id);
+        }
+        let lists = |e: &Engine| {
+            let f = Findings::build(e, FindingsOptions::default());
+            serde_json::to_value((
+                f.n_plus_one,
+                f.mn_plus_one,
+                f.parallel_fanouts,
+                f.chains,
+                f.patterns,
+            ))
+            .expect("json")
+        };
+        let expected = lists(&odd);
+        assert!(
+            expected.to_string().len() > 1000,
+            "the shapes have fan-outs: {expected}"
+        );
+        assert_eq!(lists(&all), expected);
+        assert!(odd.lists().patterns.values().all(|g| !g.is_empty()));
+    }
+}

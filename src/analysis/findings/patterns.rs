@@ -119,9 +119,7 @@ pub(super) fn patterns(lists: &Lists<'_>, top: usize) -> Vec<Pattern> {
             // The worst occurrence: the one that held its parent longest (a chain: most
             // amplified); among equals the first in report order.
             let (worst_at, worst) = occ.iter().max_by(|(_, a), (_, b)| {
-                a.badness()
-                    .total_cmp(&b.badness())
-                    .then(b.at.cmp(&a.at))
+                a.badness().total_cmp(&b.badness()).then(b.at.cmp(&a.at))
             })?;
             let worst_fanout = (!worst_at.chain)
                 .then(|| lists.fanout(worst_at.trace_id, worst_at.index as usize))
