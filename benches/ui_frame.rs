@@ -1,23 +1,32 @@
 //! Frame render time of the TUI with a big store: 100,000 traces (about 2.4 million spans) from
-//! the demo shop, analysed by the engine, then every tab (and the Trace view's find, span pane
-//! and statistics, the Map's table) drawn 200 times at 120x40 on `TestBackend`: p50, p99, max.
+//! the demo shop and one trace of 100,000 spans, analysed by the engine, then every tab (and the
+//! Trace view's find, span pane and statistics, the Map's table, the huge trace's waterfall)
+//! drawn 200 times at 120x40 on `TestBackend`: p50, p99, max.
 //! Also times the once-a-second derivation of `ViewData`, which runs off the render path.
 //!
 //! ```sh
 //! cargo bench --bench ui_frame                 # 100,000 traces
-//! TRACES=20000 cargo bench --bench ui_frame
+//! TRACES=20000 HUGE=10000 cargo bench --bench ui_frame
 //! ```
+
+mod common;
 
 use std::time::{Duration, Instant};
 
+use common::ui::{Load, header, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::analysis::engine::Engine;
-use spantop::demo::{Shop, ShopConfig};
-use spantop::model::Batch;
-use spantop::store::{SpanStore, StoreConfig};
+use spantop::model::SpanRef;
 use spantop::ui::{App, Header, Source, Tab, ViewData};
+
+/// Spans of the one huge trace held beside the shop's (`HUGE` from the environment).
+fn huge_spans() -> usize {
+    std::env::var("HUGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// Frames drawn per screen; p99 is the 198th fastest of 200.
 const FRAMES: usize = 200;
@@ -54,66 +63,38 @@ fn press(app: &mut App, data: &ViewData, code: KeyCode) {
 }
 
 fn main() {
-    let traces: u64 = std::env::var("TRACES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let traces = traces_from_env();
     let started = Instant::now();
-    let mut shop = Shop::new(ShopConfig::default());
-    let mut store = SpanStore::new(StoreConfig {
-        max_memory: usize::MAX,
-        ..StoreConfig::default()
-    });
-    let t0 = 1_767_225_600_000_000_000u64;
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while shop.traces() < traces {
-        spans.clear();
-        for _ in 0..1000 {
-            // 200 requests per simulated second.
-            shop.request(t0 + i * 5_000_000, &mut spans);
-            i += 1;
-        }
-        store.ingest(Batch::new(std::mem::take(&mut spans)), Instant::now());
-    }
-    store.complete_all();
-    let snapshot = store.snapshot();
+    let mut load = Load::new();
+    load.grow(traces);
+    let huge = load.huge_trace(huge_spans());
+    let snapshot = load.snapshot();
     println!(
-        "generated {} traces, {} spans in {:.1?}",
+        "generated {} traces (one of {} spans), {} spans in {:.1?}",
         snapshot.traces.len(),
+        huge_spans(),
         snapshot.stats.spans_held,
         started.elapsed()
     );
 
     let started = Instant::now();
-    let mut engine = Engine::default();
-    for t in snapshot.traces.iter() {
-        engine.add_trace(t);
-    }
+    load.analyse(&snapshot);
     println!("analysed every trace in {:.1?}", started.elapsed());
 
     let started = Instant::now();
-    let data = ViewData::build(snapshot.clone(), &engine);
+    let data = ViewData::build(snapshot.clone(), &load.engine);
     println!(
         "ViewData::build (once a second, off the render path): {:.1?}",
         started.elapsed()
     );
     let started = Instant::now();
-    for t in snapshot.traces.iter() {
-        engine.add_trace(t); // already analysed: what the deriver pays per snapshot
-    }
+    load.analyse(&snapshot); // already analysed: what the deriver pays per snapshot
     println!(
         "re-offering every held trace to the engine: {:.1?}",
         started.elapsed()
     );
 
-    let header = Header {
-        spans_per_sec: 0.0,
-        store: snapshot.stats,
-        ingest: Default::default(),
-        replay_progress: None,
-        replay_problems: None,
-    };
+    let header = header(&data);
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
     let mut app = App::new(Source::Live);
     for (k, tab) in Tab::ALL.iter().enumerate() {
@@ -160,4 +141,18 @@ fn main() {
             frames("Map, table", &mut terminal, &mut app, &data, &header);
         }
     }
+    // The huge trace's waterfall, where frame time grows with the trace: opened at its root,
+    // then a find over its spans.
+    let root = data
+        .trace(huge)
+        .and_then(|t| t.roots().next().map(|s| s.span_id))
+        .expect("the huge trace is held");
+    app.open_trace(SpanRef::new(huge, root));
+    frames("Trace, huge", &mut terminal, &mut app, &data, &header);
+    press(&mut app, &data, KeyCode::Char('/'));
+    for c in "db.system".chars() {
+        press(&mut app, &data, KeyCode::Char(c));
+    }
+    press(&mut app, &data, KeyCode::Enter);
+    frames("Trace, huge, find", &mut terminal, &mut app, &data, &header);
 }

@@ -2,24 +2,24 @@
 //! real `App` driven by the same `handle_key` as production and drawn at 120x40 on
 //! `TestBackend`. Each sample is one key and the frame after it; the figures are p50 / p99 /
 //! max per kind of key: moving, sorting, switching tabs, typing a filter (it applies as
-//! typed; also a word nothing matches), the first key after a new view arrived (the row order
-//! is rebuilt and the selection re-found), the Trace view's keys (find as typed, n/N, the
-//! span pane, zoom, the service filter, statistics) and the Map's graph/table toggle.
+//! typed; also a word nothing matches, and a `key=value`), the first key after a new view
+//! arrived (the row order is rebuilt and the selection re-found), the Trace view's keys (find
+//! as typed, n/N, the span pane, zoom, the service filter, statistics) and the Map's
+//! graph/table toggle.
 //!
 //! ```sh
 //! cargo bench --bench ui_keys                  # 100,000 traces
 //! TRACES=20000 cargo bench --bench ui_keys
 //! ```
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::ui::{Load, header, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::analysis::engine::Engine;
-use spantop::demo::{Shop, ShopConfig};
-use spantop::model::Batch;
-use spantop::store::{SpanStore, StoreConfig};
 use spantop::ui::{App, Header, Source, ViewData};
 
 struct Bench {
@@ -50,30 +50,34 @@ impl Bench {
         self.key(kind, data, KeyCode::Char(c), KeyModifiers::NONE);
     }
 
+    /// `c` pressed `n` times, each key and its frame one sample.
+    fn press_n(&mut self, kind: &'static str, data: &ViewData, c: char, n: usize) {
+        for _ in 0..n {
+            self.press(kind, data, c);
+        }
+    }
+
+    /// Each character of `text` typed, each one sample.
+    fn type_str(&mut self, kind: &'static str, data: &ViewData, text: &str) {
+        for c in text.chars() {
+            self.press(kind, data, c);
+        }
+    }
+
     /// The Trace view's keys on the newest trace, and the Map's graph/table toggle.
     fn trace_view(&mut self, data: &ViewData) {
         let none = KeyModifiers::NONE;
         self.press("tab switch", data, '2');
         self.key("open a trace (Enter)", data, KeyCode::Enter, none);
         self.press("trace: / find as typed", data, '/');
-        for c in "db.system".chars() {
-            self.press("trace: / find as typed", data, c);
-        }
+        self.type_str("trace: / find as typed", data, "db.system");
         self.key("trace: / find as typed", data, KeyCode::Enter, none);
-        for _ in 0..10 {
-            self.press("trace: n / N", data, 'n');
-        }
-        for _ in 0..5 {
-            self.press("trace: n / N", data, 'N');
-        }
-        for _ in 0..10 {
-            self.press("trace: j/k, g", data, 'j');
-        }
+        self.press_n("trace: n / N", data, 'n', 10);
+        self.press_n("trace: n / N", data, 'N', 5);
+        self.press_n("trace: j/k, g", data, 'j', 10);
         self.press("trace: j/k, g", data, 'g');
         self.key("trace: Tab, pane j, z", data, KeyCode::Tab, none);
-        for _ in 0..10 {
-            self.press("trace: Tab, pane j, z", data, 'j');
-        }
+        self.press_n("trace: Tab, pane j, z", data, 'j', 10);
         self.press("trace: Tab, pane j, z", data, 'z');
         self.press("trace: Tab, pane j, z", data, 'z');
         self.key("trace: Tab, pane j, z", data, KeyCode::Tab, none);
@@ -138,39 +142,14 @@ fn print_row(kind: &str, d: &[Duration]) {
 }
 
 fn main() {
-    let traces: u64 = std::env::var("TRACES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let traces = traces_from_env();
     let started = Instant::now();
-    let mut shop = Shop::new(ShopConfig::default());
-    let mut store = SpanStore::new(StoreConfig {
-        max_memory: usize::MAX,
-        ..StoreConfig::default()
-    });
-    let t0 = 1_767_225_600_000_000_000u64;
-    let mut spans = Vec::new();
-    let mut i = 0;
-    let mut engine = Engine::default();
+    let mut load = Load::new();
     // Two views: the second holds 1,000 newer traces, as a publish a second later would.
-    let mut views = Vec::new();
-    for target in [traces, traces + 1000] {
-        while shop.traces() < target {
-            spans.clear();
-            for _ in 0..1000 {
-                shop.request(t0 + i * 5_000_000, &mut spans);
-                i += 1;
-            }
-            store.ingest(Batch::new(std::mem::take(&mut spans)), Instant::now());
-        }
-        store.complete_all();
-        let snapshot = store.snapshot();
-        for t in snapshot.traces.iter() {
-            engine.add_trace(t);
-        }
-        views.push(ViewData::build(snapshot, &engine));
-    }
-    let (data, newer) = (&views[0], &views[1]);
+    load.grow(traces);
+    let data = &load.view();
+    load.grow(traces + 1000);
+    let newer = &load.view();
     // The loop indexes each arriving view's new traces (their names, for the filter) before
     // any key reads it; here as the views are first used, outside the timed keys.
     spantop::ui::views::traces::index_names(data);
@@ -184,13 +163,7 @@ fn main() {
     let mut b = Bench {
         app: App::new(Source::Live),
         terminal: Terminal::new(TestBackend::new(120, 40)).expect("test backend"),
-        header: Header {
-            spans_per_sec: 0.0,
-            store: data.snapshot.stats,
-            ingest: Default::default(),
-            replay_progress: None,
-            replay_problems: None,
-        },
+        header: header(data),
         samples: Vec::new(),
     };
     for _ in 0..3 {
@@ -198,20 +171,12 @@ fn main() {
         for c in ['1', '2', '4', '5', '6', '7', '2'] {
             b.press("tab switch", data, c);
         }
-        for _ in 0..100 {
-            b.press("j/k on Traces", data, 'j');
-        }
-        for _ in 0..50 {
-            b.press("j/k on Traces", data, 'k');
-        }
-        for _ in 0..7 {
-            b.press("sort (s) on Traces", data, 's');
-        }
+        b.press_n("j/k on Traces", data, 'j', 100);
+        b.press_n("j/k on Traces", data, 'k', 50);
+        b.press_n("sort (s) on Traces", data, 's', 7);
         b.press("sort (s) on Traces", data, 'S');
         b.press("filter: / and typing", data, '/');
-        for c in "error".chars() {
-            b.press("filter: / and typing", data, c);
-        }
+        b.type_str("filter: / and typing", data, "error");
         b.key(
             "filter: / and typing",
             data,
@@ -219,9 +184,7 @@ fn main() {
             KeyModifiers::NONE,
         );
         b.press("filter: / and typing", data, '/');
-        for c in " service=checkout-fn".chars() {
-            b.press("filter: / and typing", data, c);
-        }
+        b.type_str("filter: / and typing", data, " service=checkout-fn");
         b.key(
             "filter: Ctrl-U, Esc",
             data,
@@ -257,12 +220,8 @@ fn main() {
         b.press("i (in progress) toggle", data, 'i');
         // A word no name holds: every held trace's spans are looked through per key.
         b.press("filter: typing, no match", data, '/');
-        for c in "qqqq".chars() {
-            b.press("filter: typing, no match", data, c);
-        }
-        for c in " http.route=/none".chars() {
-            b.press("filter: typing, no match", data, c);
-        }
+        b.type_str("filter: typing, no match", data, "qqqq");
+        b.type_str("filter: typing, no match", data, " http.route=/none");
         b.key(
             "filter: typing, no match",
             data,
@@ -271,6 +230,21 @@ fn main() {
         );
         b.key(
             "filter: typing, no match",
+            data,
+            KeyCode::Enter,
+            KeyModifiers::NONE,
+        );
+        // key=value on a key most spans carry: each key after the `=` tests a value.
+        b.press("filter: key=value typing", data, '/');
+        b.type_str("filter: key=value typing", data, "http.route=/orders");
+        b.key(
+            "filter: key=value typing",
+            data,
+            KeyCode::Char('u'),
+            KeyModifiers::CONTROL,
+        );
+        b.key(
+            "filter: key=value typing",
             data,
             KeyCode::Enter,
             KeyModifiers::NONE,

@@ -63,7 +63,7 @@ fn request_from(service: &str, trace: u8, id: u64) -> ExportTraceServiceRequest 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bearer_token_is_required_on_both_transports() {
     let mut config = quick(ServerConfig::ephemeral());
-    config.auth_token = Some(TOKEN.parse().expect("token"));
+    config.receivers.auth_token = Some(TOKEN.parse().expect("token"));
     let mut server = Server::start(config).await.expect("starts");
     let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await
@@ -159,7 +159,7 @@ fn the_token_is_never_logged() {
 
 fn tls_server_config(pki: &Pki, mutual: bool) -> ServerConfig {
     let mut config = quick(ServerConfig::ephemeral());
-    config.tls = Some(pki.server_tls(mutual));
+    config.receivers.tls = Some(pki.server_tls(mutual));
     config
 }
 
@@ -191,7 +191,7 @@ async fn real_exporters_send_over_tls_with_the_token() {
     let dir = tempfile::tempdir().expect("temp dir");
     let pki = Pki::generate(dir.path());
     let mut config = tls_server_config(&pki, false);
-    config.auth_token = Some(TOKEN.parse().expect("token"));
+    config.receivers.auth_token = Some(TOKEN.parse().expect("token"));
     let mut server = Server::start(config).await.expect("starts");
     let (grpc, http, ca) = (server.grpc_addr, server.http_addr, ca_pem(&pki));
     tokio::task::spawn_blocking(move || {

@@ -17,10 +17,10 @@ const TOKEN: &str = "cors-test-token-0123456789";
 async fn start(cors: Option<&str>, auth: bool) -> Server {
     let mut config = ServerConfig::ephemeral();
     if let Some(origins) = cors {
-        config.cors = origins.parse::<CorsOrigins>().expect("valid origins");
+        config.receivers.cors = origins.parse::<CorsOrigins>().expect("valid origins");
     }
     if auth {
-        config.auth_token = Some(TOKEN.parse::<AuthToken>().expect("valid token"));
+        config.receivers.auth_token = Some(TOKEN.parse::<AuthToken>().expect("valid token"));
     }
     Server::start(config).await.expect("server starts")
 }

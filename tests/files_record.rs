@@ -13,6 +13,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use spantop::export::record::RecordConfig;
 use spantop::ingest::file::{Format, Framing, read_path};
+use spantop::pipeline::receivers::ReceiverConfig;
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig, Trace};
 
@@ -70,7 +71,10 @@ async fn a_recording_replays_to_the_same_traces() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("recorded.jsonl");
     let server = Server::start(ServerConfig {
-        record: Some(RecordConfig::new(&path)),
+        receivers: ReceiverConfig {
+            record: Some(RecordConfig::new(&path)),
+            ..ReceiverConfig::ephemeral()
+        },
         ..ServerConfig::ephemeral()
     })
     .await

@@ -114,7 +114,7 @@ async fn raw_grpc_to(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn span_limits_truncate_and_drop_on_both_transports_and_say_so() {
     let mut config = ServerConfig::ephemeral();
-    config.span_limits = SpanLimits {
+    config.receivers.span_limits = SpanLimits {
         max_attribute_value_bytes: 8,
         max_attributes: 2,
         max_events: 1,
@@ -197,7 +197,7 @@ async fn span_limits_truncate_and_drop_on_both_transports_and_say_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bombs_and_broken_grpc_are_refused_counted_and_the_next_request_served() {
     let mut config = ServerConfig::ephemeral();
-    config.body_limits = BodyLimits::both(64 * 1024);
+    config.receivers.body_limits = BodyLimits::both(64 * 1024);
     let mut server = start(config).await;
     let big = request((1..=3000).map(|i| span(1, i)).collect()).encode_to_vec();
     assert!(big.len() > 64 * 1024);
@@ -251,7 +251,7 @@ async fn oversized_bombs_and_broken_grpc_are_refused_counted_and_the_next_reques
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_limit_are_closed_and_counted_and_freed_places_are_reused() {
     let mut config = ServerConfig::ephemeral();
-    config.max_connections = 2;
+    config.receivers.max_connections = 2;
     let mut server = start(config).await;
     let idle: Vec<tokio::net::TcpStream> = futures_connect(server.grpc_addr, 2).await;
     // Give the accept loop time to take both before the third arrives.
@@ -364,7 +364,7 @@ async fn post_to(server: &Server, path: &str, body: Vec<u8>, encoding: Option<&s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_logs_and_metrics_are_refused_resource_exhausted_and_counted_like_traces() {
     let mut config = ServerConfig::ephemeral();
-    config.body_limits = BodyLimits::both(64 * 1024);
+    config.receivers.body_limits = BodyLimits::both(64 * 1024);
     let server = start(config).await;
     let endpoint = format!("http://{}", server.grpc_addr);
     let big_logs = logs_request(200, &"x".repeat(1024));

@@ -14,8 +14,8 @@ use ratatui::backend::TestBackend;
 use serde_json::Value;
 use spantop::analysis::engine::AnalysisConfig;
 use spantop::ingest::file::replay::Speed;
-use spantop::pipeline::files::{FileSource, feed};
-use spantop::pipeline::{Pipeline, PipelineConfig};
+use spantop::pipeline::files::FileSource;
+use spantop::pipeline::{self, PipelineConfig};
 use spantop::store::StoreConfig;
 use spantop::ui::{App, Header, Source, ViewData};
 
@@ -50,7 +50,11 @@ fn report_json(path: &Path) -> Value {
 fn tui_view(path: &Path) -> Arc<ViewData> {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
-        let pipeline = Pipeline::spawn(PipelineConfig {
+        let source = pipeline::Source::Files(FileSource {
+            paths: vec![path.to_owned()],
+            speed: Speed::Max,
+        });
+        let config = PipelineConfig {
             store: StoreConfig {
                 inactivity_timeout: Duration::from_secs(1),
                 ..StoreConfig::default()
@@ -58,20 +62,18 @@ fn tui_view(path: &Path) -> Arc<ViewData> {
             findings_interval: Duration::from_millis(100),
             analysis: AnalysisConfig::default(),
             ..PipelineConfig::default()
-        });
-        let source = FileSource {
-            paths: vec![path.to_owned()],
-            speed: Speed::Max,
         };
-        let input = feed(source, pipeline.tx.clone(), Arc::default()).await;
+        let mut running = pipeline::start(source, config).await.expect("starts");
+        let input = running.input_over().await;
         assert!(input.is_clean(), "{path:?} reads whole");
-        let mut view = pipeline.view.clone();
+        let spans = input.spans();
+        let mut view = running.view.clone();
         let view = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 {
                     let v = view.borrow_and_update();
                     let s = v.snapshot.stats;
-                    if s.spans_received == input.spans()
+                    if s.spans_received == spans
                         && s.open_traces == 0
                         && v.analysed_traces as u64 == s.traces_completed
                     {
@@ -83,7 +85,7 @@ fn tui_view(path: &Path) -> Arc<ViewData> {
         })
         .await
         .expect("every trace is analysed and shown");
-        pipeline.finish().await.expect("clean stop");
+        running.finish().await.expect("clean stop");
         view
     })
 }

@@ -77,7 +77,7 @@ const T1: [u8; 16] = [1; 16];
 
 async fn start(max_message_bytes: usize) -> Server {
     let mut config = ServerConfig::ephemeral();
-    config.body_limits = BodyLimits::both(max_message_bytes);
+    config.receivers.body_limits = BodyLimits::both(max_message_bytes);
     config.pipeline.store.inactivity_timeout = Duration::from_millis(200);
     config.pipeline.tick_interval = Duration::from_millis(50);
     Server::start(config).await.expect("server starts")
@@ -660,7 +660,7 @@ async fn record_writes_every_accepted_batch_as_otlp_json_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("rec.jsonl");
     let mut config = ServerConfig::ephemeral();
-    config.record = Some(spantop::export::record::RecordConfig::new(&path));
+    config.receivers.record = Some(spantop::export::record::RecordConfig::new(&path));
     let server = Server::start(config).await.expect("starts");
     let mut client = TraceServiceClient::connect(format!("http://{}", server.grpc_addr))
         .await

@@ -30,10 +30,10 @@ async fn overload_is_throttled_counted_and_loses_no_acknowledged_span() {
     let mut config = ServerConfig::ephemeral();
     // A small queue and a short wait: the senders below are many times what gets through.
     config.pipeline.channel_capacity = 4;
-    config.send_timeout = Duration::from_millis(20);
+    config.receivers.send_timeout = Duration::from_millis(20);
     config.pipeline.store.max_memory = 64 << 20;
     config.pipeline.store.inactivity_timeout = Duration::from_millis(500);
-    config.record = Some(RecordConfig::new(&path));
+    config.receivers.record = Some(RecordConfig::new(&path));
     let mut server = Server::start(config).await.expect("starts");
     let endpoint = format!("http://{}", server.grpc_addr);
 

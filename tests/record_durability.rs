@@ -18,6 +18,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use prost::Message;
 use spantop::export::record::{Opened, RecordConfig};
 use spantop::ingest::file::{FileSummary, read_path};
+use spantop::pipeline::receivers::ReceiverConfig;
 use spantop::server::{Server, ServerConfig};
 use spantop::store::{SpanStore, StoreConfig};
 
@@ -36,7 +37,10 @@ fn recorded(path: &Path) -> (HashSet<u64>, FileSummary) {
 
 fn record_config(path: &Path) -> ServerConfig {
     ServerConfig {
-        record: Some(RecordConfig::new(path)),
+        receivers: ReceiverConfig {
+            record: Some(RecordConfig::new(path)),
+            ..ReceiverConfig::ephemeral()
+        },
         ..ServerConfig::ephemeral()
     }
 }
@@ -106,7 +110,7 @@ async fn a_restart_with_the_same_file_keeps_both_runs() {
     // --record-truncate starts over and says how much it threw away.
     let size = std::fs::metadata(&path).expect("exists").len();
     let mut config = record_config(&path);
-    if let Some(rc) = config.record.as_mut() {
+    if let Some(rc) = config.receivers.record.as_mut() {
         rc.truncate = true;
         rc.fsync = true;
     }

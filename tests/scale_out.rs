@@ -269,6 +269,56 @@ async fn merged_view_of_three_instances_equals_one_instance_fed_everything() {
     assert_eq!(background(m), background(&w));
     assert_eq!(m.n_plus_one.count, w.n_plus_one.count);
     assert_eq!(m.errors.traces_with_errors, w.errors.traces_with_errors);
+    // Hotspots per endpoint: traces, critical-path and self totals, counts and shares exact;
+    // the per-trace percentiles within the sketches' bound.
+    let exact = |f: &spantop::analysis::findings::Findings| {
+        f.hotspots
+            .by_endpoint
+            .iter()
+            .map(|e| {
+                let ops = e
+                    .operations
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.service,
+                            h.operation,
+                            h.cp_total_ns,
+                            h.cp_share.to_bits(),
+                            h.occurrence,
+                            h.self_total_ns,
+                            h.count,
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                (e.service, e.operation, e.traces, ops)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        w.hotspots.by_endpoint.len() > 1,
+        "the shop has several endpoints: {:?}",
+        w.hotspots.by_endpoint.len()
+    );
+    assert_eq!(exact(m), exact(&w));
+    for (a, b) in m.hotspots.by_endpoint.iter().zip(&w.hotspots.by_endpoint) {
+        for (x, y) in a.operations.iter().zip(&b.operations) {
+            let name = format!(
+                "{}:{} {}:{}",
+                a.service, a.operation, x.service, x.operation
+            );
+            near(
+                &format!("{name} cp p50"),
+                x.cp_p50_ns as f64,
+                y.cp_p50_ns as f64,
+            );
+            near(
+                &format!("{name} cp p95"),
+                x.cp_p95_ns as f64,
+                y.cp_p95_ns as f64,
+            );
+        }
+    }
 
     // A trace from a finding comes from the instance that holds it.
     let first = traces[0][0].trace_id;

@@ -55,15 +55,15 @@ async fn closed_within(mut sock: TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
     let mut config = ServerConfig::ephemeral();
-    config.deadlines = Deadlines {
+    config.receivers.deadlines = Deadlines {
         header_read: Duration::from_secs(1),
         request_read: Duration::from_secs(1),
         keepalive_time: Duration::from_secs(1),
         keepalive_timeout: Duration::from_secs(1),
     };
     // Two decode slots, both taken by slow bodies below.
-    config.max_inflight_requests = 2;
-    config.auth_token = Some("t0ken".parse().expect("token"));
+    config.receivers.max_inflight_requests = 2;
+    config.receivers.auth_token = Some("t0ken".parse().expect("token"));
     config.pipeline.store.inactivity_timeout = Duration::from_millis(200);
     let server = Server::start(config).await.expect("starts");
     let addr = server.http_addr;
@@ -153,7 +153,7 @@ async fn idle_and_slow_clients_do_not_starve_a_good_exporter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_200_json_without_the_token_and_export_still_needs_it() {
     let mut config = ServerConfig::ephemeral();
-    config.auth_token = Some("t0ken".parse().expect("token"));
+    config.receivers.auth_token = Some("t0ken".parse().expect("token"));
     let server = Server::start(config).await.expect("starts");
     let client = reqwest::Client::new();
     for path in ["/health", "/"] {
@@ -274,7 +274,7 @@ fn unescaped(message: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grpc_body_past_its_deadline_answers_deadline_exceeded_and_is_counted_apart() {
     let mut config = ServerConfig::ephemeral();
-    config.deadlines = quick_deadlines();
+    config.receivers.deadlines = quick_deadlines();
     let server = Server::start(config).await.expect("starts");
     let mut send = h2_connection(server.grpc_addr).await;
     // Traces (spantop's own codec) and logs (a generated service behind the same guard): a
@@ -354,7 +354,7 @@ async fn undecodable_grpc_logs_and_metrics_answer_invalid_argument() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_connection_that_does_not_answer_pings_is_closed() {
     let mut config = ServerConfig::ephemeral();
-    config.deadlines = quick_deadlines();
+    config.receivers.deadlines = quick_deadlines();
     let server = Server::start(config).await.expect("starts");
     // Dead: the preface and an empty SETTINGS frame, then silence (no SETTINGS or PING ack).
     let mut dead = TcpStream::connect(server.grpc_addr)

@@ -1,4 +1,9 @@
 //! The input the benchmarks share: OTLP requests of realistic spans.
+//!
+//! Each bench uses part of this module; the rest would be dead code to it.
+#![allow(dead_code)]
+
+pub mod ui;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 
 use crate::analysis::aggregate::callgraph::{EdgeAgg, ServiceMap};
-use crate::analysis::aggregate::hotspots::{BackgroundAgg, CpAgg, HotspotAgg, OpTimes, PathAgg};
+use crate::analysis::aggregate::hotspots::{
+    BackgroundAgg, CpAgg, EndpointAgg, HotspotAgg, OpTimes, PathAgg,
+};
 use crate::analysis::aggregate::red::{Red, RedAgg};
 use crate::analysis::aggregate::stats::{Buckets, Repr, Samples, Sketch};
 use crate::analysis::engine::Aggregates;
@@ -64,6 +66,16 @@ pub fn snapshot(view: &ViewData) -> pb::Snapshot {
             .map(|((caller, callee, kind), e)| edge_to_pb(*caller, *callee, *kind, e))
             .collect(),
         hotspots: Some(hotspots_to_pb(&agg.hotspots)),
+        endpoints: agg
+            .endpoints
+            .iter()
+            .map(|((s, o), e)| pb::EndpointHotspots {
+                service: s.to_string(),
+                operation: o.to_string(),
+                traces: e.traces as u64,
+                hotspots: Some(hotspots_to_pb(&e.hotspots)),
+            })
+            .collect(),
         cold_starts: Some(pb::ColdStarts {
             invocations: f.cold_starts.invocations as u64,
             unknown: f.cold_starts.unknown as u64,
@@ -546,49 +558,24 @@ pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
         };
         service_map.edges.insert(key, agg);
     }
-    let mut hotspots = HotspotAgg::default();
-    if let Some(h) = &s.hotspots {
-        hotspots.root_ns = h.root_ns;
-        for o in &h.operations {
-            let per_trace = samples_from_pb(o.per_trace.as_ref())
-                .with_context(|| format!("hotspot {}:{}", o.service, o.operation))?;
-            hotspots.ops.insert(
-                (Sym::new(&o.service), Sym::new(&o.operation)),
-                CpAgg {
-                    total: o.total_ns,
-                    per_trace,
-                },
-            );
-        }
-        for t in &h.times {
-            hotspots.times.insert(
-                (Sym::new(&t.service), Sym::new(&t.operation)),
-                OpTimes {
-                    count: t.count,
-                    total_ns: t.total_ns,
-                    self_ns: t.self_ns,
-                },
-            );
-        }
-        for b in &h.background {
-            let kind = background_kind_from_pb(b.kind)?;
-            hotspots.background.insert(
-                ((Sym::new(&b.service), Sym::new(&b.operation)), kind),
-                BackgroundAgg {
-                    spans: b.spans,
-                    total_ns: b.total_ns,
-                    longest_ns: b.longest_ns,
-                },
-            );
-        }
-        for p in &h.call_paths {
-            hotspots.paths.insert(
-                Sym::new(&p.call_path),
-                PathAgg {
-                    total: p.total_ns,
-                    traces: usize_of(p.traces),
-                },
-            );
+    let hotspots = match &s.hotspots {
+        Some(h) => hotspots_from_pb(h)?,
+        None => HotspotAgg::default(),
+    };
+    let mut endpoints = BTreeMap::new();
+    for e in &s.endpoints {
+        let ctx = || format!("endpoint {}:{}", e.service, e.operation);
+        let hotspots = match &e.hotspots {
+            Some(h) => hotspots_from_pb(h).with_context(ctx)?,
+            None => HotspotAgg::default(),
+        };
+        let key = (Sym::new(&e.service), Sym::new(&e.operation));
+        let agg = EndpointAgg {
+            traces: usize_of(e.traces),
+            hotspots,
+        };
+        if endpoints.insert(key, agg).is_some() {
+            bail!("{} twice", ctx());
         }
     }
     Ok(Aggregates {
@@ -597,12 +584,60 @@ pub fn aggregates_from_pb(s: &pb::Snapshot) -> anyhow::Result<Aggregates> {
         min_start_ns: c.min_start_ns,
         max_end_ns: c.max_end_ns,
         hotspots,
-        // Not on the wire yet: a merged view lists no per-endpoint tables, as before.
-        endpoints: BTreeMap::new(),
+        endpoints,
         red,
         service_map,
         durations: samples_from_pb(s.durations.as_ref()).context("trace durations")?,
     })
+}
+
+fn hotspots_from_pb(h: &pb::Hotspots) -> anyhow::Result<HotspotAgg> {
+    let mut hotspots = HotspotAgg {
+        root_ns: h.root_ns,
+        ..HotspotAgg::default()
+    };
+    for o in &h.operations {
+        let per_trace = samples_from_pb(o.per_trace.as_ref())
+            .with_context(|| format!("hotspot {}:{}", o.service, o.operation))?;
+        hotspots.ops.insert(
+            (Sym::new(&o.service), Sym::new(&o.operation)),
+            CpAgg {
+                total: o.total_ns,
+                per_trace,
+            },
+        );
+    }
+    for t in &h.times {
+        hotspots.times.insert(
+            (Sym::new(&t.service), Sym::new(&t.operation)),
+            OpTimes {
+                count: t.count,
+                total_ns: t.total_ns,
+                self_ns: t.self_ns,
+            },
+        );
+    }
+    for b in &h.background {
+        let kind = background_kind_from_pb(b.kind)?;
+        hotspots.background.insert(
+            ((Sym::new(&b.service), Sym::new(&b.operation)), kind),
+            BackgroundAgg {
+                spans: b.spans,
+                total_ns: b.total_ns,
+                longest_ns: b.longest_ns,
+            },
+        );
+    }
+    for p in &h.call_paths {
+        hotspots.paths.insert(
+            Sym::new(&p.call_path),
+            PathAgg {
+                total: p.total_ns,
+                traces: usize_of(p.traces),
+            },
+        );
+    }
+    Ok(hotspots)
 }
 
 fn red_from_pb(r: &pb::RedRow) -> anyhow::Result<RedAgg> {

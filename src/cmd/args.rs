@@ -13,6 +13,7 @@ use crate::ingest::access::{AuthToken, TlsFiles};
 use crate::ingest::cors::{self, CorsOrigins};
 use crate::ingest::deadlines::Deadlines;
 use crate::ingest::limits::{self, SpanLimits};
+use crate::pipeline::receivers::ReceiverConfig;
 use crate::server::ServerConfig;
 use crate::store::StoreConfig;
 
@@ -229,7 +230,7 @@ pub struct CorsArgs {
 
 impl ReceiverArgs {
     pub fn server_config(&self) -> ServerConfig {
-        let mut c = ServerConfig {
+        let receivers = ReceiverConfig {
             grpc_addr: self.grpc,
             http_addr: self.http,
             body_limits: BodyLimits {
@@ -264,7 +265,11 @@ impl ReceiverArgs {
                 fsync: self.record_fsync,
             }),
             cors: self.cors.cors_allowed_origins.clone(),
-            ..ServerConfig::default()
+            ..ReceiverConfig::default()
+        };
+        let mut c = ServerConfig {
+            receivers,
+            pipeline: Default::default(),
         };
         c.pipeline.store.max_memory = self.max_memory;
         c.pipeline.store.inactivity_timeout = self.trace_timeout;

@@ -12,8 +12,9 @@ use super::shutdown_signal;
 use crate::api::attach::{Attached, ClientOptions};
 use crate::api::live::AttachedView;
 use crate::demo::{Rate, SimulateConfig, simulate};
-use crate::server::{Server, ServerConfig};
-use crate::ui::{self, Feed, Source};
+use crate::pipeline::{self, Running, Source};
+use crate::server::ServerConfig;
+use crate::ui::{self, Feed};
 
 #[derive(Args, Debug)]
 pub struct LiveArgs {
@@ -41,13 +42,13 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     if !args.attach.attach.is_empty() {
         return live_attached(args).await;
     }
-    let server = Server::start(args.receiver.server_config()).await?;
+    let running = receive(args.receiver.server_config()).await?;
+    let feed = live_feed(&running);
     // Before the TUI takes the screen: it is there again after quitting.
-    eprintln!("spantop live: {}", server.listening());
-    let feed = live_feed(&server);
-    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
-    server
-        .stop()
+    eprintln!("spantop live: {}", listening(&running)?);
+    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
+    running
+        .finish()
         .await
         .context("stopping the receivers failed")?;
     result.map(|()| ExitCode::SUCCESS)
@@ -78,20 +79,37 @@ async fn live_attached(args: LiveArgs) -> anyhow::Result<ExitCode> {
         listening: None,
         fetch: Some(merged.fetch.clone()),
     };
-    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
+    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
     merged.stop();
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// A pipeline fed by receivers.
+async fn receive(config: ServerConfig) -> anyhow::Result<Running> {
+    pipeline::start(
+        Source::Receivers(Box::new(config.receivers)),
+        config.pipeline,
+    )
+    .await
+}
+
+fn listening(running: &Running) -> anyhow::Result<crate::ingest::listen::Listening> {
+    running
+        .receivers()
+        .map(|r| r.listening())
+        .context("no receivers")
+}
+
 /// What the TUI watches of a running receiver: its published view, store stats, counters and
 /// listen addresses.
-fn live_feed(server: &Server) -> Feed {
+fn live_feed(running: &Running) -> Feed {
+    let receivers = running.receivers();
     Feed {
-        view: server.view.clone(),
-        snapshots: server.snapshots.clone(),
-        counters: Some(server.counters.clone()),
+        view: running.view.clone(),
+        snapshots: running.snapshots.clone(),
+        counters: receivers.map(|r| r.counters.clone()),
         progress: None,
-        listening: Some(server.listening()),
+        listening: receivers.map(|r| r.listening()),
         fetch: None,
     }
 }
@@ -102,25 +120,26 @@ const DEMO_TRACE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = ServerConfig::ephemeral();
     config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
-    config.cors = args.cors.cors_allowed_origins;
+    config.receivers.cors = args.cors.cors_allowed_origins;
     config.pipeline.analysis = args.analysis.bounded();
-    let server = Server::start(config).await?;
-    eprintln!("spantop demo: {}", server.listening());
+    let running = receive(config).await?;
+    let listening = listening(&running)?;
+    eprintln!("spantop demo: {listening}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sim = SimulateConfig {
         rate: args.rate,
         seed: args.seed,
-        ..SimulateConfig::new(format!("http://{}", server.grpc_addr))
+        ..SimulateConfig::new(format!("http://{}", listening.grpc))
     };
     let simulator = tokio::spawn(simulate(sim, async {
         let _ = stop_rx.await;
     }));
-    let feed = live_feed(&server);
-    let result = ui::run(feed, Source::Live, shutdown_signal()).await;
+    let feed = live_feed(&running);
+    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
     let _ = stop_tx.send(());
     let sent = simulator.await.context("the simulator panicked")?;
-    server
-        .stop()
+    running
+        .finish()
         .await
         .context("stopping the receivers failed")?;
     result?;

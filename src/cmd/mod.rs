@@ -1,4 +1,4 @@
-//! The commands: clap arguments and the wiring of sources -> pipeline -> views, one file per
+//! The commands: clap arguments, a `pipeline::Source` and what to show of it, one file per
 //! command. Kept thin; the work is in the library modules. Only this module names clap.
 
 pub mod args;

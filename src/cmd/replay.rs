@@ -5,21 +5,18 @@
 //! Exit status: 0 when every file was read whole, 2 when something was skipped (bad lines,
 //! spans or messages; each summary says what), 1 when a file could not be read at all.
 
-use std::fs::File;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use anyhow::Context;
 
 use super::args::ReplayArgs;
 use super::shutdown_signal;
-use crate::ingest::file::replay::{FeedProgress, Speed};
-use crate::pipeline::files::{FileSource, InputOutcome, feed};
-use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::ingest::file::replay::Speed;
+use crate::pipeline::files::{FileSource, InputOutcome};
+use crate::pipeline::{self, PipelineConfig, Source};
+use crate::report::SKIPPED_EXIT;
 use crate::server::summary_line;
 use crate::store::StoreConfig;
-use crate::ui::{self, Feed, Source};
+use crate::ui::{self, Feed};
 
 /// In the TUI at `--speed max`, a trace is complete this long after its last batch was
 /// played, so traces show while the files load (what is open when they are read completes
@@ -40,10 +37,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.headless {
         return headless(args).await;
     }
+    let files = source(&args);
     // A file that cannot even be opened ends the command before the TUI takes the screen.
-    for path in &args.files {
-        File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    }
+    files.check_readable()?;
     let store = StoreConfig {
         inactivity_timeout: match args.speed {
             Speed::Max => REPLAY_TRACE_TIMEOUT,
@@ -51,41 +47,28 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         },
         ..args.hold.store()
     };
-    let pipeline = Pipeline::spawn(PipelineConfig {
-        store,
-        analysis: args.analysis.bounded(),
-        ..PipelineConfig::default()
-    });
-    let progress = Arc::new(FeedProgress::default());
     // Once every file is read (or, timed, the last span played) the open traces are complete:
     // nothing waits out the trace timeout after the input is over.
-    let (files, tx, reading, input_end) = (
-        source(&args),
-        pipeline.tx.clone(),
-        Arc::clone(&progress),
-        pipeline.input_end(),
-    );
-    let feeder = tokio::spawn(async move {
-        let outcome = feed(files, tx, reading).await;
-        input_end.signal();
-        outcome
-    });
-    let feed_view = Feed {
-        view: pipeline.view.clone(),
-        snapshots: pipeline.snapshots.clone(),
+    let running = pipeline::start(
+        Source::Files(files),
+        PipelineConfig {
+            store,
+            analysis: args.analysis.bounded(),
+            ..PipelineConfig::default()
+        },
+    )
+    .await?;
+    let feed = Feed {
+        view: running.view.clone(),
+        snapshots: running.snapshots.clone(),
         counters: None,
-        progress: Some(progress),
+        progress: Some(running.progress.clone()),
         listening: None,
         fetch: None,
     };
-    let result = ui::run(feed_view, Source::Replay, shutdown_signal()).await;
-    // Quitting mid-replay stops the feed.
-    let outcome = if feeder.is_finished() {
-        feeder.await.ok()
-    } else {
-        feeder.abort();
-        None
-    };
+    let result = ui::run(feed, ui::Source::Replay, shutdown_signal()).await;
+    // Quitting mid-replay stops the feed; the held traces are not waited for.
+    let outcome = running.quit().await?;
     result?;
     if let Some(outcome) = outcome {
         for r in &outcome.files {
@@ -101,10 +84,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    // The TUI is closed and nothing is left to write: the pipeline is not waited for. Its
-    // last view build and the freeing of every held span took 1.8-3 s from `q` to the shell
-    // at 2.4 M spans; the OS takes the memory back at once.
-    std::process::exit(0);
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -121,21 +101,19 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             ..PipelineConfig::default()
         },
     };
-    let pipeline = Pipeline::spawn(config);
-    let progress = Arc::new(FeedProgress::default());
-    let feeder = feed(source(&args), pipeline.tx.clone(), progress);
-    tokio::pin!(feeder);
+    let mut running = pipeline::start(Source::Files(source(&args)), config).await?;
     let timed = matches!(args.speed, Speed::Times(_));
     let mut ticker = tokio::time::interval(SUMMARY_EVERY);
     ticker.tick().await;
     let (mut prev_spans, mut prev_at) = (0, Instant::now());
-    let outcome = loop {
+    loop {
+        let (snapshots, view) = (running.snapshots.clone(), running.view.clone());
         tokio::select! {
-            outcome = &mut feeder => break outcome,
+            _ = running.input_over() => break,
             _ = ticker.tick(), if timed => {
-                let stats = pipeline.snapshots.borrow().stats;
+                let stats = snapshots.borrow().stats;
                 let (failures, skipped) = {
-                    let v = pipeline.view.borrow();
+                    let v = view.borrow();
                     (v.analysis_failures, v.analysis_skipped)
                 };
                 let now = Instant::now();
@@ -146,17 +124,20 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 (prev_spans, prev_at) = (stats.spans_received, now);
             }
         }
-    };
-    let finished = pipeline.finish().await?;
-    print_files(&outcome);
-    let unanalysed = finished.unanalysed();
+    }
+    let ended = running.finish().await?;
+    let input = ended.input.as_ref();
+    if let Some(input) = input {
+        print_files(input);
+    }
+    let unanalysed = ended.finished.unanalysed();
     println!(
         "{}",
         summary_line(
-            &finished.store.stats(),
-            &outcome.ingest_stats(),
-            finished.engine.analysis_failures,
-            finished.analysis_skipped,
+            &ended.finished.store.stats(),
+            &ended.ingest,
+            ended.finished.engine.analysis_failures,
+            ended.finished.analysis_skipped,
             0,
             started.elapsed()
         )
@@ -164,10 +145,10 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if !unanalysed.is_empty() {
         eprintln!("spantop: {unanalysed}");
     }
-    Ok(if outcome.unreadable_files() > 0 {
+    Ok(if input.is_some_and(|i| i.unreadable_files() > 0) {
         ExitCode::FAILURE
-    } else if !outcome.is_clean() || !unanalysed.is_empty() {
-        ExitCode::from(2)
+    } else if ended.left_something_out() {
+        ExitCode::from(SKIPPED_EXIT)
     } else {
         ExitCode::SUCCESS
     })

@@ -6,7 +6,6 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -15,8 +14,8 @@ use super::args::{AnalysisArgs, HoldArgs};
 use crate::analysis::engine::{AnalysisConfig, Engine};
 use crate::analysis::findings::{Findings, FindingsOptions};
 use crate::ingest::file::replay::Speed;
-use crate::pipeline::files::{FileSource, InputOutcome, feed};
-use crate::pipeline::{Pipeline, PipelineConfig, Unanalysed};
+use crate::pipeline::files::{FileSource, InputOutcome};
+use crate::pipeline::{self, PipelineConfig, Source, Unanalysed};
 use crate::report::{self, Condition, GATE_EXIT, SKIPPED_EXIT};
 use crate::store::{StoreConfig, StoreStats};
 
@@ -89,10 +88,10 @@ pub struct ReportArgs {
 
 /// The status input alone decides, before any `--fail-on`: 1 when nothing could be read, 2
 /// when anything was skipped or not analysed, none when every file was read and analysed whole.
-fn input_exit_code(input: &InputOutcome, unanalysed: &Unanalysed) -> Option<u8> {
-    if input.spans() == 0 {
+fn input_exit_code(analysed: &Analysed) -> Option<u8> {
+    if analysed.input.spans() == 0 {
         Some(1)
-    } else if !input.is_clean() || !unanalysed.is_empty() {
+    } else if analysed.left_something_out {
         Some(SKIPPED_EXIT)
     } else {
         None
@@ -105,6 +104,8 @@ pub struct Analysed {
     pub engine: Engine,
     pub input: InputOutcome,
     pub unanalysed: Unanalysed,
+    /// `Ended::left_something_out`: the exit status is 2.
+    pub left_something_out: bool,
     /// The store's figures at the end (`peak_memory_bytes`: the most it held).
     pub stats: StoreStats,
 }
@@ -116,13 +117,16 @@ pub async fn analyse_files(
     store: StoreConfig,
     analysis: AnalysisConfig,
 ) -> anyhow::Result<Analysed> {
-    let pipeline = Pipeline::spawn(PipelineConfig::batch(store, analysis));
-    let source = FileSource {
+    let source = Source::Files(FileSource {
         paths: files.to_vec(),
         speed: Speed::Max,
-    };
-    let input = feed(source, pipeline.tx.clone(), Arc::default()).await;
-    let finished = pipeline.finish().await?;
+    });
+    let mut ended = pipeline::start(source, PipelineConfig::batch(store, analysis))
+        .await?
+        .finish()
+        .await?;
+    let left_something_out = ended.left_something_out();
+    let input = ended.input.take().unwrap_or_default();
     for r in &input.files {
         match r {
             Ok(summary) => eprintln!("{summary}"),
@@ -130,9 +134,10 @@ pub async fn analyse_files(
         }
     }
     Ok(Analysed {
-        unanalysed: finished.unanalysed(),
-        stats: finished.store.stats(),
-        engine: finished.engine,
+        left_something_out,
+        unanalysed: ended.finished.unanalysed(),
+        stats: ended.finished.store.stats(),
+        engine: ended.finished.engine,
         input,
     })
 }
@@ -147,12 +152,14 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         keep_retired_paths: args.per_trace,
         ..args.analysis.unbounded()
     };
+    let analysed = analyse_files(&args.files, args.hold.store(), analysis).await?;
+    let code = input_exit_code(&analysed);
     let Analysed {
         engine,
         input,
         unanalysed,
         ..
-    } = analyse_files(&args.files, args.hold.store(), analysis).await?;
+    } = analysed;
     if input.spans() == 0 {
         // An empty report would read as "all clear", and pass any --fail-on gate.
         eprintln!("spantop: no spans could be read from the input; no report");
@@ -184,7 +191,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if !unanalysed.is_empty() {
         eprintln!("spantop: {unanalysed}");
     }
-    if let Some(code) = input_exit_code(&input, &unanalysed) {
+    if let Some(code) = code {
         eprintln!(
             "spantop: input was skipped ({} unreadable files, {} records or spans, {} spans not analysed); the report covers the rest{}",
             input.unreadable_files(),

@@ -11,7 +11,8 @@ use clap::Args;
 use super::args::ReceiverArgs;
 use super::shutdown_signal;
 use crate::api::service::{ApiConfig, ApiServer};
-use crate::server::{Server, summary_line};
+use crate::pipeline::{self, Source};
+use crate::server::summary_line;
 use crate::units::parse_duration;
 
 #[derive(Args, Debug)]
@@ -29,20 +30,28 @@ pub struct ServeArgs {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.receiver.server_config();
+    let receivers = &config.receivers;
     let api_config = match args.api.as_str() {
         "off" => None,
         addr => Some(ApiConfig {
             addr: addr
                 .parse()
                 .with_context(|| format!("--api {addr:?} is not an address (host:port) or off"))?,
-            auth_token: config.auth_token.clone(),
-            tls: config.tls.clone(),
-            max_connections: config.max_connections,
+            auth_token: receivers.auth_token.clone(),
+            tls: receivers.tls.clone(),
+            max_connections: receivers.max_connections,
         }),
     };
-    let server = Server::start(config).await?;
+    let running = pipeline::start(
+        Source::Receivers(Box::new(config.receivers)),
+        config.pipeline,
+    )
+    .await?;
+    let Some(server) = running.receivers() else {
+        unreachable!("a receivers source has receivers");
+    };
     let api = match api_config {
-        Some(c) => Some(ApiServer::start(c, server.view.clone()).await?),
+        Some(c) => Some(ApiServer::start(c, running.view.clone()).await?),
         None => None,
     };
     if let Some(api) = &api {
@@ -82,9 +91,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = &mut signal => break,
             _ = ticker.tick() => {
-                let stats = server.snapshots.borrow().stats;
+                let stats = running.snapshots.borrow().stats;
                 let now = Instant::now();
-                let view = Arc::clone(&server.view.borrow());
+                let view = Arc::clone(&running.view.borrow());
                 tracing::info!("{}", summary_line(&stats, &server.counters.read(), view.analysis_failures, view.analysis_skipped, prev_spans, now - prev_at));
                 prev_spans = stats.spans_received;
                 prev_at = now;
@@ -95,20 +104,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(api) = api {
         api.stop().await?;
     }
-    let stopped = server.stop().await?;
+    let ended = running.finish().await?;
     let now = Instant::now();
     tracing::info!(
         "final: {}",
         summary_line(
-            &stopped.store.stats(),
-            &stopped.ingest,
-            stopped.analysis_failures,
-            stopped.analysis_skipped,
+            &ended.finished.store.stats(),
+            &ended.ingest,
+            ended.finished.engine.analysis_failures,
+            ended.finished.analysis_skipped,
             prev_spans,
             now - prev_at
         )
     );
-    if let (Some(lines), Some(path)) = (stopped.recorded_lines, &args.receiver.record) {
+    if let (Some(lines), Some(path)) = (ended.recorded_lines, &args.receiver.record) {
         tracing::info!("recorded {lines} batches to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)

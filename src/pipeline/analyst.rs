@@ -44,6 +44,8 @@ struct Shared {
     /// Set at shutdown, with the time after which queued traces are skipped (none: analyse
     /// them all).
     finishing: OnceLock<Option<Instant>>,
+    /// Signalled after each hand-over is absorbed: the batch input's `settle` waits on it.
+    progressed: tokio::sync::Notify,
 }
 
 /// The ingest task's side: hands work over without ever waiting.
@@ -93,6 +95,11 @@ impl Inbox {
     /// Bytes of the completed traces handed over and not analysed yet.
     pub fn backlog_bytes(&self) -> usize {
         self.shared.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the worker absorbed a hand-over (at once if it did since the last wait).
+    pub async fn progressed(&self) {
+        self.shared.progressed.notified().await;
     }
 }
 
@@ -200,6 +207,8 @@ impl Worker {
                     at_once,
                 }) => {
                     self.absorb(completed, evicted);
+                    // One stored permit: the waiting side never misses it.
+                    self.shared.progressed.notify_one();
                     dirty = self.every.is_some();
                     if at_once {
                         next_build = Instant::now();

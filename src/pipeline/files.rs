@@ -1,12 +1,18 @@
 //! The batch source: trace files fed into the pipeline, as fast as it takes them (`--speed
 //! max`, decoded on a thread of their own with backpressure) or at their recorded pace
-//! (`1x`, `10x`...). `replay` (TUI and headless) and `report` all read files through here.
+//! (`1x`, `10x`...). The pipeline's `Source::Files` reads through here, for `replay` (TUI and
+//! headless) and `report`.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
 
 use crate::ingest::file::replay::{FeedProgress, Speed, feed_timed};
-use crate::ingest::file::{FileError, FileSummary, read_path};
+use crate::ingest::file::{FileError, FileSummary, read_from};
 use crate::ingest::{BatchTx, IngestStats};
 use crate::model::Batch;
 
@@ -15,6 +21,16 @@ use crate::model::Batch;
 pub struct FileSource {
     pub paths: Vec<PathBuf>,
     pub speed: Speed,
+}
+
+impl FileSource {
+    /// Every file can be opened: checked before a TUI takes the screen.
+    pub fn check_readable(&self) -> anyhow::Result<()> {
+        for path in &self.paths {
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// What the input files came to: every command's exit status and summary start here.
@@ -66,9 +82,43 @@ impl InputOutcome {
 /// behind them is).
 const DECODE_AHEAD: usize = 4;
 
+/// A file that reads as ended once `cancel` is set, so a reader stops decoding when the user
+/// quit (the rest of a large file would otherwise be read on a thread the runtime waits for).
+struct Cancellable<'a> {
+    file: File,
+    cancel: &'a AtomicBool,
+}
+
+impl Read for Cancellable<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        self.file.read(buf)
+    }
+}
+
+fn read_file(
+    path: &Path,
+    cancel: &AtomicBool,
+    sink: &mut dyn FnMut(Batch),
+) -> Result<FileSummary, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_from(path, Cancellable { file, cancel }, sink)
+}
+
 /// Feeds every file into `tx` and says what they came to. `progress` follows the input for the
-/// TUI header. Stops early, without error, when the pipeline is gone (the user quit the TUI).
-pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<FeedProgress>) -> InputOutcome {
+/// TUI header. Stops early, without error, when the pipeline is gone or `cancel` is set (the
+/// user quit the TUI).
+pub(super) async fn feed(
+    source: FileSource,
+    tx: BatchTx,
+    progress: Arc<FeedProgress>,
+    cancel: Arc<AtomicBool>,
+) -> InputOutcome {
     let set = |p: f64| progress.set_fraction(p);
     let outcome = match source.speed {
         Speed::Max => {
@@ -79,7 +129,7 @@ pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<FeedProgress>) 
                 let total = paths.len().max(1) as f64;
                 let mut files = Vec::with_capacity(paths.len());
                 for (i, path) in paths.iter().enumerate() {
-                    let file = read_path(path, &mut |b| {
+                    let file = read_file(path, &cancel, &mut |b| {
                         // Fails only once the feeding side is gone; the rest is dropped then.
                         let _ = btx.blocking_send((b, i as f64 / total));
                     });
@@ -106,7 +156,7 @@ pub async fn feed(source: FileSource, tx: BatchTx, progress: Arc<FeedProgress>) 
                 let files = paths
                     .iter()
                     .map(|p| {
-                        let file = read_path(p, &mut |b| {
+                        let file = read_file(p, &cancel, &mut |b| {
                             all.spans.extend(b.spans);
                             all.logs.extend(b.logs);
                         });
@@ -150,7 +200,7 @@ mod tests {
             paths: vec![bad, dir.path().join("missing.json")],
             speed: Speed::Max,
         };
-        let outcome = feed(source, tx, Arc::clone(&progress)).await;
+        let outcome = feed(source, tx, Arc::clone(&progress), Arc::default()).await;
         drain.await.expect("drained");
         assert_eq!(outcome.skipped(), 1);
         assert_eq!(outcome.unreadable_files(), 1);

@@ -9,9 +9,14 @@
 
 pub mod analyst;
 pub mod files;
+pub mod receivers;
 pub mod resident;
+pub mod source;
+
+pub use source::{Ended, Running, Source, start};
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -103,6 +108,8 @@ pub struct Pipeline {
     join: JoinHandle<Stopped>,
     analyst: Analyst,
     input_end: InputEnd,
+    /// Set by `abandon`: the stop analyses nothing.
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Says the input is over while the pipeline goes on (a TUI replay: every file read, or the
@@ -209,11 +216,13 @@ impl Pipeline {
         let view = analyst.view.clone();
         let store = SpanStore::new(config.store).with_gauge(gauge);
         let input_end = InputEnd::default();
+        let abandoned = Arc::new(AtomicBool::new(false));
         let join = tokio::spawn(run(
             store,
             Input {
                 batches: rx,
                 end: Arc::clone(&input_end.0),
+                abandoned: Arc::clone(&abandoned),
             },
             snap_tx,
             analyst.inbox(),
@@ -231,6 +240,7 @@ impl Pipeline {
             join,
             analyst,
             input_end,
+            abandoned,
         }
     }
 
@@ -259,6 +269,12 @@ impl Pipeline {
             analysis_skipped: skipped + left_open as u64,
         })
     }
+
+    /// As `finish` with no time to analyse: what is open or queued is skipped (the user quit).
+    pub async fn abandon(self) -> anyhow::Result<Finished> {
+        self.abandoned.store(true, Ordering::Relaxed);
+        self.finish().await
+    }
 }
 
 /// Whether two open lists name the same traces with the same spans (ages aside).
@@ -269,34 +285,44 @@ fn same_open(a: &[OpenTrace], b: &[OpenTrace]) -> bool {
             .all(|(x, y)| x.trace_id == y.trace_id && x.spans == y.spans && x.root == y.root)
 }
 
+/// How long `settle` waits for readers to let go of traces the worker no longer holds.
+const RELEASE_WAIT: Duration = Duration::from_millis(50);
+
 /// Batch mode, after each batch: hands what completed to the worker at once, then, while the
 /// count is over the budget and the worker still holds traces the store let go of, waits for
-/// it instead of taking the next batch (a reader that keeps them is waited for 50 ms at most).
+/// it (woken as it absorbs each hand-over) instead of taking the next batch. A reader that
+/// keeps them after the worker is done is waited for `RELEASE_WAIT` at most.
 async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
     inbox.send(store.take_completed(), store.take_evicted(), false);
-    let mut idle_waits = 0;
+    let mut idle_until = None;
     loop {
         store.enforce_memory();
         if !store.over_budget() {
             break;
         }
         if inbox.backlog_bytes() == 0 {
-            if store.unreleased_bytes() == 0 || idle_waits >= 50 {
+            if store.unreleased_bytes() == 0 {
                 break;
             }
-            idle_waits += 1;
+            let until = *idle_until.get_or_insert_with(|| Instant::now() + RELEASE_WAIT);
+            if Instant::now() >= until {
+                break;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Bounded: a reader's release is not signalled, and a worker that died never signals.
+        let _ = tokio::time::timeout(RELEASE_WAIT, inbox.progressed()).await;
     }
     // Evicted in the wait: the worker keeps their findings for the end.
     inbox.send(Vec::new(), store.take_evicted(), false);
     store.record_peak();
 }
 
-/// What the ingest task reads: the batches, and the end of the input (`InputEnd`).
+/// What the ingest task reads: the batches, the end of the input (`InputEnd`), and whether
+/// the stop is to analyse nothing (`Pipeline::abandon`).
 struct Input {
     batches: mpsc::Receiver<Batch>,
     end: Arc<Notify>,
+    abandoned: Arc<AtomicBool>,
 }
 
 /// Most batches the loop applies before it checks the timer, so a flood cannot starve ticks.
@@ -304,7 +330,11 @@ const MAX_BATCHES_PER_TURN: usize = 64;
 
 async fn run(
     mut store: SpanStore,
-    Input { mut batches, end }: Input,
+    Input {
+        mut batches,
+        end,
+        abandoned,
+    }: Input,
     snap_tx: watch::Sender<StoreSnapshot>,
     inbox: analyst::Inbox,
     tick_interval: Duration,
@@ -381,7 +411,11 @@ async fn run(
     }
     // End of input (files) or shutdown: whatever is still open is complete now, as far as
     // the budget goes.
-    let deadline = shutdown_budget.map(|b| Instant::now() + b);
+    let deadline = if abandoned.load(Ordering::Relaxed) {
+        Some(Instant::now())
+    } else {
+        shutdown_budget.map(|b| Instant::now() + b)
+    };
     let left_open = store.complete_all_until(deadline);
     snap_tx.send_replace(store.snapshot());
     inbox.send(store.take_completed(), store.take_evicted(), true);

@@ -552,60 +552,54 @@ fn proto_decoded(reading: &mut Reading<'_>, done: Result<ProtoDecoded, Lost>) {
 fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     reading.summary.framing = Framing::LengthPrefixed;
     let mut ahead = Ahead::new(decode_proto_message);
-    read_proto_messages(reader, reading, &mut ahead);
-    // What is still decoding comes before the end, and before any problem that ended it.
-    let problems = std::mem::take(&mut reading.summary.problems);
-    let skipped = std::mem::take(&mut reading.summary.skipped);
+    let ended = read_proto_messages(reader, reading, &mut ahead);
+    // What is still decoding comes before the end, and before the problem that ended it.
     while let Some(done) = ahead.pop() {
         proto_decoded(reading, done);
     }
-    reading.summary.skipped += skipped;
-    for p in problems {
-        if reading.summary.problems.len() < MAX_PROBLEMS_KEPT {
-            reading.summary.problems.push(p);
-        }
+    if let Some((offset, what)) = ended {
+        reading.problem_at(offset, what);
     }
 }
 
+/// Hands each message to the decoders; returns the problem that ended the stream early, which
+/// the caller records once the messages before it are accounted for.
 fn read_proto_messages(
     reader: &mut impl BufRead,
     reading: &mut Reading<'_>,
     ahead: &mut Ahead<ProtoMessage, ProtoDecoded>,
-) {
+) -> Option<(u64, String)> {
     let mut offset = 0u64;
     loop {
         let mut len = [0u8; 4];
         match read_full(reader, &mut len) {
-            Ok(0) => return,
+            Ok(0) => return None,
             Ok(4) => {}
             Ok(n) => {
-                reading.problem_at(offset, format!("truncated: {n} of 4 length bytes"));
-                return;
+                return Some((offset, format!("truncated: {n} of 4 length bytes")));
             }
             Err(e) => {
-                reading.problem_at(offset, format!("read failed: {e}"));
-                return;
+                return Some((offset, format!("read failed: {e}")));
             }
         }
         let len = u32::from_be_bytes(len) as usize;
         if len > MAX_RECORD_BYTES {
             // Past a corrupt length there is no way to find the next message.
-            reading.problem_at(
+            return Some((
                 offset,
-                format!("message length {len} exceeds the {MAX_RECORD_BYTES}-byte limit; rest of file not read"),
-            );
-            return;
+                format!(
+                    "message length {len} exceeds the {MAX_RECORD_BYTES}-byte limit; rest of file not read"
+                ),
+            ));
         }
         let mut buf = vec![0; len];
         match read_full(reader, &mut buf) {
             Ok(n) if n == len => {}
             Ok(n) => {
-                reading.problem_at(offset, format!("truncated: {n} of {len} message bytes"));
-                return;
+                return Some((offset, format!("truncated: {n} of {len} message bytes")));
             }
             Err(e) => {
-                reading.problem_at(offset, format!("read failed: {e}"));
-                return;
+                return Some((offset, format!("read failed: {e}")));
             }
         }
         reading.summary.bytes += 4 + len as u64;
