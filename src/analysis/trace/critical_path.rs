@@ -217,24 +217,51 @@ fn last_finishing_child(
 
 /// The trace's one path, latest first: the roots' paths under a virtual root spanning the
 /// trace. Walking back from the trace's end, the root reaching latest before the current point
-/// is followed (its path clipped at that point; on equal reach the earlier-starting root) and
-/// the walk goes on from that root's start. Sections never overlap, so their sum is at most the
-/// trace's extent; with one root this is that root's path.
+/// is followed (its path clipped at that point; on equal reach the earlier-starting root, and
+/// of roots equal in both the later one in `paths`) and the walk goes on from that root's
+/// start. Sections never overlap, so their sum is at most the trace's extent; with one root
+/// this is that root's path.
+///
+/// The roots that start before the current point are a prefix of the roots in start order, and
+/// the point only moves back, so each step is two binary searches over prefix maxima of the
+/// roots' ends, where a scan of every root at every step made a trace of many roots (a capture
+/// with its root cut off: every child a root) quadratic.
 pub fn trace_path(paths: &[RootPath]) -> Vec<Section> {
+    // (start, end, index) of each root with a path; in start order, equal starts the later
+    // root first, so "earliest in this order" is the tie-break above.
+    let mut roots: Vec<(u64, u64, usize)> = paths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((p.sections.last()?.start, p.sections.first()?.end, i)))
+        .collect();
+    roots.sort_by_key(|&(start, _, i)| (start, std::cmp::Reverse(i)));
+    // best[k]: the root of `roots[..=k]` that ends latest, the earliest of them on equal ends.
+    // Its end never decreases with k.
+    let mut best: Vec<usize> = Vec::with_capacity(roots.len());
+    for k in 0..roots.len() {
+        let keep = k > 0 && roots[best[k - 1]].1 >= roots[k].1;
+        best.push(if keep { best[k - 1] } else { k });
+    }
     let mut out = Vec::new();
     let mut cur = u64::MAX;
     loop {
-        let best = paths
-            .iter()
-            .filter_map(|p| {
-                let start = p.sections.last()?.start;
-                let end = p.sections.first()?.end;
-                (start < cur).then_some((p, start, end.min(cur)))
-            })
-            .max_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)));
-        let Some((p, start, _)) = best else { break };
+        // Roots starting before `cur`: `roots[..n]`.
+        let n = roots.partition_point(|r| r.0 < cur);
+        if n == 0 {
+            break;
+        }
+        // A root reaching `cur` or past it reaches exactly `cur`: the first such in start
+        // order wins. Otherwise the latest end wins.
+        let first_reaching = best[..n].partition_point(|&b| roots[b].1 < cur);
+        let k = if first_reaching < n {
+            first_reaching
+        } else {
+            best[n - 1]
+        };
+        let (start, _, i) = roots[k];
         out.extend(
-            p.sections
+            paths[i]
+                .sections
                 .iter()
                 .filter(|s| s.start < cur)
                 .map(|s| Section {
@@ -506,6 +533,79 @@ mod tests {
         assert!((coverage(total, tree.trace_duration()) - 100.0 / 120.0).abs() < 1e-9);
         let cp = cp_time_per_span(tree.len(), &merged);
         assert_eq!(cp.iter().sum::<u64>(), total);
+    }
+
+    /// The scan of every root at every step that `trace_path` replaced, as the reference.
+    fn trace_path_by_scan(paths: &[RootPath]) -> Vec<Section> {
+        let mut out = Vec::new();
+        let mut cur = u64::MAX;
+        loop {
+            let best = paths
+                .iter()
+                .filter_map(|p| {
+                    let start = p.sections.last()?.start;
+                    let end = p.sections.first()?.end;
+                    (start < cur).then_some((p, start, end.min(cur)))
+                })
+                .max_by(|a, b| a.2.cmp(&b.2).then(b.1.cmp(&a.1)));
+            let Some((p, start, _)) = best else { break };
+            out.extend(
+                p.sections
+                    .iter()
+                    .filter(|s| s.start < cur)
+                    .map(|s| Section {
+                        span: s.span,
+                        start: s.start,
+                        end: s.end.min(cur),
+                    }),
+            );
+            cur = start;
+        }
+        out
+    }
+
+    #[test]
+    fn trace_path_matches_the_scan_of_every_root_ties_included() {
+        // Small coordinates so equal starts and ends (the tie-breaks) are common.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..500 {
+            let n = 1 + next(12) as usize;
+            let paths: Vec<RootPath> = (0..n)
+                .map(|root| {
+                    let start = next(20);
+                    let end = start + next(15);
+                    let mid = start + (end - start) / 2;
+                    let sections = if next(8) == 0 {
+                        Vec::new()
+                    } else {
+                        vec![
+                            Section {
+                                span: root,
+                                start: mid,
+                                end,
+                            },
+                            Section {
+                                span: root + 100,
+                                start,
+                                end: mid,
+                            },
+                        ]
+                    };
+                    RootPath {
+                        root,
+                        orphan: false,
+                        sections,
+                    }
+                })
+                .collect();
+            assert_eq!(trace_path(&paths), trace_path_by_scan(&paths), "{paths:?}");
+        }
     }
 
     #[test]
