@@ -280,7 +280,7 @@ pub fn analyse_trace(trace: &Trace, cfg: &AnalysisConfig) -> TraceFindings {
         client_gap_on_path_ns: client_gap_on_path(&tree, &merged),
         services_in_order,
         services_first_seen,
-        hotspots: hotspots::trace_hotspots(&tree, &cp, &self_ns, root_ns, &background_top),
+        hotspots: hotspots::trace_hotspots(&tree, &cp, &self_ns, root_ns, &background_top, &apart),
         invocations: cold_start::invocations(&tree, &merged),
         fanouts: fanout::fanouts(&tree, &cp),
         chains: fanout::chains(&tree, &cp),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::model::{Sym, mem};
 
 use crate::analysis::aggregate::stats::Samples;
-use crate::analysis::trace::background::{self, BackgroundKind};
+use crate::analysis::trace::background::BackgroundKind;
 use crate::analysis::trace::tree::TraceTree;
 
 pub type OpKey = (Sym, Sym);
@@ -42,15 +42,16 @@ pub struct OpTimes {
 }
 
 /// Sums critical-path and self time per operation and call path for one trace; `path_ns` is
-/// the trace path's time, `top` what `background::background` found.
+/// the trace path's time, `top` what `background::background` found and `apart` the spans it
+/// puts in the background (`background::in_background`, computed once by the caller).
 pub fn trace_hotspots(
     tree: &TraceTree<'_>,
     cp: &[u64],
     self_ns: &[u64],
     path_ns: u64,
     top: &[Option<BackgroundKind>],
+    apart: &[bool],
 ) -> TraceHotspots {
-    let apart = background::in_background(tree, top);
     let mut root_ns = path_ns;
     let mut apart_list = Vec::new();
     let op = |i: usize| (tree.service(i), tree.span(i).name);
