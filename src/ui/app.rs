@@ -388,9 +388,7 @@ impl App {
         }
         let visible = trace::visible(&t, view.only);
         let find = Find::new(text, &t, &trace::order(&t), visible.as_deref());
-        for &id in &find.matches {
-            trace::unfold_to(&t, &mut view.collapsed, id);
-        }
+        trace::unfold_all(&t, &mut view.collapsed, &find.matches);
         if let Some(&first) = find.matches.first() {
             view.selected = Some(first);
             view.detail_scroll = 0;

@@ -263,12 +263,29 @@ pub fn order(t: &Trace) -> Vec<usize> {
 
 /// Unfolds every ancestor of `id`, so the span shows in the waterfall.
 pub fn unfold_to(t: &Trace, collapsed: &mut FxHashSet<SpanId>, id: SpanId) {
-    let mut at = t.span(id).and_then(|s| s.parent_span_id);
-    // Bounded: a parent cycle in bad input must not loop forever.
-    for _ in 0..t.spans.len() {
-        let Some(p) = at else { break };
-        collapsed.remove(&p);
-        at = t.span(p).and_then(|s| s.parent_span_id);
+    unfold_all(t, collapsed, &[id]);
+}
+
+/// Unfolds every ancestor of each of `ids`. Parents are looked up in one map and each
+/// ancestor is climbed once: a find with 100,000 matches in a 100,000-span trace looked each
+/// parent up by a scan of the spans, per match (minutes in `ui_frame`).
+pub fn unfold_all(t: &Trace, collapsed: &mut FxHashSet<SpanId>, ids: &[SpanId]) {
+    let parent: FxHashMap<SpanId, Option<SpanId>> = t
+        .spans
+        .iter()
+        .map(|s| (s.span_id, s.parent_span_id))
+        .collect();
+    let mut climbed: FxHashSet<SpanId> = FxHashSet::default();
+    for &id in ids {
+        let mut at = parent.get(&id).copied().flatten();
+        // Stops at an ancestor climbed before, so a parent cycle in bad input ends too.
+        while let Some(p) = at {
+            if !climbed.insert(p) {
+                break;
+            }
+            collapsed.remove(&p);
+            at = parent.get(&p).copied().flatten();
+        }
     }
 }
 
