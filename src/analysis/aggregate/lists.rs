@@ -119,7 +119,7 @@ fn weight(x: &FanOut) -> u64 {
     }
 }
 
-pub fn join(v: &[Sym], sep: &str) -> String {
+fn join(v: &[Sym], sep: &str) -> String {
     v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
 }
 
@@ -172,11 +172,12 @@ impl ListIndex {
         };
         for (i, x) in f.fanouts.iter().enumerate() {
             let list = &mut self.kinds[slot(x.kind)];
+            let at = member(false, i);
             let ranked = Ranked {
                 weight: Reverse(weight(x)),
                 trace_id: f.trace_id,
                 parent_span_id: x.parent_span_id,
-                index: member(false, i).index,
+                index: at.index,
             };
             if add {
                 list.ranked.insert(ranked);
@@ -200,13 +201,7 @@ impl ListIndex {
                     truncated_by_error: x.truncated_by_error,
                 }),
             };
-            put(
-                &mut self.patterns,
-                pattern_key(x),
-                member(false, i),
-                occurrence,
-                add,
-            );
+            put(&mut self.patterns, pattern_key(x), at, occurrence, add);
         }
         for (i, c) in f.chains.iter().enumerate() {
             let occurrence = ChainOccurrence {
