@@ -180,11 +180,7 @@ impl ViewData {
         snapshot: StoreSnapshot,
         engine: &Engine,
     ) -> ViewData {
-        let per_trace: FxHashMap<TraceId, Arc<TraceFindings>> = engine
-            .findings()
-            .into_iter()
-            .map(|f| (f.trace_id, Arc::clone(f)))
-            .collect();
+        let per_trace = engine.held().clone();
         let mut index = FxHashMap::default();
         let mut traces = Vec::with_capacity(snapshot.traces.len());
         for (i, t) in snapshot.traces.iter().enumerate() {
