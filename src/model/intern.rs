@@ -153,6 +153,19 @@ impl Sym {
             })
             .unwrap_or_else(|_| INTERNER.resolve(&self.0))
     }
+
+    /// The names' text with `sep` between them: a chain of services (`a → b`), a fan-out's
+    /// targets (`a,b`), the same in the lists' keys and the report.
+    pub fn join(syms: &[Sym], sep: &str) -> String {
+        let mut out = String::new();
+        for (i, s) in syms.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(s.as_str());
+        }
+        out
+    }
 }
 
 impl fmt::Debug for Sym {
@@ -232,5 +245,13 @@ mod tests {
         let (a, b) = (Sym::new("intern-test-b"), Sym::new("intern-test-a"));
         assert_eq!(a.cmp(&b), std::cmp::Ordering::Greater);
         assert_eq!(a.cmp(&a), std::cmp::Ordering::Equal);
+    }
+
+    #[test]
+    fn join_puts_the_separator_between_names_only() {
+        assert_eq!(Sym::join(&[], " → "), "");
+        assert_eq!(Sym::join(&[Sym::new("cart")], " → "), "cart");
+        let chain = [Sym::new("web"), Sym::new("cart"), Sym::new("db")];
+        assert_eq!(Sym::join(&chain, " → "), "web → cart → db");
     }
 }
