@@ -18,7 +18,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use spantop::model::{SpanRef, TraceId};
-use spantop::ui::{App, Header, Source, Tab, ViewData};
+use spantop::ui::{App, Header, Playback, Tab, ViewData};
 
 /// Spans of the one huge trace held beside the shop's (`HUGE` from the environment).
 fn huge_spans() -> usize {
@@ -110,7 +110,7 @@ fn main() {
 
     let header = header(&data);
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test backend");
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     for (k, tab) in Tab::ALL.iter().enumerate() {
         app.handle_key(
             KeyEvent::new(

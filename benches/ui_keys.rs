@@ -21,7 +21,7 @@ use common::ui::{Load, header, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use spantop::ui::{App, Header, Source, ViewData};
+use spantop::ui::{App, Header, Playback, ViewData};
 
 struct Bench {
     app: App,
@@ -167,7 +167,7 @@ fn main() {
     );
 
     let mut b = Bench {
-        app: App::new(Source::Live),
+        app: App::new(Playback::Live),
         terminal: Terminal::new(TestBackend::new(120, 40)).expect("test backend"),
         header: header(data),
         samples: Vec::new(),

@@ -1,5 +1,6 @@
-//! Receivers + pipeline, started together through `pipeline::start`: what the end-to-end tests
-//! start on `127.0.0.1:0`; and `summary_line`, the line `serve` and `replay --headless` log.
+//! Receivers + pipeline, started together through `pipeline::start_receivers`: what the
+//! end-to-end tests start on `127.0.0.1:0`; and `summary_line`, the line `serve` and
+//! `replay --headless` log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use crate::export::record::Opened;
 use crate::ingest::listen::Listening;
 use crate::ingest::{IngestCounters, IngestStats};
 use crate::pipeline::receivers::ReceiverConfig;
-use crate::pipeline::{self, PipelineConfig, Running, Source};
+use crate::pipeline::{self, PipelineConfig, Running};
 use crate::store::{SpanStore, StoreSnapshot, StoreStats};
 
 /// The receivers and the pipeline behind them.
@@ -32,8 +33,8 @@ impl ServerConfig {
     }
 }
 
-/// A pipeline fed by receivers (`pipeline::start` with `Source::Receivers`), with the
-/// receivers' figures at hand.
+/// A pipeline fed by receivers (`pipeline::start_receivers`), with the receivers' figures at
+/// hand.
 pub struct Server {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -62,18 +63,11 @@ pub struct Stopped {
 
 impl Server {
     pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
-        let running = pipeline::start(
-            Source::Receivers(Box::new(config.receivers)),
-            config.pipeline,
-        )
-        .await?;
-        let Some(r) = running.receivers() else {
-            unreachable!("a receivers source has receivers");
-        };
+        let (running, r) = pipeline::start_receivers(config.receivers, config.pipeline).await?;
         Ok(Server {
             grpc_addr: r.grpc_addr,
             http_addr: r.http_addr,
-            counters: Arc::clone(&r.counters),
+            counters: r.counters.clone(),
             recording: r.recording,
             listening: r.listening(),
             snapshots: running.snapshots.clone(),

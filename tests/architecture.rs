@@ -1,5 +1,7 @@
 //! The one-way data flow of DESIGN.md, checked on the source text: a module may use only the
-//! layers before it, and only `ingest` and `export` may name the OTLP wire types.
+//! layers before it (in a path or anywhere in a `use` tree), only `ingest` and `export` may
+//! name the OTLP wire types, `ui` and `report` never name the engine, and only `cmd/` names
+//! clap.
 
 use std::path::{Path, PathBuf};
 
@@ -111,12 +113,100 @@ fn code_lines(path: &Path) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// Every path a file's `use` declarations import, the braces expanded and whitespace removed:
+/// `use crate::analysis::{\n    engine::Engine,\n};` gives `crate::analysis::engine::Engine`,
+/// which a line-by-line look at `crate::analysis::{` does not see.
+fn used_paths(lines: &[(usize, String)]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut decl: Option<(usize, String)> = None;
+    for (n, line) in lines {
+        let t = line.trim_start();
+        if decl.is_none() {
+            let rest = ["pub(crate) use ", "pub(super) use ", "pub use ", "use "]
+                .iter()
+                .find_map(|p| t.strip_prefix(p));
+            match rest {
+                Some(rest) => decl = Some((*n, rest.to_owned())),
+                None => continue,
+            }
+        } else if let Some((_, text)) = &mut decl {
+            text.push_str(t);
+        }
+        if let Some((start, text)) = decl.take_if(|(_, text)| text.contains(';')) {
+            // `x as y` kept as `x@y`: the rename is no path segment.
+            let tree: String = text
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|w| if w == "as" { "@" } else { w })
+                .collect();
+            for path in expand("", &tree) {
+                out.push((start, path));
+            }
+        }
+    }
+    out
+}
+
+/// `a::{b,c::{d}}` -> `a::b`, `a::c::d`.
+fn expand(prefix: &str, tree: &str) -> Vec<String> {
+    let Some(open) = tree.find('{') else {
+        return vec![format!("{prefix}{tree}")];
+    };
+    let head = format!("{prefix}{}", &tree[..open]);
+    let inner = tree[open + 1..]
+        .strip_suffix('}')
+        .unwrap_or(&tree[open + 1..]);
+    let (mut parts, mut depth, mut from) = (Vec::new(), 0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[from..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| match p {
+            "self" => vec![head.trim_end_matches("::").to_owned()],
+            p => expand(&head, p),
+        })
+        .collect()
+}
+
+/// Whether `path` is `module` or something inside it.
+fn names_module(path: &str, module: &str) -> bool {
+    path.strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::") || rest.starts_with('@'))
+}
+
 #[test]
 fn layers_only_depend_downstream() {
     let mut violations = Vec::new();
     for (layer, forbidden) in FORBIDDEN {
         for file in layer_files(layer) {
-            for (n, line) in code_lines(&file) {
+            let lines = code_lines(&file);
+            for (n, path) in used_paths(&lines) {
+                for target in *forbidden {
+                    let named = ["crate", "spantop"]
+                        .iter()
+                        .any(|root| names_module(&path, &format!("{root}::{target}")));
+                    if named {
+                        violations.push(format!(
+                            "{}:{n}: `{layer}` must not use `{target}`: use {path}",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            for (n, line) in lines {
                 for target in *forbidden {
                     let pats = [
                         format!("crate::{target}::"),
@@ -168,6 +258,44 @@ fn only_ingest_names_the_otlp_types() {
     );
 }
 
+/// The TUI and the report show the `Findings` the pipeline's one engine built: they name
+/// neither its module (any path or `use` tree) nor its types, re-exported or not.
+#[test]
+fn ui_and_report_never_name_the_engine() {
+    let engine_types = ["Engine", "AnalysisConfig", "Analyser", "analyse_trace"];
+    let mut violations = Vec::new();
+    for layer in ["ui", "report"] {
+        let files = layer_files(layer);
+        assert!(!files.is_empty(), "found the {layer} sources");
+        for file in files {
+            let lines = code_lines(&file);
+            for (n, path) in used_paths(&lines) {
+                if path.contains("analysis::engine") {
+                    violations.push(format!("{}:{n}: use {path}", file.display()));
+                }
+            }
+            for (n, line) in &lines {
+                // base64's `Engine` (the clipboard's OSC 52) is not the analysis engine.
+                if line.contains("base64") {
+                    continue;
+                }
+                let named = line.contains("analysis::engine")
+                    || line
+                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .any(|word| engine_types.contains(&word));
+                if named {
+                    violations.push(format!("{}:{n}: {}", file.display(), line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "the engine named by ui or report:\n{}",
+        violations.join("\n")
+    );
+}
+
 /// Arguments are parsed in one place: only the commands name clap.
 #[test]
 fn only_the_commands_name_clap() {
@@ -180,8 +308,19 @@ fn only_the_commands_name_clap() {
         .iter()
         .filter(|f| !commands.iter().any(|c| f.starts_with(c)))
     {
-        for (n, line) in code_lines(file) {
-            if line.contains("clap::") || line.contains("use clap") {
+        let lines = code_lines(file);
+        for (n, path) in used_paths(&lines) {
+            if names_module(path.trim_start_matches("::"), "clap") {
+                violations.push(format!("{}:{n}: use {path}", file.display()));
+            }
+        }
+        for (n, line) in lines {
+            // The derive attributes: clap's, whatever path its macros came in by.
+            let t = line.trim_start();
+            let attribute = ["#[arg(", "#[command(", "#[clap(", "#[value("]
+                .iter()
+                .any(|a| t.starts_with(a));
+            if line.contains("clap::") || attribute {
                 violations.push(format!("{}:{n}: {}", file.display(), line.trim()));
             }
         }
@@ -191,6 +330,40 @@ fn only_the_commands_name_clap() {
         "clap outside the commands:\n{}",
         violations.join("\n")
     );
+}
+
+#[test]
+fn use_trees_are_expanded_across_lines() {
+    let lines: Vec<(usize, String)> = [
+        "use crate::analysis::{",
+        "    findings::view::ViewData,",
+        "    engine::{self, Engine as E},",
+        "};",
+        "pub use clap::Args;",
+        "let x = 1;",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, l)| (i + 1, (*l).to_owned()))
+    .collect();
+    let paths: Vec<String> = used_paths(&lines).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        paths,
+        [
+            "crate::analysis::findings::view::ViewData",
+            "crate::analysis::engine",
+            "crate::analysis::engine::Engine@E",
+            "clap::Args",
+        ]
+    );
+    assert!(names_module(&paths[1], "crate::analysis::engine"));
+    assert!(names_module(&paths[3], "clap"));
+    assert!(!names_module(
+        "crate::analysis::engineer",
+        "crate::analysis::engine"
+    ));
+    let renamed = used_paths(&[(1, "use crate::ui as u;".to_owned())]);
+    assert!(names_module(&renamed[0].1, "crate::ui"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use spantop::ingest::file::replay::Speed;
 use spantop::pipeline::files::FileSource;
 use spantop::pipeline::{self, PipelineConfig};
 use spantop::store::StoreConfig;
-use spantop::ui::{App, Header, Source, ViewData};
+use spantop::ui::{App, Header, Playback, ViewData};
 
 fn sample(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -163,7 +163,7 @@ fn the_tui_rows_and_the_json_report_give_the_same_figures() {
             assert_eq!(shown[key], report[key], "{rel}: {key}");
         }
         // And the tabs draw those rows: as many as the report lists, with its figures.
-        let mut app = App::new(Source::Replay);
+        let mut app = App::new(Playback::Replay);
         let services = screen(&mut app, &view, &[KeyCode::Char('1')]);
         assert_eq!(
             title_count(&services, "Services"),

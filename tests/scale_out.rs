@@ -20,7 +20,7 @@ use spantop::demo::shop::{Shop, ShopConfig};
 use spantop::ingest::access::{AuthToken, TlsFiles};
 use spantop::model::Span;
 use spantop::server::{Server, ServerConfig};
-use spantop::ui::{App, Header, Source, Tab, ViewData};
+use spantop::ui::{App, Header, Playback, Tab, ViewData};
 
 async fn api(server: &Server, addr: std::net::SocketAddr) -> ApiServer {
     api_with(server, addr, None, None).await
@@ -409,7 +409,7 @@ async fn attached_tui_shows_the_merged_view_a_down_instance_and_a_fetched_trace(
         v.analysed_traces == traces.len() && v.instances.iter().all(|i| i.down.is_none())
     })
     .await;
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     let s = frame(&mut app, &data);
     let first = s.lines().next().expect("header line");
     assert!(first.contains("2 instances, all up"), "{first}");

@@ -17,7 +17,7 @@ use spantop::model::{
 use spantop::pipeline::{Pipeline, PipelineConfig};
 use spantop::store::{SpanStore, StoreConfig, StoreStats};
 use spantop::ui::views::ListTab;
-use spantop::ui::{App, Effect, Header, Source, Tab, ViewData};
+use spantop::ui::{App, Effect, Header, Playback, Tab, ViewData};
 
 /// 2026-01-01T00:00:00Z: a fixed simulated clock.
 const T0: u64 = 1_767_225_600_000_000_000;
@@ -112,7 +112,7 @@ fn screen(t: &Terminal<TestBackend>) -> String {
 fn every_tab_at_120x40_and_80x24() {
     let data = shop_data();
     for (w, h) in [(120, 40), (80, 24)] {
-        let mut app = App::new(Source::Live);
+        let mut app = App::new(Playback::Live);
         for (i, tab) in Tab::ALL.iter().enumerate() {
             press(&mut app, &data, KeyCode::Char(char::from(b'1' + i as u8)));
             assert_eq!(app.tab, *tab);
@@ -137,7 +137,7 @@ fn every_tab_at_120x40_and_80x24() {
 #[test]
 fn the_map_draws_the_service_graph_in_layers_and_v_switches_to_the_table() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('7'));
     let graph = screen(&draw(&mut app, &data, 120, 40));
     assert!(graph.contains("Service graph:"), "{graph}");
@@ -166,7 +166,7 @@ fn the_map_draws_the_service_graph_in_layers_and_v_switches_to_the_table() {
 #[test]
 fn enter_on_a_cold_start_opens_its_trace_and_esc_goes_back() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     assert_eq!(app.tab, Tab::Trace);
@@ -197,7 +197,7 @@ fn enter_on_a_cold_start_opens_its_trace_and_esc_goes_back() {
 #[test]
 fn follow_a_link_from_the_consumer_to_the_producer_trace() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Char('/'));
     type_text(&mut app, &data, "service=notification-fn");
@@ -229,7 +229,7 @@ fn follow_a_link_from_the_consumer_to_the_producer_trace() {
 #[test]
 fn filter_and_sort_the_traces_table() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Char('/'));
     type_text(&mut app, &data, "error duration>500ms");
@@ -275,7 +275,7 @@ fn the_filter_applies_as_typed_ctrl_u_clears_and_esc_undoes() {
         .filter(|r| r.errors > 0 && r.duration_ns() > 500_000_000)
         .count();
     assert!(0 < slow_errors && slow_errors < errors && errors < all);
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Char('/'));
     type_text(&mut app, &data, "error");
@@ -343,7 +343,7 @@ fn the_selection_stays_on_the_same_trace_when_newer_traces_arrive_above_it() {
     let before = shop_requests(150);
     let after = shop_requests(200);
     assert!(after.traces.len() > before.traces.len());
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &before, KeyCode::Char('2'));
     for _ in 0..5 {
         press(&mut app, &before, KeyCode::Char('j'));
@@ -362,7 +362,7 @@ fn the_selection_stays_on_the_same_trace_when_newer_traces_arrive_above_it() {
     assert!(selected_line(&t).contains(&short), "{}", screen(&t));
     assert_eq!(open_selected_trace(&mut app, &after), picked);
     // Without a draw in between too: the key itself sees the new data.
-    let mut app2 = App::new(Source::Live);
+    let mut app2 = App::new(Playback::Live);
     press(&mut app2, &before, KeyCode::Char('2'));
     for _ in 0..5 {
         press(&mut app2, &before, KeyCode::Char('j'));
@@ -381,7 +381,7 @@ fn the_selection_stays_on_the_same_trace_when_newer_traces_arrive_above_it() {
 #[test]
 fn the_selected_service_stays_selected_across_a_sort() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('j'));
     press(&mut app, &data, KeyCode::Char('j'));
     let picked = selected_line(&draw(&mut app, &data, 120, 40));
@@ -406,7 +406,7 @@ fn the_selected_service_stays_selected_across_a_sort() {
 fn the_row_counts_match_the_data_and_the_header() {
     let data = shop_data();
     let n = data.traces.len();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     let s = screen(&draw(&mut app, &data, 120, 40));
     let first = s.lines().next().unwrap_or_default();
@@ -474,7 +474,7 @@ fn data_with_open_traces() -> (ViewData, [TraceId; 2]) {
 fn i_on_traces_lists_the_open_traces_so_a_hanging_request_shows_while_it_hangs() {
     let (data, [oldest, newer]) = data_with_open_traces();
     assert_eq!(data.open_traces().len(), 2);
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     let s = screen(&draw(&mut app, &data, 120, 40));
     assert!(s.contains("Traces (i: 2 in progress)"), "{s}");
@@ -519,7 +519,7 @@ fn i_on_traces_lists_the_open_traces_so_a_hanging_request_shows_while_it_hangs()
 #[test]
 fn space_pauses_and_resumes_the_view() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     assert_eq!(press(&mut app, &data, KeyCode::Char(' ')), Effect::Pause);
     let t = draw(&mut app, &data, 80, 24);
     assert!(
@@ -536,7 +536,7 @@ fn space_pauses_and_resumes_the_view() {
 #[test]
 fn help_lists_every_key_and_any_key_closes_it() {
     let data = shop_data();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     press(&mut app, &data, KeyCode::Char('?'));
     let t = draw(&mut app, &data, 120, 40);
     insta::assert_snapshot!("help_120x40", t.backend());
@@ -548,7 +548,7 @@ fn help_lists_every_key_and_any_key_closes_it() {
 #[test]
 fn at_80x24_the_help_wraps_and_scrolls_and_tables_name_their_hidden_columns() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('?'));
     let t = draw(&mut app, &data, 80, 24);
     let s = screen(&t);
@@ -622,7 +622,7 @@ fn escape_sequences_in_telemetry_render_as_visible_text() {
         hostile_span(1, None, "GET /\x1b[31mred\x1b[0m", &resource),
         hostile_span(2, Some(1), "child\u{9b}6n\u{202e}", &resource),
     ]);
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('2'));
     let list = draw(&mut app, &data, 120, 40);
     press(&mut app, &data, KeyCode::Enter);
@@ -682,7 +682,7 @@ fn sample_file_cold_starts_and_trace_match_the_answer_key() {
             ("reco-model-fn", 21)
         ]
     );
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     for (w, h) in [(120, 40), (80, 24)] {
         press(&mut app, &data, KeyCode::Char('4'));
         let t = draw(&mut app, &data, w, h);
@@ -707,7 +707,7 @@ fn sample_file_cold_starts_and_trace_match_the_answer_key() {
 #[test]
 fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     let t = draw(&mut app, &data, 120, 40);
     let buf = t.backend().buffer();
     let row = spantop::ui::widgets::tabs::TAB_BAR_ROW;
@@ -734,7 +734,7 @@ fn a_click_on_the_tab_bar_maps_to_the_tab_under_it() {
 #[test]
 fn an_error_trace_shows_where_the_error_started() {
     let data = sample_data();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Char('/'));
     type_text(&mut app, &data, "error service=order-service");
@@ -757,7 +757,7 @@ fn an_error_trace_shows_where_the_error_started() {
 #[test]
 fn header_shows_where_the_receivers_listen() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     app.listening = Some(spantop::ingest::listen::Listening {
         grpc: "127.0.0.1:43170".parse().expect("address"),
         http: "127.0.0.1:43180".parse().expect("address"),
@@ -770,7 +770,7 @@ fn header_shows_where_the_receivers_listen() {
         first.contains("LIVE") && first.contains("gRPC 127.0.0.1:43170  HTTP 127.0.0.1:43180"),
         "{first}"
     );
-    let mut replay = App::new(Source::Replay);
+    let mut replay = App::new(Playback::Replay);
     let s = screen(&draw(&mut replay, &data, 140, 24));
     assert!(!s.contains("gRPC "), "{s}");
 }
@@ -779,7 +779,7 @@ fn header_shows_where_the_receivers_listen() {
 #[test]
 fn a_replay_shows_what_it_skipped_in_the_header() {
     let data = shop_data();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     let mut terminal = Terminal::new(TestBackend::new(160, 10)).expect("test backend");
     let header = Header {
         replay_problems: Some((2, "bad.jsonl:2: expected value at line 1 column 2".into())),
@@ -815,7 +815,7 @@ fn a_span_without_timestamps_does_not_stretch_the_waterfall() {
         hostile_span(2, Some(1), "child", &resource),
         untimed,
     ]);
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     press(&mut app, &data, KeyCode::Char('2'));
     let list = screen(&draw(&mut app, &data, 120, 40));
     press(&mut app, &data, KeyCode::Enter);
@@ -841,7 +841,7 @@ fn selected_span(app: &App) -> Option<SpanId> {
 #[test]
 fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     press(&mut app, &data, KeyCode::Char('/'));
@@ -906,7 +906,7 @@ fn find_in_the_trace_view_counts_matches_and_n_moves_between_them() {
 #[test]
 fn n_skips_matches_hidden_by_the_service_filter_and_the_count_says_so() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     let id = app.trace.as_ref().expect("open").trace_id;
@@ -997,7 +997,7 @@ fn span_with_a_long_detail() -> ViewData {
 #[test]
 fn the_span_pane_takes_the_focus_and_scrolls_to_the_events() {
     let data = span_with_a_long_detail();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Enter);
     press(&mut app, &data, KeyCode::Char('j'));
@@ -1072,7 +1072,7 @@ fn the_span_pane_takes_the_focus_and_scrolls_to_the_events() {
 #[test]
 fn waterfall_rows_name_their_service_and_the_axis_zooms_and_pans() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     let s = screen(&draw(&mut app, &data, 120, 40));
@@ -1114,7 +1114,7 @@ fn waterfall_rows_name_their_service_and_the_axis_zooms_and_pans() {
 #[test]
 fn trace_statistics_group_by_service_operation_and_an_attribute() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     press(&mut app, &data, KeyCode::Char('s'));
@@ -1149,7 +1149,7 @@ fn trace_statistics_group_by_service_operation_and_an_attribute() {
 #[test]
 fn v_keeps_one_service_and_hides_the_other_subtrees_behind_a_count() {
     let data = shop_data();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &data, KeyCode::Char('4'));
     press(&mut app, &data, KeyCode::Enter);
     let before = screen(&draw(&mut app, &data, 120, 40));
@@ -1178,7 +1178,7 @@ fn v_keeps_one_service_and_hides_the_other_subtrees_behind_a_count() {
 #[test]
 fn the_span_pane_shows_start_and_end_in_utc_and_local_time() {
     let data = span_with_a_long_detail();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     app.zone = spantop::units::zone::Zone::fixed("Asia/Kolkata", 5 * 3600 + 1800, "IST");
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Enter);
@@ -1204,7 +1204,7 @@ fn the_span_pane_shows_start_and_end_in_utc_and_local_time() {
 #[test]
 fn y_in_the_span_pane_copies_the_value_through_a_tool_or_says_there_is_none() {
     let data = span_with_a_long_detail();
-    let mut app = App::new(Source::Replay);
+    let mut app = App::new(Playback::Replay);
     press(&mut app, &data, KeyCode::Char('2'));
     press(&mut app, &data, KeyCode::Enter);
     press(&mut app, &data, KeyCode::Char('j'));
@@ -1278,7 +1278,7 @@ fn skewed_trace(max_clock_skew_ns: Option<u64>) -> ViewData {
 #[test]
 fn trace_statistics_and_the_waterfall_use_the_clock_skew_adjusted_trace() {
     let stats_of = |data: &ViewData| {
-        let mut app = App::new(Source::Replay);
+        let mut app = App::new(Playback::Replay);
         press(&mut app, data, KeyCode::Char('2'));
         press(&mut app, data, KeyCode::Enter);
         press(&mut app, data, KeyCode::Char('j'));
@@ -1350,7 +1350,7 @@ fn key_value_filters_find_what_a_scan_of_the_spans_finds() {
     ] {
         let want = scan(key, value);
         some += usize::from(want > 0);
-        let mut app = App::new(Source::Live);
+        let mut app = App::new(Playback::Live);
         press(&mut app, &data, KeyCode::Char('2'));
         press(&mut app, &data, KeyCode::Char('/'));
         type_text(&mut app, &data, &format!("{key}={value}"));
@@ -1419,7 +1419,7 @@ fn data_before_and_after_a_late_span() -> (ViewData, ViewData, TraceId) {
 fn the_traces_filter_sees_a_newer_version_of_a_trace() {
     let (before, after, _) = data_before_and_after_a_late_span();
     let all = before.traces.len();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     press(&mut app, &before, KeyCode::Char('2'));
     press(&mut app, &before, KeyCode::Char('/'));
     type_text(&mut app, &before, "late.key=late-value");
@@ -1445,7 +1445,7 @@ fn the_waterfall_redraws_after_a_fold_a_service_filter_and_a_newer_version() {
     let t = before.trace(id).expect("held");
     let root = t.roots().next().expect("a root").span_id;
     let spans = t.spans.len();
-    let mut app = App::new(Source::Live);
+    let mut app = App::new(Playback::Live);
     app.open_trace(spantop::model::SpanRef::new(id, root));
     let count = |s: &str, rows: usize| s.contains(&format!(" 1/{rows} "));
     let s = screen(&draw(&mut app, &before, 160, 60));

@@ -12,7 +12,7 @@ use super::shutdown_signal;
 use crate::api::attach::{Attached, ClientOptions};
 use crate::api::live::AttachedView;
 use crate::demo::{Rate, SimulateConfig, simulate};
-use crate::pipeline::{self, Running, Source};
+use crate::pipeline::{self, Receivers, Running};
 use crate::server::ServerConfig;
 use crate::ui::{self, Feed};
 
@@ -42,11 +42,12 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     if !args.attach.attach.is_empty() {
         return live_attached(args).await;
     }
-    let running = receive(args.receiver.server_config()).await?;
-    let feed = live_feed(&running);
+    let config = args.receiver.server_config();
+    let (running, receivers) = pipeline::start_receivers(config.receivers, config.pipeline).await?;
+    let feed = live_feed(&running, &receivers);
     // Before the TUI takes the screen: it is there again after quitting.
-    eprintln!("spantop live: {}", listening(&running)?);
-    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
+    eprintln!("spantop live: {}", receivers.listening());
+    let result = ui::run(feed, ui::Playback::Live, shutdown_signal()).await;
     running
         .finish()
         .await
@@ -79,37 +80,20 @@ async fn live_attached(args: LiveArgs) -> anyhow::Result<ExitCode> {
         listening: None,
         fetch: Some(merged.fetch.clone()),
     };
-    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
+    let result = ui::run(feed, ui::Playback::Live, shutdown_signal()).await;
     merged.stop();
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// A pipeline fed by receivers.
-async fn receive(config: ServerConfig) -> anyhow::Result<Running> {
-    pipeline::start(
-        Source::Receivers(Box::new(config.receivers)),
-        config.pipeline,
-    )
-    .await
-}
-
-fn listening(running: &Running) -> anyhow::Result<crate::ingest::listen::Listening> {
-    running
-        .receivers()
-        .map(|r| r.listening())
-        .context("no receivers")
-}
-
 /// What the TUI watches of a running receiver: its published view, store stats, counters and
 /// listen addresses.
-fn live_feed(running: &Running) -> Feed {
-    let receivers = running.receivers();
+fn live_feed(running: &Running, receivers: &Receivers) -> Feed {
     Feed {
         view: running.view.clone(),
         snapshots: running.snapshots.clone(),
-        counters: receivers.map(|r| r.counters.clone()),
+        counters: Some(receivers.counters.clone()),
         progress: None,
-        listening: receivers.map(|r| r.listening()),
+        listening: Some(receivers.listening()),
         fetch: None,
     }
 }
@@ -122,8 +106,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     config.pipeline.store.inactivity_timeout = DEMO_TRACE_TIMEOUT;
     config.receivers.cors = args.cors.cors_allowed_origins;
     config.pipeline.analysis = args.analysis.bounded();
-    let running = receive(config).await?;
-    let listening = listening(&running)?;
+    let (running, receivers) = pipeline::start_receivers(config.receivers, config.pipeline).await?;
+    let listening = receivers.listening();
     eprintln!("spantop demo: {listening}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sim = SimulateConfig {
@@ -134,8 +118,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let simulator = tokio::spawn(simulate(sim, async {
         let _ = stop_rx.await;
     }));
-    let feed = live_feed(&running);
-    let result = ui::run(feed, ui::Source::Live, shutdown_signal()).await;
+    let feed = live_feed(&running, &receivers);
+    let result = ui::run(feed, ui::Playback::Live, shutdown_signal()).await;
     let _ = stop_tx.send(());
     let sent = simulator.await.context("the simulator panicked")?;
     running

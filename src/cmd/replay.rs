@@ -66,7 +66,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         listening: None,
         fetch: None,
     };
-    let result = ui::run(feed, ui::Source::Replay, shutdown_signal()).await;
+    let result = ui::run(feed, ui::Playback::Replay, shutdown_signal()).await;
     // Quitting mid-replay stops the feed; the held traces are not waited for.
     let outcome = running.quit().await?;
     result?;

@@ -11,7 +11,7 @@ use clap::Args;
 use super::args::ReceiverArgs;
 use super::shutdown_signal;
 use crate::api::service::{ApiConfig, ApiServer};
-use crate::pipeline::{self, Source};
+use crate::pipeline;
 use crate::server::summary_line;
 use crate::units::parse_duration;
 
@@ -42,14 +42,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: receivers.max_connections,
         }),
     };
-    let running = pipeline::start(
-        Source::Receivers(Box::new(config.receivers)),
-        config.pipeline,
-    )
-    .await?;
-    let Some(server) = running.receivers() else {
-        unreachable!("a receivers source has receivers");
-    };
+    let (running, server) = pipeline::start_receivers(config.receivers, config.pipeline).await?;
     let api = match api_config {
         Some(c) => Some(ApiServer::start(c, running.view.clone()).await?),
         None => None,

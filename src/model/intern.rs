@@ -63,6 +63,19 @@ impl Sym {
     pub fn as_str(self) -> &'static str {
         INTERNER.resolve(&self.0)
     }
+
+    /// The names' text with `sep` between them: a chain of services (`a → b`), a fan-out's
+    /// targets (`a,b`), the same in the lists' keys and the report.
+    pub fn join(syms: &[Sym], sep: &str) -> String {
+        let mut out = String::new();
+        for (i, s) in syms.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(s.as_str());
+        }
+        out
+    }
 }
 
 impl fmt::Debug for Sym {
@@ -94,5 +107,18 @@ impl serde::Serialize for Sym {
 impl From<&str> for Sym {
     fn from(s: &str) -> Self {
         Sym::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_puts_the_separator_between_names_only() {
+        assert_eq!(Sym::join(&[], " → "), "");
+        assert_eq!(Sym::join(&[Sym::new("cart")], " → "), "cart");
+        let chain = [Sym::new("web"), Sym::new("cart"), Sym::new("db")];
+        assert_eq!(Sym::join(&chain, " → "), "web → cart → db");
     }
 }

@@ -13,7 +13,8 @@ pub mod receivers;
 pub mod resident;
 pub mod source;
 
-pub use source::{Ended, Running, Source, start};
+pub use receivers::Receivers;
+pub use source::{Ended, Running, Source, start, start_receivers};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

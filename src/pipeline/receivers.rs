@@ -68,7 +68,9 @@ impl ReceiverConfig {
     }
 }
 
-/// The running receivers.
+/// Running receivers as the commands see them: where they listen, what they count, what the
+/// recording file held. A copy: the listeners belong to the `Running`, which stops them.
+#[derive(Debug, Clone)]
 pub struct Receivers {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -76,6 +78,11 @@ pub struct Receivers {
     pub counters: Arc<IngestCounters>,
     /// What the recording file held when recording started.
     pub recording: Option<Opened>,
+}
+
+/// The listeners' tasks and the recorder: held by the `Running` until it stops them.
+pub(super) struct Serving {
+    pub(super) receivers: Receivers,
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
@@ -90,9 +97,9 @@ pub struct ReceiversStopped {
     pub recorded_lines: Option<u64>,
 }
 
-impl Receivers {
+impl Serving {
     /// Binds both listeners and serves them into `tx`.
-    pub(super) async fn start(config: ReceiverConfig, tx: BatchTx) -> anyhow::Result<Receivers> {
+    pub(super) async fn start(config: ReceiverConfig, tx: BatchTx) -> anyhow::Result<Serving> {
         let grpc_listener = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("cannot listen for OTLP/gRPC on {}", config.grpc_addr))?;
@@ -160,27 +167,20 @@ impl Receivers {
             limit,
             wait_for(shutdown_rx),
         ));
-        Ok(Receivers {
-            grpc_addr,
-            http_addr,
-            tls: config.tls.is_some(),
-            recording: recorder.as_ref().map(|r| r.opened),
-            counters,
+        Ok(Serving {
+            receivers: Receivers {
+                grpc_addr,
+                http_addr,
+                tls: config.tls.is_some(),
+                recording: recorder.as_ref().map(|r| r.opened),
+                counters,
+            },
             shutdown,
             grpc,
             http,
             http_on_grpc,
             recorder,
         })
-    }
-
-    /// Where the receivers listen (the real ports when port 0 was asked for).
-    pub fn listening(&self) -> Listening {
-        Listening {
-            grpc: self.grpc_addr,
-            http: self.http_addr,
-            tls: self.tls,
-        }
     }
 
     /// Stops accepting and lets requests in flight finish: their senders are gone then.
@@ -197,9 +197,20 @@ impl Receivers {
             None => None,
         };
         Ok(ReceiversStopped {
-            ingest: self.counters.read(),
+            ingest: self.receivers.counters.read(),
             recorded_lines,
         })
+    }
+}
+
+impl Receivers {
+    /// Where the receivers listen (the real ports when port 0 was asked for).
+    pub fn listening(&self) -> Listening {
+        Listening {
+            grpc: self.grpc_addr,
+            http: self.http_addr,
+            tls: self.tls,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::files::{FileSource, InputOutcome, feed};
-use super::receivers::{ReceiverConfig, Receivers};
+use super::receivers::{ReceiverConfig, Receivers, Serving};
 use super::{Finished, Pipeline, PipelineConfig};
 use crate::analysis::findings::view::ViewData;
 use crate::ingest::file::replay::FeedProgress;
@@ -40,7 +40,7 @@ pub struct Running {
 }
 
 enum Feeding {
-    Receivers(Receivers),
+    Receivers(Serving),
     Files {
         /// The feed, until its outcome is taken.
         task: Option<JoinHandle<InputOutcome>>,
@@ -71,47 +71,59 @@ impl Ended {
 
 /// Spawns a pipeline and starts `source` feeding it.
 pub async fn start(source: Source, config: PipelineConfig) -> anyhow::Result<Running> {
+    match source {
+        Source::Receivers(receivers) => Ok(start_receivers(*receivers, config).await?.0),
+        Source::Files(files) => Ok(start_files(files, config)),
+    }
+}
+
+/// `start` with receivers, handing back what they are (addresses, counters, the recording)
+/// beside the `Running` that owns and stops them.
+pub async fn start_receivers(
+    receivers: ReceiverConfig,
+    config: PipelineConfig,
+) -> anyhow::Result<(Running, Receivers)> {
+    let pipeline = Pipeline::spawn(config);
+    let serving = Serving::start(receivers, pipeline.tx.clone()).await?;
+    let receivers = serving.receivers.clone();
+    let progress = Arc::new(FeedProgress::default());
+    Ok((
+        Running::new(pipeline, Feeding::Receivers(serving), progress),
+        receivers,
+    ))
+}
+
+fn start_files(files: FileSource, config: PipelineConfig) -> Running {
     let pipeline = Pipeline::spawn(config);
     let progress = Arc::new(FeedProgress::default());
-    let feeding = match source {
-        Source::Receivers(config) => {
-            Feeding::Receivers(Receivers::start(*config, pipeline.tx.clone()).await?)
-        }
-        Source::Files(files) => {
-            let cancel = Arc::new(AtomicBool::new(false));
-            let (tx, reading, end, stop) = (
-                pipeline.tx.clone(),
-                Arc::clone(&progress),
-                pipeline.input_end(),
-                Arc::clone(&cancel),
-            );
-            let task = tokio::spawn(async move {
-                let outcome = feed(files, tx, reading, stop).await;
-                end.signal();
-                outcome
-            });
-            Feeding::Files {
-                task: Some(task),
-                outcome: None,
-                cancel,
-            }
-        }
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, reading, end, stop) = (
+        pipeline.tx.clone(),
+        Arc::clone(&progress),
+        pipeline.input_end(),
+        Arc::clone(&cancel),
+    );
+    let task = tokio::spawn(async move {
+        let outcome = feed(files, tx, reading, stop).await;
+        end.signal();
+        outcome
+    });
+    let feeding = Feeding::Files {
+        task: Some(task),
+        outcome: None,
+        cancel,
     };
-    Ok(Running {
-        view: pipeline.view.clone(),
-        snapshots: pipeline.snapshots.clone(),
-        progress,
-        feeding,
-        pipeline,
-    })
+    Running::new(pipeline, feeding, progress)
 }
 
 impl Running {
-    /// The receivers' addresses and counters (none for files).
-    pub fn receivers(&self) -> Option<&Receivers> {
-        match &self.feeding {
-            Feeding::Receivers(r) => Some(r),
-            Feeding::Files { .. } => None,
+    fn new(pipeline: Pipeline, feeding: Feeding, progress: Arc<FeedProgress>) -> Running {
+        Running {
+            view: pipeline.view.clone(),
+            snapshots: pipeline.snapshots.clone(),
+            progress,
+            feeding,
+            pipeline,
         }
     }
 

@@ -37,10 +37,6 @@ pub fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
-fn join(v: &[Sym], sep: &str) -> String {
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
-}
-
 pub fn sections(f: &Findings, top: usize) -> Vec<Section> {
     vec![
         overview(f),
@@ -294,7 +290,7 @@ fn parallel(f: &Findings, top: usize) -> Section {
                         format!("{} {} → {}", p.service, p.parent, p.target),
                         p.occurrences.to_string(),
                         degrees(p),
-                        join(&p.worst_chain, " → "),
+                        Sym::join(&p.worst_chain, " → "),
                         p.tail_risk.map_or("-".into(), pct),
                         ms(p.cp_ns),
                         p.worst.trace_id.to_string(),
@@ -327,7 +323,7 @@ fn chains(f: &Findings, top: usize) -> Section {
                 .take(top)
                 .map(|c| {
                     vec![
-                        join(&c.services, " → "),
+                        Sym::join(&c.services, " → "),
                         c.traces.to_string(),
                         format!("×{:.1}", c.max_amplification),
                         c.max_invocations.to_string(),
@@ -356,10 +352,10 @@ fn service_graph(f: &Findings, top: usize) -> Section {
         peers,
         g.edges,
         deepest,
-        join(&entries, ", ")
+        Sym::join(&entries, ", ")
     )];
     for c in &g.cycles {
-        lines.push(format!("Cycle: {} call each other.", join(c, " ⇄ ")));
+        lines.push(format!("Cycle: {} call each other.", Sym::join(c, " ⇄ ")));
     }
     lines.push(
         "In layers (each service drawn once, under a caller one layer up; ↑ drawn under another caller, ↻ a call back into a cycle), calls, errors and client p99 per edge:"
@@ -400,7 +396,7 @@ fn service_graph(f: &Findings, top: usize) -> Section {
                 .take(top)
                 .map(|p| {
                     vec![
-                        join(&p.services, " → "),
+                        Sym::join(&p.services, " → "),
                         p.hop_ratios
                             .iter()
                             .map(|r| format!("×{r:.1}"))
@@ -620,7 +616,7 @@ fn errors(f: &Findings, top: usize) -> Section {
                         o.traces.to_string(),
                         o.propagated_to_root.to_string(),
                         o.absorbed.to_string(),
-                        join(&o.propagation_services, " → "),
+                        Sym::join(&o.propagation_services, " → "),
                         o.timeout_locus.as_ref().map_or("-".into(), |l| {
                             format!(
                                 "{} {} (still running in {} of {} timeouts)",

@@ -69,9 +69,12 @@ impl Tab {
     }
 }
 
-/// Where the data comes from, for the header badge.
+/// What the TUI shows, for the header badge: spans as they are exported (`live`, `demo`) or
+/// files played back (`replay`). Neither `pipeline::Source` (what feeds the pipeline) nor
+/// `pipeline::Mode` (a TUI replay runs the pipeline live).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub enum Playback {
+    /// Receivers take spans as they are exported.
     Live,
     /// Saved files played back; how far is in `Header::replay_progress`.
     Replay,
@@ -175,7 +178,7 @@ const PAGE: usize = 20;
 #[derive(Debug, Clone)]
 pub struct App {
     pub tab: Tab,
-    pub source: Source,
+    pub playback: Playback,
     /// Where the receivers listen, shown in the header.
     pub listening: Option<Listening>,
     pub paused: bool,
@@ -207,12 +210,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(source: Source) -> Self {
+    pub fn new(playback: Playback) -> Self {
         let lists =
             std::array::from_fn(|i| ListState::sorted_by(ListTab::ALL[i].view().default_sort()));
         App {
             tab: Tab::Services,
-            source,
+            playback,
             listening: None,
             paused: false,
             help: false,

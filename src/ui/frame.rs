@@ -27,7 +27,7 @@ impl App {
             frame,
             top,
             header,
-            self.source,
+            self.playback,
             self.paused,
             self.listening.as_ref(),
             header::Listed {

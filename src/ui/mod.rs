@@ -40,7 +40,7 @@ use crossterm::event::{
 use tokio::sync::{mpsc, watch};
 
 pub use crate::analysis::findings::view::ViewData;
-pub use app::{App, Effect, Source, Tab};
+pub use app::{App, Effect, Playback, Tab};
 pub use widgets::header::Header;
 
 use crate::ingest::IngestCounters;
@@ -148,7 +148,7 @@ fn as_key(ev: Event) -> Option<KeyEvent> {
 /// way out.
 pub async fn run(
     feed: Feed,
-    source: Source,
+    playback: Playback,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut guard = TerminalGuard::enter()?;
@@ -157,7 +157,7 @@ pub async fn run(
     crate::analysis::trace::isolate::install_panic_filter();
     let stop = Arc::new(AtomicBool::new(false));
     let mut input = spawn_input(Arc::clone(&stop));
-    let result = event_loop(&mut guard, feed, source, &mut input, shutdown).await;
+    let result = event_loop(&mut guard, feed, playback, &mut input, shutdown).await;
     stop.store(true, Ordering::Relaxed);
     drop(guard);
     result
@@ -166,7 +166,7 @@ pub async fn run(
 async fn event_loop(
     guard: &mut TerminalGuard,
     feed: Feed,
-    source: Source,
+    playback: Playback,
     input: &mut mpsc::Receiver<Event>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -174,7 +174,7 @@ async fn event_loop(
     let mut derived = feed.view.clone();
     let mut data = Arc::clone(&derived.borrow_and_update());
     views::traces::index_names(&data);
-    let mut app = App::new(source);
+    let mut app = App::new(playback);
     app.listening = feed.listening;
     app.zone = crate::units::zone::Zone::system();
     let mut frame = tokio::time::interval(FRAME);

@@ -1,5 +1,5 @@
-//! The top line: source badge, pause, intake rate, traces and memory held, what was dropped,
-//! analysis failures when there were any, and where the receivers listen.
+//! The top line: LIVE or REPLAY badge, pause, intake rate, traces and memory held, what
+//! was dropped, analysis failures when there were any, and where the receivers listen.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use crate::analysis::findings::view::InstanceHealth;
 use crate::ingest::IngestStats;
 use crate::ingest::listen::Listening;
 use crate::store::StoreStats;
-use crate::ui::app::Source;
+use crate::ui::app::Playback;
 use crate::ui::{text, theme};
 
 /// Counters for the header, measured by the loop (rates need a clock; render has none).
@@ -70,16 +70,18 @@ pub fn render(
     frame: &mut Frame,
     area: Rect,
     h: &Header,
-    source: Source,
+    playback: Playback,
     paused: bool,
     listening: Option<&Listening>,
     listed: Listed<'_>,
 ) {
     let analysis_failures = listed.analysis_failures;
     let instances = listed.instances;
-    let badge = match source {
-        Source::Live => TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black)),
-        Source::Replay => TextSpan::styled(
+    let badge = match playback {
+        Playback::Live => {
+            TextSpan::styled(" LIVE ", Style::new().bg(Color::Green).fg(Color::Black))
+        }
+        Playback::Replay => TextSpan::styled(
             match h.replay_progress {
                 Some(p) => format!(" REPLAY {:.0}% ", p * 100.0),
                 None => " REPLAY ".to_owned(),
@@ -89,7 +91,7 @@ pub fn render(
     };
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let mut spans = vec![TextSpan::styled(" spantop ", theme::TITLE), badge];
-    // Next to the source badge, so it survives a narrow terminal.
+    // Next to the LIVE or REPLAY badge, so it survives a narrow terminal.
     if paused {
         spans.push(TextSpan::styled(
             " PAUSED ",
