@@ -8,7 +8,8 @@
 //!   the OTLP protobuf file records, then assembling them in the store). Before the timed runs
 //!   each shape prints `analysis / read`, the ratio the huge-trace target (<= 1.5) is about.
 //! - `publish`: `Findings::build` and `ViewData::build` over an engine holding 100,000 typical
-//!   traces (what the analyst thread does at every publish), time per publish.
+//!   traces, time per publish; `view_rebuild` is what the analyst thread does at a live
+//!   publish (the previous view at hand, its traces unchanged).
 //!
 //! ```sh
 //! cargo bench --bench analysis                 # everything
@@ -188,6 +189,15 @@ fn publish(c: &mut Criterion) {
         b.iter_batched(
             || store.snapshot(),
             |snap| ViewData::build(snap, &engine),
+            BatchSize::LargeInput,
+        )
+    });
+    // What a live publish does: the previous view holds every trace, none changed since.
+    let previous = ViewData::build(store.snapshot(), &engine);
+    g.bench_function("view_rebuild/100k_traces", |b| {
+        b.iter_batched(
+            || store.snapshot(),
+            |snap| ViewData::rebuild(Some(&previous), snap, &engine),
             BatchSize::LargeInput,
         )
     });

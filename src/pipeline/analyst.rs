@@ -273,7 +273,9 @@ impl Worker {
 
     fn publish(&mut self) {
         let snapshot = self.snapshots.borrow().clone();
-        let mut view = ViewData::build(snapshot, &self.engine);
+        let previous = Arc::clone(&self.view_tx.borrow());
+        let mut view = ViewData::rebuild(Some(&previous), snapshot, &self.engine);
+        drop(previous);
         view.analysis_skipped = self.shared.skipped.load(Ordering::Relaxed);
         self.view_bytes = view_bytes(&view);
         self.view_tx.send_replace(Arc::new(view));

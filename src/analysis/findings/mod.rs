@@ -428,10 +428,8 @@ fn cold_starts(
     cfg: cold_start::ColdStartConfig,
     all: &[&std::sync::Arc<TraceFindings>],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
-    let invs: Vec<cold_start::Invocation> = all
-        .iter()
-        .flat_map(|f| f.invocations.iter().cloned())
-        .collect();
+    let invs: Vec<&cold_start::Invocation> =
+        all.iter().flat_map(|f| f.invocations.iter()).collect();
     let epoch = agg.min_start_ns.unwrap_or(0);
     let verdicts = cold_start::classify(&invs, epoch, cfg);
     let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();

@@ -17,6 +17,10 @@ use crate::analysis::trace::fanout::FanOutKind;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
 
+/// Rows kept per ranked list in the published view. No view lists more (the counts and
+/// totals are over all), and a publish then clones the worst fan-outs, not every one held.
+pub const VIEW_TOP: usize = 1000;
+
 /// Generation 0 is the empty `ViewData::default()`.
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
@@ -171,19 +175,45 @@ impl ViewData {
 
     /// Rows for every tab from the store's snapshot and the engine that has seen its traces.
     pub fn build(snapshot: StoreSnapshot, engine: &Engine) -> ViewData {
-        let per_trace: FxHashMap<TraceId, Arc<TraceFindings>> = engine
-            .findings()
-            .into_iter()
-            .map(|f| (f.trace_id, Arc::clone(f)))
-            .collect();
+        ViewData::rebuild(None, snapshot, engine)
+    }
+
+    /// As `build`, taking from `previous` the row of every trace that neither the store nor
+    /// the engine changed since (the same `Arc`s): a publish walks the spans of the traces
+    /// that came or changed, not of every trace held.
+    pub fn rebuild(
+        previous: Option<&ViewData>,
+        snapshot: StoreSnapshot,
+        engine: &Engine,
+    ) -> ViewData {
+        let per_trace = engine.held().clone();
         let mut index = FxHashMap::default();
         let mut traces = Vec::with_capacity(snapshot.traces.len());
         for (i, t) in snapshot.traces.iter().enumerate() {
             index.insert(t.trace_id, i);
-            traces.push(trace_row(t, per_trace.get(&t.trace_id).map(|f| &**f)));
+            let f = per_trace.get(&t.trace_id);
+            // `previous` holds its snapshot, so the store changed a trace it lists into a new
+            // `Arc` (copy on write): the same pointers mean the same trace and findings.
+            let unchanged = previous.and_then(|p| {
+                let &j = p.index.get(&t.trace_id)?;
+                let same_trace = Arc::ptr_eq(p.snapshot.traces.get(j)?, t);
+                let same_findings = match (p.per_trace.get(&t.trace_id), f) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                (same_trace && same_findings).then(|| p.traces.get(j).cloned())?
+            });
+            traces.push(unchanged.unwrap_or_else(|| trace_row(t, f.map(|f| &**f))));
         }
         let clock_ns = traces.iter().map(|t| t.end_ns).max().unwrap_or(0);
-        let findings = Findings::build(engine, FindingsOptions::default());
+        let findings = Findings::build(
+            engine,
+            FindingsOptions {
+                top: VIEW_TOP,
+                per_trace: false,
+            },
+        );
         let hotspots = hotspot_entries(&findings);
         ViewData {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
@@ -247,4 +277,62 @@ pub fn critical_path(f: Option<&TraceFindings>) -> FxHashSet<SpanId> {
         .flat_map(|f| f.critical_path.iter())
         .flat_map(|p| p.sections.iter().map(|s| s.span_id))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::analysis::engine::AnalysisConfig;
+    use crate::demo::shapes::{self, Shape};
+    use crate::model::Batch;
+    use crate::store::{SpanStore, StoreConfig};
+
+    fn rows(view: &ViewData) -> Vec<String> {
+        view.traces.iter().map(|r| format!("{r:?}")).collect()
+    }
+
+    /// Rows taken from the previous view are those a fresh build gives: for the traces
+    /// that stayed, that came, and that re-opened with more spans.
+    #[test]
+    fn rebuilt_rows_equal_a_fresh_build() {
+        let mut store = SpanStore::new(StoreConfig {
+            inactivity_timeout: Duration::from_secs(3600),
+            max_memory: usize::MAX,
+            ..StoreConfig::default()
+        });
+        let mut engine = Engine::new(AnalysisConfig::default());
+        let feed = |store: &mut SpanStore, engine: &mut Engine, spans| {
+            store.ingest(Batch::new(spans), Instant::now());
+            store.complete_all();
+            for t in store.take_completed() {
+                engine.add_trace(&t);
+            }
+        };
+        // Trace 3 comes in two halves: its second half re-opens it.
+        let mut third = shapes::trace(Shape::Mixed, 20, 3);
+        let late = third.split_off(10);
+        let id = third[0].trace_id;
+        let first: Vec<_> = (1..=40)
+            .filter(|&t| t != 3)
+            .flat_map(|t| shapes::trace(Shape::Mixed, 20, t))
+            .chain(third)
+            .collect();
+        feed(&mut store, &mut engine, first);
+        let v1 = ViewData::build(store.snapshot(), &engine);
+        let before = v1.trace_row(id).map(|r| r.spans);
+        let next: Vec<_> = (41..=60)
+            .flat_map(|t| shapes::trace(Shape::Mixed, 20, t))
+            .chain(late)
+            .collect();
+        feed(&mut store, &mut engine, next);
+        let snapshot = store.snapshot();
+        let v2 = ViewData::rebuild(Some(&v1), snapshot.clone(), &engine);
+        let fresh = ViewData::build(snapshot, &engine);
+        assert_eq!(rows(&v2), rows(&fresh));
+        let after = v2.trace_row(id).map(|r| r.spans);
+        assert!(after > before, "{before:?} -> {after:?}");
+        assert_eq!(v2.traces.len(), 60);
+    }
 }

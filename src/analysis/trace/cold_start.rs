@@ -311,8 +311,8 @@ impl Default for ColdStartConfig {
 
 /// Verdicts for every invocation, in the input order. `epoch_ns` is the start of the capture
 /// (earliest span in replay). Fallbacks follow start time, not arrival order.
-pub fn classify(invs: &[Invocation], epoch_ns: u64, cfg: ColdStartConfig) -> Vec<Verdict> {
-    let mut out: Vec<Option<Verdict>> = invs.iter().map(Invocation::local_verdict).collect();
+pub fn classify(invs: &[&Invocation], epoch_ns: u64, cfg: ColdStartConfig) -> Vec<Verdict> {
+    let mut out: Vec<Option<Verdict>> = invs.iter().map(|i| i.local_verdict()).collect();
     let mut by_instance: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
     for (k, inv) in invs.iter().enumerate() {
         if let Some(key) = inv.instance.as_deref() {
@@ -338,7 +338,7 @@ pub fn classify(invs: &[Invocation], epoch_ns: u64, cfg: ColdStartConfig) -> Vec
                     confidence: Confidence::Medium,
                 }
             } else {
-                first_of_instance(&invs[k], epoch_ns, cfg)
+                first_of_instance(invs[k], epoch_ns, cfg)
             });
         }
     }
@@ -519,7 +519,7 @@ impl ColdSamples {
 
 /// Cold starts and per-function figures from classified invocations (§1.5).
 pub fn function_costs(
-    invs: &[Invocation],
+    invs: &[&Invocation],
     verdicts: &[Verdict],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>) {
     let mut groups: FxHashMap<(Sym, Option<Sym>), Vec<usize>> = FxHashMap::default();
@@ -885,7 +885,7 @@ mod tests {
             .id();
         let invs = analyse(&b.build());
         assert_eq!(invs.len(), 1);
-        let v = classify(&invs, BASE_NS, ColdStartConfig::default());
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig::default());
         assert_eq!(v[0].cold, Some(false));
         assert_eq!(v[0].evidence, Evidence::Attribute);
         assert!(invs[0].inconsistent);
@@ -913,8 +913,8 @@ mod tests {
             .parent(i)
             .id();
         let invs = analyse(&b.build());
-        let v = classify(&invs, BASE_NS, ColdStartConfig::default());
-        let (starts, rows) = function_costs(&invs, &v);
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig::default());
+        let (starts, rows) = function_costs(&refs(&invs), &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_ns, 253 * MS);
         assert_eq!(starts[0].init_source, InitSource::InitSpan);
@@ -935,13 +935,17 @@ mod tests {
         let cold = analyse(&b.build());
         assert_eq!(cold[0].pre_handler_cp_ns, 640 * MS);
         invs.extend(cold);
-        let v = classify(&invs, BASE_NS, ColdStartConfig::default());
-        let (starts, rows) = function_costs(&invs, &v);
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig::default());
+        let (starts, rows) = function_costs(&refs(&invs), &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::CallerGap);
         assert_eq!(starts[0].init_ns, 650 * MS);
         assert_eq!(starts[0].cold_cp_ns, 640 * MS);
         assert_eq!((rows[0].cold, rows[0].warm), (1, 20));
+    }
+
+    fn refs(invs: &[Invocation]) -> Vec<&Invocation> {
+        invs.iter().collect()
     }
 
     fn fallback_pair(first_in_file_is_later: bool) -> Vec<Invocation> {
@@ -963,14 +967,18 @@ mod tests {
         let no_warmup = ColdStartConfig { warmup_ns: 0 };
         for reversed in [false, true] {
             let invs = fallback_pair(reversed);
-            let v = classify(&invs, BASE_NS, no_warmup);
+            let v = classify(&refs(&invs), BASE_NS, no_warmup);
             let (first, second) = if reversed { (1, 0) } else { (0, 1) };
             assert_eq!(v[first].cold, Some(true));
             assert_eq!(v[first].confidence, Confidence::Low);
             assert_eq!(v[second].cold, Some(false));
             assert_eq!(v[second].confidence, Confidence::Medium);
         }
-        let v = classify(&fallback_pair(false), BASE_NS, ColdStartConfig::default());
+        let v = classify(
+            &refs(&fallback_pair(false)),
+            BASE_NS,
+            ColdStartConfig::default(),
+        );
         assert_eq!(v[0].cold, None);
         assert_eq!(v[0].evidence, Evidence::FirstOfInstanceBeforeWarmup);
     }
@@ -991,8 +999,8 @@ mod tests {
             lambda_call(&mut b, (t0, t0 + 110), (t0 + 5, t0 + 105), None, inst);
             invs.extend(analyse(&b.build()));
         }
-        let v = classify(&invs, BASE_NS, ColdStartConfig { warmup_ns: 0 });
-        let (starts, _) = function_costs(&invs, &v);
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig { warmup_ns: 0 });
+        let (starts, _) = function_costs(&refs(&invs), &v);
         assert_eq!(starts.len(), 1);
         assert_eq!(starts[0].init_source, InitSource::Estimate);
         assert_eq!(starts[0].init_ns, 1_100 * MS);
@@ -1005,7 +1013,7 @@ mod tests {
             for inv in &mut invs {
                 inv.process_creation_ns = Some(ms(0) - age_ms * MS);
             }
-            let v = classify(&invs, BASE_NS, ColdStartConfig::default());
+            let v = classify(&refs(&invs), BASE_NS, ColdStartConfig::default());
             assert_eq!(v[0].cold, Some(want), "age {age_ms} ms");
             assert_eq!(v[0].confidence, Confidence::Medium);
             assert_eq!(v[1].cold, Some(false));
@@ -1019,7 +1027,7 @@ mod tests {
         let mut b = TraceBuilder::with_trace_id(2);
         lambda_call(&mut b, (50, 150), (55, 145), None, "shared");
         let invs = [analyse(&a.build()), analyse(&b.build())].concat();
-        let v = classify(&invs, BASE_NS, ColdStartConfig { warmup_ns: 0 });
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig { warmup_ns: 0 });
         assert!(v.iter().all(|v| v.cold.is_none()));
     }
 
@@ -1043,8 +1051,8 @@ mod tests {
             lambda_call(&mut b, (0, d + 10), (5, 5 + d), Some(cold), "x");
             invs.extend(analyse(&b.build()));
         }
-        let v = classify(&invs, BASE_NS, ColdStartConfig::default());
-        let (_, rows) = function_costs(&invs, &v);
+        let v = classify(&refs(&invs), BASE_NS, ColdStartConfig::default());
+        let (_, rows) = function_costs(&refs(&invs), &v);
         let p = &rows[0].server_penalty;
         assert_eq!(
             (p.cold.p50_ns, p.warm.p50_ns),
