@@ -164,7 +164,16 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
             .collect();
         in_order.sort_by_key(|&(c, _)| (tree.start(c), c));
         let order_sigs: Vec<&str> = in_order.iter().map(|x| x.1).collect();
-        for (at, len, reps) in repeated_patterns(&order_sigs) {
+        // The pattern search compares signatures many times each: as numbers, not texts.
+        let mut number: FxHashMap<&str, usize> = FxHashMap::default();
+        let order_ids: Vec<usize> = order_sigs
+            .iter()
+            .map(|s| {
+                let next = number.len();
+                *number.entry(s).or_insert(next)
+            })
+            .collect();
+        for (at, len, reps) in repeated_patterns(&order_ids) {
             let g: Vec<usize> = in_order[at..at + len * reps].iter().map(|x| x.0).collect();
             let f = measure(tree, &g, &inclusive_cp);
             let mut x = finish(tree, e, &g, f, FanOutKind::MnPlusOne, None);
@@ -205,13 +214,13 @@ pub fn fanouts(tree: &TraceTree<'_>, cp: &[u64]) -> Vec<FanOut> {
 /// MN+1 candidates in a start-ordered signature list: `(start, pattern length, repetitions)`
 /// for a pattern of 2..=8 signatures, not all equal (that is plain N+1), repeated at least
 /// `MIN_DEGREE` times back-to-back. Shortest pattern first; matches do not overlap.
-pub fn repeated_patterns(sigs: &[&str]) -> Vec<(usize, usize, usize)> {
+pub fn repeated_patterns<T: Eq>(sigs: &[T]) -> Vec<(usize, usize, usize)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < sigs.len() {
         let found = (2..=MAX_PATTERN_LEN).find_map(|len| {
             let pat = sigs.get(i..i + len)?;
-            if pat.iter().all(|s| *s == pat[0]) {
+            if pat.iter().all(|s| s == &pat[0]) {
                 return None;
             }
             let reps = (0..)
@@ -791,6 +800,37 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].degree, 3);
         assert!(f[0].truncated_by_error);
+    }
+
+    #[test]
+    fn patterns_of_numbered_signatures_are_those_of_the_texts() {
+        // `fanouts` numbers the signatures before the search: same answer as on the texts.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for _ in 0..500 {
+            let n = next(40) as usize;
+            let alphabet = 1 + next(4);
+            let texts: Vec<String> = (0..n).map(|_| format!("sig {}", next(alphabet))).collect();
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let mut number: FxHashMap<&str, usize> = FxHashMap::default();
+            let ids: Vec<usize> = refs
+                .iter()
+                .map(|s| {
+                    let next = number.len();
+                    *number.entry(s).or_insert(next)
+                })
+                .collect();
+            assert_eq!(
+                repeated_patterns(&ids),
+                repeated_patterns(&refs),
+                "{refs:?}"
+            );
+        }
     }
 
     #[test]
