@@ -154,6 +154,12 @@ impl ViewData {
         self.per_trace.get(&id).map(|f| &**f)
     }
 
+    /// `trace_findings` shared: a view keeps what it derived from them while they stay the
+    /// same `Arc`.
+    pub fn trace_findings_arc(&self, id: TraceId) -> Option<&Arc<TraceFindings>> {
+        self.per_trace.get(&id)
+    }
+
     /// Spans in other traces that link to `span` (consumers of a message it produced).
     pub fn linked_from(&self, trace_id: TraceId, span_id: SpanId) -> Vec<SpanRef> {
         self.per_trace
