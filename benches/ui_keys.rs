@@ -10,6 +10,7 @@
 //! ```sh
 //! cargo bench --bench ui_keys                  # 100,000 traces
 //! TRACES=20000 cargo bench --bench ui_keys
+//! SAMPLES=1 cargo bench --bench ui_keys        # also every key's own time, in order
 //! ```
 
 mod common;
@@ -100,6 +101,11 @@ impl Bench {
     }
 
     fn report(&self) {
+        if std::env::var_os("SAMPLES").is_some() {
+            for (i, (kind, d)) in self.samples.iter().enumerate() {
+                println!("sample {i:>4} {kind:<28} {d:>9.2?}");
+            }
+        }
         let mut kinds: Vec<&str> = self.samples.iter().map(|(k, _)| *k).collect();
         kinds.dedup();
         let mut all: Vec<Duration> = Vec::new();

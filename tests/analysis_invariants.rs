@@ -189,7 +189,7 @@ fn trace_path_never_exceeds_the_trace_and_no_share_passes_100_percent() {
             &engine,
             FindingsOptions {
                 per_trace: true,
-                top: usize::MAX,
+                ..FindingsOptions::default()
             },
         );
         let share_ok = |s: f64| (0.0..=1.0 + 1e-9).contains(&s);

@@ -1315,3 +1315,166 @@ fn trace_statistics_and_the_waterfall_use_the_clock_skew_adjusted_trace() {
     );
     assert!(!parent.contains("70.0ms"), "{stats}");
 }
+
+/// `key=value` in the Traces filter finds exactly the traces with a span (or its resource)
+/// carrying that value, strings and formatted numbers and booleans alike: the per-trace
+/// attribute index only skips traces, it never decides a match.
+#[test]
+fn key_value_filters_find_what_a_scan_of_the_spans_finds() {
+    let data = shop_data();
+    let all = data.traces.len();
+    let scan = |key: &str, value: &str| {
+        data.traces
+            .iter()
+            .filter(|r| {
+                data.trace(r.trace_id).is_some_and(|t| {
+                    t.spans.iter().any(|s| {
+                        s.attributes
+                            .iter()
+                            .chain(s.resource.attributes.iter())
+                            .any(|kv| kv.key.as_str() == key && kv.value.to_string() == value)
+                    })
+                })
+            })
+            .count()
+    };
+    let mut some = 0;
+    for (key, value) in [
+        ("http.route", "/orders"),
+        ("http.route", "/ord"),
+        ("http.response.status_code", "500"),
+        ("http.response.status_code", "200"),
+        ("cloud.region", "eu-west-1"),
+        ("faas.coldstart", "true"),
+        ("no.such.key", "x"),
+    ] {
+        let want = scan(key, value);
+        some += usize::from(want > 0);
+        let mut app = App::new(Playback::Live);
+        press(&mut app, &data, KeyCode::Char('2'));
+        press(&mut app, &data, KeyCode::Char('/'));
+        type_text(&mut app, &data, &format!("{key}={value}"));
+        let s = screen(&draw(&mut app, &data, 120, 40));
+        assert!(
+            s.contains(&format!("{want}/{all}")),
+            "{key}={value}: {want}\n{s}"
+        );
+    }
+    assert!(some >= 4, "the shop's attributes are found: {some}");
+}
+
+/// The shop's first 40 requests, and the same store after a late span reopened the first
+/// trace and it completed again (a newer version with one more span, child of the root,
+/// named `late-span`, carrying `late.key=late-value`).
+fn data_before_and_after_a_late_span() -> (ViewData, ViewData, TraceId) {
+    let mut shop = Shop::new(ShopConfig::default());
+    let mut store = SpanStore::new(StoreConfig::default());
+    let base = Instant::now();
+    let mut spans = Vec::new();
+    for i in 0..40 {
+        shop.request(T0 + i * 40_000_000, &mut spans);
+    }
+    let root = spans
+        .iter()
+        .find(|s| s.parent_span_id.is_none())
+        .cloned()
+        .expect("a root");
+    store.ingest(Batch::new(spans), base);
+    store.complete_all();
+    let view = |store: &mut SpanStore| {
+        let snapshot = store.snapshot();
+        let mut engine = Engine::default();
+        for t in snapshot.traces.iter() {
+            engine.add_trace(t);
+        }
+        ViewData::build(snapshot, &engine)
+    };
+    let before = view(&mut store);
+    let mut late = root.clone();
+    late.span_id = SpanId::from_u64(0x1a7e).expect("id");
+    late.parent_span_id = Some(root.span_id);
+    late.name = Sym::new("late-span");
+    late.attributes = vec![KeyValue::new(
+        "late.key",
+        AnyValue::string("late-value".into()),
+    )]
+    .into();
+    store.ingest(Batch::new(vec![late]), base + Duration::from_secs(1));
+    store.complete_all();
+    let after = view(&mut store);
+    let (old, new) = (
+        before.trace(root.trace_id).expect("held").version,
+        after.trace(root.trace_id).expect("held").version,
+    );
+    assert!(
+        new > old,
+        "the late span made a newer version: {old} -> {new}"
+    );
+    (before, after, root.trace_id)
+}
+
+/// The per-trace indexes behind the Traces filter follow a trace's newer version: a value only
+/// the late span carries is found once that version arrives, with the filter unchanged.
+#[test]
+fn the_traces_filter_sees_a_newer_version_of_a_trace() {
+    let (before, after, _) = data_before_and_after_a_late_span();
+    let all = before.traces.len();
+    let mut app = App::new(Playback::Live);
+    press(&mut app, &before, KeyCode::Char('2'));
+    press(&mut app, &before, KeyCode::Char('/'));
+    type_text(&mut app, &before, "late.key=late-value");
+    press(&mut app, &before, KeyCode::Enter);
+    let s = screen(&draw(&mut app, &before, 120, 40));
+    assert!(s.contains(&format!("0/{all}")), "{s}");
+    spantop::ui::views::traces::index_names(&after);
+    let s = screen(&draw(&mut app, &after, 120, 40));
+    assert!(s.contains(&format!("1/{all}")), "{s}");
+    // The span's name too (a word of the filter).
+    press(&mut app, &after, KeyCode::Char('/'));
+    ctrl(&mut app, &after, 'u');
+    type_text(&mut app, &after, "late-span");
+    let s = screen(&draw(&mut app, &after, 120, 40));
+    assert!(s.contains(&format!("1/{all}")), "{s}");
+}
+
+/// What the waterfall draws follows the fold state, the service filter and a newer version of
+/// the trace, though the rows are kept between frames.
+#[test]
+fn the_waterfall_redraws_after_a_fold_a_service_filter_and_a_newer_version() {
+    let (before, after, id) = data_before_and_after_a_late_span();
+    let t = before.trace(id).expect("held");
+    let root = t.roots().next().expect("a root").span_id;
+    let spans = t.spans.len();
+    let mut app = App::new(Playback::Live);
+    app.open_trace(spantop::model::SpanRef::new(id, root));
+    let count = |s: &str, rows: usize| s.contains(&format!(" 1/{rows} "));
+    let s = screen(&draw(&mut app, &before, 160, 60));
+    assert!(count(&s, spans), "{spans} rows\n{s}");
+    // Enter folds the root: one row; again unfolds it.
+    press(&mut app, &before, KeyCode::Enter);
+    let s = screen(&draw(&mut app, &before, 160, 60));
+    assert!(count(&s, 1), "folded\n{s}");
+    press(&mut app, &before, KeyCode::Enter);
+    let s = screen(&draw(&mut app, &before, 160, 60));
+    assert!(count(&s, spans), "unfolded\n{s}");
+    // C collapses all, E expands all.
+    press(&mut app, &before, KeyCode::Char('C'));
+    let s = screen(&draw(&mut app, &before, 160, 60));
+    assert!(count(&s, 1), "collapsed all\n{s}");
+    press(&mut app, &before, KeyCode::Char('E'));
+    let s = screen(&draw(&mut app, &before, 160, 60));
+    assert!(count(&s, spans), "expanded all\n{s}");
+    assert!(!s.contains("late-span"), "{s}");
+    // The newer version: one more row, the late span's.
+    let s = screen(&draw(&mut app, &after, 160, 60));
+    assert!(count(&s, spans + 1), "newer version\n{s}");
+    assert!(s.contains("late-span"), "{s}");
+    // The service filter (`v`: the selected span's service) changes the rows too.
+    press(&mut app, &after, KeyCode::Char('v'));
+    let s = screen(&draw(&mut app, &after, 160, 60));
+    assert!(s.contains("(v: all)") && s.contains("hidden"), "{s}");
+    assert!(!count(&s, spans + 1), "only one service\n{s}");
+    press(&mut app, &after, KeyCode::Char('v'));
+    let s = screen(&draw(&mut app, &after, 160, 60));
+    assert!(count(&s, spans + 1), "all services again\n{s}");
+}

@@ -14,7 +14,7 @@ use crate::store::Trace;
 use super::aggregate::callgraph::ServiceMap;
 use super::aggregate::evidence::RetiredEvidence;
 use super::aggregate::hotspots::{self, EndpointAgg, HotspotAgg, TraceHotspots};
-use super::aggregate::lists::ListIndex;
+use super::aggregate::lists::{self, ListIndex};
 use super::aggregate::red::{self, Red, Request};
 use super::trace::background::{self, BackgroundKind};
 use super::trace::cold_start::{self, ColdStartConfig, Invocation};
@@ -446,17 +446,6 @@ impl Aggregates {
     }
 }
 
-/// Whether any cross-trace list reads the trace's own findings (`Findings::build_from`).
-fn listed(f: &TraceFindings) -> bool {
-    !(f.invocations.is_empty()
-        && f.fanouts.is_empty()
-        && f.chains.is_empty()
-        && f.errors.is_empty()
-        && f.links.is_empty()
-        && f.producers.is_empty())
-        || f.cp_coverage < crate::analysis::findings::LOW_COVERAGE
-}
-
 /// The per-trace analysis an engine runs: `analyse_trace`, or in tests one that fails on cue.
 pub type Analyser = fn(&Trace, &AnalysisConfig) -> TraceFindings;
 
@@ -628,7 +617,7 @@ impl Engine {
             f.critical_path = Vec::new();
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
-            if !listed(f) {
+            if !lists::listed(f) {
                 self.lists.apply(f, false);
                 self.retired.gone.add(f);
                 self.traces.remove(&id);

@@ -177,6 +177,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         &engine,
         FindingsOptions {
             top: list_top,
+            occurrences: list_top,
             per_trace: args.per_trace,
         },
     );

@@ -285,7 +285,8 @@ impl Worker {
 
 /// The rows a view holds per trace besides its `Arc`s (its snapshot's traces, its findings,
 /// counted by the store and the engine): the Traces tab's rows and the two indexes by trace id.
-/// The cross-trace `Findings` are not counted: their lists are cut to `--top` rows.
+/// The cross-trace `Findings` are not counted: their lists of occurrences are cut to
+/// `VIEW_OCCURRENCES`, and their other rows are one per key of the counted aggregates.
 fn view_bytes(view: &ViewData) -> usize {
     use crate::analysis::findings::view::{HotspotEntry, TraceRow};
     let traces = view.traces.len();

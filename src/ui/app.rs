@@ -137,6 +137,10 @@ pub struct TraceView {
     pub only: Option<Sym>,
     /// The trace with its clock-skew shifts, when its analysis made any (`trace::shown`).
     pub(crate) adjusted: Option<Arc<Trace>>,
+    /// The waterfall's rows as last built (`trace::layout`), and the critical path and marks
+    /// (`trace::overlays`): kept between frames and keys while what they came from is the same.
+    pub(crate) layout: Option<Arc<trace::Layout>>,
+    pub(crate) overlays: Option<Arc<trace::Overlays>>,
 }
 
 impl TraceView {
@@ -156,6 +160,8 @@ impl TraceView {
             stats: None,
             only: None,
             adjusted: None,
+            layout: None,
+            overlays: None,
         }
     }
 }
@@ -597,16 +603,14 @@ impl App {
 
     /// A key on the Trace view that is not the span pane's own; `trace` is the open one as
     /// shown (`trace::shown`).
-    fn waterfall_action(&mut self, action: Action, data: &ViewData, trace: &Trace) {
+    fn waterfall_action(&mut self, action: Action, data: &ViewData, trace: &trace::Shown) {
         let Some(view) = &mut self.trace else {
             return;
         };
         let before = view.selected;
-        let rows = trace::rows(trace, &view.collapsed, view.only);
-        let cur = view
-            .selected
-            .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
-            .unwrap_or(0);
+        let layout = trace::layout(&mut view.layout, trace, &view.collapsed, view.only);
+        let rows = &layout.rows;
+        let cur = view.selected.and_then(|id| layout.row_of(id)).unwrap_or(0);
         let last = rows.len().saturating_sub(1);
         let select_row = |view: &mut TraceView, row: usize| {
             if let Some(r) = rows.get(row) {
@@ -757,10 +761,10 @@ impl App {
             }
             Action::ZoomIn | Action::ZoomOut | Action::PanLeft | Action::PanRight => {
                 let (t0, t1) = (
-                    trace.start_ns(),
-                    trace.start_ns() + trace.duration_ns().max(1),
+                    layout.start_ns,
+                    layout.start_ns + layout.duration_ns().max(1),
                 );
-                let (lo, hi) = waterfall::window(trace, view);
+                let (lo, hi) = waterfall::window(&layout, view);
                 let w = hi - lo;
                 let (centre, w) = match action {
                     Action::ZoomIn => {
@@ -832,23 +836,21 @@ impl App {
 
 /// The span pane's lines for the selected span of `view` (the first row's when none is).
 fn pane_lines(
-    t: &Trace,
-    view: &TraceView,
+    t: &trace::Shown,
+    view: &mut TraceView,
     data: &ViewData,
     zone: &Zone,
 ) -> Option<Vec<trace::detail::PaneLine>> {
-    let rows = trace::rows(t, &view.collapsed, view.only);
+    let layout = trace::layout(&mut view.layout, t, &view.collapsed, view.only);
     // The row the pane is drawn for (`trace::render`).
-    let at = view
-        .selected
-        .and_then(|id| rows.iter().position(|r| t.spans[r.idx].span_id == id))
-        .unwrap_or(0);
-    let row = rows.get(at)?;
-    let critical = crate::analysis::findings::view::critical_path(data.trace_findings(t.trace_id));
+    let at = view.selected.and_then(|id| layout.row_of(id)).unwrap_or(0);
+    let row = layout.rows.get(at)?;
+    let over = trace::overlays(&mut view.overlays, data.trace_findings_arc(t.trace_id));
     Some(trace::detail::lines(
         t,
+        &layout,
         &t.spans[row.idx],
-        &critical,
+        &over.critical,
         data,
         zone,
     ))

@@ -119,8 +119,20 @@ fn weight(x: &FanOut) -> u64 {
     }
 }
 
-fn join(v: &[Sym], sep: &str) -> String {
-    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(sep)
+/// Below this share of its extent explained, a trace's path gets a warning (and the trace
+/// is listed among the lowest coverage).
+pub const LOW_COVERAGE: f64 = 0.5;
+
+/// Whether any cross-trace list reads the trace's own findings (`Findings::build_from`):
+/// a retired trace that no list reads lets go of them.
+pub fn listed(f: &TraceFindings) -> bool {
+    !(f.invocations.is_empty()
+        && f.fanouts.is_empty()
+        && f.chains.is_empty()
+        && f.errors.is_empty()
+        && f.links.is_empty()
+        && f.producers.is_empty())
+        || f.cp_coverage < LOW_COVERAGE
 }
 
 /// The pattern a fan-out belongs to.
@@ -130,8 +142,8 @@ fn pattern_key(x: &FanOut) -> PatternKey {
             PatternKind::NPlusOne,
             format!(
                 "{} {}",
-                join(&x.target_services, ","),
-                join(&x.target_operations, ",")
+                Sym::join(&x.target_services, ","),
+                Sym::join(&x.target_operations, ",")
             ),
         ),
         FanOutKind::MnPlusOne => (PatternKind::MnPlusOne, x.pattern.join("; ")),
@@ -224,7 +236,7 @@ impl ListIndex {
                 PatternKind::Chain,
                 first,
                 root.name,
-                join(&c.services, " → "),
+                Sym::join(&c.services, " → "),
                 None,
             );
             let occurrence = Occurrence {

@@ -38,7 +38,8 @@ pub struct Errors {
     pub list: Vec<ErrorOrigin>,
 }
 
-pub(super) fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Errors {
+/// `top` rows by origin, `each` single errors.
+pub(super) fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize, each: usize) -> Errors {
     let list: Vec<ErrorOrigin> = all.iter().flat_map(|f| f.errors.iter().cloned()).collect();
     let mut by: BTreeMap<(Sym, Sym), OriginRow> = BTreeMap::new();
     let mut loci: BTreeMap<(Sym, Sym), BTreeMap<(Sym, Sym), LocusRow>> = BTreeMap::new();
@@ -94,6 +95,6 @@ pub(super) fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize) -> Erro
         reaching_root: list.iter().filter(|e| e.propagated_to_root).count(),
         absorbed: list.iter().filter(|e| !e.propagated_to_root).count(),
         by_origin: truncate(by_origin, top),
-        list: truncate(list, top),
+        list: truncate(list, each),
     }
 }

@@ -55,8 +55,7 @@ pub struct CoverageRow {
     pub coverage: f64,
 }
 
-/// Below this share of its extent explained, a trace's path gets a warning.
-pub const LOW_COVERAGE: f64 = 0.5;
+pub use crate::analysis::aggregate::lists::LOW_COVERAGE;
 
 /// Over the kept traces `all` and those retired that left (`gone`, none of low coverage).
 pub(super) fn coverage(

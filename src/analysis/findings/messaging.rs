@@ -47,7 +47,7 @@ pub struct AsyncMessaging {
 
 pub(super) fn async_messaging(
     all: &[&std::sync::Arc<TraceFindings>],
-    top: usize,
+    each: usize,
 ) -> AsyncMessaging {
     let producers: FxHashMap<(TraceId, SpanId), &crate::analysis::trace::edges::ProducerRef> = all
         .iter()
@@ -107,7 +107,7 @@ pub(super) fn async_messaging(
                 publish_to_process: s.summary(),
             })
             .collect(),
-        list: truncate(list, top),
+        list: truncate(list, each),
     }
 }
 

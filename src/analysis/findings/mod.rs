@@ -42,8 +42,13 @@ pub const SCHEMA: &str = "spantop.report/v1";
 
 #[derive(Debug, Clone, Copy)]
 pub struct FindingsOptions {
-    /// Longest ranked list kept in each section.
+    /// Longest ranked list of rows kept in each section (patterns, hotspots, edges, errors
+    /// by origin, ...).
     pub top: usize,
+    /// Longest list of single occurrences kept (fan-outs, chains, cold starts, error
+    /// origins, async links, lowest-coverage traces): the rows above sum them, and every
+    /// count is over all of them.
+    pub occurrences: usize,
     /// Include one entry per trace (critical path and badges).
     pub per_trace: bool,
 }
@@ -52,6 +57,7 @@ impl Default for FindingsOptions {
     fn default() -> Self {
         FindingsOptions {
             top: usize::MAX,
+            occurrences: usize::MAX,
             per_trace: false,
         }
     }
@@ -344,7 +350,7 @@ impl Findings {
                 .cmp(&a.gap.total_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
-        let top = opts.top;
+        let (top, each) = (opts.top, opts.occurrences);
         Findings {
             schema: SCHEMA,
             input: InputSummary {
@@ -374,12 +380,12 @@ impl Findings {
                     0.0
                 },
                 by_function: functions,
-                list: truncate(cold_list, top),
+                list: truncate(cold_list, each),
             },
-            n_plus_one: fanout_list(&source.lists, FanOutKind::NPlusOne, top),
-            mn_plus_one: fanout_list(&source.lists, FanOutKind::MnPlusOne, top),
-            parallel_fanouts: fanout_list(&source.lists, FanOutKind::Parallel, top),
-            chains: truncate(chain_rows(&source.lists), top),
+            n_plus_one: fanout_list(&source.lists, FanOutKind::NPlusOne, each),
+            mn_plus_one: fanout_list(&source.lists, FanOutKind::MnPlusOne, each),
+            parallel_fanouts: fanout_list(&source.lists, FanOutKind::Parallel, each),
+            chains: truncate(chain_rows(&source.lists), each),
             patterns: patterns(&source.lists, top),
             hotspots: Hotspots {
                 operations: truncate(
@@ -392,12 +398,12 @@ impl Findings {
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
                 background: truncate(agg.hotspots.background(), top),
-                coverage: coverage(all, gone, top),
+                coverage: coverage(all, gone, each),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
-            errors: errors(all, top),
-            async_messaging: async_messaging(all, top),
+            errors: errors(all, top, each),
+            async_messaging: async_messaging(all, each),
             services,
             operations: agg.red.operations(window),
             traces: opts

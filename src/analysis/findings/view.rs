@@ -17,9 +17,10 @@ use crate::analysis::trace::fanout::FanOutKind;
 use crate::model::{SpanId, SpanRef, Sym, TraceId};
 use crate::store::{StoreSnapshot, Trace};
 
-/// Rows kept per ranked list in the published view. No view lists more (the counts and
-/// totals are over all), and a publish then clones the worst fan-outs, not every one held.
-pub const VIEW_TOP: usize = 1000;
+/// Single occurrences (fan-outs, chains, cold starts, errors, links) kept per list in the
+/// published view: the views list the rows that sum them (patterns, functions, hotspots),
+/// every count is over all, and a publish clones the worst fan-outs, not every one held.
+pub const VIEW_OCCURRENCES: usize = 1000;
 
 /// Generation 0 is the empty `ViewData::default()`.
 static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -153,6 +154,12 @@ impl ViewData {
         self.per_trace.get(&id).map(|f| &**f)
     }
 
+    /// `trace_findings` shared: a view keeps what it derived from them while they stay the
+    /// same `Arc`.
+    pub fn trace_findings_arc(&self, id: TraceId) -> Option<&Arc<TraceFindings>> {
+        self.per_trace.get(&id)
+    }
+
     /// Spans in other traces that link to `span` (consumers of a message it produced).
     pub fn linked_from(&self, trace_id: TraceId, span_id: SpanId) -> Vec<SpanRef> {
         self.per_trace
@@ -204,8 +211,8 @@ impl ViewData {
         let findings = Findings::build(
             engine,
             FindingsOptions {
-                top: VIEW_TOP,
-                per_trace: false,
+                occurrences: VIEW_OCCURRENCES,
+                ..FindingsOptions::default()
             },
         );
         let hotspots = hotspot_entries(&findings);
@@ -328,5 +335,44 @@ mod tests {
         let after = v2.trace_row(id).map(|r| r.spans);
         assert!(after > before, "{before:?} -> {after:?}");
         assert_eq!(v2.traces.len(), 60);
+    }
+
+    /// The view keeps the worst `VIEW_OCCURRENCES` fan-outs, and counts every one: the
+    /// patterns that sum them are whole.
+    #[test]
+    fn the_view_lists_the_worst_occurrences_and_counts_all() {
+        let mut engine = Engine::new(AnalysisConfig::default());
+        let mut store = SpanStore::new(StoreConfig {
+            inactivity_timeout: Duration::from_secs(3600),
+            max_memory: usize::MAX,
+            ..StoreConfig::default()
+        });
+        let spans: Vec<_> = (1..=1500)
+            .flat_map(|t| shapes::trace(Shape::Mixed, 20, t))
+            .collect();
+        store.ingest(Batch::new(spans), Instant::now());
+        store.complete_all();
+        for t in store.take_completed() {
+            engine.add_trace(&t);
+        }
+        let view = ViewData::build(store.snapshot(), &engine);
+        let all = Findings::build(&engine, FindingsOptions::default());
+        let (shown, whole) = (&view.findings, &all);
+        let lists = [
+            (&shown.n_plus_one, &whole.n_plus_one),
+            (&shown.parallel_fanouts, &whole.parallel_fanouts),
+        ];
+        assert!(
+            lists.iter().any(|(_, w)| w.list.len() > VIEW_OCCURRENCES),
+            "the shape gives more fan-outs than the view keeps"
+        );
+        for (s, w) in lists {
+            assert_eq!((s.count, s.traces), (w.count, w.traces));
+            let n = w.list.len().min(VIEW_OCCURRENCES);
+            assert_eq!(format!("{:?}", s.list), format!("{:?}", &w.list[..n]));
+        }
+        let json =
+            |p: &[crate::analysis::findings::Pattern]| serde_json::to_string(p).expect("json");
+        assert_eq!(json(&shown.patterns), json(&whole.patterns));
     }
 }

@@ -68,6 +68,7 @@ fn field(name: &str, value: String) -> PaneLine {
 /// Every line the pane shows for `s`, before wrapping; absolute times in UTC and in `zone`.
 pub fn lines(
     t: &Trace,
+    layout: &super::Layout,
     s: &Span,
     critical: &FxHashSet<SpanId>,
     data: &ViewData,
@@ -123,7 +124,7 @@ pub fn lines(
     lines.push(field("span", s.span_id.to_string()));
     lines.push(match s.parent_span_id {
         None => PaneLine::plain(field("parent", "none (root)".into()).line),
-        Some(p) if t.span(p).is_none() => PaneLine::new(
+        Some(p) if !layout.holds(p) => PaneLine::new(
             field("parent", format!("{p} (not in the trace)")).line,
             Some(p.to_string()),
         ),

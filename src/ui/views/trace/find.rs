@@ -5,6 +5,7 @@
 //! that carry attribute `key`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
@@ -94,6 +95,8 @@ pub struct Find {
     pub hidden: usize,
     /// Which match `n`/`N` went to last (an index into `matches`).
     pub current: usize,
+    /// `matches` as a set, built once: the waterfall looks each drawn row up in it per frame.
+    set: Arc<FxHashSet<SpanId>>,
 }
 
 impl Find {
@@ -116,14 +119,15 @@ impl Find {
         }
         Find {
             text: text.to_owned(),
+            set: Arc::new(matches.iter().copied().collect()),
             matches,
             hidden,
             current: 0,
         }
     }
 
-    pub fn set(&self) -> FxHashSet<SpanId> {
-        self.matches.iter().copied().collect()
+    pub fn set(&self) -> Arc<FxHashSet<SpanId>> {
+        Arc::clone(&self.set)
     }
 
     /// `match i/N` (i is the selected span when it is a match, else the last one gone

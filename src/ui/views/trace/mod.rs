@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::layout::{Constraint, Direction, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders, Paragraph};
@@ -52,8 +52,20 @@ pub struct WRow {
 /// is missing (orphans) start their own subtree at depth 0. With `only`, subtrees without a
 /// span of that service shrink to one "N spans hidden" row each run of siblings.
 pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<WRow> {
-    let (children, roots) = tree(t);
-    let kept = only.map(|svc| kept_subtrees(t, &children, &roots, svc));
+    let (_, children, roots) = tree(t);
+    rows_of(t, &children, &roots, t.start_ns(), collapsed, only)
+}
+
+/// `rows` from the trace's tree (`tree`) and timed start.
+fn rows_of(
+    t: &Trace,
+    children: &[Vec<usize>],
+    roots: &[usize],
+    start_ns: u64,
+    collapsed: &FxHashSet<SpanId>,
+    only: Option<Sym>,
+) -> Vec<WRow> {
+    let kept = only.map(|svc| kept_subtrees(t, children, roots, svc));
     // Children as stack entries, each run of hidden siblings as one entry.
     let entries = |list: &[usize], depth: usize, start: u64| -> Vec<(usize, usize, u64, usize)> {
         let mut out: Vec<(usize, usize, u64, usize)> = Vec::new();
@@ -71,7 +83,7 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<
     };
     let mut out = Vec::with_capacity(t.spans.len());
     // Explicit stack: a trace may be thousands of spans deep.
-    let mut stack = entries(&roots, 0, t.start_ns());
+    let mut stack = entries(roots, 0, start_ns);
     let mut seen = vec![false; t.spans.len()];
     while let Some((i, depth, parent_start, hidden)) = stack.pop() {
         if hidden > 0 {
@@ -108,9 +120,11 @@ pub fn rows(t: &Trace, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Vec<
     out
 }
 
-/// Each span's children (indices, in start order) and the roots (spans without a parent in
-/// the trace).
-fn tree(t: &Trace) -> (Vec<Vec<usize>>, Vec<usize>) {
+/// Each span's index by id, each span's children (indices, in start order) and the roots
+/// (spans without a parent in the trace).
+type Tree = (FxHashMap<SpanId, usize>, Vec<Vec<usize>>, Vec<usize>);
+
+fn tree(t: &Trace) -> Tree {
     let pos: FxHashMap<SpanId, usize> = t
         .spans
         .iter()
@@ -125,14 +139,14 @@ fn tree(t: &Trace) -> (Vec<Vec<usize>>, Vec<usize>) {
             _ => roots.push(i),
         }
     }
-    (children, roots)
+    (pos, children, roots)
 }
 
 /// Which spans the service filter `only` leaves drawn (`None`: all of them). A span is drawn
 /// when its subtree holds a span of that service, so its ancestors are drawn too.
 pub fn visible(t: &Trace, only: Option<Sym>) -> Option<Vec<bool>> {
     let svc = only?;
-    let (children, roots) = tree(t);
+    let (_, children, roots) = tree(t);
     Some(kept_subtrees(t, &children, &roots, svc).0)
 }
 
@@ -166,6 +180,161 @@ fn kept_subtrees(
         }
     }
     (keep, size)
+}
+
+/// The waterfall's rows and what is looked up in them each frame, built once per trace version,
+/// fold state and service filter and kept in the `TraceView` (`layout`): rebuilt every frame,
+/// a 100,000-span trace's rows, and the passes over its spans for the selection's row and the
+/// trace's start and end, took 17-19 ms a frame (`ui_frame`'s `Trace, huge`).
+pub struct Layout {
+    key: LayoutKey,
+    /// The fold state the rows were built with (compared in full, so no fold is missed).
+    collapsed: FxHashSet<SpanId>,
+    pub rows: Vec<WRow>,
+    /// Each span's index in `trace.spans`, by id.
+    index: FxHashMap<SpanId, usize>,
+    /// Each span's row by its index, `usize::MAX` when no row is its.
+    row_of: Vec<usize>,
+    /// The trace's timed start and end (`Trace::start_ns`, `end_ns`, each a pass over the spans).
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// What a `Layout` was built from besides the fold state. The adjusted copy (`Shown`) is
+/// built once per version, so the version tells it apart too.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LayoutKey {
+    trace: TraceId,
+    version: u32,
+    adjusted: bool,
+    only: Option<Sym>,
+}
+
+impl std::fmt::Debug for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout")
+            .field("key", &self.key)
+            .field("rows", &self.rows.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Layout {
+    fn key(t: &Shown, only: Option<Sym>) -> LayoutKey {
+        LayoutKey {
+            trace: t.trace_id,
+            version: t.version,
+            adjusted: matches!(t, Shown::Adjusted(_)),
+            only,
+        }
+    }
+
+    fn build(t: &Shown, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> Layout {
+        let (index, children, roots) = tree(t);
+        let (start_ns, end_ns) = (t.start_ns(), t.end_ns());
+        let rows = rows_of(t, &children, &roots, start_ns, collapsed, only);
+        let mut row_of = vec![usize::MAX; t.spans.len()];
+        // A "spans hidden" row is selected as its first span (`idx`), as a drawn span is.
+        for (at, r) in rows.iter().enumerate() {
+            if row_of[r.idx] == usize::MAX {
+                row_of[r.idx] = at;
+            }
+        }
+        Layout {
+            key: Layout::key(t, only),
+            collapsed: collapsed.clone(),
+            rows,
+            index,
+            row_of,
+            start_ns,
+            end_ns,
+        }
+    }
+
+    fn fits(&self, t: &Shown, collapsed: &FxHashSet<SpanId>, only: Option<Sym>) -> bool {
+        self.key == Layout::key(t, only) && self.collapsed == *collapsed
+    }
+
+    /// The row of span `id`: the one it is drawn on, or the "spans hidden" row it starts.
+    pub fn row_of(&self, id: SpanId) -> Option<usize> {
+        self.index
+            .get(&id)
+            .and_then(|&i| self.row_of.get(i))
+            .copied()
+            .filter(|&r| r != usize::MAX)
+    }
+
+    /// Whether span `id` is in the trace.
+    pub fn holds(&self, id: SpanId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    /// `Trace::duration_ns` without its passes over the spans.
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// The layout of `t` with this fold state and filter: the one in `cache` when it was built
+/// for them, else a new one, kept there.
+pub fn layout(
+    cache: &mut Option<Arc<Layout>>,
+    t: &Shown,
+    collapsed: &FxHashSet<SpanId>,
+    only: Option<Sym>,
+) -> Arc<Layout> {
+    match cache {
+        Some(l) if l.fits(t, collapsed, only) => Arc::clone(l),
+        _ => {
+            let l = Arc::new(Layout::build(t, collapsed, only));
+            *cache = Some(Arc::clone(&l));
+            l
+        }
+    }
+}
+
+/// The critical path and marks of one trace's findings, kept while the findings are the same
+/// (the `Arc` is held, so a new one is never mistaken for it).
+#[derive(Default)]
+pub struct Overlays {
+    findings: Option<Arc<TraceFindings>>,
+    pub critical: FxHashSet<SpanId>,
+    pub marks: FxHashMap<SpanId, Marks>,
+}
+
+impl std::fmt::Debug for Overlays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlays")
+            .field("critical", &self.critical.len())
+            .field("marks", &self.marks.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The overlays for `findings`: the ones in `cache` when built from the same findings, else
+/// new ones, kept there.
+pub fn overlays(
+    cache: &mut Option<Arc<Overlays>>,
+    findings: Option<&Arc<TraceFindings>>,
+) -> Arc<Overlays> {
+    let same = |o: &Overlays| match (&o.findings, findings) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    match cache {
+        Some(o) if same(o) => Arc::clone(o),
+        _ => {
+            let f = findings.map(|f| &**f);
+            let o = Arc::new(Overlays {
+                findings: findings.cloned(),
+                critical: critical_path(f),
+                marks: marks(f),
+            });
+            *cache = Some(Arc::clone(&o));
+            o
+        }
+    }
 }
 
 /// What a span is marked with in the waterfall.
@@ -318,24 +487,29 @@ pub fn render(
         frame.render_widget(msg, area);
         return;
     };
+    let layout = layout(&mut view.layout, &trace, &view.collapsed, view.only);
     let trace = &*trace;
     let error_line = data
         .trace_findings(trace.trace_id)
         .is_some_and(|f| !f.errors.is_empty());
     let summary_height = if error_line { 3 } else { 2 };
     let [summary, body] =
-        Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)]).areas(area);
-    render_summary(frame, summary, trace, data);
-    let rows = rows(trace, &view.collapsed, view.only);
-    let findings = data.trace_findings(trace.trace_id);
-    let critical = critical_path(findings);
-    let selected_row = view
-        .selected
-        .and_then(|id| rows.iter().position(|r| trace.spans[r.idx].span_id == id))
-        .unwrap_or(0);
-    let detail_lines = rows
-        .get(selected_row)
-        .map(|r| detail::lines(trace, &trace.spans[r.idx], &critical, data, zone));
+        ratatui::layout::Layout::vertical([Constraint::Length(summary_height), Constraint::Min(3)])
+            .areas(area);
+    render_summary(frame, summary, trace, &layout, data);
+    let rows = &layout.rows;
+    let over = overlays(&mut view.overlays, data.trace_findings_arc(trace.trace_id));
+    let selected_row = view.selected.and_then(|id| layout.row_of(id)).unwrap_or(0);
+    let detail_lines = rows.get(selected_row).map(|r| {
+        detail::lines(
+            trace,
+            &layout,
+            &trace.spans[r.idx],
+            &over.critical,
+            data,
+            zone,
+        )
+    });
     if let Some(st) = &mut view.stats {
         stats::render(frame, body, trace, st);
         return;
@@ -354,24 +528,23 @@ pub fn render(
     } else {
         [Constraint::Percentage(58), Constraint::Percentage(42)]
     };
-    let [left, right] = Layout::default()
+    let [left, right] = ratatui::layout::Layout::default()
         .direction(direction)
         .constraints(split)
         .areas(body);
-    let marks = marks(findings);
     let matches = view.find.as_ref().map(|f| f.set()).unwrap_or_default();
     let overlay = waterfall::Overlay {
-        critical: &critical,
-        marks: &marks,
+        critical: &over.critical,
+        marks: &over.marks,
         matches: &matches,
     };
-    waterfall::render(frame, left, trace, &rows, selected_row, view, &overlay);
+    waterfall::render(frame, left, trace, &layout, selected_row, view, &overlay);
     if let Some(lines) = detail_lines {
         detail::render(frame, right, lines, view);
     }
 }
 
-fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
+fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, layout: &Layout, data: &ViewData) {
     let row = data.trace_row(t.trace_id);
     let mut first = vec![
         TextSpan::styled(format!(" {} ", t.trace_id), theme::TITLE),
@@ -388,10 +561,10 @@ fn render_summary(frame: &mut Frame, area: Rect, t: &Trace, data: &ViewData) {
         ),
         TextSpan::raw(format!(
             "  {}  {} spans  {} services  ended {} ago",
-            dur(t.duration_ns()),
+            dur(layout.duration_ns()),
             t.spans.len(),
             row.map_or(0, |r| r.services),
-            dur(data.clock_ns.saturating_sub(t.end_ns())),
+            dur(data.clock_ns.saturating_sub(layout.end_ns)),
         )),
     ];
     if !t.orphans.is_empty() {

@@ -9,7 +9,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span as TextSpan};
 use ratatui::widgets::{Block, Borders};
 
-use super::{INIT_SPAN_NAME, Marks, WRow};
+use super::{INIT_SPAN_NAME, Layout, Marks};
 use crate::model::SpanId;
 use crate::store::Trace;
 use crate::ui::app::{Focus, TraceView};
@@ -34,9 +34,13 @@ fn short_service(name: &str) -> &str {
         .unwrap_or(name)
 }
 
-/// The time window shown, `[lo, hi)` in absolute ns: the zoomed one, or the whole trace.
-pub fn window(t: &Trace, view: &TraceView) -> (u64, u64) {
-    let (t0, t1) = (t.start_ns(), t.start_ns() + t.duration_ns().max(1));
+/// The time window shown, `[lo, hi)` in absolute ns: the zoomed one, or the whole trace
+/// (`layout`'s start and end: `Trace::start_ns` and `end_ns` each pass over the spans).
+pub fn window(layout: &Layout, view: &TraceView) -> (u64, u64) {
+    let (t0, t1) = (
+        layout.start_ns,
+        layout.start_ns + layout.duration_ns().max(1),
+    );
     match view.window {
         Some((lo, hi)) if lo < hi => (lo.max(t0), hi.min(t1).max(lo.max(t0) + 1)),
         _ => (t0, t1),
@@ -47,11 +51,12 @@ pub fn render(
     frame: &mut Frame,
     area: Rect,
     t: &Trace,
-    rows: &[WRow],
+    layout: &Layout,
     selected: usize,
     view: &mut TraceView,
     overlay: &Overlay<'_>,
 ) {
+    let rows = &layout.rows;
     let mut title = vec![
         TextSpan::styled(" Waterfall ", theme::TITLE),
         TextSpan::raw(format!("{}/{} ", selected + 1, rows.len())),
@@ -89,7 +94,7 @@ pub fn render(
     let svc_w = (width_all * 12 / 100).clamp(6, 14);
     let dur_w = 8;
     let bar_w = width_all.saturating_sub(name_w + svc_w + dur_w + 4).max(1);
-    let (lo, hi) = window(t, view);
+    let (lo, hi) = window(layout, view);
     let span_ns = hi - lo;
     // Columns are clipped to the window: before it is column 0, after it the last column.
     let x_of = |ns: u64| -> usize {
@@ -98,7 +103,7 @@ pub fn render(
     };
 
     // Time axis: the window's start, middle and end as offsets from the trace's start.
-    let base = t.start_ns();
+    let base = layout.start_ns;
     let mut axis = vec![' '; bar_w];
     let mut put = |at: usize, label: &str| {
         for (k, ch) in label.chars().enumerate() {
