@@ -371,7 +371,8 @@ impl SpanStore {
         let mut last_touched: Option<TraceId> = None;
         // Spans of one resource share its `Arc`: look the service up once per run, not per span.
         let mut last_resource: *const crate::model::Resource = std::ptr::null();
-        for mut span in batch.spans {
+        let mut spans = batch.spans.into_iter();
+        while let Some(mut span) = spans.next() {
             let id = span.trace_id;
             if !std::ptr::eq(Arc::as_ptr(&span.resource), last_resource) {
                 last_resource = Arc::as_ptr(&span.resource);
@@ -418,6 +419,16 @@ impl SpanStore {
             // Clones the trace only if a reader still holds the completed version.
             let trace = make_mut(&mut slot.trace, &mut self.unreleased);
             let before = trace.memory_bytes;
+            if trace.spans.len() == trace.spans.capacity() {
+                // The rest of this run is the same trace's: one growth for it, not a doubling
+                // at 4, 8, 16 (each a copy into fresh memory, and up to twice the slots held).
+                let run = 1 + spans
+                    .as_slice()
+                    .iter()
+                    .take_while(|s| s.trace_id == id)
+                    .count();
+                trace.reserve(run);
+            }
             trace.push(span, size);
             self.stats.span_bytes += (trace.memory_bytes - before) as u64;
             slot.note_id();

@@ -616,3 +616,24 @@ fn file_time_completes_by_the_inputs_clock_and_keeps_out_of_order_spans_together
     assert_eq!(store.stats().traces_reopened, 1);
     assert!(!store.is_complete(TraceId::from_u128(3).expect("id")));
 }
+
+#[test]
+fn a_run_of_one_traces_spans_grows_its_vector_once_and_counts_it() {
+    let t0 = Instant::now();
+    let mut store = SpanStore::new(config(1000, usize::MAX));
+    // 20 spans of trace 1, then one of trace 2, then 3 more of trace 1.
+    let mut spans: Vec<Span> = (1..=20).map(|i| span(1, i, None, "a")).collect();
+    spans.push(span(2, 1, None, "a"));
+    spans.extend((21..=23).map(|i| span(1, i, None, "a")));
+    store.ingest(Batch::new(spans), t0);
+    let trace = store.get(TraceId::from_u128(1).expect("id")).expect("held");
+    assert_eq!(trace.spans.len(), 23);
+    // Room for the first run at once (20), then amortised growth for the second.
+    assert_eq!(trace.spans.capacity(), 40);
+    let sizes: usize = trace.spans.iter().map(Span::memory_size).sum();
+    assert_eq!(
+        trace.memory_bytes(),
+        sizes + (40 - 23) * size_of::<Span>(),
+        "the spare slots are counted as held"
+    );
+}

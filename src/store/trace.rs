@@ -51,6 +51,13 @@ impl Trace {
         self.memory_bytes += size.saturating_sub(slot) + grown * slot;
     }
 
+    /// Room for `additional` more spans (grown as `Vec::reserve` does), counted as held.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let capacity = self.spans.capacity();
+        self.spans.reserve(additional);
+        self.memory_bytes += (self.spans.capacity() - capacity) * size_of::<Span>();
+    }
+
     pub(crate) fn push_log(&mut self, log: SpanLog, size: usize) {
         self.memory_bytes += size;
         self.logs.push(log);
