@@ -34,12 +34,6 @@ pub fn interned_count() -> usize {
     STRINGS.load(Ordering::Relaxed)
 }
 
-/// Whether any interned name satisfies `f`. Walks every name: for a question asked once
-/// per filter word, not per span.
-pub fn any_interned(f: impl FnMut(&str) -> bool) -> bool {
-    INTERNER.strings().any(f)
-}
-
 /// An interned string. Equality and hashing are on the 4-byte key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sym(Spur);

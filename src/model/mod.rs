@@ -9,7 +9,7 @@ mod span;
 mod value;
 
 pub use ids::{IdError, SpanId, SpanRef, TraceId};
-pub use intern::{Sym, any_interned, interned_bytes, interned_count};
+pub use intern::{Sym, interned_bytes, interned_count};
 pub use span::{
     Batch, Event, Link, Resource, Scope, Span, SpanExtra, SpanKind, SpanLog, Status, StatusCode,
 };

@@ -170,25 +170,6 @@ pub(crate) fn sym_contains(sym: Sym, word: &str) -> bool {
     })
 }
 
-/// Whether any interned name holds `word` (lower case). When none does, no span name or
-/// service can: a filter word that matches nothing is answered without looking at one of the
-/// millions of held spans. Remembered per word until new names are interned.
-pub(crate) fn any_name_contains(word: &str) -> bool {
-    thread_local! {
-        static MEMO: RefCell<(String, usize, bool)> = RefCell::default();
-    }
-    let names = crate::model::interned_count();
-    MEMO.with_borrow_mut(|(memo_word, seen, any)| {
-        if memo_word != word || *seen != names {
-            memo_word.clear();
-            memo_word.push_str(word);
-            *seen = names;
-            *any = crate::model::any_interned(|name| contains(name, word));
-        }
-        *any
-    })
-}
-
 /// A row identity from the names that make it.
 pub(crate) fn name_id(parts: &[&str]) -> RowId {
     RowId::Name(parts.join("\u{0}"))

@@ -4,13 +4,13 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::Write as _;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 
-use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use ratatui::layout::Constraint;
 
-use super::{ListView, Open, any_name_contains, sym_contains};
+use super::{ListView, Open, sym_contains};
 use crate::analysis::findings::view::{TraceRow, ViewData};
 use crate::model::{AnyValue, KeyValue, SpanRef, Sym, TraceId};
 use crate::store::Trace;
@@ -92,28 +92,30 @@ struct TraceNames {
     names: Box<[Sym]>,
     services: Box<[Sym]>,
     /// `attr_hash` of every distinct (key, value) of the trace's spans and resources, sorted:
-    /// a `key=value` filter skips the traces whose hashes miss it and scans only the others'
-    /// spans (a hit may be a collision; the scan decides).
-    attrs: Box<[u32]>,
+    /// a `key=value` filter is answered from them, without the spans. Two pairs of one trace
+    /// collide with odds of about its pairs / 2^64 (1e-16 for a thousand).
+    attrs: Box<[u64]>,
 }
 
-/// A (key, value as `attr_eq` compares it) pair hashed: the upper half of FxHash, whose
-/// final multiply mixes the upper bits best.
-fn attr_hash(key: Sym, value: &str) -> u32 {
-    let mut h = FxHasher::default();
+/// A (key, value) pair hashed, the value as its text (a string as it is, another value as
+/// it prints), 64 bits of foldhash with a fixed
+/// seed (the key is its symbol, fixed for the process).
+fn attr_hash(key: Sym, value: &str) -> u64 {
+    static STATE: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5eed);
+    let mut h = STATE.build_hasher();
     key.hash(&mut h);
     value.hash(&mut h);
-    (h.finish() >> 32) as u32
+    h.finish()
 }
 
 impl TraceNames {
     fn of(t: &Trace) -> Self {
         let mut names = FxHashSet::default();
         let mut services = FxHashSet::default();
-        let mut attrs: Vec<u32> = Vec::new();
-        // Non-string values as `attr_eq` formats them, into one reused buffer.
+        let mut attrs: Vec<u64> = Vec::new();
+        // Non-string values as they print, into one reused buffer.
         let mut text = String::new();
-        let mut add = |attrs: &mut Vec<u32>, kvs: &[KeyValue]| {
+        let mut add = |attrs: &mut Vec<u64>, kvs: &[KeyValue]| {
             for kv in kvs {
                 let value = match &kv.value {
                     AnyValue::Str(s) => s.as_str(),
@@ -155,6 +157,11 @@ impl TraceNames {
 struct NameIndex {
     generation: u64,
     by_trace: FxHashMap<TraceId, TraceNames>,
+    /// Every span name and service the indexed traces ever had (names of traces no longer
+    /// held stay: it only tells which words can match at all).
+    seen: FxHashSet<Sym>,
+    /// The last word asked of `seen`, its size then, and whether a name held the word.
+    asked: (String, usize, bool),
 }
 
 thread_local! {
@@ -174,7 +181,9 @@ impl NameIndex {
                 .get(&t.trace_id)
                 .is_none_or(|n| n.version != t.version)
             {
-                self.by_trace.insert(t.trace_id, TraceNames::of(t));
+                let names = TraceNames::of(t);
+                self.seen.extend(names.names.iter().chain(&names.services));
+                self.by_trace.insert(t.trace_id, names);
             }
         }
     }
@@ -186,19 +195,29 @@ pub fn index_names(data: &ViewData) {
     NAMES.with_borrow_mut(|n| n.update(data));
 }
 
+/// Whether any span name or service of the held traces holds `word` (lower case). When
+/// none does, only a trace id can match: a word typed on the way to `http.route=` (an
+/// attribute key, interned like the names) is answered without a look at a row's names.
+fn any_trace_name_contains(data: &ViewData, word: &str) -> bool {
+    NAMES.with_borrow_mut(|n| {
+        n.update(data);
+        let (asked, size, any) = &mut n.asked;
+        if *asked != word || *size != n.seen.len() {
+            asked.clear();
+            asked.push_str(word);
+            *size = n.seen.len();
+            *any = n.seen.iter().any(|&s| sym_contains(s, word));
+        }
+        *any
+    })
+}
+
 /// `f` on the row's trace's names (false when the trace is not held).
 fn with_names(data: &ViewData, r: &TraceRow, f: impl FnOnce(&TraceNames) -> bool) -> bool {
     NAMES.with_borrow_mut(|n| {
         n.update(data);
         n.by_trace.get(&r.trace_id).is_some_and(f)
     })
-}
-
-fn attr_eq(v: &AnyValue, want: &str) -> bool {
-    match v {
-        AnyValue::Str(s) => **s == *want,
-        other => other.to_string() == want,
-    }
 }
 
 impl ListView for Traces {
@@ -220,11 +239,6 @@ impl ListView for Traces {
         (0, false)
     }
     fn matches(&self, r: &TraceRow, term: &Term, data: &ViewData) -> bool {
-        let spans = || {
-            data.trace(r.trace_id)
-                .into_iter()
-                .flat_map(|t| t.spans.iter())
-        };
         match term {
             Term::Error => r.errors > 0,
             Term::ColdStart => r.cold_starts > 0,
@@ -238,30 +252,20 @@ impl ListView for Traces {
                 sym.is_some_and(|sym| with_names(data, r, |n| n.services.contains(&sym)))
             }
             Term::Attr(k, v) => {
-                // Keys are interned: looked up once per row, not per span (a key no span
-                // carries was never interned, and nothing matches).
+                // Keys are interned: a key no span carries was never interned, and nothing
+                // matches. The others are answered from the trace's pair hashes, not its
+                // spans (2.4 million at 100,000 traces).
                 let Some(key) = Sym::get(k) else {
                     return false;
                 };
-                // Only a trace whose pairs hash to this one can hold it: the others are
-                // known from their index, without their spans (2.4 million at 100,000
-                // traces: ~25 ms a key).
                 let want = attr_hash(key, v);
-                if !with_names(data, r, |n| n.attrs.binary_search(&want).is_ok()) {
-                    return false;
-                }
-                let has = |attrs: &[KeyValue]| {
-                    attrs
-                        .iter()
-                        .any(|kv| kv.key == key && attr_eq(&kv.value, v))
-                };
-                spans().any(|s| has(&s.attributes) || has(&s.resource.attributes))
+                with_names(data, r, |n| n.attrs.binary_search(&want).is_ok())
             }
             Term::Text(w) => {
                 // Names are interned, so each distinct one is searched once per word
                 // (`sym_contains`); a word no name holds skips the spans altogether, and
                 // the others look at each trace's distinct names (`NameIndex`), not its spans.
-                let names = any_name_contains(w);
+                let names = any_trace_name_contains(data, w);
                 (names && (sym_contains(r.root_name, w) || sym_contains(r.root_service, w)))
                     || id_starts_with(r.trace_id, w)
                     || (names
@@ -290,7 +294,6 @@ impl ListView for Traces {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ui::views::any_name_contains;
 
     #[test]
     fn trace_id_prefixes_match_without_formatting_the_id() {
@@ -309,13 +312,47 @@ mod tests {
         }
     }
 
+    /// A word held only by an attribute key (interned like the names, typed on the way to
+    /// `key=value`) matches no trace by its names; `key=value` matches from the pair hashes.
     #[test]
-    fn a_word_no_interned_name_holds_is_known_without_the_spans() {
-        Sym::new("checkout-fn");
-        assert!(any_name_contains("kout-f"));
-        assert!(!any_name_contains("qqqq-no-such-name-qqqq"));
-        // A name interned later is seen: the answer is not kept past it.
-        Sym::new("later qqqq-no-such-name-qqqq");
-        assert!(any_name_contains("qqqq-no-such-name-qqqq"));
+    fn names_and_pairs_match_without_the_spans_and_keys_are_not_names() {
+        use std::time::{Duration, Instant};
+
+        use crate::analysis::engine::Engine;
+        use crate::analysis::trace::fixture::TraceBuilder;
+        use crate::model::Batch;
+        use crate::store::{SpanStore, StoreConfig};
+
+        let mut b = TraceBuilder::with_trace_id(0x77);
+        let root = b.span("qqcart", "GET /qqbasket").at(0, 10).id();
+        b.span("qqcart", "SELECT qqitems")
+            .at(2, 4)
+            .parent(root)
+            .attr("qqonly.a.key", AnyValue::Int(42))
+            .id();
+        let trace = b.build();
+        let mut store = SpanStore::new(StoreConfig {
+            inactivity_timeout: Duration::from_secs(3600),
+            ..StoreConfig::default()
+        });
+        store.ingest(Batch::new(trace.spans.clone()), Instant::now());
+        store.complete_all();
+        let mut engine = Engine::default();
+        for t in store.take_completed() {
+            engine.add_trace(&t);
+        }
+        let data = ViewData::build(store.snapshot(), &engine);
+        let row = data.trace_row(trace.trace_id).expect("listed");
+        let matches = |term: Term| Traces.matches(row, &term, &data);
+        let text = |w: &str| Term::Text(w.into());
+        let attr = |k: &str, v: &str| Term::Attr(k.into(), v.into());
+        assert!(Sym::get("qqonly.a.key").is_some(), "the key is interned");
+        assert!(!matches(text("qqonly.a")));
+        assert!(matches(text("qqitems")), "a span name below the root");
+        assert!(matches(text("qqcart")));
+        assert!(matches(attr("qqonly.a.key", "42")));
+        assert!(!matches(attr("qqonly.a.key", "4")));
+        assert!(!matches(attr("qqonly.a.key", "43")));
+        assert!(!matches(attr("no.such.qqkey", "42")));
     }
 }
