@@ -5,6 +5,10 @@
 //! findings). A backlog beyond its byte bound is skipped and counted rather than slowing
 //! ingest; at shutdown it works until a deadline and skips (and counts) the rest.
 //!
+//! Live, the worker runs at the lowest scheduling priority (nice 19, on Linux): when the cores
+//! are saturated the ingest tasks come first and the backlog bound (skip and count) gives,
+//! rather than intake; with spare cores it runs as fast as ever.
+//!
 //! What it holds (the engine's findings and aggregates, and the view it published) is
 //! published through the `MemoryGauge` after every change, so the store keeps the total within
 //! `--max-memory`.
@@ -190,8 +194,29 @@ struct Worker {
     keep_findings: bool,
 }
 
+/// The live worker's niceness: the lowest priority, so that analysis only ever takes what
+/// the ingest tasks leave of the cores.
+const LIVE_NICENESS: i32 = 19;
+
+/// Lowers the calling thread's priority (Linux: a thread is a schedulable task with its own
+/// niceness). Elsewhere, or if refused, the worker runs at normal priority.
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), LIVE_NICENESS) {
+            tracing::debug!("analysis worker keeps its priority: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = LIVE_NICENESS;
+}
+
 impl Worker {
     fn run(mut self) -> Engine {
+        if self.every.is_some() {
+            lower_this_thread_priority();
+        }
         let mut dirty = false;
         let mut next_build = Instant::now();
         loop {
