@@ -14,7 +14,7 @@ pub mod resident;
 pub mod source;
 
 pub use receivers::Receivers;
-pub use source::{Ended, Running, Source, start, start_receivers};
+pub use source::{Ended, Running, Source, let_go, start, start_receivers};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
