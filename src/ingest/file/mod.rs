@@ -535,27 +535,63 @@ fn read_proto_message(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
 /// A message and its offset in the stream.
 type ProtoMessage = (u64, Vec<u8>);
 
-type ProtoDecoded = (u64, Result<convert::Converted, otlp::DecodeError>);
+/// A message decoded, and its buffer back for the next one.
+type ProtoDecoded = (u64, Result<convert::Converted, otlp::DecodeError>, Vec<u8>);
 
 fn decode_proto_message((offset, bytes): ProtoMessage) -> ProtoDecoded {
-    (offset, otlp::decode(&bytes, otlp::Encoding::Protobuf))
+    (
+        offset,
+        otlp::decode(&bytes, otlp::Encoding::Protobuf),
+        bytes,
+    )
+}
+
+/// Buffers of messages decoded, reused: a fresh one per message (zeroed, then freed by the
+/// decoder thread) was memory the allocator gave back to the kernel and took again, page
+/// faults for every record of the file.
+#[derive(Default)]
+struct Buffers(Vec<Vec<u8>>);
+
+impl Buffers {
+    /// An empty buffer with room for `len` bytes.
+    fn take(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.0.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(len);
+        buf
+    }
+
+    fn give_back(&mut self, buf: Vec<u8>) {
+        // What is in flight at most, and a buffer far bigger than usual is not kept.
+        if self.0.len() <= ahead::IN_FLIGHT && buf.capacity() <= 16 * READ_BUFFER {
+            self.0.push(buf);
+        }
+    }
 }
 
 /// One message back from the pool, in stream order.
-fn proto_decoded(reading: &mut Reading<'_>, done: Result<ProtoDecoded, Lost>) {
+fn proto_decoded(
+    reading: &mut Reading<'_>,
+    done: Result<ProtoDecoded, Lost>,
+    buffers: &mut Buffers,
+) {
     match done {
         Err(Lost) => reading.problem(None, "a message was lost: its decoder failed".to_owned()),
-        Ok((offset, decoded)) => reading.proto_result(decoded, Some(offset)),
+        Ok((offset, decoded, buf)) => {
+            reading.proto_result(decoded, Some(offset));
+            buffers.give_back(buf);
+        }
     }
 }
 
 fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     reading.summary.framing = Framing::LengthPrefixed;
     let mut ahead = Ahead::new(decode_proto_message);
-    let ended = read_proto_messages(reader, reading, &mut ahead);
+    let mut buffers = Buffers::default();
+    let ended = read_proto_messages(reader, reading, &mut ahead, &mut buffers);
     // What is still decoding comes before the end, and before the problem that ended it.
     while let Some(done) = ahead.pop() {
-        proto_decoded(reading, done);
+        proto_decoded(reading, done, &mut buffers);
     }
     if let Some((offset, what)) = ended {
         reading.problem_at(offset, what);
@@ -568,6 +604,7 @@ fn read_proto_messages(
     reader: &mut impl BufRead,
     reading: &mut Reading<'_>,
     ahead: &mut Ahead<ProtoMessage, ProtoDecoded>,
+    buffers: &mut Buffers,
 ) -> Option<(u64, String)> {
     let mut offset = 0u64;
     loop {
@@ -592,8 +629,8 @@ fn read_proto_messages(
                 ),
             ));
         }
-        let mut buf = vec![0; len];
-        match read_full(reader, &mut buf) {
+        let mut buf = buffers.take(len);
+        match reader.by_ref().take(len as u64).read_to_end(&mut buf) {
             Ok(n) if n == len => {}
             Ok(n) => {
                 return Some((offset, format!("truncated: {n} of {len} message bytes")));
@@ -604,7 +641,7 @@ fn read_proto_messages(
         }
         reading.summary.bytes += 4 + len as u64;
         if let Some(done) = ahead.push((offset, buf), decode_proto_message) {
-            proto_decoded(reading, done);
+            proto_decoded(reading, done, buffers);
         }
         offset += 4 + len as u64;
     }
