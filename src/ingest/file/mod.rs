@@ -263,12 +263,13 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     let mut undecided = true;
     // Once the file is known to be JSON lines, lines decode on the pool.
     let mut ahead: Option<Ahead<JsonLine, JsonDecoded>> = None;
+    let mut buffers = Buffers::default();
     loop {
         line.clear();
         let read = read_line(reader, &mut line);
         if !matches!(read, Ok(Line::Read(_))) {
             // Problems and the end come after every line before them.
-            drain_json(&mut ahead, reading);
+            drain_json(&mut ahead, reading, &mut buffers);
         }
         match read {
             Err(e) => {
@@ -294,9 +295,10 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
         }
         if !undecided {
             let pool = ahead.get_or_insert_with(|| Ahead::new(decode_json_line));
-            let item = (line_no, std::mem::take(&mut line));
+            let next = buffers.take(line.len());
+            let item = (line_no, std::mem::replace(&mut line, next));
             if let Some(done) = pool.push(item, decode_json_line) {
-                json_decoded(reading, done);
+                json_decoded(reading, done, &mut buffers);
             }
             continue;
         }
@@ -329,34 +331,44 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
 /// A JSON line and its number.
 type JsonLine = (u64, Vec<u8>);
 
-/// A line the fast OTLP decoder read, or the line back for the lenient path.
-type JsonDecoded = (u64, Result<convert::Converted, Vec<u8>>);
+/// What the fast OTLP decoder read of a line (`None`: the lenient path takes it), and the
+/// line back, for the lenient path or the next line.
+type JsonDecoded = (u64, Option<convert::Converted>, Vec<u8>);
 
 fn decode_json_line((line_no, line): JsonLine) -> JsonDecoded {
-    match crate::ingest::otlp::json_fast::decode(trim_ascii(&line)) {
-        Some(c) => (line_no, Ok(c)),
-        None => (line_no, Err(line)),
-    }
+    let fast = crate::ingest::otlp::json_fast::decode(trim_ascii(&line));
+    (line_no, fast, line)
 }
 
-fn drain_json(ahead: &mut Option<Ahead<JsonLine, JsonDecoded>>, reading: &mut Reading<'_>) {
+fn drain_json(
+    ahead: &mut Option<Ahead<JsonLine, JsonDecoded>>,
+    reading: &mut Reading<'_>,
+    buffers: &mut Buffers,
+) {
     if let Some(pool) = ahead {
         while let Some(done) = pool.pop() {
-            json_decoded(reading, done);
+            json_decoded(reading, done, buffers);
         }
     }
 }
 
 /// One line back from the pool, in file order.
-fn json_decoded(reading: &mut Reading<'_>, done: Result<JsonDecoded, Lost>) {
-    match done {
-        Err(Lost) => reading.problem(None, "a line was lost: its decoder failed".to_owned()),
-        Ok((line_no, Ok(c))) => reading.converted(c, line_no),
-        Ok((line_no, Err(line))) => match serde_json::from_slice::<Value>(trim_ascii(&line)) {
+fn json_decoded(reading: &mut Reading<'_>, done: Result<JsonDecoded, Lost>, buffers: &mut Buffers) {
+    let (line_no, fast, line) = match done {
+        Err(Lost) => {
+            reading.problem(None, "a line was lost: its decoder failed".to_owned());
+            return;
+        }
+        Ok(d) => d,
+    };
+    match fast {
+        Some(c) => reading.converted(c, line_no),
+        None => match serde_json::from_slice::<Value>(trim_ascii(&line)) {
             Ok(doc) => reading.document(doc, line_no),
             Err(e) => reading.problem(Some(line_no), json_line_problem(&e, &line)),
         },
     }
+    buffers.give_back(line);
 }
 
 /// A line that ends mid-value is what a writer killed mid-write leaves (a recording after
@@ -546,9 +558,9 @@ fn decode_proto_message((offset, bytes): ProtoMessage) -> ProtoDecoded {
     )
 }
 
-/// Buffers of messages decoded, reused: a fresh one per message (zeroed, then freed by the
-/// decoder thread) was memory the allocator gave back to the kernel and took again, page
-/// faults for every record of the file.
+/// Buffers of records decoded (protobuf messages, JSON lines), reused: a fresh one per
+/// record (zeroed or grown by doubling, then freed by the decoder thread) was memory the
+/// allocator gave back to the kernel and took again, page faults for every record.
 #[derive(Default)]
 struct Buffers(Vec<Vec<u8>>);
 
