@@ -171,7 +171,11 @@ pub fn decode_request(buf: &[u8]) -> Result<Converted> {
 }
 
 /// Spans in a request, by skipping over them; damage ends the count (the decode says what).
+/// No more than a span with its ids could take: empty span entries (2 bytes each) must not
+/// reserve a span's size each before they are rejected.
 fn count_spans(buf: &[u8]) -> usize {
+    // The span's own key and length, a trace id and a span id with theirs.
+    const MIN_SPAN_BYTES: usize = 2 + 18 + 10;
     fn count(mut r: Reader<'_>, depth: usize) -> Result<usize> {
         let mut n = 0;
         while !r.done() {
@@ -187,7 +191,9 @@ fn count_spans(buf: &[u8]) -> usize {
         }
         Ok(n)
     }
-    count(Reader::new(buf, 0), 0).unwrap_or(0)
+    count(Reader::new(buf, 0), 0)
+        .unwrap_or(0)
+        .min(buf.len() / MIN_SPAN_BYTES)
 }
 
 fn non_empty(s: &str) -> Option<Box<str>> {
@@ -696,6 +702,26 @@ mod tests {
         assert_eq!(direct.batch.spans.len(), 4);
         assert_eq!(direct.rejected, 1);
         assert_same(&direct, &via_prost(&bytes));
+    }
+
+    #[test]
+    fn the_spans_are_counted_before_decoding_but_empty_entries_reserve_nothing() {
+        let bytes = every_field().encode_to_vec();
+        assert_eq!(count_spans(&bytes), 5, "4 spans and 1 rejected");
+        // 10,000 empty spans: 20 KB that must not reserve 10,000 spans' worth.
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![PSpan::default(); 10_000],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let bytes = req.encode_to_vec();
+        assert!(count_spans(&bytes) <= bytes.len() / 30);
+        let decoded = decode_request(&bytes).expect("decodes");
+        assert_eq!((decoded.batch.spans.len(), decoded.rejected), (0, 10_000));
     }
 
     #[test]
