@@ -160,6 +160,14 @@ impl Shared {
         self.purge()
     }
 
+    /// Purges if any span was let go of since the last purge.
+    pub(super) fn purge_if_released(&mut self) -> usize {
+        if self.released_spans == 0 {
+            return 0;
+        }
+        self.purge()
+    }
+
     /// Drops every copy no span refers to any more.
     pub(super) fn purge(&mut self) -> usize {
         self.released_spans = 0;
