@@ -13,6 +13,7 @@ use crate::store::Trace;
 
 use super::aggregate::callgraph::ServiceMap;
 use super::aggregate::evidence::RetiredEvidence;
+use super::aggregate::folded::FoldedLists;
 use super::aggregate::hotspots::{self, EndpointAgg, HotspotAgg, TraceHotspots};
 use super::aggregate::lists::{self, ListIndex};
 use super::aggregate::red::{self, Red, Request};
@@ -39,7 +40,13 @@ pub struct AnalysisConfig {
     /// --per-trace` lists it) or only each operation's longest section, all the cross-trace
     /// findings name.
     pub keep_retired_paths: bool,
+    /// Without `keep_retired_paths`, a retired trace's list findings are folded into summaries
+    /// (`FoldedLists`): each list of single occurrences then keeps this many.
+    pub retired_list_cap: usize,
 }
+
+/// `AnalysisConfig::retired_list_cap` unless `report --top` says otherwise.
+pub const RETIRED_LIST_CAP: usize = 1000;
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
@@ -49,6 +56,7 @@ impl Default for AnalysisConfig {
             max_traces_kept: 200_000,
             max_clock_skew_ns: None,
             keep_retired_paths: true,
+            retired_list_cap: RETIRED_LIST_CAP,
         }
     }
 }
@@ -139,18 +147,7 @@ impl TraceFindings {
             .iter()
             .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
             .sum();
-        let fanouts: usize = self
-            .fanouts
-            .iter()
-            .map(|f| {
-                f.signature.as_ref().map_or(0, String::capacity)
-                    + mem::vec::<String>(f.pattern.capacity())
-                    + f.pattern.iter().map(String::capacity).sum::<usize>()
-                    + mem::vec::<Sym>(f.target_services.capacity() + f.target_operations.capacity())
-                    + mem::vec::<SpanId>(f.child_span_ids.capacity())
-                    + mem::vec::<Sym>(f.chain.capacity())
-            })
-            .sum();
+        let fanouts: usize = self.fanouts.iter().map(FanOut::heap_bytes).sum();
         let chains: usize = self
             .chains
             .iter()
@@ -474,6 +471,8 @@ pub struct Engine {
     /// The worst cases (hotspot and gap evidence) of the retired traces, which keep none of
     /// what names them.
     retired: RetiredEvidence,
+    /// The list findings of the retired traces, summed (`retire` without `keep_retired_paths`).
+    folded: FoldedLists,
     /// Retired traces whose findings left altogether: a later completion of one is a late
     /// fragment, counted stale as when its findings are held.
     gone: FxHashSet<TraceId>,
@@ -504,6 +503,7 @@ impl Engine {
             stale_completions: 0,
             stale_spans: 0,
             retired: RetiredEvidence::default(),
+            folded: FoldedLists::new(config.retired_list_cap),
             gone: FxHashSet::default(),
         }
     }
@@ -573,6 +573,7 @@ impl Engine {
             + self.agg.heap_bytes()
             + self.lists.heap_bytes()
             + self.retired.heap_bytes()
+            + self.folded.heap_bytes()
             + mem::hash_table::<TraceId>(self.gone.capacity())
     }
 
@@ -596,10 +597,11 @@ impl Engine {
     /// Batch mode: the store let go of the trace's spans, so it cannot complete again. Its
     /// worst cases go into `retired_evidence`, and its findings stay for the report less what
     /// only taking its contribution back or naming those worst cases needed (the requests,
-    /// calls, per-operation, background and call-path times) and, unless `keep_retired_paths`,
-    /// what only the per-trace entries show (the paths, the services on the path). Without
-    /// those, a trace that no list names (no invocation, fan-out, chain, error, link or
-    /// producer, and not of low coverage) leaves altogether: its counts are folded.
+    /// calls, per-operation, background and call-path times). Unless `keep_retired_paths`
+    /// (the per-trace entries show the rest), its fan-outs, chains, errors and data-quality
+    /// counts are folded into summaries (`FoldedLists`, `GoneTotals`) and its paths dropped, so
+    /// what is held no longer grows with the file; and a trace no list reads any more (no
+    /// invocation, link or producer) leaves altogether, its coverage folded too.
     pub fn retire(&mut self, id: TraceId) {
         let keep_paths = self.config.keep_retired_paths;
         let Some(f) = self.traces.get_mut(&id) else {
@@ -617,9 +619,15 @@ impl Engine {
             f.critical_path = Vec::new();
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
+            self.lists.apply(f, false);
+            self.folded.fold(f);
+            (f.fanouts, f.chains, f.errors) = (Vec::new(), Vec::new(), Vec::new());
+            self.retired.gone.add_quality(f);
+            f.orphan_spans = 0;
+            (f.warnings, f.clock_skew) = (Vec::new(), Vec::new());
             if !lists::listed(f) {
-                self.lists.apply(f, false);
-                self.retired.gone.add(f);
+                self.retired.gone.add_extent(f);
+                self.folded.fold_coverage(f);
                 self.traces.remove(&id);
                 self.gone.insert(id);
                 self.compact_order();
@@ -641,6 +649,11 @@ impl Engine {
     /// The held findings' fan-outs, patterns and chains, ranked.
     pub fn lists(&self) -> &ListIndex {
         &self.lists
+    }
+
+    /// The list findings of the retired traces, summed.
+    pub fn folded(&self) -> &FoldedLists {
+        &self.folded
     }
 
     /// The held findings by trace.

@@ -10,7 +10,7 @@ mod patterns;
 pub mod view;
 
 use errors::errors;
-pub use errors::{Errors, LocusRow, OriginRow};
+pub use errors::{ErrorAt, ErrorSummary, Errors, LocusRow, OriginRow};
 pub use hotspots::{Coverage, CoverageRow, EdgeCpRow, EndpointHotspots, Hotspots, LOW_COVERAGE};
 use hotspots::{attach_gap_evidence, by_endpoint, coverage, with_worst_traces};
 use messaging::async_messaging;
@@ -106,6 +106,11 @@ pub struct InputSummary {
     pub traces_not_listed: usize,
     /// Traces whose analysis panicked: left out of every figure here (and logged).
     pub analysis_failures: usize,
+    /// Set when traces were analysed and let go of to stay within `--max-memory`: each list
+    /// of single occurrences keeps at most this many, the first in its order; every count and
+    /// row summed over occurrences still covers all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lists_cut_to: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,6 +241,7 @@ impl Findings {
             lists: Lists {
                 index: engine.lists(),
                 held: engine.held(),
+                folded: engine.folded(),
             },
         };
         Findings::build_from(&source, &engine.findings(), opts)
@@ -350,7 +356,9 @@ impl Findings {
                 .cmp(&a.gap.total_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
-        let (top, each) = (opts.top, opts.occurrences);
+        // Once traces are folded, their single occurrences are kept up to the fold's cap.
+        let cut_to = source.lists.folded.list_cap();
+        let (top, each) = (opts.top, opts.occurrences.min(cut_to.unwrap_or(usize::MAX)));
         Findings {
             schema: SCHEMA,
             input: InputSummary {
@@ -367,6 +375,7 @@ impl Findings {
                     + all.iter().map(|f| skew_adjusted(f)).sum::<usize>(),
                 traces_not_listed: source.traces_not_listed,
                 analysis_failures: source.analysis_failures,
+                lists_cut_to: cut_to,
             },
             latency: agg.durations.summary(),
             cold_starts: ColdStarts {
@@ -398,11 +407,11 @@ impl Findings {
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
                 background: truncate(agg.hotspots.background(), top),
-                coverage: coverage(all, gone, each),
+                coverage: coverage(all, gone, source.lists.folded, each),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
-            errors: errors(all, top, each),
+            errors: errors(all, source.lists.folded, top, each),
             async_messaging: async_messaging(all, each),
             services,
             operations: agg.red.operations(window),
@@ -640,20 +649,17 @@ mod tests {
         for t in traces.iter().skip(1).step_by(2) {
             let_go.retire(t.trace_id);
         }
-        // The six retired with an error stay, without calls or path; the others left.
+        // Every retired trace left: the six with an error too, their errors folded.
         let kept = let_go.findings();
-        assert_eq!(kept.len(), 30 + 6);
-        let retired = kept.iter().filter(|f| f.trace_id.as_u128() % 2 == 0);
-        assert!(
-            retired
-                .clone()
-                .all(|f| f.calls.is_empty() && f.critical_path.is_empty())
-        );
-        assert_eq!(retired.count(), 6);
-        let (a, b) = (
+        assert_eq!(kept.len(), 30);
+        assert!(kept.iter().all(|f| f.trace_id.as_u128() % 2 == 1));
+        let (a, mut b) = (
             Findings::build(&held, FindingsOptions::default()),
             Findings::build(&let_go, FindingsOptions::default()),
         );
+        // The lists are shorter than the cap: only saying so differs.
+        assert_eq!(b.input.lists_cut_to, Some(config.retired_list_cap));
+        b.input.lists_cut_to = None;
         let json = |f: &Findings| serde_json::to_value(f).expect("json");
         assert_eq!(json(&a), json(&b));
         assert_eq!(a.errors.list.len(), 6, "{:?}", a.errors);
