@@ -43,6 +43,18 @@ pub struct AnalysisConfig {
     /// Without `keep_retired_paths`, a retired trace's list findings are folded into summaries
     /// (`FoldedLists`): each list of single occurrences then keeps this many.
     pub retired_list_cap: usize,
+    /// How long past its end (on the input's clock: the latest trace end analysed) a trace
+    /// that left (`Engine::retire`) is remembered, so that a later fragment of it is counted
+    /// stale; a fragment later still is analysed as a trace of its own. `None`: for the whole
+    /// run. Set for batch runs (`gone_window`) so the ids held do not grow with the file.
+    pub gone_window_ns: Option<u64>,
+}
+
+/// `AnalysisConfig::gone_window_ns` for a trace timeout: a hundred timeouts, at least ten
+/// minutes of the input's time.
+pub fn gone_window(trace_timeout: std::time::Duration) -> u64 {
+    let ns = u64::try_from(trace_timeout.as_nanos()).unwrap_or(u64::MAX);
+    ns.saturating_mul(100).max(600_000_000_000)
 }
 
 /// `AnalysisConfig::retired_list_cap` unless `report --top` says otherwise.
@@ -57,6 +69,7 @@ impl Default for AnalysisConfig {
             max_clock_skew_ns: None,
             keep_retired_paths: true,
             retired_list_cap: RETIRED_LIST_CAP,
+            gone_window_ns: None,
         }
     }
 }
@@ -223,6 +236,19 @@ impl TraceFindings {
     fn held_bytes(&self) -> usize {
         2 * size_of::<usize>() + size_of::<TraceFindings>() + self.heap_bytes()
     }
+}
+
+/// A trace id in 64 bits, for the set of traces that left: two ids sharing one are as unlikely
+/// as two random 64-bit values colliding (both halves go through a bijective mix).
+fn fingerprint(id: TraceId) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        // splitmix64's finaliser.
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let v = id.as_u128();
+    mix((v as u64) ^ mix((v >> 64) as u64))
 }
 
 /// Analyses one complete trace. Pure: the same trace always gives the same findings.
@@ -473,9 +499,14 @@ pub struct Engine {
     retired: RetiredEvidence,
     /// The list findings of the retired traces, summed (`retire` without `keep_retired_paths`).
     folded: FoldedLists,
-    /// Retired traces whose findings left altogether: a later completion of one is a late
-    /// fragment, counted stale as when its findings are held.
-    gone: FxHashSet<TraceId>,
+    /// Retired traces whose findings left altogether, by `fingerprint`: a later completion of
+    /// one is a late fragment, counted stale as when its findings are held.
+    gone: FxHashSet<u64>,
+    /// The same fingerprints with the end of their trace, in the order they left: the oldest
+    /// are forgotten past `gone_window_ns`.
+    gone_order: VecDeque<(u64, u64)>,
+    /// The latest trace end analysed: the input's clock.
+    clock_ns: u64,
 }
 
 impl Default for Engine {
@@ -505,6 +536,8 @@ impl Engine {
             retired: RetiredEvidence::default(),
             folded: FoldedLists::new(config.retired_list_cap),
             gone: FxHashSet::default(),
+            gone_order: VecDeque::new(),
+            clock_ns: 0,
         }
     }
 
@@ -521,7 +554,7 @@ impl Engine {
     pub fn add_trace(&mut self, trace: &Trace) {
         let held = self.traces.get(&trace.trace_id);
         if held.is_some_and(|old| old.version >= trace.version)
-            || self.gone.contains(&trace.trace_id)
+            || self.gone.contains(&fingerprint(trace.trace_id))
         {
             self.stale_completions += 1;
             self.stale_spans += trace.spans.len();
@@ -544,6 +577,7 @@ impl Engine {
         } else {
             self.order.push_back(trace.trace_id);
         }
+        self.clock_ns = self.clock_ns.max(f.start_ns.saturating_add(f.duration_ns));
         self.agg.apply(&f, true);
         self.lists.apply(&f, true);
         self.findings_bytes += f.held_bytes();
@@ -574,7 +608,8 @@ impl Engine {
             + self.lists.heap_bytes()
             + self.retired.heap_bytes()
             + self.folded.heap_bytes()
-            + mem::hash_table::<TraceId>(self.gone.capacity())
+            + mem::hash_table::<u64>(self.gone.capacity())
+            + mem::vec::<(u64, u64)>(self.gone_order.capacity())
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
@@ -583,6 +618,28 @@ impl Engine {
     pub fn forget(&mut self, id: TraceId) {
         self.drop_findings(id);
         self.compact_order();
+    }
+
+    /// Remembers a trace that left, and forgets those that left longer than the window ago.
+    fn remember_gone(&mut self, id: TraceId, end_ns: u64) {
+        let fp = fingerprint(id);
+        self.gone.insert(fp);
+        self.gone_order.push_back((end_ns, fp));
+        self.clock_ns = self.clock_ns.max(end_ns);
+        let Some(window) = self.config.gone_window_ns else {
+            return;
+        };
+        let horizon = self.clock_ns.saturating_sub(window);
+        while let Some(&(end, fp)) = self.gone_order.front()
+            && end < horizon
+        {
+            self.gone.remove(&fp);
+            self.gone_order.pop_front();
+        }
+        if self.gone_order.capacity() > 2 * self.gone_order.len() + 1024 {
+            self.gone_order.shrink_to_fit();
+            self.gone.shrink_to_fit();
+        }
     }
 
     /// `order` keeps ids of forgotten and gone traces until the bound pops them; compacted so
@@ -628,8 +685,9 @@ impl Engine {
             if !lists::listed(f) {
                 self.retired.gone.add_extent(f);
                 self.folded.fold_coverage(f);
+                let end_ns = f.start_ns.saturating_add(f.duration_ns);
                 self.traces.remove(&id);
-                self.gone.insert(id);
+                self.remember_gone(id, end_ns);
                 self.compact_order();
                 return;
             }
@@ -849,6 +907,38 @@ mod tests {
         assert_eq!(merged.hotspots, whole.hotspots);
         assert_eq!(merged.endpoints, whole.endpoints);
         assert_eq!(merged.red.services(1.0), whole.red.services(1.0));
+    }
+
+    /// One span at `at_ms` (ms of the input's clock), trace `id`; `version` 2 for a fragment.
+    fn one_span(id: u128, at_ms: u64, version: u32) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        b.span("a", "x").at(at_ms, at_ms + 1).id();
+        let mut t = b.build();
+        t.version = version;
+        t
+    }
+
+    #[test]
+    fn the_ids_of_traces_that_left_are_kept_for_the_window_only() {
+        let mut e = Engine::new(AnalysisConfig {
+            keep_retired_paths: false,
+            gone_window_ns: Some(1_000_000_000),
+            ..AnalysisConfig::default()
+        });
+        // A trace every 10 ms for 100 s of input, each let go of once analysed.
+        for id in 1..=10_000u128 {
+            e.add_trace(&one_span(id, id as u64 * 10, 1));
+            e.retire(TraceId::from_u128(id).expect("id"));
+        }
+        assert!(e.findings().is_empty(), "every trace left");
+        // A second's worth of ids, not the whole input's.
+        assert!(e.gone.len() <= 102, "{} ids", e.gone.len());
+        assert!(e.gone_order.len() == e.gone.len());
+        // A fragment of a recent trace is stale; one of a trace long gone is a trace again.
+        e.add_trace(&one_span(9_990, 99_950, 2));
+        assert_eq!((e.stale_completions, e.aggregates().traces), (1, 10_000));
+        e.add_trace(&one_span(5, 99_960, 2));
+        assert_eq!((e.stale_completions, e.aggregates().traces), (1, 10_001));
     }
 
     #[test]
