@@ -131,7 +131,80 @@ pub struct TraceFindings {
     pub requests: Vec<Request>,
 }
 
+/// What a retired trace keeps once its lists are folded (`Engine::retire`): what the cold
+/// starts and async links read of it, each over every trace (invocations are classified by
+/// instance and costed against the warm ones; links are resolved against the producers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remainder {
+    pub trace_id: TraceId,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub invocations: Box<[Invocation]>,
+    pub links: Box<[LinkRef]>,
+    pub producers: Box<[ProducerRef]>,
+}
+
+/// The part of a trace's findings cold starts and async links read, held or a `Remainder`.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncPart<'a> {
+    pub trace_id: TraceId,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub invocations: &'a [Invocation],
+    pub links: &'a [LinkRef],
+    pub producers: &'a [ProducerRef],
+}
+
+impl Remainder {
+    fn of(f: &mut TraceFindings) -> Self {
+        Remainder {
+            trace_id: f.trace_id,
+            start_ns: f.start_ns,
+            duration_ns: f.duration_ns,
+            invocations: std::mem::take(&mut f.invocations).into_boxed_slice(),
+            links: std::mem::take(&mut f.links).into_boxed_slice(),
+            producers: std::mem::take(&mut f.producers).into_boxed_slice(),
+        }
+    }
+
+    pub fn part(&self) -> AsyncPart<'_> {
+        AsyncPart {
+            trace_id: self.trace_id,
+            start_ns: self.start_ns,
+            duration_ns: self.duration_ns,
+            invocations: &self.invocations,
+            links: &self.links,
+            producers: &self.producers,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        mem::vec::<Invocation>(self.invocations.len())
+            + invocations_heap(&self.invocations)
+            + mem::vec::<LinkRef>(self.links.len())
+            + mem::vec::<ProducerRef>(self.producers.len())
+    }
+}
+
+fn invocations_heap(invocations: &[Invocation]) -> usize {
+    invocations
+        .iter()
+        .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
+        .sum()
+}
+
 impl TraceFindings {
+    pub fn part(&self) -> AsyncPart<'_> {
+        AsyncPart {
+            trace_id: self.trace_id,
+            start_ns: self.start_ns,
+            duration_ns: self.duration_ns,
+            invocations: &self.invocations,
+            links: &self.links,
+            producers: &self.producers,
+        }
+    }
+
     /// Heap bytes held by the findings (not counting the struct itself), for the memory budget.
     pub fn heap_bytes(&self) -> usize {
         let warnings: usize = self
@@ -155,11 +228,7 @@ impl TraceFindings {
             .iter()
             .map(|c| mem::vec::<SpanId>(c.server_spans.capacity()))
             .sum();
-        let invocations: usize = self
-            .invocations
-            .iter()
-            .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
-            .sum();
+        let invocations = invocations_heap(&self.invocations);
         let fanouts: usize = self.fanouts.iter().map(FanOut::heap_bytes).sum();
         let chains: usize = self
             .chains
@@ -499,6 +568,11 @@ pub struct Engine {
     retired: RetiredEvidence,
     /// The list findings of the retired traces, summed (`retire` without `keep_retired_paths`).
     folded: FoldedLists,
+    /// What the cold starts and async links read of retired traces that left, in the order
+    /// they left.
+    rest: Vec<Remainder>,
+    /// `Remainder::heap_bytes` of `rest`.
+    rest_bytes: usize,
     /// Retired traces whose findings left altogether, by `fingerprint`: a later completion of
     /// one is a late fragment, counted stale as when its findings are held.
     gone: FxHashSet<u64>,
@@ -535,6 +609,8 @@ impl Engine {
             stale_spans: 0,
             retired: RetiredEvidence::default(),
             folded: FoldedLists::new(config.retired_list_cap),
+            rest: Vec::new(),
+            rest_bytes: 0,
             gone: FxHashSet::default(),
             gone_order: VecDeque::new(),
             clock_ns: 0,
@@ -608,6 +684,8 @@ impl Engine {
             + self.lists.heap_bytes()
             + self.retired.heap_bytes()
             + self.folded.heap_bytes()
+            + mem::vec::<Remainder>(self.rest.capacity())
+            + self.rest_bytes
             + mem::hash_table::<u64>(self.gone.capacity())
             + mem::vec::<(u64, u64)>(self.gone_order.capacity())
     }
@@ -655,10 +733,10 @@ impl Engine {
     /// worst cases go into `retired_evidence`, and its findings stay for the report less what
     /// only taking its contribution back or naming those worst cases needed (the requests,
     /// calls, per-operation, background and call-path times). Unless `keep_retired_paths`
-    /// (the per-trace entries show the rest), its fan-outs, chains, errors and data-quality
-    /// counts are folded into summaries (`FoldedLists`, `GoneTotals`) and its paths dropped, so
-    /// what is held no longer grows with the file; and a trace no list reads any more (no
-    /// invocation, link or producer) leaves altogether, its coverage folded too.
+    /// (the per-trace entries show the rest), its fan-outs, chains, errors, coverage and
+    /// data-quality counts are folded into summaries (`FoldedLists`, `GoneTotals`) and its
+    /// findings leave, so what is held no longer grows with the file; only its invocations,
+    /// links and producers, if any, stay (a `Remainder`, one entry each).
     pub fn retire(&mut self, id: TraceId) {
         let keep_paths = self.config.keep_retired_paths;
         let Some(f) = self.traces.get_mut(&id) else {
@@ -678,19 +756,18 @@ impl Engine {
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
             self.lists.apply(f, false);
             self.folded.fold(f);
-            (f.fanouts, f.chains, f.errors) = (Vec::new(), Vec::new(), Vec::new());
-            self.retired.gone.add_quality(f);
-            f.orphan_spans = 0;
-            (f.warnings, f.clock_skew) = (Vec::new(), Vec::new());
-            if !lists::listed(f) {
-                self.retired.gone.add_extent(f);
-                self.folded.fold_coverage(f);
-                let end_ns = f.start_ns.saturating_add(f.duration_ns);
-                self.traces.remove(&id);
-                self.remember_gone(id, end_ns);
-                self.compact_order();
-                return;
+            self.retired.gone.add(f);
+            // What only cold starts and async links read of it stays, apart; the rest leaves.
+            if lists::listed(f) {
+                let rest = Remainder::of(f);
+                self.rest_bytes += rest.heap_bytes();
+                self.rest.push(rest);
             }
+            let end_ns = f.start_ns.saturating_add(f.duration_ns);
+            self.traces.remove(&id);
+            self.remember_gone(id, end_ns);
+            self.compact_order();
+            return;
         }
         self.findings_bytes += f.held_bytes();
     }
@@ -712,6 +789,11 @@ impl Engine {
     /// The list findings of the retired traces, summed.
     pub fn folded(&self) -> &FoldedLists {
         &self.folded
+    }
+
+    /// What cold starts and async links read of the retired traces that left.
+    pub fn rest(&self) -> &[Remainder] {
+        &self.rest
     }
 
     /// The held findings by trace.

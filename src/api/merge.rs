@@ -104,6 +104,7 @@ pub fn merged_findings(parts: &[&InstanceSnapshot]) -> Findings {
             held: &FxHashMap::default(),
             folded: &FoldedLists::default(),
         },
+        rest: &[],
     };
     let mut f = Findings::build_from(&source, &[], FindingsOptions::default());
     f.input.orphan_spans = usize_of(sum(|c| c.orphan_spans));

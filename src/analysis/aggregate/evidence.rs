@@ -60,16 +60,14 @@ pub type EdgeKey = (Sym, Sym, CallKind);
 pub struct RetiredEvidence {
     pub ops: FxHashMap<OpKey, OpWorst>,
     pub gaps: FxHashMap<EdgeKey, GapWorst>,
-    /// What the retired traces add to the input figures their findings no longer tell, and
-    /// those that left altogether (nothing listed them) to the coverage figures.
+    /// What the retired traces whose findings left add to the input and coverage figures.
     pub gone: GoneTotals,
 }
 
-/// Sums over retired traces whose findings let go of what tells them, for the figures that
-/// count every kept trace.
+/// Sums over retired traces whose findings were let go of, for the figures that count every
+/// kept trace.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GoneTotals {
-    /// Traces that left altogether.
     pub traces: usize,
     pub orphan_spans: usize,
     pub traces_with_warnings: usize,
@@ -80,16 +78,11 @@ pub struct GoneTotals {
 }
 
 impl GoneTotals {
-    /// The data-quality counts of a retired trace whose findings let go of what tells them.
-    pub fn add_quality(&mut self, f: &TraceFindings) {
+    pub fn add(&mut self, f: &TraceFindings) {
+        self.traces += 1;
         self.orphan_spans += f.orphan_spans;
         self.traces_with_warnings += usize::from(!f.warnings.is_empty());
         self.clock_skew_adjusted_spans += skew_adjusted(f);
-    }
-
-    /// The path time and extent of a retired trace whose findings leave.
-    pub fn add_extent(&mut self, f: &TraceFindings) {
-        self.traces += 1;
         self.cp_total_ns += f.cp_total_ns;
         self.duration_ns += f.duration_ns;
     }

@@ -125,8 +125,9 @@ fn weight(x: &FanOut) -> u64 {
 pub const LOW_COVERAGE: f64 = 0.5;
 
 /// Whether a retired trace, its fan-outs, chains, errors and coverage folded into
-/// `FoldedLists`, is still read by a list (`Findings::build_from`): cold starts are classified
-/// across every invocation, and async links are resolved against the producers held.
+/// `FoldedLists`, is still read by a list (`Findings::build_from`), and keeps a `Remainder`:
+/// cold starts are classified across every invocation, async links resolved against every
+/// producer.
 pub fn listed(f: &TraceFindings) -> bool {
     !(f.invocations.is_empty() && f.links.is_empty() && f.producers.is_empty())
 }

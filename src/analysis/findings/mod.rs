@@ -31,7 +31,7 @@ use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotsp
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
 use crate::analysis::aggregate::stats::Summary;
-use crate::analysis::engine::{Aggregates, Engine, TraceFindings, TracePath};
+use crate::analysis::engine::{Aggregates, AsyncPart, Engine, Remainder, TraceFindings, TracePath};
 use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
 use crate::analysis::trace::edges::CallKind;
 use crate::analysis::trace::errors::ErrorOrigin;
@@ -221,6 +221,8 @@ pub struct FindingsSource<'a> {
     pub analysis_failures: usize,
     /// The fan-outs, patterns and chains of the held traces, ranked as they came.
     pub lists: Lists<'a>,
+    /// What cold starts and async links read of the retired traces that left.
+    pub rest: &'a [Remainder],
 }
 
 impl Default for Findings {
@@ -243,6 +245,7 @@ impl Findings {
                 held: engine.held(),
                 folded: engine.folded(),
             },
+            rest: engine.rest(),
         };
         Findings::build_from(&source, &engine.findings(), opts)
     }
@@ -257,7 +260,12 @@ impl Findings {
         let agg = source.aggregates;
         let gone = &source.retired.gone;
         let window = agg.window_s();
-        let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
+        // Held and retired traces in report order, as cold starts and async links read them.
+        let mut parts: Vec<AsyncPart<'_>> = all.iter().map(|f| f.part()).collect();
+        parts.extend(source.rest.iter().map(Remainder::part));
+        parts.sort_by_key(|p| (p.start_ns, p.trace_id));
+        let (cold_list, functions, invocations, unknown) =
+            cold_starts(agg, source.cold_start, &parts);
         let cold_count = cold_list.len();
         let cold_traces = distinct(cold_list.iter().map(|c| c.trace_id));
         let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
@@ -412,7 +420,7 @@ impl Findings {
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
             errors: errors(all, source.lists.folded, top, each),
-            async_messaging: async_messaging(all, each),
+            async_messaging: async_messaging(&parts, each),
             services,
             operations: agg.red.operations(window),
             traces: opts
@@ -441,10 +449,10 @@ fn distinct<T: Ord>(it: impl Iterator<Item = T>) -> usize {
 fn cold_starts(
     agg: &Aggregates,
     cfg: cold_start::ColdStartConfig,
-    all: &[&std::sync::Arc<TraceFindings>],
+    parts: &[AsyncPart<'_>],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
     let invs: Vec<&cold_start::Invocation> =
-        all.iter().flat_map(|f| f.invocations.iter()).collect();
+        parts.iter().flat_map(|f| f.invocations.iter()).collect();
     let epoch = agg.min_start_ns.unwrap_or(0);
     let verdicts = cold_start::classify(&invs, epoch, cfg);
     let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();
@@ -562,6 +570,31 @@ mod tests {
             assert_eq!(a.list[0].publish_to_process_ns, Some(88_000_000));
             assert_eq!(a.list[0].end_to_end_async_ns, Some(150_000_000));
         }
+    }
+
+    /// Producers and consumers let go of as soon as analysed (`retire`) keep what the links
+    /// and cold starts read: the same async section as with every trace held.
+    #[test]
+    fn links_resolve_against_retired_producers() {
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut let_go) = (Engine::new(config), Engine::new(config));
+        for t in [producer(1, 0x51), consumer(), producer(2, 0x52)] {
+            held.add_trace(&t);
+            let_go.add_trace(&t);
+            let_go.retire(t.trace_id);
+        }
+        assert!(let_go.findings().is_empty());
+        assert_eq!(let_go.rest().len(), 3);
+        let json = |e: &Engine| {
+            let f = Findings::build(e, FindingsOptions::default());
+            serde_json::to_value((f.async_messaging, f.cold_starts)).expect("json")
+        };
+        let (a, b) = (json(&held), json(&let_go));
+        assert_eq!(a[0]["resolved"], 2);
+        assert_eq!(a, b);
     }
 
     #[test]
