@@ -275,3 +275,23 @@ impl FoldedLists {
             + self.lowest.heap_bytes(|_| 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FirstK;
+
+    #[test]
+    fn first_k_keeps_the_first_of_many_in_any_order() {
+        let mut k = FirstK::new(10);
+        // 1000 keys, scrambled (7 is coprime with 1000).
+        for i in 0..1000u32 {
+            let key = (i * 7) % 1000;
+            k.push(key, key * 2);
+        }
+        let kept: Vec<(u32, u32)> = k.first().copied().collect();
+        let want: Vec<(u32, u32)> = (0..10).map(|i| (i, i * 2)).collect();
+        assert_eq!(kept, want);
+        assert!(k.items.len() < 20, "{} held", k.items.len());
+        assert!(!k.admits(&500) && k.admits(&3));
+    }
+}

@@ -302,7 +302,8 @@ impl ListIndex {
         }
     }
 
-    /// The fan-outs of one kind, worst first, with their place.
+    /// The fan-outs of one kind, worst first, with their rank and (trace, index into its
+    /// `fanouts`).
     pub fn ranked_entries(
         &self,
         kind: FanOutKind,
@@ -311,14 +312,6 @@ impl ListIndex {
             .ranked
             .iter()
             .map(|r| (*r, (r.trace_id, r.index as usize)))
-    }
-
-    /// The fan-outs of one kind, worst first, as (trace, index into its `fanouts`).
-    pub fn ranked(&self, kind: FanOutKind) -> impl Iterator<Item = (TraceId, usize)> + '_ {
-        self.kinds[slot(kind)]
-            .ranked
-            .iter()
-            .map(|r| (r.trace_id, r.index as usize))
     }
 
     /// Fan-outs of the kind, and the traces they are in.
@@ -575,6 +568,47 @@ mod tests {
         store.ingest(Batch::new(spans), Instant::now());
         store.complete_all();
         store.take_completed()
+    }
+
+    /// Traces let go of in any order (here: last first) fold into the findings of every trace
+    /// held, each list of single occurrences cut to the cap.
+    #[test]
+    fn retired_traces_fold_into_the_held_findings_cut_to_the_cap() {
+        use crate::analysis::engine::AnalysisConfig;
+        const CAP: usize = 5;
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            retired_list_cap: CAP,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut folded) = (Engine::new(config), Engine::new(config));
+        let all = traces(1..=60);
+        for t in &all {
+            held.add_trace(t);
+            folded.add_trace(t);
+        }
+        // Two thirds let go of, the newest first; the rest stay held.
+        for t in all.iter().rev().take(40) {
+            folded.retire(t.trace_id);
+        }
+        assert_eq!(folded.findings().len(), 20);
+        let json = |e: &Engine, each: usize| {
+            let opts = FindingsOptions {
+                occurrences: each,
+                ..FindingsOptions::default()
+            };
+            serde_json::to_value(Findings::build(e, opts)).expect("json")
+        };
+        let (whole, mut got) = (json(&held, usize::MAX), json(&folded, usize::MAX));
+        assert_eq!(got["input"]["lists_cut_to"], CAP);
+        got["input"]
+            .as_object_mut()
+            .and_then(|i| i.remove("lists_cut_to"))
+            .expect("said");
+        let n = |v: &serde_json::Value, list: &str| v[list]["list"].as_array().map_or(0, Vec::len);
+        assert!(n(&whole, "parallel_fanouts") > CAP, "the cut shows");
+        assert_eq!(n(&got, "parallel_fanouts"), CAP);
+        assert_eq!(got, json(&held, CAP));
     }
 
     /// The lists read only the index: taking traces back out leaves exactly the lists of an
