@@ -161,3 +161,43 @@ async fn the_end_of_the_input_completes_open_traces_and_shows_them_at_once() {
     let finished = pipeline.finish().await.expect("clean stop");
     assert_eq!(finished.analysis_skipped, 0);
 }
+
+/// The worker hands part of each batch of completed traces to a second thread and adds the
+/// results in completion order: the findings must be exactly those of one engine fed the same
+/// traces one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_analysis_threads_find_exactly_what_one_finds() {
+    use spantop::analysis::engine::{AnalysisConfig, Engine};
+    use spantop::analysis::findings::{Findings, FindingsOptions};
+    use spantop::demo::{Shop, ShopConfig};
+    use spantop::store::StoreConfig;
+
+    const T0: u64 = 1_767_225_600_000_000_000;
+    let analysis = AnalysisConfig::default();
+    let store = StoreConfig {
+        inactivity_timeout: Duration::from_secs(1),
+        ..StoreConfig::default()
+    };
+    let pipeline = Pipeline::spawn(PipelineConfig::batch(store, analysis));
+    let mut shop = Shop::new(ShopConfig::default());
+    // 40 requests 10 ms apart per batch: each batch completes dozens of traces at once.
+    for b in 0..30u64 {
+        let mut spans = Vec::new();
+        for r in 0..40u64 {
+            shop.request(T0 + (b * 40 + r) * 10_000_000, &mut spans);
+        }
+        pipeline.tx.send(Batch::new(spans)).await.expect("running");
+    }
+    let mut finished = pipeline.finish().await.expect("finished");
+    let completed = finished.store.snapshot().traces;
+    assert!(completed.len() >= 1200, "every request completed and held");
+    let mut one = Engine::new(analysis);
+    for t in completed.iter() {
+        one.add_trace(t);
+    }
+    let json = |e: &Engine| {
+        serde_json::to_string(&Findings::build(e, FindingsOptions::default())).expect("json")
+    };
+    assert_eq!(finished.engine.aggregates().traces, completed.len());
+    assert_eq!(json(&finished.engine), json(&one));
+}

@@ -541,6 +541,23 @@ impl Aggregates {
 /// The per-trace analysis an engine runs: `analyse_trace`, or in tests one that fails on cue.
 pub type Analyser = fn(&Trace, &AnalysisConfig) -> TraceFindings;
 
+/// One trace's findings, or the message of the panic that cost them.
+pub type Analysis = Result<TraceFindings, String>;
+
+/// The pure per-trace half of the engine: any thread may run it, on any trace.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceAnalyser {
+    analyser: Analyser,
+    config: AnalysisConfig,
+}
+
+impl TraceAnalyser {
+    /// Analyses `trace`, a panic caught (see `Engine::add_trace`).
+    pub fn run(&self, trace: &Trace) -> Analysis {
+        isolate::catch(|| (self.analyser)(trace, &self.config))
+    }
+}
+
 /// Per-trace findings plus aggregates; fed complete traces in any order.
 #[derive(Debug)]
 pub struct Engine {
@@ -628,16 +645,44 @@ impl Engine {
     /// A panic in the analysis is caught: the trace is counted in `analysis_failures`, logged,
     /// and changes nothing else (an earlier version's findings stay as they were).
     pub fn add_trace(&mut self, trace: &Trace) {
-        let held = self.traces.get(&trace.trace_id);
-        if held.is_some_and(|old| old.version >= trace.version)
-            || self.gone.contains(&fingerprint(trace.trace_id))
-        {
-            self.stale_completions += 1;
-            self.stale_spans += trace.spans.len();
+        if self.is_stale(trace) {
+            self.count_stale(trace);
             return;
         }
-        let (analyser, config) = (self.analyser, &self.config);
-        let f = match isolate::catch(|| analyser(trace, config)) {
+        let analysis = self.trace_analyser().run(trace);
+        self.add_analysed(trace, analysis);
+    }
+
+    /// The per-trace analysis alone, for another thread to run: `add_analysed` then takes its
+    /// result, in completion order (the figures are the same as with `add_trace`).
+    pub fn trace_analyser(&self) -> TraceAnalyser {
+        TraceAnalyser {
+            analyser: self.analyser,
+            config: self.config,
+        }
+    }
+
+    /// A completion no newer than what is held (or of a trace retired altogether): a late
+    /// fragment, left out.
+    pub fn is_stale(&self, trace: &Trace) -> bool {
+        self.traces
+            .get(&trace.trace_id)
+            .is_some_and(|old| old.version >= trace.version)
+            || self.gone.contains(&fingerprint(trace.trace_id))
+    }
+
+    fn count_stale(&mut self, trace: &Trace) {
+        self.stale_completions += 1;
+        self.stale_spans += trace.spans.len();
+    }
+
+    /// Adds what `TraceAnalyser::run` made of `trace`, as `add_trace` does.
+    pub fn add_analysed(&mut self, trace: &Trace, analysis: Analysis) {
+        if self.is_stale(trace) {
+            self.count_stale(trace);
+            return;
+        }
+        let f = match analysis {
             Ok(f) => f,
             Err(panic) => {
                 self.analysis_failures += 1;

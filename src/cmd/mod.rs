@@ -44,7 +44,21 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
 }
 
+/// Turns transparent huge pages off for this process (Linux), unless mimalloc's own
+/// `MIMALLOC_ALLOW_THP` says otherwise. mimalloc asks for huge pages for its segments; the
+/// kernel then zeroes 2 MiB at the first touch of each, and again after every partial purge
+/// splits one: a file replay spent 1.8-2.5 s of system time in those faults against 0.4-0.5 s
+/// with 4 KiB pages, and its peak resident memory was 5 % higher.
+fn without_transparent_huge_pages() {
+    // Refused (a seccomp filter), the process only runs as it would have: nothing to report.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
+    }
+}
+
 pub fn main() -> ExitCode {
+    without_transparent_huge_pages();
     let cli = Cli::parse();
     // Log lines on stderr would tear through the TUI's screen.
     let tui = match &cli.command {

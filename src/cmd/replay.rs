@@ -145,13 +145,15 @@ async fn headless(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if !unanalysed.is_empty() {
         eprintln!("spantop: {unanalysed}");
     }
-    Ok(if input.is_some_and(|i| i.unreadable_files() > 0) {
+    let code = if input.is_some_and(|i| i.unreadable_files() > 0) {
         ExitCode::FAILURE
     } else if ended.left_something_out() {
         ExitCode::from(SKIPPED_EXIT)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    ended.let_go();
+    Ok(code)
 }
 
 fn print_files(outcome: &InputOutcome) {

@@ -133,13 +133,16 @@ pub async fn analyse_files(
             Err(e) => eprintln!("spantop: cannot read {e}"),
         }
     }
-    Ok(Analysed {
+    let analysed = Analysed {
         left_something_out,
         unanalysed: ended.finished.unanalysed(),
         stats: ended.finished.store.stats(),
         engine: ended.finished.engine,
         input,
-    })
+    };
+    // The report needs the engine only; the spans go on a thread of their own.
+    pipeline::let_go(ended.finished.store);
+    Ok(analysed)
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {

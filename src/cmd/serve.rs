@@ -113,5 +113,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let (Some(lines), Some(path)) = (ended.recorded_lines, &args.receiver.record) {
         tracing::info!("recorded {lines} batches to {}", path.display());
     }
+    ended.let_go();
     Ok(ExitCode::SUCCESS)
 }

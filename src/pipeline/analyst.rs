@@ -5,6 +5,10 @@
 //! findings). A backlog beyond its byte bound is skipped and counted rather than slowing
 //! ingest; at shutdown it works until a deadline and skips (and counts) the rest.
 //!
+//! Live, the worker runs at the lowest scheduling priority (nice 19, on Linux): when the cores
+//! are saturated the ingest tasks come first and the backlog bound (skip and count) gives,
+//! rather than intake; with spare cores it runs as fast as ever.
+//!
 //! What it holds (the engine's findings and aggregates, and the view it published) is
 //! published through the `MemoryGauge` after every change, so the store keeps the total within
 //! `--max-memory`.
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::sync::watch;
 
+use super::analysis_helper::Helper;
 use crate::analysis::engine::Engine;
 use crate::analysis::findings::view::ViewData;
 use crate::model::TraceId;
@@ -46,6 +51,17 @@ struct Shared {
     finishing: OnceLock<Option<Instant>>,
     /// Signalled after each hand-over is absorbed: the batch input's `settle` waits on it.
     progressed: tokio::sync::Notify,
+}
+
+impl Shared {
+    /// Shutting down, and the time for analysis is over: what is left is skipped.
+    fn past_deadline(&self) -> bool {
+        self.finishing
+            .get()
+            .copied()
+            .flatten()
+            .is_some_and(|d| Instant::now() >= d)
+    }
 }
 
 /// The ingest task's side: hands work over without ever waiting.
@@ -134,6 +150,7 @@ impl Analyst {
             gauge,
             view_bytes: 0,
             keep_findings,
+            helper: None,
         };
         let join = std::thread::Builder::new()
             .name("spantop-analysis".into())
@@ -188,10 +205,40 @@ struct Worker {
     /// Batch mode: a trace the store let go of keeps its findings (the report is built from
     /// all of them at the end); only what the end needs of them is kept (`Engine::retire`).
     keep_findings: bool,
+    /// Analyses part of each hand-over on a second thread (`analysis_helper`).
+    helper: Option<Helper>,
+}
+
+/// The live worker's niceness: the lowest priority, so that analysis only ever takes what
+/// the ingest tasks leave of the cores.
+const LIVE_NICENESS: i32 = 19;
+
+/// Lowers the calling thread's priority (Linux: a thread is a schedulable task with its own
+/// niceness). Elsewhere, or if refused, the worker runs at normal priority.
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), LIVE_NICENESS) {
+            tracing::debug!("analysis worker keeps its priority: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = LIVE_NICENESS;
 }
 
 impl Worker {
     fn run(mut self) -> Engine {
+        let live = self.every.is_some();
+        if live {
+            lower_this_thread_priority();
+        }
+        let shared = Arc::clone(&self.shared);
+        self.helper = Helper::spawn(
+            self.engine.trace_analyser(),
+            move || shared.past_deadline(),
+            live.then_some(lower_this_thread_priority as fn()),
+        );
         let mut dirty = false;
         let mut next_build = Instant::now();
         loop {
@@ -234,11 +281,40 @@ impl Worker {
     }
 
     fn absorb(&mut self, completed: Vec<Arc<Trace>>, evicted: Vec<TraceId>) {
-        for t in completed {
-            // Off the backlog once analysed and dropped: until then the trace is still held.
-            let bytes = t.memory_bytes;
+        let split = match &self.helper {
+            Some(_) => Helper::split_point(&completed),
+            None => completed.len(),
+        };
+        let (mine, theirs) = completed.split_at(split);
+        let handed = !theirs.is_empty()
+            && self
+                .helper
+                .as_ref()
+                .is_some_and(|h| h.start(theirs.to_vec()));
+        for t in mine {
             self.take(t);
-            self.shared.backlog.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        match handed.then(|| self.helper.as_ref().and_then(Helper::collect)) {
+            Some(Some(results)) => {
+                for (t, analysis) in theirs.iter().zip(results) {
+                    match analysis {
+                        Some(a) => self.engine.add_analysed(t, a),
+                        None => {
+                            self.shared.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    self.analysed(t);
+                }
+            }
+            // Not handed over, or the helper is gone: the worker does them itself.
+            _ => {
+                if !theirs.is_empty() {
+                    self.helper = None;
+                }
+                for t in theirs {
+                    self.take(t);
+                }
+            }
         }
         for id in evicted {
             if self.keep_findings {
@@ -251,19 +327,20 @@ impl Worker {
     }
 
     /// Analyses one completed trace, unless the shutdown deadline passed (skipped, counted).
-    fn take(&mut self, t: Arc<Trace>) {
-        if self
-            .shared
-            .finishing
-            .get()
-            .copied()
-            .flatten()
-            .is_some_and(|d| Instant::now() >= d)
-        {
+    fn take(&mut self, t: &Arc<Trace>) {
+        if self.shared.past_deadline() {
             self.shared.skipped.fetch_add(1, Ordering::Relaxed);
-            return;
+        } else {
+            self.engine.add_trace(t);
         }
-        self.engine.add_trace(&t);
+        self.analysed(t);
+    }
+
+    /// Off the backlog once analysed and dropped: until then the trace is still held.
+    fn analysed(&self, t: &Trace) {
+        self.shared
+            .backlog
+            .fetch_sub(t.memory_bytes, Ordering::Relaxed);
     }
 
     fn publish_bytes(&self) {

@@ -7,6 +7,7 @@
 //! see snapshots, and nothing re-analyses the held traces at a tick or at exit. A TUI replay
 //! says when its input is over (`InputEnd`): what is open completes and is shown at once.
 
+mod analysis_helper;
 pub mod analyst;
 pub mod files;
 pub mod receivers;
@@ -14,7 +15,7 @@ pub mod resident;
 pub mod source;
 
 pub use receivers::Receivers;
-pub use source::{Ended, Running, Source, start, start_receivers};
+pub use source::{Ended, Running, Source, let_go, start, start_receivers};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -67,6 +67,18 @@ impl Ended {
     pub fn left_something_out(&self) -> bool {
         self.input.as_ref().is_some_and(|i| !i.is_clean()) || !self.finished.unanalysed().is_empty()
     }
+
+    /// Lets go of the store and the engine without waiting for it: see `let_go`.
+    pub fn let_go(self) {
+        let_go(self)
+    }
+}
+
+/// Drops `held` on a thread of its own that the process does not wait for: freeing millions
+/// of spans and their findings took seconds (2.5 s of a 5 s exit with 8.5 M spans held), and
+/// at exit the kernel takes the memory back at once.
+pub fn let_go<T: Send + 'static>(held: T) {
+    std::thread::spawn(move || drop(held));
 }
 
 /// Spawns a pipeline and starts `source` feeding it.
@@ -209,7 +221,7 @@ impl Running {
             r.stop().await?;
         }
         let finished = self.pipeline.abandon().await?;
-        std::thread::spawn(move || drop(finished));
+        let_go(finished);
         Ok(outcome)
     }
 }

@@ -371,7 +371,8 @@ impl SpanStore {
         let mut last_touched: Option<TraceId> = None;
         // Spans of one resource share its `Arc`: look the service up once per run, not per span.
         let mut last_resource: *const crate::model::Resource = std::ptr::null();
-        let mut spans = batch.spans.into_iter();
+        let mut emptied = batch.spans;
+        let mut spans = emptied.drain(..);
         while let Some(mut span) = spans.next() {
             let id = span.trace_id;
             if !std::ptr::eq(Arc::as_ptr(&span.resource), last_resource) {
@@ -438,6 +439,8 @@ impl SpanStore {
                 last_touched = Some(id);
             }
         }
+        drop(spans);
+        Batch::recycle(emptied);
         self.shared.end_batch();
         for log in batch.logs {
             self.add_log(log, now);

@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 const DECODERS: usize = 2;
 
 /// Records handed out and not yet taken back, over all decoders.
-const IN_FLIGHT: usize = 2 * DECODERS;
+pub(super) const IN_FLIGHT: usize = 2 * DECODERS;
 
 /// A decoder thread ended without answering (a panic in a decoder): its record is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

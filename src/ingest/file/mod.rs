@@ -263,12 +263,13 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     let mut undecided = true;
     // Once the file is known to be JSON lines, lines decode on the pool.
     let mut ahead: Option<Ahead<JsonLine, JsonDecoded>> = None;
+    let mut buffers = Buffers::default();
     loop {
         line.clear();
         let read = read_line(reader, &mut line);
         if !matches!(read, Ok(Line::Read(_))) {
             // Problems and the end come after every line before them.
-            drain_json(&mut ahead, reading);
+            drain_json(&mut ahead, reading, &mut buffers);
         }
         match read {
             Err(e) => {
@@ -294,9 +295,10 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
         }
         if !undecided {
             let pool = ahead.get_or_insert_with(|| Ahead::new(decode_json_line));
-            let item = (line_no, std::mem::take(&mut line));
+            let next = buffers.take(line.len());
+            let item = (line_no, std::mem::replace(&mut line, next));
             if let Some(done) = pool.push(item, decode_json_line) {
-                json_decoded(reading, done);
+                json_decoded(reading, done, &mut buffers);
             }
             continue;
         }
@@ -329,34 +331,44 @@ fn read_json(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
 /// A JSON line and its number.
 type JsonLine = (u64, Vec<u8>);
 
-/// A line the fast OTLP decoder read, or the line back for the lenient path.
-type JsonDecoded = (u64, Result<convert::Converted, Vec<u8>>);
+/// What the fast OTLP decoder read of a line (`None`: the lenient path takes it), and the
+/// line back, for the lenient path or the next line.
+type JsonDecoded = (u64, Option<convert::Converted>, Vec<u8>);
 
 fn decode_json_line((line_no, line): JsonLine) -> JsonDecoded {
-    match crate::ingest::otlp::json_fast::decode(trim_ascii(&line)) {
-        Some(c) => (line_no, Ok(c)),
-        None => (line_no, Err(line)),
-    }
+    let fast = crate::ingest::otlp::json_fast::decode(trim_ascii(&line));
+    (line_no, fast, line)
 }
 
-fn drain_json(ahead: &mut Option<Ahead<JsonLine, JsonDecoded>>, reading: &mut Reading<'_>) {
+fn drain_json(
+    ahead: &mut Option<Ahead<JsonLine, JsonDecoded>>,
+    reading: &mut Reading<'_>,
+    buffers: &mut Buffers,
+) {
     if let Some(pool) = ahead {
         while let Some(done) = pool.pop() {
-            json_decoded(reading, done);
+            json_decoded(reading, done, buffers);
         }
     }
 }
 
 /// One line back from the pool, in file order.
-fn json_decoded(reading: &mut Reading<'_>, done: Result<JsonDecoded, Lost>) {
-    match done {
-        Err(Lost) => reading.problem(None, "a line was lost: its decoder failed".to_owned()),
-        Ok((line_no, Ok(c))) => reading.converted(c, line_no),
-        Ok((line_no, Err(line))) => match serde_json::from_slice::<Value>(trim_ascii(&line)) {
+fn json_decoded(reading: &mut Reading<'_>, done: Result<JsonDecoded, Lost>, buffers: &mut Buffers) {
+    let (line_no, fast, line) = match done {
+        Err(Lost) => {
+            reading.problem(None, "a line was lost: its decoder failed".to_owned());
+            return;
+        }
+        Ok(d) => d,
+    };
+    match fast {
+        Some(c) => reading.converted(c, line_no),
+        None => match serde_json::from_slice::<Value>(trim_ascii(&line)) {
             Ok(doc) => reading.document(doc, line_no),
             Err(e) => reading.problem(Some(line_no), json_line_problem(&e, &line)),
         },
     }
+    buffers.give_back(line);
 }
 
 /// A line that ends mid-value is what a writer killed mid-write leaves (a recording after
@@ -535,27 +547,63 @@ fn read_proto_message(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
 /// A message and its offset in the stream.
 type ProtoMessage = (u64, Vec<u8>);
 
-type ProtoDecoded = (u64, Result<convert::Converted, otlp::DecodeError>);
+/// A message decoded, and its buffer back for the next one.
+type ProtoDecoded = (u64, Result<convert::Converted, otlp::DecodeError>, Vec<u8>);
 
 fn decode_proto_message((offset, bytes): ProtoMessage) -> ProtoDecoded {
-    (offset, otlp::decode(&bytes, otlp::Encoding::Protobuf))
+    (
+        offset,
+        otlp::decode(&bytes, otlp::Encoding::Protobuf),
+        bytes,
+    )
+}
+
+/// Buffers of records decoded (protobuf messages, JSON lines), reused: a fresh one per
+/// record (zeroed or grown by doubling, then freed by the decoder thread) was memory the
+/// allocator gave back to the kernel and took again, page faults for every record.
+#[derive(Default)]
+struct Buffers(Vec<Vec<u8>>);
+
+impl Buffers {
+    /// An empty buffer with room for `len` bytes.
+    fn take(&mut self, len: usize) -> Vec<u8> {
+        let mut buf = self.0.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(len);
+        buf
+    }
+
+    fn give_back(&mut self, buf: Vec<u8>) {
+        // What is in flight at most, and a buffer far bigger than usual is not kept.
+        if self.0.len() <= ahead::IN_FLIGHT && buf.capacity() <= 16 * READ_BUFFER {
+            self.0.push(buf);
+        }
+    }
 }
 
 /// One message back from the pool, in stream order.
-fn proto_decoded(reading: &mut Reading<'_>, done: Result<ProtoDecoded, Lost>) {
+fn proto_decoded(
+    reading: &mut Reading<'_>,
+    done: Result<ProtoDecoded, Lost>,
+    buffers: &mut Buffers,
+) {
     match done {
         Err(Lost) => reading.problem(None, "a message was lost: its decoder failed".to_owned()),
-        Ok((offset, decoded)) => reading.proto_result(decoded, Some(offset)),
+        Ok((offset, decoded, buf)) => {
+            reading.proto_result(decoded, Some(offset));
+            buffers.give_back(buf);
+        }
     }
 }
 
 fn read_proto_stream(reader: &mut impl BufRead, reading: &mut Reading<'_>) {
     reading.summary.framing = Framing::LengthPrefixed;
     let mut ahead = Ahead::new(decode_proto_message);
-    let ended = read_proto_messages(reader, reading, &mut ahead);
+    let mut buffers = Buffers::default();
+    let ended = read_proto_messages(reader, reading, &mut ahead, &mut buffers);
     // What is still decoding comes before the end, and before the problem that ended it.
     while let Some(done) = ahead.pop() {
-        proto_decoded(reading, done);
+        proto_decoded(reading, done, &mut buffers);
     }
     if let Some((offset, what)) = ended {
         reading.problem_at(offset, what);
@@ -568,6 +616,7 @@ fn read_proto_messages(
     reader: &mut impl BufRead,
     reading: &mut Reading<'_>,
     ahead: &mut Ahead<ProtoMessage, ProtoDecoded>,
+    buffers: &mut Buffers,
 ) -> Option<(u64, String)> {
     let mut offset = 0u64;
     loop {
@@ -592,8 +641,8 @@ fn read_proto_messages(
                 ),
             ));
         }
-        let mut buf = vec![0; len];
-        match read_full(reader, &mut buf) {
+        let mut buf = buffers.take(len);
+        match reader.by_ref().take(len as u64).read_to_end(&mut buf) {
             Ok(n) if n == len => {}
             Ok(n) => {
                 return Some((offset, format!("truncated: {n} of {len} message bytes")));
@@ -604,7 +653,7 @@ fn read_proto_messages(
         }
         reading.summary.bytes += 4 + len as u64;
         if let Some(done) = ahead.push((offset, buf), decode_proto_message) {
-            proto_decoded(reading, done);
+            proto_decoded(reading, done, buffers);
         }
         offset += 4 + len as u64;
     }

@@ -16,8 +16,8 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use crate::ingest::otlp::convert::Converted;
 use crate::ingest::otlp::json::{decode_base64, f64_from_str, id_from_str, span_kind, status_code};
 use crate::model::{
-    AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind, Status,
-    StatusCode, Sym, TraceId,
+    AnyValue, Batch, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind,
+    Status, StatusCode, Sym, TraceId,
 };
 
 use crate::ingest::MAX_VALUE_DEPTH;
@@ -36,8 +36,16 @@ pub(crate) fn decode(text: &[u8]) -> Option<Converted> {
     if req.resource_metrics.is_some() || req.resource_logs.is_some() {
         return None;
     }
+    let requested = req.resource_spans?;
     let mut out = Converted::default();
-    for rs in req.resource_spans? {
+    // One allocation for the batch, reused from an earlier one (see `Batch::span_vec`).
+    let spans: usize = requested
+        .iter()
+        .flat_map(|rs| rs.scope_spans.iter().flatten())
+        .map(|ss| ss.spans.as_ref().map_or(0, Vec::len))
+        .sum();
+    out.batch.spans = Batch::span_vec(spans);
+    for rs in requested {
         resource_spans(rs, &mut out);
     }
     Some(out)

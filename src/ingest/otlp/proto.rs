@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::convert::Converted;
 use crate::model::{
-    AnyValue, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind, Status,
-    StatusCode, Sym, TraceId,
+    AnyValue, Batch, Event, KeyValue, Link, Resource, Scope, Span, SpanExtra, SpanId, SpanKind,
+    Status, StatusCode, Sym, TraceId,
 };
 
 use crate::ingest::MAX_VALUE_DEPTH;
@@ -156,6 +156,9 @@ impl<'a> Reader<'a> {
 /// Decodes an `ExportTraceServiceRequest` (or `TracesData`: the same wire layout).
 pub fn decode_request(buf: &[u8]) -> Result<Converted> {
     let mut out = Converted::default();
+    // One allocation for the batch: grown per scope it was copied (and its old block freed)
+    // up to a dozen times per request, a third of a file replay's page faults.
+    out.batch.spans = Batch::span_vec(count_spans(buf));
     let mut r = Reader::new(buf, 0);
     while !r.done() {
         let (field, wt) = r.key()?;
@@ -165,6 +168,26 @@ pub fn decode_request(buf: &[u8]) -> Result<Converted> {
         }
     }
     Ok(out)
+}
+
+/// Spans in a request, by skipping over them; damage ends the count (the decode says what).
+fn count_spans(buf: &[u8]) -> usize {
+    fn count(mut r: Reader<'_>, depth: usize) -> Result<usize> {
+        let mut n = 0;
+        while !r.done() {
+            let (field, wt) = r.key()?;
+            match (field, depth) {
+                (1, 0) | (2, 1) => n += count(r.sub(wt)?, depth + 1)?,
+                (2, 2) => {
+                    r.skip(wt)?;
+                    n += 1;
+                }
+                _ => r.skip(wt)?,
+            }
+        }
+        Ok(n)
+    }
+    count(Reader::new(buf, 0), 0).unwrap_or(0)
 }
 
 fn non_empty(s: &str) -> Option<Box<str>> {
