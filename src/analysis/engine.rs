@@ -13,6 +13,7 @@ use crate::store::Trace;
 
 use super::aggregate::callgraph::ServiceMap;
 use super::aggregate::evidence::RetiredEvidence;
+use super::aggregate::folded::FoldedLists;
 use super::aggregate::hotspots::{self, EndpointAgg, HotspotAgg, TraceHotspots};
 use super::aggregate::lists::{self, ListIndex};
 use super::aggregate::red::{self, Red, Request};
@@ -39,7 +40,25 @@ pub struct AnalysisConfig {
     /// --per-trace` lists it) or only each operation's longest section, all the cross-trace
     /// findings name.
     pub keep_retired_paths: bool,
+    /// Without `keep_retired_paths`, a retired trace's list findings are folded into summaries
+    /// (`FoldedLists`): each list of single occurrences then keeps this many.
+    pub retired_list_cap: usize,
+    /// How long past its end (on the input's clock: the latest trace end analysed) a trace
+    /// that left (`Engine::retire`) is remembered, so that a later fragment of it is counted
+    /// stale; a fragment later still is analysed as a trace of its own. `None`: for the whole
+    /// run. Set for batch runs (`gone_window`) so the ids held do not grow with the file.
+    pub gone_window_ns: Option<u64>,
 }
+
+/// `AnalysisConfig::gone_window_ns` for a trace timeout: a hundred timeouts, at least ten
+/// minutes of the input's time.
+pub fn gone_window(trace_timeout: std::time::Duration) -> u64 {
+    let ns = u64::try_from(trace_timeout.as_nanos()).unwrap_or(u64::MAX);
+    ns.saturating_mul(100).max(600_000_000_000)
+}
+
+/// `AnalysisConfig::retired_list_cap` unless `report --top` says otherwise.
+pub const RETIRED_LIST_CAP: usize = 1000;
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
@@ -49,6 +68,8 @@ impl Default for AnalysisConfig {
             max_traces_kept: 200_000,
             max_clock_skew_ns: None,
             keep_retired_paths: true,
+            retired_list_cap: RETIRED_LIST_CAP,
+            gone_window_ns: None,
         }
     }
 }
@@ -110,7 +131,80 @@ pub struct TraceFindings {
     pub requests: Vec<Request>,
 }
 
+/// What a retired trace keeps once its lists are folded (`Engine::retire`): what the cold
+/// starts and async links read of it, each over every trace (invocations are classified by
+/// instance and costed against the warm ones; links are resolved against the producers).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remainder {
+    pub trace_id: TraceId,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub invocations: Box<[Invocation]>,
+    pub links: Box<[LinkRef]>,
+    pub producers: Box<[ProducerRef]>,
+}
+
+/// The part of a trace's findings cold starts and async links read, held or a `Remainder`.
+#[derive(Debug, Clone, Copy)]
+pub struct AsyncPart<'a> {
+    pub trace_id: TraceId,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    pub invocations: &'a [Invocation],
+    pub links: &'a [LinkRef],
+    pub producers: &'a [ProducerRef],
+}
+
+impl Remainder {
+    fn of(f: &mut TraceFindings) -> Self {
+        Remainder {
+            trace_id: f.trace_id,
+            start_ns: f.start_ns,
+            duration_ns: f.duration_ns,
+            invocations: std::mem::take(&mut f.invocations).into_boxed_slice(),
+            links: std::mem::take(&mut f.links).into_boxed_slice(),
+            producers: std::mem::take(&mut f.producers).into_boxed_slice(),
+        }
+    }
+
+    pub fn part(&self) -> AsyncPart<'_> {
+        AsyncPart {
+            trace_id: self.trace_id,
+            start_ns: self.start_ns,
+            duration_ns: self.duration_ns,
+            invocations: &self.invocations,
+            links: &self.links,
+            producers: &self.producers,
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        mem::vec::<Invocation>(self.invocations.len())
+            + invocations_heap(&self.invocations)
+            + mem::vec::<LinkRef>(self.links.len())
+            + mem::vec::<ProducerRef>(self.producers.len())
+    }
+}
+
+fn invocations_heap(invocations: &[Invocation]) -> usize {
+    invocations
+        .iter()
+        .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
+        .sum()
+}
+
 impl TraceFindings {
+    pub fn part(&self) -> AsyncPart<'_> {
+        AsyncPart {
+            trace_id: self.trace_id,
+            start_ns: self.start_ns,
+            duration_ns: self.duration_ns,
+            invocations: &self.invocations,
+            links: &self.links,
+            producers: &self.producers,
+        }
+    }
+
     /// Heap bytes held by the findings (not counting the struct itself), for the memory budget.
     pub fn heap_bytes(&self) -> usize {
         let warnings: usize = self
@@ -134,23 +228,8 @@ impl TraceFindings {
             .iter()
             .map(|c| mem::vec::<SpanId>(c.server_spans.capacity()))
             .sum();
-        let invocations: usize = self
-            .invocations
-            .iter()
-            .map(|i| i.instance.as_ref().map_or(0, |x| x.len()))
-            .sum();
-        let fanouts: usize = self
-            .fanouts
-            .iter()
-            .map(|f| {
-                f.signature.as_ref().map_or(0, String::capacity)
-                    + mem::vec::<String>(f.pattern.capacity())
-                    + f.pattern.iter().map(String::capacity).sum::<usize>()
-                    + mem::vec::<Sym>(f.target_services.capacity() + f.target_operations.capacity())
-                    + mem::vec::<SpanId>(f.child_span_ids.capacity())
-                    + mem::vec::<Sym>(f.chain.capacity())
-            })
-            .sum();
+        let invocations = invocations_heap(&self.invocations);
+        let fanouts: usize = self.fanouts.iter().map(FanOut::heap_bytes).sum();
         let chains: usize = self
             .chains
             .iter()
@@ -226,6 +305,19 @@ impl TraceFindings {
     fn held_bytes(&self) -> usize {
         2 * size_of::<usize>() + size_of::<TraceFindings>() + self.heap_bytes()
     }
+}
+
+/// A trace id in 64 bits, for the set of traces that left: two ids sharing one are as unlikely
+/// as two random 64-bit values colliding (both halves go through a bijective mix).
+fn fingerprint(id: TraceId) -> u64 {
+    fn mix(mut z: u64) -> u64 {
+        // splitmix64's finaliser.
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let v = id.as_u128();
+    mix((v as u64) ^ mix((v >> 64) as u64))
 }
 
 /// Analyses one complete trace. Pure: the same trace always gives the same findings.
@@ -491,9 +583,21 @@ pub struct Engine {
     /// The worst cases (hotspot and gap evidence) of the retired traces, which keep none of
     /// what names them.
     retired: RetiredEvidence,
-    /// Retired traces whose findings left altogether: a later completion of one is a late
-    /// fragment, counted stale as when its findings are held.
-    gone: FxHashSet<TraceId>,
+    /// The list findings of the retired traces, summed (`retire` without `keep_retired_paths`).
+    folded: FoldedLists,
+    /// What the cold starts and async links read of retired traces that left, in the order
+    /// they left.
+    rest: Vec<Remainder>,
+    /// `Remainder::heap_bytes` of `rest`.
+    rest_bytes: usize,
+    /// Retired traces whose findings left altogether, by `fingerprint`: a later completion of
+    /// one is a late fragment, counted stale as when its findings are held.
+    gone: FxHashSet<u64>,
+    /// The same fingerprints with the end of their trace, in the order they left: the oldest
+    /// are forgotten past `gone_window_ns`.
+    gone_order: VecDeque<(u64, u64)>,
+    /// The latest trace end analysed: the input's clock.
+    clock_ns: u64,
 }
 
 impl Default for Engine {
@@ -521,7 +625,12 @@ impl Engine {
             stale_completions: 0,
             stale_spans: 0,
             retired: RetiredEvidence::default(),
+            folded: FoldedLists::new(config.retired_list_cap),
+            rest: Vec::new(),
+            rest_bytes: 0,
             gone: FxHashSet::default(),
+            gone_order: VecDeque::new(),
+            clock_ns: 0,
         }
     }
 
@@ -559,7 +668,7 @@ impl Engine {
         self.traces
             .get(&trace.trace_id)
             .is_some_and(|old| old.version >= trace.version)
-            || self.gone.contains(&trace.trace_id)
+            || self.gone.contains(&fingerprint(trace.trace_id))
     }
 
     fn count_stale(&mut self, trace: &Trace) {
@@ -589,6 +698,7 @@ impl Engine {
         } else {
             self.order.push_back(trace.trace_id);
         }
+        self.clock_ns = self.clock_ns.max(f.start_ns.saturating_add(f.duration_ns));
         self.agg.apply(&f, true);
         self.lists.apply(&f, true);
         self.findings_bytes += f.held_bytes();
@@ -618,7 +728,11 @@ impl Engine {
             + self.agg.heap_bytes()
             + self.lists.heap_bytes()
             + self.retired.heap_bytes()
-            + mem::hash_table::<TraceId>(self.gone.capacity())
+            + self.folded.heap_bytes()
+            + mem::vec::<Remainder>(self.rest.capacity())
+            + self.rest_bytes
+            + mem::hash_table::<u64>(self.gone.capacity())
+            + mem::vec::<(u64, u64)>(self.gone_order.capacity())
     }
 
     /// Drops the findings of a trace the store no longer holds (evicted for its memory
@@ -627,6 +741,28 @@ impl Engine {
     pub fn forget(&mut self, id: TraceId) {
         self.drop_findings(id);
         self.compact_order();
+    }
+
+    /// Remembers a trace that left, and forgets those that left longer than the window ago.
+    fn remember_gone(&mut self, id: TraceId, end_ns: u64) {
+        let fp = fingerprint(id);
+        self.gone.insert(fp);
+        self.gone_order.push_back((end_ns, fp));
+        self.clock_ns = self.clock_ns.max(end_ns);
+        let Some(window) = self.config.gone_window_ns else {
+            return;
+        };
+        let horizon = self.clock_ns.saturating_sub(window);
+        while let Some(&(end, fp)) = self.gone_order.front()
+            && end < horizon
+        {
+            self.gone.remove(&fp);
+            self.gone_order.pop_front();
+        }
+        if self.gone_order.capacity() > 2 * self.gone_order.len() + 1024 {
+            self.gone_order.shrink_to_fit();
+            self.gone.shrink_to_fit();
+        }
     }
 
     /// `order` keeps ids of forgotten and gone traces until the bound pops them; compacted so
@@ -641,10 +777,11 @@ impl Engine {
     /// Batch mode: the store let go of the trace's spans, so it cannot complete again. Its
     /// worst cases go into `retired_evidence`, and its findings stay for the report less what
     /// only taking its contribution back or naming those worst cases needed (the requests,
-    /// calls, per-operation, background and call-path times) and, unless `keep_retired_paths`,
-    /// what only the per-trace entries show (the paths, the services on the path). Without
-    /// those, a trace that no list names (no invocation, fan-out, chain, error, link or
-    /// producer, and not of low coverage) leaves altogether: its counts are folded.
+    /// calls, per-operation, background and call-path times). Unless `keep_retired_paths`
+    /// (the per-trace entries show the rest), its fan-outs, chains, errors, coverage and
+    /// data-quality counts are folded into summaries (`FoldedLists`, `GoneTotals`) and its
+    /// findings leave, so what is held no longer grows with the file; only its invocations,
+    /// links and producers, if any, stay (a `Remainder`, one entry each).
     pub fn retire(&mut self, id: TraceId) {
         let keep_paths = self.config.keep_retired_paths;
         let Some(f) = self.traces.get_mut(&id) else {
@@ -662,14 +799,20 @@ impl Engine {
             f.critical_path = Vec::new();
             f.cp_by_service_ns = Vec::new();
             (f.services_in_order, f.services_first_seen) = (Vec::new(), Vec::new());
-            if !lists::listed(f) {
-                self.lists.apply(f, false);
-                self.retired.gone.add(f);
-                self.traces.remove(&id);
-                self.gone.insert(id);
-                self.compact_order();
-                return;
+            self.lists.apply(f, false);
+            self.folded.fold(f);
+            self.retired.gone.add(f);
+            // What only cold starts and async links read of it stays, apart; the rest leaves.
+            if lists::listed(f) {
+                let rest = Remainder::of(f);
+                self.rest_bytes += rest.heap_bytes();
+                self.rest.push(rest);
             }
+            let end_ns = f.start_ns.saturating_add(f.duration_ns);
+            self.traces.remove(&id);
+            self.remember_gone(id, end_ns);
+            self.compact_order();
+            return;
         }
         self.findings_bytes += f.held_bytes();
     }
@@ -686,6 +829,16 @@ impl Engine {
     /// The held findings' fan-outs, patterns and chains, ranked.
     pub fn lists(&self) -> &ListIndex {
         &self.lists
+    }
+
+    /// The list findings of the retired traces, summed.
+    pub fn folded(&self) -> &FoldedLists {
+        &self.folded
+    }
+
+    /// What cold starts and async links read of the retired traces that left.
+    pub fn rest(&self) -> &[Remainder] {
+        &self.rest
     }
 
     /// The held findings by trace.
@@ -881,6 +1034,38 @@ mod tests {
         assert_eq!(merged.hotspots, whole.hotspots);
         assert_eq!(merged.endpoints, whole.endpoints);
         assert_eq!(merged.red.services(1.0), whole.red.services(1.0));
+    }
+
+    /// One span at `at_ms` (ms of the input's clock), trace `id`; `version` 2 for a fragment.
+    fn one_span(id: u128, at_ms: u64, version: u32) -> Trace {
+        let mut b = TraceBuilder::with_trace_id(id);
+        b.span("a", "x").at(at_ms, at_ms + 1).id();
+        let mut t = b.build();
+        t.version = version;
+        t
+    }
+
+    #[test]
+    fn the_ids_of_traces_that_left_are_kept_for_the_window_only() {
+        let mut e = Engine::new(AnalysisConfig {
+            keep_retired_paths: false,
+            gone_window_ns: Some(1_000_000_000),
+            ..AnalysisConfig::default()
+        });
+        // A trace every 10 ms for 100 s of input, each let go of once analysed.
+        for id in 1..=10_000u128 {
+            e.add_trace(&one_span(id, id as u64 * 10, 1));
+            e.retire(TraceId::from_u128(id).expect("id"));
+        }
+        assert!(e.findings().is_empty(), "every trace left");
+        // A second's worth of ids, not the whole input's.
+        assert!(e.gone.len() <= 102, "{} ids", e.gone.len());
+        assert!(e.gone_order.len() == e.gone.len());
+        // A fragment of a recent trace is stale; one of a trace long gone is a trace again.
+        e.add_trace(&one_span(9_990, 99_950, 2));
+        assert_eq!((e.stale_completions, e.aggregates().traces), (1, 10_000));
+        e.add_trace(&one_span(5, 99_960, 2));
+        assert_eq!((e.stale_completions, e.aggregates().traces), (1, 10_001));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use anyhow::Context;
 use rustc_hash::FxHashMap;
 
 use crate::analysis::aggregate::evidence::RetiredEvidence;
+use crate::analysis::aggregate::folded::FoldedLists;
 use crate::analysis::aggregate::lists::ListIndex;
 use crate::analysis::aggregate::stats::{Samples, Summary};
 use crate::analysis::engine::Aggregates;
@@ -101,7 +102,9 @@ pub fn merged_findings(parts: &[&InstanceSnapshot]) -> Findings {
         lists: Lists {
             index: &ListIndex::default(),
             held: &FxHashMap::default(),
+            folded: &FoldedLists::default(),
         },
+        rest: &[],
     };
     let mut f = Findings::build_from(&source, &[], FindingsOptions::default());
     f.input.orphan_spans = usize_of(sum(|c| c.orphan_spans));

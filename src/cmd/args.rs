@@ -76,7 +76,7 @@ impl AnalysisArgs {
             },
             max_traces_kept,
             max_clock_skew_ns: self.max_clock_skew.map(nanos),
-            keep_retired_paths: true,
+            ..AnalysisConfig::default()
         }
     }
 }

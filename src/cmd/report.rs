@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use super::args::{AnalysisArgs, HoldArgs};
-use crate::analysis::engine::{AnalysisConfig, Engine};
+use crate::analysis::engine::{AnalysisConfig, Engine, RETIRED_LIST_CAP};
 use crate::analysis::findings::{Findings, FindingsOptions};
 use crate::ingest::file::replay::Speed;
 use crate::pipeline::files::{FileSource, InputOutcome};
@@ -153,6 +153,8 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         // The cross-trace findings name one section per operation; only the per-trace
         // entries list whole paths.
         keep_retired_paths: args.per_trace,
+        // What a list of single occurrences keeps of the traces let go of.
+        retired_list_cap: args.top.unwrap_or(RETIRED_LIST_CAP),
         ..args.analysis.unbounded()
     };
     let analysed = analyse_files(&args.files, args.hold.store(), analysis).await?;

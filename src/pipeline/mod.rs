@@ -91,7 +91,13 @@ impl PipelineConfig {
                 completion: Completion::FileTime,
                 ..store
             },
-            analysis,
+            // The ids of the traces let go of are kept a while, not for the whole file.
+            analysis: AnalysisConfig {
+                gone_window_ns: analysis.gone_window_ns.or(Some(
+                    crate::analysis::engine::gone_window(store.inactivity_timeout),
+                )),
+                ..analysis
+            },
             mode: Mode::Batch,
             // The reader waits on a full channel: a longer queue would only be memory (counted
             // in the budget, so taken from the traces held).

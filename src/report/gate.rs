@@ -151,13 +151,14 @@ pub fn metric(f: &Findings, name: &str) -> Option<f64> {
             .max()
             .map_or(0.0, |ns| ns_to_ms(ns as f64)),
         "nplus1.count" => f.n_plus_one.count as f64,
+        // The pattern rows hold every loop's degree when the list is cut (`lists_cut_to`).
         "nplus1.max_degree" => f
-            .n_plus_one
-            .list
+            .patterns
             .iter()
-            .map(|x| x.degree)
-            .max()
-            .unwrap_or(0) as f64,
+            .filter(|p| p.kind == crate::analysis::findings::PatternKind::NPlusOne)
+            .map(|p| p.max_degree)
+            .chain(f.n_plus_one.list.iter().map(|x| x.degree as f64))
+            .fold(0.0, f64::max),
         "parallel.count" => f.parallel_fanouts.count as f64,
         "chains.count" => f.chains.len() as f64,
         "chains.max_amplification" => f

@@ -85,6 +85,11 @@ fn overview(f: &Findings) -> Section {
             i.analysis_failures
         ));
     }
+    if let Some(n) = i.lists_cut_to {
+        lines.push(format!(
+            "Traces were analysed and let go of for --max-memory: each list of single occurrences keeps its first {n} (counts and grouped rows cover all)."
+        ));
+    }
     if i.traces_not_listed > 0 {
         lines.push(format!(
             "{} traces are counted but not listed (findings bound).",

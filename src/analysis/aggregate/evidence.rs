@@ -60,8 +60,7 @@ pub type EdgeKey = (Sym, Sym, CallKind);
 pub struct RetiredEvidence {
     pub ops: FxHashMap<OpKey, OpWorst>,
     pub gaps: FxHashMap<EdgeKey, GapWorst>,
-    /// What the retired traces that left altogether (nothing listed them) add to the input
-    /// and coverage figures.
+    /// What the retired traces whose findings left add to the input and coverage figures.
     pub gone: GoneTotals,
 }
 

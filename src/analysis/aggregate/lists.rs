@@ -4,8 +4,9 @@
 //! formatting and sorting every held trace's fan-outs each time.
 //!
 //! Entries name their trace and the index of the fan-out or chain in its findings, which stay
-//! as they were while the trace is held (`Engine::retire` keeps fan-outs and chains), so a row
-//! is looked up there when it is shown.
+//! as they were while the trace is held, so a row is looked up there when it is shown. A
+//! retired trace's entries leave for `FoldedLists` (`Engine::retire`); a group's row is its
+//! held members' `PatternSummary` (or `ChainSummary`) merged with the folded one.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,7 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::analysis::engine::TraceFindings;
-use crate::analysis::trace::fanout::{FanOut, FanOutKind};
+use crate::analysis::trace::fanout::{FanOut, FanOutChain, FanOutKind, Shape};
 use crate::model::{SpanId, SpanRef, Sym, TraceId, mem};
 
 /// What kind of repeated work a pattern is.
@@ -80,7 +81,7 @@ pub struct ChainOccurrence {
 
 /// A fan-out's place in its kind's list: worst first, then by trace and parent span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Ranked {
+pub struct Ranked {
     weight: Reverse<u64>,
     trace_id: TraceId,
     parent_span_id: SpanId,
@@ -103,7 +104,7 @@ pub struct ListIndex {
     pub chains: BTreeMap<Vec<Sym>, BTreeMap<Member, ChainOccurrence>>,
 }
 
-fn slot(kind: FanOutKind) -> usize {
+pub fn slot(kind: FanOutKind) -> usize {
     match kind {
         FanOutKind::NPlusOne => 0,
         FanOutKind::MnPlusOne => 1,
@@ -123,16 +124,12 @@ fn weight(x: &FanOut) -> u64 {
 /// is listed among the lowest coverage).
 pub const LOW_COVERAGE: f64 = 0.5;
 
-/// Whether any cross-trace list reads the trace's own findings (`Findings::build_from`):
-/// a retired trace that no list reads lets go of them.
+/// Whether a retired trace, its fan-outs, chains, errors and coverage folded into
+/// `FoldedLists`, is still read by a list (`Findings::build_from`), and keeps a `Remainder`:
+/// cold starts are classified across every invocation, async links resolved against every
+/// producer.
 pub fn listed(f: &TraceFindings) -> bool {
-    !(f.invocations.is_empty()
-        && f.fanouts.is_empty()
-        && f.chains.is_empty()
-        && f.errors.is_empty()
-        && f.links.is_empty()
-        && f.producers.is_empty())
-        || f.cp_coverage < LOW_COVERAGE
+    !(f.invocations.is_empty() && f.links.is_empty() && f.producers.is_empty())
 }
 
 /// The pattern a fan-out belongs to.
@@ -172,37 +169,46 @@ fn put<K: Ord, V>(map: &mut BTreeMap<K, BTreeMap<Member, V>>, key: K, m: Member,
     }
 }
 
-impl ListIndex {
-    /// Adds the trace's fan-outs and chains, or (`add == false`) takes back exactly what
-    /// adding the same findings put in.
-    pub fn apply(&mut self, f: &TraceFindings, add: bool) {
-        let member = |chain: bool, i: usize| Member {
-            start_ns: f.start_ns,
-            trace_id: f.trace_id,
-            chain,
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-        };
-        for (i, x) in f.fanouts.iter().enumerate() {
-            let list = &mut self.kinds[slot(x.kind)];
-            let at = member(false, i);
-            let ranked = Ranked {
+/// One entry a trace's findings put in the index.
+pub enum Entry<'f> {
+    FanOut {
+        fanout: &'f FanOut,
+        ranked: Ranked,
+        key: PatternKey,
+        at: Member,
+        occurrence: Occurrence,
+    },
+    Chain {
+        chain: &'f FanOutChain,
+        at: Member,
+        occurrence: ChainOccurrence,
+        /// A chain is a pattern under its trace's root operation (none without a root).
+        pattern: Option<(PatternKey, Occurrence)>,
+    },
+}
+
+/// The trace's fan-outs and chains as the index holds them, in the trace's order: what
+/// `ListIndex::apply` puts in and takes back, and what `FoldedLists` sums.
+pub fn entries(f: &TraceFindings) -> Vec<Entry<'_>> {
+    let member = |chain: bool, i: usize| Member {
+        start_ns: f.start_ns,
+        trace_id: f.trace_id,
+        chain,
+        index: u32::try_from(i).unwrap_or(u32::MAX),
+    };
+    let fanouts = f.fanouts.iter().enumerate().map(|(i, x)| {
+        let at = member(false, i);
+        Entry::FanOut {
+            fanout: x,
+            ranked: Ranked {
                 weight: Reverse(weight(x)),
                 trace_id: f.trace_id,
                 parent_span_id: x.parent_span_id,
                 index: at.index,
-            };
-            if add {
-                list.ranked.insert(ranked);
-                *list.traces.entry(f.trace_id).or_default() += 1;
-            } else if list.ranked.remove(&ranked)
-                && let Some(n) = list.traces.get_mut(&f.trace_id)
-            {
-                *n -= 1;
-                if *n == 0 {
-                    list.traces.remove(&f.trace_id);
-                }
-            }
-            let occurrence = Occurrence {
+            },
+            key: pattern_key(x),
+            at,
+            occurrence: Occurrence {
                 at: SpanRef::new(f.trace_id, x.parent_span_id),
                 degree: x.degree as f64,
                 cp_ns: x.cp_ns,
@@ -212,49 +218,100 @@ impl ListIndex {
                     max_concurrency: x.max_concurrency,
                     truncated_by_error: x.truncated_by_error,
                 }),
-            };
-            put(&mut self.patterns, pattern_key(x), at, occurrence, add);
+            },
         }
-        for (i, c) in f.chains.iter().enumerate() {
-            let occurrence = ChainOccurrence {
+    });
+    let chains = f.chains.iter().enumerate().map(|(i, c)| {
+        let pattern = match (&f.root, c.services.first()) {
+            (Some(root), Some(&first)) => Some((
+                (
+                    PatternKind::Chain,
+                    first,
+                    root.name,
+                    Sym::join(&c.services, " → "),
+                    None,
+                ),
+                Occurrence {
+                    at: SpanRef::new(f.trace_id, root.span_id),
+                    degree: c.amplification,
+                    cp_ns: c.cp_ns,
+                    fanout: None,
+                },
+            )),
+            _ => None,
+        };
+        Entry::Chain {
+            chain: c,
+            at: member(true, i),
+            occurrence: ChainOccurrence {
                 amplification: c.amplification,
                 invocations: c.invocations,
                 cp_ns: c.cp_ns,
-            };
-            put(
-                &mut self.chains,
-                c.services.clone(),
-                member(true, i),
-                occurrence,
-                add,
-            );
-            // A chain is a pattern under its trace's root operation.
-            let (Some(root), Some(&first)) = (&f.root, c.services.first()) else {
-                continue;
-            };
-            let key = (
-                PatternKind::Chain,
-                first,
-                root.name,
-                Sym::join(&c.services, " → "),
-                None,
-            );
-            let occurrence = Occurrence {
-                at: SpanRef::new(f.trace_id, root.span_id),
-                degree: c.amplification,
-                cp_ns: c.cp_ns,
-                fanout: None,
-            };
-            put(&mut self.patterns, key, member(true, i), occurrence, add);
+            },
+            pattern,
+        }
+    });
+    fanouts.chain(chains).collect()
+}
+
+impl ListIndex {
+    /// Adds the trace's fan-outs and chains, or (`add == false`) takes back exactly what
+    /// adding the same findings put in.
+    pub fn apply(&mut self, f: &TraceFindings, add: bool) {
+        for e in entries(f) {
+            match e {
+                Entry::FanOut {
+                    fanout,
+                    ranked,
+                    key,
+                    at,
+                    occurrence,
+                } => {
+                    let list = &mut self.kinds[slot(fanout.kind)];
+                    if add {
+                        list.ranked.insert(ranked);
+                        *list.traces.entry(f.trace_id).or_default() += 1;
+                    } else if list.ranked.remove(&ranked)
+                        && let Some(n) = list.traces.get_mut(&f.trace_id)
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            list.traces.remove(&f.trace_id);
+                        }
+                    }
+                    put(&mut self.patterns, key, at, occurrence, add);
+                }
+                Entry::Chain {
+                    chain,
+                    at,
+                    occurrence,
+                    pattern,
+                } => {
+                    put(
+                        &mut self.chains,
+                        chain.services.clone(),
+                        at,
+                        occurrence,
+                        add,
+                    );
+                    if let Some((key, occurrence)) = pattern {
+                        put(&mut self.patterns, key, at, occurrence, add);
+                    }
+                }
+            }
         }
     }
 
-    /// The fan-outs of one kind, worst first, as (trace, index into its `fanouts`).
-    pub fn ranked(&self, kind: FanOutKind) -> impl Iterator<Item = (TraceId, usize)> + '_ {
+    /// The fan-outs of one kind, worst first, with their rank and (trace, index into its
+    /// `fanouts`).
+    pub fn ranked_entries(
+        &self,
+        kind: FanOutKind,
+    ) -> impl Iterator<Item = (Ranked, (TraceId, usize))> + '_ {
         self.kinds[slot(kind)]
             .ranked
             .iter()
-            .map(|r| (r.trace_id, r.index as usize))
+            .map(|r| (*r, (r.trace_id, r.index as usize)))
     }
 
     /// Fan-outs of the kind, and the traces they are in.
@@ -297,6 +354,198 @@ impl ListIndex {
     }
 }
 
+/// Whether occurrence `a` is worse than `b`, for a group's worst: it held its parent longer
+/// (a chain: more amplified); among equals the earlier parent span, then the later member (as
+/// `Iterator::max_by` over members in order picks).
+fn worse(a: (&Member, &Occurrence), b: (&Member, &Occurrence)) -> bool {
+    a.1.badness()
+        .total_cmp(&b.1.badness())
+        .then(b.1.at.cmp(&a.1.at))
+        .then(a.0.cmp(b.0))
+        .is_gt()
+}
+
+/// What a pattern row shows of its worst fan-out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorstFanOut {
+    pub shape: Shape,
+    pub chain: Vec<Sym>,
+    pub tail_risk: Option<f64>,
+}
+
+impl WorstFanOut {
+    fn of(x: &FanOut) -> Self {
+        WorstFanOut {
+            shape: x.shape,
+            chain: x.chain.clone(),
+            tail_risk: x.tail_risk,
+        }
+    }
+}
+
+/// A pattern's occurrences summed: what its row shows. Built from the held members of a group
+/// and from folded (retired) traces alike, and merged exactly (the degree sum aside, whose
+/// floating-point order differs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternSummary {
+    pub occurrences: usize,
+    pub traces: usize,
+    pub min_degree: f64,
+    pub max_degree: f64,
+    pub sum_degree: f64,
+    pub max_concurrency: usize,
+    pub union_ns: u64,
+    pub savings_ns: u64,
+    pub cp_ns: u64,
+    pub cut_by_error: usize,
+    pub worst: (Member, Occurrence),
+    pub worst_fanout: Option<WorstFanOut>,
+}
+
+impl PatternSummary {
+    /// No occurrence yet; `(at, o)` stands for the worst until the first is added.
+    pub fn empty(at: Member, o: Occurrence) -> Self {
+        PatternSummary {
+            occurrences: 0,
+            traces: 0,
+            min_degree: f64::INFINITY,
+            max_degree: 0.0,
+            sum_degree: 0.0,
+            max_concurrency: 0,
+            union_ns: 0,
+            savings_ns: 0,
+            cp_ns: 0,
+            cut_by_error: 0,
+            worst: (at, o),
+            worst_fanout: None,
+        }
+    }
+
+    /// Adds one occurrence (`fanout`: the fan-out it is, none for a chain); `new_trace` when
+    /// it is the first of its trace in the group.
+    pub fn add(&mut self, at: Member, o: Occurrence, fanout: Option<&FanOut>, new_trace: bool) {
+        self.occurrences += 1;
+        self.traces += usize::from(new_trace);
+        self.min_degree = self.min_degree.min(o.degree);
+        self.max_degree = self.max_degree.max(o.degree);
+        self.sum_degree += o.degree;
+        if let Some(x) = o.fanout {
+            self.max_concurrency = self.max_concurrency.max(x.max_concurrency);
+            self.union_ns = self.union_ns.saturating_add(x.union_ns);
+            self.savings_ns = self.savings_ns.saturating_add(x.savings_ns);
+            self.cut_by_error += usize::from(x.truncated_by_error);
+        }
+        self.cp_ns = self.cp_ns.saturating_add(o.cp_ns);
+        if self.occurrences == 1 || worse((&at, &o), (&self.worst.0, &self.worst.1)) {
+            self.worst = (at, o);
+            self.worst_fanout = fanout.map(WorstFanOut::of);
+        }
+    }
+
+    /// A held group, its worst fan-out looked up by `fanout`.
+    pub fn of_group<'a>(
+        group: &BTreeMap<Member, Occurrence>,
+        fanout: impl Fn(&Member) -> Option<&'a FanOut>,
+    ) -> Option<Self> {
+        let (&first, &o) = group.first_key_value()?;
+        let mut s = PatternSummary::empty(first, o);
+        let mut last: Option<TraceId> = None;
+        for (m, o) in group {
+            // Members are in trace order: a trace's occurrences are side by side.
+            s.add(*m, *o, None, last != Some(m.trace_id));
+            last = Some(m.trace_id);
+        }
+        let worst = s.worst.0;
+        s.worst_fanout = (!worst.chain)
+            .then(|| fanout(&worst))
+            .flatten()
+            .map(WorstFanOut::of);
+        Some(s)
+    }
+
+    /// Adds another set of occurrences (of other traces) to these.
+    pub fn merge(&mut self, o: &PatternSummary) {
+        self.occurrences += o.occurrences;
+        self.traces += o.traces;
+        self.min_degree = self.min_degree.min(o.min_degree);
+        self.max_degree = self.max_degree.max(o.max_degree);
+        self.sum_degree += o.sum_degree;
+        self.max_concurrency = self.max_concurrency.max(o.max_concurrency);
+        self.union_ns = self.union_ns.saturating_add(o.union_ns);
+        self.savings_ns = self.savings_ns.saturating_add(o.savings_ns);
+        self.cp_ns = self.cp_ns.saturating_add(o.cp_ns);
+        self.cut_by_error += o.cut_by_error;
+        if worse((&o.worst.0, &o.worst.1), (&self.worst.0, &self.worst.1)) {
+            self.worst = o.worst;
+            self.worst_fanout.clone_from(&o.worst_fanout);
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.worst_fanout
+            .as_ref()
+            .map_or(0, |w| mem::vec::<Sym>(w.chain.capacity()))
+    }
+}
+
+/// The occurrences of one chain of services summed: what its row shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChainSummary {
+    pub traces: usize,
+    pub max_amplification: f64,
+    /// The earliest member of the largest amplification (of all, when none is above 0).
+    pub example: Member,
+    pub max_invocations: usize,
+    pub cp_total_ns: u64,
+}
+
+impl ChainSummary {
+    pub fn new(first: Member) -> Self {
+        ChainSummary {
+            traces: 0,
+            max_amplification: 0.0,
+            example: first,
+            max_invocations: 0,
+            cp_total_ns: 0,
+        }
+    }
+
+    pub fn add(&mut self, at: Member, c: &ChainOccurrence) {
+        if self.traces == 0 {
+            self.example = at;
+        }
+        self.traces += 1;
+        self.take_example(c.amplification, at);
+        self.max_invocations = self.max_invocations.max(c.invocations);
+        self.cp_total_ns = self.cp_total_ns.saturating_add(c.cp_ns);
+    }
+
+    fn take_example(&mut self, amplification: f64, at: Member) {
+        if amplification > self.max_amplification
+            || (amplification == self.max_amplification && at < self.example)
+        {
+            self.max_amplification = amplification;
+            self.example = at;
+        }
+    }
+
+    pub fn of_group(group: &BTreeMap<Member, ChainOccurrence>) -> Option<Self> {
+        let (&first, _) = group.first_key_value()?;
+        let mut s = ChainSummary::new(first);
+        for (m, c) in group {
+            s.add(*m, c);
+        }
+        Some(s)
+    }
+
+    pub fn merge(&mut self, o: &ChainSummary) {
+        self.traces += o.traces;
+        self.take_example(o.max_amplification, o.example);
+        self.max_invocations = self.max_invocations.max(o.max_invocations);
+        self.cp_total_ns = self.cp_total_ns.saturating_add(o.cp_total_ns);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -319,6 +568,47 @@ mod tests {
         store.ingest(Batch::new(spans), Instant::now());
         store.complete_all();
         store.take_completed()
+    }
+
+    /// Traces let go of in any order (here: last first) fold into the findings of every trace
+    /// held, each list of single occurrences cut to the cap.
+    #[test]
+    fn retired_traces_fold_into_the_held_findings_cut_to_the_cap() {
+        use crate::analysis::engine::AnalysisConfig;
+        const CAP: usize = 5;
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            retired_list_cap: CAP,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut folded) = (Engine::new(config), Engine::new(config));
+        let all = traces(1..=60);
+        for t in &all {
+            held.add_trace(t);
+            folded.add_trace(t);
+        }
+        // Two thirds let go of, the newest first; the rest stay held.
+        for t in all.iter().rev().take(40) {
+            folded.retire(t.trace_id);
+        }
+        assert_eq!(folded.findings().len(), 20);
+        let json = |e: &Engine, each: usize| {
+            let opts = FindingsOptions {
+                occurrences: each,
+                ..FindingsOptions::default()
+            };
+            serde_json::to_value(Findings::build(e, opts)).expect("json")
+        };
+        let (whole, mut got) = (json(&held, usize::MAX), json(&folded, usize::MAX));
+        assert_eq!(got["input"]["lists_cut_to"], CAP);
+        got["input"]
+            .as_object_mut()
+            .and_then(|i| i.remove("lists_cut_to"))
+            .expect("said");
+        let n = |v: &serde_json::Value, list: &str| v[list]["list"].as_array().map_or(0, Vec::len);
+        assert!(n(&whole, "parallel_fanouts") > CAP, "the cut shows");
+        assert_eq!(n(&got, "parallel_fanouts"), CAP);
+        assert_eq!(got, json(&held, CAP));
     }
 
     /// The lists read only the index: taking traces back out leaves exactly the lists of an

@@ -3,6 +3,7 @@
 
 pub mod callgraph;
 pub mod evidence;
+pub mod folded;
 pub mod graph_drawing;
 pub mod hotspots;
 pub mod lists;

@@ -2,6 +2,8 @@
 //! reached a root, and for timeouts the span most often still running when they gave up.
 
 use super::*;
+use crate::analysis::aggregate::folded::FoldedLists;
+use crate::model::mem;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OriginRow {
@@ -38,63 +40,171 @@ pub struct Errors {
     pub list: Vec<ErrorOrigin>,
 }
 
-/// `top` rows by origin, `each` single errors.
-pub(super) fn errors(all: &[&std::sync::Arc<TraceFindings>], top: usize, each: usize) -> Errors {
-    let list: Vec<ErrorOrigin> = all.iter().flat_map(|f| f.errors.iter().cloned()).collect();
-    let mut by: BTreeMap<(Sym, Sym), OriginRow> = BTreeMap::new();
-    let mut loci: BTreeMap<(Sym, Sym), BTreeMap<(Sym, Sym), LocusRow>> = BTreeMap::new();
-    for e in &list {
-        let key = (e.origin.service, e.origin.name);
-        let r = by.entry(key).or_insert_with(|| OriginRow {
-            service: e.origin.service,
-            operation: e.origin.name,
-            traces: 0,
-            propagated_to_root: 0,
-            absorbed: 0,
-            propagation_services: e.propagation_services.clone(),
-            example_trace: e.trace_id,
-            timed_out: 0,
-            timeout_locus: None,
+/// An error's place in report order: its trace's start and id, then its index in the trace.
+pub type ErrorAt = (u64, TraceId, usize);
+
+/// The error origins of a set of traces summed: the counts, and per origin operation what its
+/// row shows. Built from the held traces and folded from retired ones alike, and merged
+/// exactly (the examples are the first in report order, whichever side they come from).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorSummary {
+    pub traces: usize,
+    pub reaching_root: usize,
+    pub absorbed: usize,
+    origins: BTreeMap<(Sym, Sym), OriginSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct OriginSummary {
+    /// The first error of the origin, and what the row takes from it.
+    first: ErrorAt,
+    propagation_services: Vec<Sym>,
+    traces: usize,
+    propagated_to_root: usize,
+    absorbed: usize,
+    timed_out: usize,
+    /// Per locus operation: timed-out origins that named it, and the first of them.
+    loci: BTreeMap<(Sym, Sym), (usize, ErrorAt)>,
+}
+
+impl OriginSummary {
+    fn merge(&mut self, o: &OriginSummary) {
+        if o.first < self.first {
+            self.first = o.first;
+            self.propagation_services
+                .clone_from(&o.propagation_services);
+        }
+        self.traces += o.traces;
+        self.propagated_to_root += o.propagated_to_root;
+        self.absorbed += o.absorbed;
+        self.timed_out += o.timed_out;
+        for (k, &(n, at)) in &o.loci {
+            let l = self.loci.entry(*k).or_insert((0, at));
+            l.0 += n;
+            l.1 = l.1.min(at);
+        }
+    }
+}
+
+impl ErrorSummary {
+    /// Adds the error origins of one trace.
+    pub fn add_trace(&mut self, f: &TraceFindings) {
+        self.traces += usize::from(!f.errors.is_empty());
+        for (i, e) in f.errors.iter().enumerate() {
+            let at = (f.start_ns, f.trace_id, i);
+            let mut one = OriginSummary {
+                first: at,
+                propagation_services: e.propagation_services.clone(),
+                traces: 1,
+                propagated_to_root: usize::from(e.propagated_to_root),
+                absorbed: usize::from(!e.propagated_to_root),
+                timed_out: usize::from(e.timeout_locus.is_some()),
+                loci: BTreeMap::new(),
+            };
+            if let Some(l) = &e.timeout_locus {
+                one.loci.insert((l.span.service, l.span.name), (1, at));
+            }
+            self.reaching_root += one.propagated_to_root;
+            self.absorbed += one.absorbed;
+            self.put((e.origin.service, e.origin.name), one);
+        }
+    }
+
+    fn put(&mut self, key: (Sym, Sym), o: OriginSummary) {
+        match self.origins.entry(key) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&o),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(o);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &ErrorSummary) {
+        self.traces += o.traces;
+        self.reaching_root += o.reaching_root;
+        self.absorbed += o.absorbed;
+        for (k, v) in &o.origins {
+            self.put(*k, v.clone());
+        }
+    }
+
+    /// One row per origin operation, most traces first.
+    fn rows(&self) -> Vec<OriginRow> {
+        let mut by_origin: Vec<OriginRow> = self
+            .origins
+            .iter()
+            .map(|(&(service, operation), o)| OriginRow {
+                service,
+                operation,
+                traces: o.traces,
+                propagated_to_root: o.propagated_to_root,
+                absorbed: o.absorbed,
+                propagation_services: o.propagation_services.clone(),
+                example_trace: o.first.1,
+                timed_out: o.timed_out,
+                // The most frequent locus; the first by name on ties (BTreeMap order).
+                timeout_locus: o
+                    .loci
+                    .iter()
+                    .map(|(&(service, operation), &(traces, at))| LocusRow {
+                        service,
+                        operation,
+                        traces,
+                        example_trace: at.1,
+                    })
+                    .reduce(|best, l| if l.traces > best.traces { l } else { best }),
+            })
+            .collect();
+        by_origin.sort_by(|a, b| {
+            b.traces
+                .cmp(&a.traces)
+                .then((a.service, a.operation).cmp(&(b.service, b.operation)))
         });
-        r.traces += 1;
-        if e.propagated_to_root {
-            r.propagated_to_root += 1;
-        } else {
-            r.absorbed += 1;
-        }
-        if let Some(l) = &e.timeout_locus {
-            r.timed_out += 1;
-            loci.entry(key)
-                .or_default()
-                .entry((l.span.service, l.span.name))
-                .or_insert_with(|| LocusRow {
-                    service: l.span.service,
-                    operation: l.span.name,
-                    traces: 0,
-                    example_trace: e.trace_id,
+        by_origin
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        mem::btree::<(Sym, Sym), OriginSummary>(self.origins.len())
+            + self
+                .origins
+                .values()
+                .map(|o| {
+                    mem::vec::<Sym>(o.propagation_services.capacity())
+                        + mem::btree::<(Sym, Sym), (usize, ErrorAt)>(o.loci.len())
                 })
-                .traces += 1;
-        }
+                .sum::<usize>()
     }
-    for (key, rows) in loci {
-        if let Some(r) = by.get_mut(&key) {
-            // The most frequent locus; the first by name on ties (BTreeMap order).
-            r.timeout_locus = rows
-                .into_values()
-                .reduce(|best, l| if l.traces > best.traces { l } else { best });
-        }
+}
+
+/// `top` rows by origin, `each` single errors, over the held traces `all` and the `folded`
+/// retired ones.
+pub(super) fn errors(
+    all: &[&std::sync::Arc<TraceFindings>],
+    folded: &FoldedLists,
+    top: usize,
+    each: usize,
+) -> Errors {
+    let mut summary = ErrorSummary::default();
+    for f in all {
+        summary.add_trace(f);
     }
-    let mut by_origin: Vec<OriginRow> = by.into_values().collect();
-    by_origin.sort_by(|a, b| {
-        b.traces
-            .cmp(&a.traces)
-            .then((a.service, a.operation).cmp(&(b.service, b.operation)))
+    summary.merge(&folded.errors);
+    // The held errors are in report order, and so are the first of the folded.
+    let held = all.iter().flat_map(|f| {
+        f.errors
+            .iter()
+            .enumerate()
+            .map(|(i, e)| ((f.start_ns, f.trace_id, i), e))
     });
+    let mut list: Vec<(ErrorAt, &ErrorOrigin)> = held.take(each).collect();
+    list.extend(folded.first_errors().take(each).map(|(at, e)| (*at, e)));
+    list.sort_by_key(|(at, _)| *at);
+    list.truncate(each);
     Errors {
-        traces_with_errors: distinct(list.iter().map(|e| e.trace_id)),
-        reaching_root: list.iter().filter(|e| e.propagated_to_root).count(),
-        absorbed: list.iter().filter(|e| !e.propagated_to_root).count(),
-        by_origin: truncate(by_origin, top),
-        list: truncate(list, each),
+        traces_with_errors: summary.traces,
+        reaching_root: summary.reaching_root,
+        absorbed: summary.absorbed,
+        by_origin: truncate(summary.rows(), top),
+        list: list.into_iter().map(|(_, e)| e.clone()).collect(),
     }
 }

@@ -5,6 +5,7 @@ use super::*;
 use crate::analysis::aggregate::evidence::{
     GapWorst, GoneTotals, RetiredEvidence, beats, longest_sections, order_of,
 };
+use crate::analysis::aggregate::folded::{FoldedLists, coverage_key};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Hotspots {
@@ -57,10 +58,25 @@ pub struct CoverageRow {
 
 pub use crate::analysis::aggregate::lists::LOW_COVERAGE;
 
-/// Over the kept traces `all` and those retired that left (`gone`, none of low coverage).
+impl CoverageRow {
+    pub fn of(f: &TraceFindings) -> Self {
+        CoverageRow {
+            trace_id: f.trace_id,
+            root_service: f.root.as_ref().map(|r| r.service),
+            root_name: f.root.as_ref().map(|r| r.name),
+            duration_ns: f.duration_ns,
+            cp_ns: f.cp_total_ns,
+            coverage: f.cp_coverage,
+        }
+    }
+}
+
+/// Over the kept traces `all` and those retired that left (`gone`, and of low coverage among
+/// them the lowest `folded` kept).
 pub(super) fn coverage(
     all: &[&std::sync::Arc<TraceFindings>],
     gone: &GoneTotals,
+    folded: &FoldedLists,
     top: usize,
 ) -> Coverage {
     let start = (gone.cp_total_ns, gone.duration_ns);
@@ -70,24 +86,14 @@ pub(super) fn coverage(
     let mut low: Vec<CoverageRow> = all
         .iter()
         .filter(|f| f.cp_coverage < LOW_COVERAGE)
-        .map(|f| CoverageRow {
-            trace_id: f.trace_id,
-            root_service: f.root.as_ref().map(|r| r.service),
-            root_name: f.root.as_ref().map(|r| r.name),
-            duration_ns: f.duration_ns,
-            cp_ns: f.cp_total_ns,
-            coverage: f.cp_coverage,
-        })
+        .map(|f| CoverageRow::of(f))
         .collect();
-    low.sort_by(|a, b| {
-        a.coverage
-            .total_cmp(&b.coverage)
-            .then(b.duration_ns.cmp(&a.duration_ns))
-            .then(a.trace_id.cmp(&b.trace_id))
-    });
+    let low_traces = low.len() + folded.low_coverage;
+    low.extend(folded.lowest().map(|(_, r)| r.clone()));
+    low.sort_by_key(coverage_key);
     Coverage {
         low_below: LOW_COVERAGE,
-        low_traces: low.len(),
+        low_traces,
         overall: if extent == 0 {
             1.0
         } else {

@@ -45,10 +45,7 @@ pub struct AsyncMessaging {
     pub list: Vec<ResolvedLink>,
 }
 
-pub(super) fn async_messaging(
-    all: &[&std::sync::Arc<TraceFindings>],
-    each: usize,
-) -> AsyncMessaging {
+pub(super) fn async_messaging(all: &[AsyncPart<'_>], each: usize) -> AsyncMessaging {
     let producers: FxHashMap<(TraceId, SpanId), &crate::analysis::trace::edges::ProducerRef> = all
         .iter()
         .flat_map(|f| {
@@ -62,7 +59,7 @@ pub(super) fn async_messaging(
     let mut list = Vec::new();
     let mut consumer_traces = Vec::new();
     for f in all {
-        for l in &f.links {
+        for l in f.links {
             let p = producers.get(&(l.trace_id, l.span_id));
             consumer_traces.push(f.trace_id);
             list.push(ResolvedLink {

@@ -10,7 +10,7 @@ mod patterns;
 pub mod view;
 
 use errors::errors;
-pub use errors::{Errors, LocusRow, OriginRow};
+pub use errors::{ErrorAt, ErrorSummary, Errors, LocusRow, OriginRow};
 pub use hotspots::{Coverage, CoverageRow, EdgeCpRow, EndpointHotspots, Hotspots, LOW_COVERAGE};
 use hotspots::{attach_gap_evidence, by_endpoint, coverage, with_worst_traces};
 use messaging::async_messaging;
@@ -31,7 +31,7 @@ use crate::analysis::aggregate::hotspots::{BackgroundRow, CallPathHotspot, Hotsp
 use crate::analysis::aggregate::red::RedRow;
 use crate::analysis::aggregate::service_graph::ServiceGraph;
 use crate::analysis::aggregate::stats::Summary;
-use crate::analysis::engine::{Aggregates, Engine, TraceFindings, TracePath};
+use crate::analysis::engine::{Aggregates, AsyncPart, Engine, Remainder, TraceFindings, TracePath};
 use crate::analysis::trace::cold_start::{self, ColdStart, FunctionColdStarts};
 use crate::analysis::trace::edges::CallKind;
 use crate::analysis::trace::errors::ErrorOrigin;
@@ -106,6 +106,11 @@ pub struct InputSummary {
     pub traces_not_listed: usize,
     /// Traces whose analysis panicked: left out of every figure here (and logged).
     pub analysis_failures: usize,
+    /// Set when traces were analysed and let go of to stay within `--max-memory`: each list
+    /// of single occurrences keeps at most this many, the first in its order; every count and
+    /// row summed over occurrences still covers all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lists_cut_to: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -216,6 +221,8 @@ pub struct FindingsSource<'a> {
     pub analysis_failures: usize,
     /// The fan-outs, patterns and chains of the held traces, ranked as they came.
     pub lists: Lists<'a>,
+    /// What cold starts and async links read of the retired traces that left.
+    pub rest: &'a [Remainder],
 }
 
 impl Default for Findings {
@@ -236,7 +243,9 @@ impl Findings {
             lists: Lists {
                 index: engine.lists(),
                 held: engine.held(),
+                folded: engine.folded(),
             },
+            rest: engine.rest(),
         };
         Findings::build_from(&source, &engine.findings(), opts)
     }
@@ -251,7 +260,12 @@ impl Findings {
         let agg = source.aggregates;
         let gone = &source.retired.gone;
         let window = agg.window_s();
-        let (cold_list, functions, invocations, unknown) = cold_starts(agg, source.cold_start, all);
+        // Held and retired traces in report order, as cold starts and async links read them.
+        let mut parts: Vec<AsyncPart<'_>> = all.iter().map(|f| f.part()).collect();
+        parts.extend(source.rest.iter().map(Remainder::part));
+        parts.sort_by_key(|p| (p.start_ns, p.trace_id));
+        let (cold_list, functions, invocations, unknown) =
+            cold_starts(agg, source.cold_start, &parts);
         let cold_count = cold_list.len();
         let cold_traces = distinct(cold_list.iter().map(|c| c.trace_id));
         let classified: usize = functions.iter().map(|f| f.cold + f.warm).sum();
@@ -350,7 +364,9 @@ impl Findings {
                 .cmp(&a.gap.total_ns)
                 .then((a.caller, a.callee).cmp(&(b.caller, b.callee)))
         });
-        let (top, each) = (opts.top, opts.occurrences);
+        // Once traces are folded, their single occurrences are kept up to the fold's cap.
+        let cut_to = source.lists.folded.list_cap();
+        let (top, each) = (opts.top, opts.occurrences.min(cut_to.unwrap_or(usize::MAX)));
         Findings {
             schema: SCHEMA,
             input: InputSummary {
@@ -367,6 +383,7 @@ impl Findings {
                     + all.iter().map(|f| skew_adjusted(f)).sum::<usize>(),
                 traces_not_listed: source.traces_not_listed,
                 analysis_failures: source.analysis_failures,
+                lists_cut_to: cut_to,
             },
             latency: agg.durations.summary(),
             cold_starts: ColdStarts {
@@ -398,12 +415,12 @@ impl Findings {
                 edges_by_gap_mean: truncate(by_gap, top),
                 edges_by_gap_total: truncate(by_total, top),
                 background: truncate(agg.hotspots.background(), top),
-                coverage: coverage(all, gone, each),
+                coverage: coverage(all, gone, source.lists.folded, each),
             },
             service_graph: ServiceGraph::build(&edge_rows, &red_services),
             service_map: edge_rows,
-            errors: errors(all, top, each),
-            async_messaging: async_messaging(all, each),
+            errors: errors(all, source.lists.folded, top, each),
+            async_messaging: async_messaging(&parts, each),
             services,
             operations: agg.red.operations(window),
             traces: opts
@@ -432,10 +449,10 @@ fn distinct<T: Ord>(it: impl Iterator<Item = T>) -> usize {
 fn cold_starts(
     agg: &Aggregates,
     cfg: cold_start::ColdStartConfig,
-    all: &[&std::sync::Arc<TraceFindings>],
+    parts: &[AsyncPart<'_>],
 ) -> (Vec<ColdStart>, Vec<FunctionColdStarts>, usize, usize) {
     let invs: Vec<&cold_start::Invocation> =
-        all.iter().flat_map(|f| f.invocations.iter()).collect();
+        parts.iter().flat_map(|f| f.invocations.iter()).collect();
     let epoch = agg.min_start_ns.unwrap_or(0);
     let verdicts = cold_start::classify(&invs, epoch, cfg);
     let unknown = verdicts.iter().filter(|v| v.cold.is_none()).count();
@@ -555,6 +572,31 @@ mod tests {
         }
     }
 
+    /// Producers and consumers let go of as soon as analysed (`retire`) keep what the links
+    /// and cold starts read: the same async section as with every trace held.
+    #[test]
+    fn links_resolve_against_retired_producers() {
+        let config = AnalysisConfig {
+            keep_retired_paths: false,
+            ..AnalysisConfig::default()
+        };
+        let (mut held, mut let_go) = (Engine::new(config), Engine::new(config));
+        for t in [producer(1, 0x51), consumer(), producer(2, 0x52)] {
+            held.add_trace(&t);
+            let_go.add_trace(&t);
+            let_go.retire(t.trace_id);
+        }
+        assert!(let_go.findings().is_empty());
+        assert_eq!(let_go.rest().len(), 3);
+        let json = |e: &Engine| {
+            let f = Findings::build(e, FindingsOptions::default());
+            serde_json::to_value((f.async_messaging, f.cold_starts)).expect("json")
+        };
+        let (a, b) = (json(&held), json(&let_go));
+        assert_eq!(a[0]["resolved"], 2);
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn unresolved_link_is_kept_with_unknown_producer() {
         let mut engine = Engine::new(AnalysisConfig::default());
@@ -640,20 +682,17 @@ mod tests {
         for t in traces.iter().skip(1).step_by(2) {
             let_go.retire(t.trace_id);
         }
-        // The six retired with an error stay, without calls or path; the others left.
+        // Every retired trace left: the six with an error too, their errors folded.
         let kept = let_go.findings();
-        assert_eq!(kept.len(), 30 + 6);
-        let retired = kept.iter().filter(|f| f.trace_id.as_u128() % 2 == 0);
-        assert!(
-            retired
-                .clone()
-                .all(|f| f.calls.is_empty() && f.critical_path.is_empty())
-        );
-        assert_eq!(retired.count(), 6);
-        let (a, b) = (
+        assert_eq!(kept.len(), 30);
+        assert!(kept.iter().all(|f| f.trace_id.as_u128() % 2 == 1));
+        let (a, mut b) = (
             Findings::build(&held, FindingsOptions::default()),
             Findings::build(&let_go, FindingsOptions::default()),
         );
+        // The lists are shorter than the cap: only saying so differs.
+        assert_eq!(b.input.lists_cut_to, Some(config.retired_list_cap));
+        b.input.lists_cut_to = None;
         let json = |f: &Findings| serde_json::to_value(f).expect("json");
         assert_eq!(json(&a), json(&b));
         assert_eq!(a.errors.list.len(), 6, "{:?}", a.errors);

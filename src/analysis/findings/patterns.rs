@@ -2,8 +2,11 @@
 //! and call signature, or per chain of services, summed over occurrences) and chain rows.
 
 use super::*;
-use crate::analysis::aggregate::lists::ListIndex;
+use crate::analysis::aggregate::folded::FoldedLists;
 pub use crate::analysis::aggregate::lists::PatternKind;
+use crate::analysis::aggregate::lists::{
+    ChainSummary, ListIndex, PatternKey, PatternSummary, Ranked,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FanOutList {
@@ -81,24 +84,45 @@ pub struct ChainRow {
     pub example_trace: TraceId,
 }
 
+/// The held fan-outs of the kind and the folded worst, merged in rank order.
 pub(super) fn fanout_list(lists: &Lists<'_>, kind: FanOutKind, top: usize) -> FanOutList {
     let (count, traces) = lists.index.counts(kind);
+    let (folded_count, folded_traces, folded) = lists.folded.kind(kind);
+    let mut list: Vec<(Ranked, &FanOut)> = lists
+        .index
+        .ranked_entries(kind)
+        .filter_map(|(r, (trace, i))| Some((r, lists.fanout(trace, i)?)))
+        .take(top)
+        .collect();
+    list.extend(folded.take(top).map(|(r, x)| (*r, x)));
+    list.sort_by_key(|x| x.0);
+    list.truncate(top);
     FanOutList {
-        count,
-        traces,
-        list: lists
-            .index
-            .ranked(kind)
-            .filter_map(|(trace, i)| lists.fanout(trace, i).cloned())
-            .take(top)
-            .collect(),
+        count: count + folded_count,
+        traces: traces + folded_traces,
+        list: list.into_iter().map(|(_, x)| x.clone()).collect(),
     }
 }
 
 /// Sums every group's occurrences into a row (fan-outs by kind, parent operation and what
-/// repeats; chains by their path), ranked within each kind, `top` rows of each.
+/// repeats; chains by their path), held and folded, ranked within each kind, `top` rows of
+/// each.
 pub(super) fn patterns(lists: &Lists<'_>, top: usize) -> Vec<Pattern> {
-    let groups = &lists.index.patterns;
+    let mut groups: BTreeMap<&PatternKey, PatternSummary> = lists
+        .index
+        .patterns
+        .iter()
+        .filter_map(|(key, occ)| {
+            let s = PatternSummary::of_group(occ, |m| lists.fanout(m.trace_id, m.index as usize))?;
+            Some((key, s))
+        })
+        .collect();
+    for (key, s) in &lists.folded.patterns {
+        groups
+            .entry(key)
+            .and_modify(|g| g.merge(s))
+            .or_insert_with(|| s.clone());
+    }
     // Loops whose names alone would read the same (`get` x4 for four statements) are told
     // apart by their signatures.
     let mut same_name: FxHashMap<(PatternKind, Sym, Sym, &str), usize> = FxHashMap::default();
@@ -109,49 +133,35 @@ pub(super) fn patterns(lists: &Lists<'_>, top: usize) -> Vec<Pattern> {
     }
     let mut rows: Vec<Pattern> = groups
         .iter()
-        .filter_map(|((kind, service, parent, target, signature), occ)| {
+        .map(|((kind, service, parent, target, signature), s)| {
             let target = match signature {
                 Some(sig) if same_name[&(*kind, *service, *parent, target.as_str())] > 1 => {
                     format!("{target} [{sig}]")
                 }
                 _ => target.clone(),
             };
-            // The worst occurrence: the one that held its parent longest (a chain: most
-            // amplified); among equals the first in report order.
-            let (worst_at, worst) = occ.iter().max_by(|(_, a), (_, b)| {
-                a.badness().total_cmp(&b.badness()).then(b.at.cmp(&a.at))
-            })?;
-            let worst_fanout = (!worst_at.chain)
-                .then(|| lists.fanout(worst_at.trace_id, worst_at.index as usize))
-                .flatten();
-            let fans = || occ.values().filter_map(|o| o.fanout);
-            let degrees = || occ.values().map(|o| o.degree);
-            Some(Pattern {
+            let worst = s.worst_fanout.as_ref();
+            Pattern {
                 kind: *kind,
                 service: *service,
                 parent: *parent,
                 target,
                 signature: signature.clone(),
-                occurrences: occ.len(),
-                // Members are in trace order: a trace's occurrences are side by side.
-                traces: 1 + occ
-                    .keys()
-                    .zip(occ.keys().skip(1))
-                    .filter(|(a, b)| a.trace_id != b.trace_id)
-                    .count(),
-                min_degree: degrees().fold(f64::INFINITY, f64::min),
-                max_degree: degrees().fold(0.0, f64::max),
-                mean_degree: degrees().sum::<f64>() / occ.len() as f64,
-                max_concurrency: fans().map(|x| x.max_concurrency).max().unwrap_or(0),
-                shape: worst_fanout.map(|x| x.shape),
-                time_held_ns: fans().fold(0u64, |t, x| t.saturating_add(x.union_ns)),
-                batching_saves_ns: fans().fold(0u64, |t, x| t.saturating_add(x.savings_ns)),
-                cp_ns: occ.values().fold(0u64, |t, o| t.saturating_add(o.cp_ns)),
-                cut_by_error: fans().filter(|x| x.truncated_by_error).count(),
-                worst_chain: worst_fanout.map(|x| x.chain.clone()).unwrap_or_default(),
-                tail_risk: worst_fanout.and_then(|x| x.tail_risk),
-                worst: worst.at,
-            })
+                occurrences: s.occurrences,
+                traces: s.traces,
+                min_degree: s.min_degree,
+                max_degree: s.max_degree,
+                mean_degree: s.sum_degree / s.occurrences as f64,
+                max_concurrency: s.max_concurrency,
+                shape: worst.map(|x| x.shape),
+                time_held_ns: s.union_ns,
+                batching_saves_ns: s.savings_ns,
+                cp_ns: s.cp_ns,
+                cut_by_error: s.cut_by_error,
+                worst_chain: worst.map(|x| x.chain.clone()).unwrap_or_default(),
+                tail_risk: worst.and_then(|x| x.tail_risk),
+                worst: s.worst.1.at,
+            }
         })
         .collect();
     // Loops by the time they held requests, parallel fan-outs and chains by critical path.
@@ -176,30 +186,29 @@ pub(super) fn patterns(lists: &Lists<'_>, top: usize) -> Vec<Pattern> {
     rows
 }
 
+/// One row per chain of services, held and folded.
 pub(super) fn chain_rows(lists: &Lists<'_>) -> Vec<ChainRow> {
-    let mut v: Vec<ChainRow> = lists
+    let mut groups: BTreeMap<&Vec<Sym>, ChainSummary> = lists
         .index
         .chains
         .iter()
-        .filter_map(|(services, occ)| {
-            let (first, _) = occ.first_key_value()?;
-            let mut r = ChainRow {
-                services: services.clone(),
-                traces: occ.len(),
-                max_amplification: 0.0,
-                max_invocations: 0,
-                cp_total_ns: 0,
-                example_trace: first.trace_id,
-            };
-            for (m, c) in occ {
-                if c.amplification > r.max_amplification {
-                    r.max_amplification = c.amplification;
-                    r.example_trace = m.trace_id;
-                }
-                r.max_invocations = r.max_invocations.max(c.invocations);
-                r.cp_total_ns = r.cp_total_ns.saturating_add(c.cp_ns);
-            }
-            Some(r)
+        .filter_map(|(services, occ)| Some((services, ChainSummary::of_group(occ)?)))
+        .collect();
+    for (services, s) in &lists.folded.chains {
+        groups
+            .entry(services)
+            .and_modify(|g| g.merge(s))
+            .or_insert(*s);
+    }
+    let mut v: Vec<ChainRow> = groups
+        .into_iter()
+        .map(|(services, s)| ChainRow {
+            services: services.clone(),
+            traces: s.traces,
+            max_amplification: s.max_amplification,
+            max_invocations: s.max_invocations,
+            cp_total_ns: s.cp_total_ns,
+            example_trace: s.example.trace_id,
         })
         .collect();
     v.sort_by(|a, b| {
@@ -210,11 +219,12 @@ pub(super) fn chain_rows(lists: &Lists<'_>) -> Vec<ChainRow> {
     v
 }
 
-/// The lists' index and the findings it points into.
+/// The lists' index and the findings it points into, and what the retired traces folded in.
 #[derive(Debug, Clone, Copy)]
 pub struct Lists<'a> {
     pub index: &'a ListIndex,
     pub held: &'a FxHashMap<TraceId, std::sync::Arc<TraceFindings>>,
+    pub folded: &'a FoldedLists,
 }
 
 impl Lists<'_> {

@@ -4,7 +4,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use crate::model::{SpanId, SpanKind, Sym, TraceId};
+use crate::model::{SpanId, SpanKind, Sym, TraceId, mem};
 
 use crate::analysis::trace::attrs::{self, first_str};
 use crate::analysis::trace::critical_path::inclusive_cp;
@@ -94,6 +94,18 @@ pub struct FanOut {
     /// Extra verdicts from Sentry's detectors with their defaults.
     pub sentry_n_plus_one_db: bool,
     pub sentry_consecutive_http: bool,
+}
+
+impl FanOut {
+    /// Heap bytes held, for the memory budget.
+    pub fn heap_bytes(&self) -> usize {
+        self.signature.as_ref().map_or(0, String::capacity)
+            + mem::vec::<String>(self.pattern.capacity())
+            + self.pattern.iter().map(String::capacity).sum::<usize>()
+            + mem::vec::<Sym>(self.target_services.capacity() + self.target_operations.capacity())
+            + mem::vec::<SpanId>(self.child_span_ids.capacity())
+            + mem::vec::<Sym>(self.chain.capacity())
+    }
 }
 
 /// A chain of services where calls multiply (§4.3).
