@@ -15,9 +15,13 @@
 
 mod common;
 
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
-use common::ui::{Load, header, traces_from_env};
+use common::ui::{Load, header, percentiles, timed, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -27,7 +31,8 @@ struct Bench {
     app: App,
     terminal: Terminal<TestBackend>,
     header: Header,
-    samples: Vec<(&'static str, Duration)>,
+    /// Each key's kind, wall time and the same without CPU waits (`common::ui::timed`).
+    samples: Vec<(&'static str, (Duration, Duration))>,
 }
 
 impl Bench {
@@ -39,12 +44,13 @@ impl Bench {
             header,
             samples,
         } = self;
-        let started = Instant::now();
-        app.handle_key(KeyEvent::new(code, mods), data);
-        terminal
-            .draw(|f| app.render(f, data, header))
-            .expect("draw");
-        samples.push((kind, started.elapsed()));
+        let sample = timed(|| {
+            app.handle_key(KeyEvent::new(code, mods), data);
+            terminal
+                .draw(|f| app.render(f, data, header))
+                .expect("draw");
+        });
+        samples.push((kind, sample));
     }
 
     fn press(&mut self, kind: &'static str, data: &ViewData, c: char) {
@@ -102,49 +108,31 @@ impl Bench {
 
     fn report(&self) {
         if std::env::var_os("SAMPLES").is_some() {
-            for (i, (kind, d)) in self.samples.iter().enumerate() {
-                println!("sample {i:>4} {kind:<28} {d:>9.2?}");
+            for (i, (kind, (wall, own))) in self.samples.iter().enumerate() {
+                println!("sample {i:>4} {kind:<28} {wall:>9.2?} (without CPU waits {own:>9.2?})");
             }
         }
-        let mut kinds: Vec<&str> = self.samples.iter().map(|(k, _)| *k).collect();
-        kinds.dedup();
-        let mut all: Vec<Duration> = Vec::new();
-        for kind in kinds
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let mut d: Vec<Duration> = self
+        let kinds: std::collections::BTreeSet<&str> =
+            self.samples.iter().map(|(k, _)| *k).collect();
+        for kind in kinds {
+            let d: Vec<(Duration, Duration)> = self
                 .samples
                 .iter()
                 .filter(|(k, _)| *k == kind)
                 .map(|(_, d)| *d)
                 .collect();
-            all.extend(&d);
-            d.sort();
             print_row(kind, &d);
         }
-        all.sort();
+        let all: Vec<(Duration, Duration)> = self.samples.iter().map(|(_, d)| *d).collect();
         print_row("every key", &all);
     }
 }
 
-fn pct(d: &[Duration], p: f64) -> Duration {
-    let i = ((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1;
-    d[i]
-}
-
-fn print_row(kind: &str, d: &[Duration]) {
+fn print_row(kind: &str, d: &[(Duration, Duration)]) {
     if d.is_empty() {
         return;
     }
-    println!(
-        "key->frame {kind:<28} n {:>4}  p50 {:>9.2?}  p99 {:>9.2?}  max {:>9.2?}",
-        d.len(),
-        pct(d, 0.5),
-        pct(d, 0.99),
-        d[d.len() - 1]
-    );
+    println!("key->frame {kind:<28} n {:>4}  {}", d.len(), percentiles(d));
 }
 
 fn main() {
