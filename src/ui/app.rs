@@ -141,6 +141,9 @@ pub struct TraceView {
     /// (`trace::overlays`): kept between frames and keys while what they came from is the same.
     pub(crate) layout: Option<Arc<trace::Layout>>,
     pub(crate) overlays: Option<Arc<trace::Overlays>>,
+    /// Every span in waterfall order, nothing folded (`trace::order_cached`): what find reads
+    /// its matches in, kept per trace version.
+    pub(crate) order: Option<(TraceId, u32, Arc<[usize]>)>,
 }
 
 impl TraceView {
@@ -162,6 +165,7 @@ impl TraceView {
             adjusted: None,
             layout: None,
             overlays: None,
+            order: None,
         }
     }
 }
@@ -396,7 +400,8 @@ impl App {
             return;
         }
         let visible = trace::visible(&t, view.only);
-        let mut find = Find::new(text, &t, &trace::order(&t), visible.as_deref());
+        let order = trace::order_cached(&mut view.order, &t);
+        let mut find = Find::new(text, &t, &order, visible.as_deref());
         find.only = view.only;
         trace::unfold_all(&t, &mut view.collapsed, &find.matches);
         if let Some(&first) = find.matches.first() {
