@@ -11,9 +11,13 @@
 
 mod common;
 
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
-use common::ui::{Load, header, traces_from_env};
+use common::ui::{Load, header, percentiles, timed, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -31,7 +35,8 @@ fn huge_spans() -> usize {
 /// Frames drawn per screen; p99 is the 198th fastest of 200.
 const FRAMES: usize = 200;
 
-/// Draws the screen `FRAMES` times; prints p50, p99 and the slowest.
+/// Draws the screen `FRAMES` times; prints p50, p99 and the slowest, of the wall time and of
+/// the same without CPU waits (`common::ui::timed`).
 fn frames(
     name: &str,
     terminal: &mut Terminal<TestBackend>,
@@ -39,23 +44,16 @@ fn frames(
     data: &ViewData,
     header: &Header,
 ) {
-    let mut d: Vec<Duration> = (0..FRAMES)
+    let d: Vec<(Duration, Duration)> = (0..FRAMES)
         .map(|_| {
-            let s = Instant::now();
-            terminal
-                .draw(|f| app.render(f, data, header))
-                .expect("draw");
-            s.elapsed()
+            timed(|| {
+                terminal
+                    .draw(|f| app.render(f, data, header))
+                    .expect("draw");
+            })
         })
         .collect();
-    d.sort();
-    let at = |p: f64| d[((FRAMES as f64 * p).ceil() as usize).clamp(1, FRAMES) - 1];
-    println!(
-        "frame {name:<22} p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}",
-        at(0.5),
-        at(0.99),
-        d[FRAMES - 1]
-    );
+    println!("frame {name:<22} {}", percentiles(&d));
 }
 
 /// The root of the longest trace other than `huge`.

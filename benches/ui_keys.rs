@@ -5,29 +5,43 @@
 //! typed; also a word nothing matches, and a `key=value`), the first key after a new view
 //! arrived (the row order is rebuilt and the selection re-found), the Trace view's keys (find
 //! as typed, n/N, the span pane, zoom, the service filter, statistics) and the Map's
-//! graph/table toggle.
+//! graph/table toggle; last the Trace view's keys on one trace of 100,000 spans (`HUGE`).
 //!
 //! ```sh
 //! cargo bench --bench ui_keys                  # 100,000 traces
-//! TRACES=20000 cargo bench --bench ui_keys
+//! TRACES=20000 HUGE=10000 cargo bench --bench ui_keys
 //! SAMPLES=1 cargo bench --bench ui_keys        # also every key's own time, in order
 //! ```
 
 mod common;
 
+// The same allocator as the binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
-use common::ui::{Load, header, traces_from_env};
+use common::ui::{Load, header, percentiles, timed, traces_from_env};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use spantop::model::{SpanRef, TraceId};
 use spantop::ui::{App, Header, Playback, ViewData};
+
+/// Spans of the one huge trace held beside the shop's (`HUGE` from the environment).
+fn huge_spans() -> usize {
+    std::env::var("HUGE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 struct Bench {
     app: App,
     terminal: Terminal<TestBackend>,
     header: Header,
-    samples: Vec<(&'static str, Duration)>,
+    /// Each key's kind, wall time and the same without CPU waits (`common::ui::timed`).
+    samples: Vec<(&'static str, (Duration, Duration))>,
 }
 
 impl Bench {
@@ -39,12 +53,13 @@ impl Bench {
             header,
             samples,
         } = self;
-        let started = Instant::now();
-        app.handle_key(KeyEvent::new(code, mods), data);
-        terminal
-            .draw(|f| app.render(f, data, header))
-            .expect("draw");
-        samples.push((kind, started.elapsed()));
+        let sample = timed(|| {
+            app.handle_key(KeyEvent::new(code, mods), data);
+            terminal
+                .draw(|f| app.render(f, data, header))
+                .expect("draw");
+        });
+        samples.push((kind, sample));
     }
 
     fn press(&mut self, kind: &'static str, data: &ViewData, c: char) {
@@ -100,51 +115,69 @@ impl Bench {
         self.press("tab switch", data, '2');
     }
 
+    /// The Trace view's keys on the one huge trace: opened at its root (as Enter on its row
+    /// would), find as typed, n/N, j/k, the span pane.
+    fn huge_trace(&mut self, data: &ViewData, id: TraceId) {
+        let none = KeyModifiers::NONE;
+        let Some(root) = data
+            .trace(id)
+            .and_then(|t| t.roots().next().map(|s| s.span_id))
+        else {
+            return;
+        };
+        let Bench {
+            app,
+            terminal,
+            header,
+            samples,
+        } = self;
+        let sample = timed(|| {
+            app.open_trace(SpanRef::new(id, root));
+            terminal
+                .draw(|f| app.render(f, data, header))
+                .expect("draw");
+        });
+        samples.push(("huge trace: open", sample));
+        self.press("huge trace: / find as typed", data, '/');
+        self.type_str("huge trace: / find as typed", data, "db.system");
+        self.key("huge trace: / find as typed", data, KeyCode::Enter, none);
+        self.press_n("huge trace: n / N", data, 'n', 5);
+        self.press_n("huge trace: n / N", data, 'N', 5);
+        self.press_n("huge trace: j/k", data, 'j', 10);
+        self.press_n("huge trace: j/k", data, 'k', 5);
+        self.key("huge trace: Tab, pane j", data, KeyCode::Tab, none);
+        self.press_n("huge trace: Tab, pane j", data, 'j', 5);
+        self.key("huge trace: Tab, pane j", data, KeyCode::Tab, none);
+        self.key("huge trace: Esc", data, KeyCode::Esc, none);
+    }
+
     fn report(&self) {
         if std::env::var_os("SAMPLES").is_some() {
-            for (i, (kind, d)) in self.samples.iter().enumerate() {
-                println!("sample {i:>4} {kind:<28} {d:>9.2?}");
+            for (i, (kind, (wall, own))) in self.samples.iter().enumerate() {
+                println!("sample {i:>4} {kind:<28} {wall:>9.2?} (without CPU waits {own:>9.2?})");
             }
         }
-        let mut kinds: Vec<&str> = self.samples.iter().map(|(k, _)| *k).collect();
-        kinds.dedup();
-        let mut all: Vec<Duration> = Vec::new();
-        for kind in kinds
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            let mut d: Vec<Duration> = self
+        let kinds: std::collections::BTreeSet<&str> =
+            self.samples.iter().map(|(k, _)| *k).collect();
+        for kind in kinds {
+            let d: Vec<(Duration, Duration)> = self
                 .samples
                 .iter()
                 .filter(|(k, _)| *k == kind)
                 .map(|(_, d)| *d)
                 .collect();
-            all.extend(&d);
-            d.sort();
             print_row(kind, &d);
         }
-        all.sort();
+        let all: Vec<(Duration, Duration)> = self.samples.iter().map(|(_, d)| *d).collect();
         print_row("every key", &all);
     }
 }
 
-fn pct(d: &[Duration], p: f64) -> Duration {
-    let i = ((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1;
-    d[i]
-}
-
-fn print_row(kind: &str, d: &[Duration]) {
+fn print_row(kind: &str, d: &[(Duration, Duration)]) {
     if d.is_empty() {
         return;
     }
-    println!(
-        "key->frame {kind:<28} n {:>4}  p50 {:>9.2?}  p99 {:>9.2?}  max {:>9.2?}",
-        d.len(),
-        pct(d, 0.5),
-        pct(d, 0.99),
-        d[d.len() - 1]
-    );
+    println!("key->frame {kind:<28} n {:>4}  {}", d.len(), percentiles(d));
 }
 
 fn main() {
@@ -152,7 +185,9 @@ fn main() {
     let started = Instant::now();
     let mut load = Load::new();
     // Two views: the second holds 1,000 newer traces, as a publish a second later would.
+    // Both hold one huge trace (`HUGE` spans) for the Trace view's keys on it.
     load.grow(traces);
+    let huge = load.huge_trace(huge_spans());
     let data = &load.view();
     load.grow(traces + 1000);
     let newer = &load.view();
@@ -257,5 +292,6 @@ fn main() {
         );
         b.trace_view(data);
     }
+    b.huge_trace(data, huge);
     b.report();
 }

@@ -2,7 +2,7 @@
 //! by the engine and published as `ViewData`, as the pipeline would; optionally one huge trace
 //! of `demo::shapes` among them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use spantop::analysis::engine::Engine;
 use spantop::demo::shapes::{self, Shape};
@@ -94,5 +94,49 @@ pub fn header(data: &ViewData) -> Header {
         ingest: Default::default(),
         replay_progress: None,
         replay_problems: None,
+    }
+}
+
+/// This thread's time spent waiting for a CPU so far (the kernel's run delay, ns, from
+/// `/proc/thread-self/schedstat`; 0 where it is not available). It grows when the thread is
+/// switched back in, so a sample's wall time minus its growth is the sample's time had no
+/// other job shared the cores: on the 2-core VM at load 4-5, p99 was mostly these waits.
+pub fn run_delay_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `f`'s wall time, and the same without the waits for a CPU (`run_delay_ns`).
+pub fn timed(f: impl FnOnce()) -> (Duration, Duration) {
+    let waited = run_delay_ns();
+    let started = Instant::now();
+    f();
+    let wall = started.elapsed();
+    let waits = Duration::from_nanos(run_delay_ns().saturating_sub(waited));
+    (wall, wall.saturating_sub(waits))
+}
+
+/// p50 / p99 / max of wall times and of the same without CPU waits, as one line.
+pub fn percentiles(samples: &[(Duration, Duration)]) -> String {
+    let mut wall: Vec<Duration> = samples.iter().map(|s| s.0).collect();
+    let mut own: Vec<Duration> = samples.iter().map(|s| s.1).collect();
+    wall.sort();
+    own.sort();
+    let at = |d: &[Duration], p: f64| {
+        let i = ((d.len() as f64 * p).ceil() as usize).clamp(1, d.len()) - 1;
+        d[i]
+    };
+    match (wall.last(), own.last()) {
+        (Some(wmax), Some(omax)) => format!(
+            "p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?} | without CPU waits p99 {:>8.2?}  max {:>8.2?}",
+            at(&wall, 0.5),
+            at(&wall, 0.99),
+            wmax,
+            at(&own, 0.99),
+            omax
+        ),
+        _ => String::new(),
     }
 }

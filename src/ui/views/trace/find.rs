@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
-use crate::model::{AnyValue, KeyValue, Span, SpanId};
+use crate::model::{AnyValue, KeyValue, Span, SpanId, Sym, TraceId};
 use crate::store::Trace;
 use crate::ui::views::{contains, sym_contains};
 
@@ -97,6 +97,10 @@ pub struct Find {
     pub current: usize,
     /// `matches` as a set, built once: the waterfall looks each drawn row up in it per frame.
     set: Arc<FxHashSet<SpanId>>,
+    /// The trace and version the matches were found in.
+    trace: Option<(TraceId, u32)>,
+    /// The service filter `visible` came from, as the caller says (`None` until it does).
+    pub only: Option<Sym>,
 }
 
 impl Find {
@@ -123,7 +127,14 @@ impl Find {
             matches,
             hidden,
             current: 0,
+            trace: Some((t.trace_id, t.version)),
+            only: None,
         }
+    }
+
+    /// Whether the matches are still those of `t` under the service filter `only`.
+    pub fn fits(&self, t: &Trace, only: Option<Sym>) -> bool {
+        self.trace == Some((t.trace_id, t.version)) && self.only == only
     }
 
     pub fn set(&self) -> Arc<FxHashSet<SpanId>> {
@@ -218,5 +229,30 @@ mod tests {
             Find::new("nothing", &t, &order, None).label(None),
             "no match"
         );
+    }
+
+    /// n/N reuse a find while it `fits`: the same trace version under the same service
+    /// filter; a newer version of the trace or another filter makes it be found again.
+    #[test]
+    fn a_find_fits_its_trace_version_and_service_filter_only() {
+        let build = |late: bool| {
+            let mut b = TraceBuilder::with_trace_id(0x5a);
+            let root = b.span("api", "GET /orders").at(0, 100).id();
+            b.span("db", "SELECT orders").parent(root).at(10, 50).id();
+            let mut t = b.build();
+            if late {
+                t.version += 1;
+            }
+            t
+        };
+        let (t, newer) = (build(false), build(true));
+        let order: Vec<usize> = (0..t.spans.len()).collect();
+        let mut f = Find::new("orders", &t, &order, None);
+        assert!(f.fits(&t, None));
+        assert!(!f.fits(&newer, None), "a newer version is found again");
+        let db = Some(Sym::new("db"));
+        assert!(!f.fits(&t, db), "another service filter is found again");
+        f.only = db;
+        assert!(f.fits(&t, db) && !f.fits(&t, None));
     }
 }
