@@ -53,3 +53,58 @@ async fn stop_returns_within_five_seconds_with_a_large_store_held() {
         held.traces_held
     );
 }
+
+/// An analysis that takes far longer than any quit may.
+fn slow_analysis(
+    trace: &spantop::store::Trace,
+    config: &spantop::analysis::engine::AnalysisConfig,
+) -> spantop::analysis::engine::TraceFindings {
+    std::thread::sleep(Duration::from_secs(30));
+    spantop::analysis::engine::analyse_trace(trace, config)
+}
+
+/// Quitting a TUI (`Running::quit`) analyses nothing more and does not wait for the worker,
+/// even in the middle of a trace's analysis: nothing reads the findings after the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quit_does_not_wait_for_an_analysis_under_way() {
+    let mut config = ServerConfig::ephemeral();
+    config.pipeline.store.inactivity_timeout = Duration::from_millis(50);
+    config.pipeline.tick_interval = Duration::from_millis(20);
+    config.pipeline.analyser = slow_analysis;
+    let (running, _receivers) =
+        spantop::pipeline::start_receivers(config.receivers, config.pipeline)
+            .await
+            .expect("receivers start");
+    let mut snapshots = running.snapshots.clone();
+    let mut spans = Vec::new();
+    let mut shop = Shop::new(ShopConfig::default());
+    for i in 0..20u64 {
+        shop.request(T0 + i * 1_000_000, &mut spans);
+    }
+    running
+        .batch_sender()
+        .send(Batch::new(spans))
+        .await
+        .expect("pipeline running");
+    // Every trace completed and handed to the worker, which is now inside an analysis.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = snapshots.borrow_and_update().stats;
+        if stats.traces_held > 0 && stats.open_traces == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "traces did not complete: {stats:?}"
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(1), snapshots.changed()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    running.quit().await.expect("quits");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "quit waited {took:?} for an analysis of 30 s"
+    );
+}

@@ -48,8 +48,9 @@ pub async fn live(args: LiveArgs) -> anyhow::Result<ExitCode> {
     // Before the TUI takes the screen: it is there again after quitting.
     eprintln!("spantop live: {}", receivers.listening());
     let result = ui::run(feed, ui::Playback::Live, shutdown_signal()).await;
+    // Nothing reads the findings after the TUI: no analysis at the end, no wait to free.
     running
-        .finish()
+        .quit()
         .await
         .context("stopping the receivers failed")?;
     result.map(|()| ExitCode::SUCCESS)
@@ -123,7 +124,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let _ = stop_tx.send(());
     let sent = simulator.await.context("the simulator panicked")?;
     running
-        .finish()
+        .quit()
         .await
         .context("stopping the receivers failed")?;
     result?;

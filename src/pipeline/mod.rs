@@ -116,7 +116,7 @@ pub struct Pipeline {
     join: JoinHandle<Stopped>,
     analyst: Analyst,
     input_end: InputEnd,
-    /// Set by `abandon`: the stop analyses nothing.
+    /// Set by `walk_away`: the stop analyses nothing.
     abandoned: Arc<AtomicBool>,
 }
 
@@ -278,10 +278,16 @@ impl Pipeline {
         })
     }
 
-    /// As `finish` with no time to analyse: what is open or queued is skipped (the user quit).
-    pub async fn abandon(self) -> anyhow::Result<Finished> {
+    /// The user quit: nothing more is analysed, and the worker is not waited for. The store
+    /// task drains the channel and stops; dropping the analyst's end of the hand-over lets the
+    /// worker thread end on its own once its current work is done (a view rebuild at 100 k
+    /// traces, which no one will see, was most of a live TUI's quit). Returns the store.
+    pub async fn walk_away(self) -> anyhow::Result<SpanStore> {
         self.abandoned.store(true, Ordering::Relaxed);
-        self.finish().await
+        drop(self.tx);
+        let Stopped { store, .. } = self.join.await?;
+        drop(self.analyst);
+        Ok(store)
     }
 }
 
@@ -326,7 +332,7 @@ async fn settle(store: &mut SpanStore, inbox: &analyst::Inbox) {
 }
 
 /// What the ingest task reads: the batches, the end of the input (`InputEnd`), and whether
-/// the stop is to analyse nothing (`Pipeline::abandon`).
+/// the stop is to analyse nothing (`Pipeline::walk_away`).
 struct Input {
     batches: mpsc::Receiver<Batch>,
     end: Arc<Notify>,

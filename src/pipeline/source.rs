@@ -195,9 +195,9 @@ impl Running {
     }
 
     /// The user quit a TUI: the files stop being read (receivers stop accepting), nothing more
-    /// is analysed, and the held traces are let go of on a thread of their own, which the
-    /// process does not wait for (freeing millions of spans took seconds). Returns the files'
-    /// outcome if they were all read by then.
+    /// is analysed (the worker is not waited for), and the held traces are let go of on a
+    /// thread of their own, which the process does not wait for (freeing millions of spans
+    /// took seconds). Returns the files' outcome if they were all read by then.
     pub async fn quit(mut self) -> anyhow::Result<Option<InputOutcome>> {
         let outcome = match &mut self.feeding {
             Feeding::Files {
@@ -220,8 +220,7 @@ impl Running {
         if let Feeding::Receivers(r) = self.feeding {
             r.stop().await?;
         }
-        let finished = self.pipeline.abandon().await?;
-        let_go(finished);
+        let_go(self.pipeline.walk_away().await?);
         Ok(outcome)
     }
 }
