@@ -400,9 +400,17 @@ impl App {
             return;
         }
         let visible = trace::visible(&t, view.only);
-        let order = trace::order_cached(&mut view.order, &t);
-        let mut find = Find::new(text, &t, &order, visible.as_deref());
-        find.only = view.only;
+        let narrowed = view
+            .find
+            .as_ref()
+            .filter(|prev| prev.fits(&t, view.only))
+            .and_then(|prev| prev.narrowed(text, &t, visible.as_deref()));
+        let find = narrowed.unwrap_or_else(|| {
+            let order = trace::order_cached(&mut view.order, &t);
+            let mut find = Find::new(text, &t, &order, visible.as_deref());
+            find.only = view.only;
+            find
+        });
         trace::unfold_all(&t, &mut view.collapsed, &find.matches);
         if let Some(&first) = find.matches.first() {
             view.selected = Some(first);

@@ -101,20 +101,51 @@ pub struct Find {
     trace: Option<(TraceId, u32)>,
     /// The service filter `visible` came from, as the caller says (`None` until it does).
     pub only: Option<Sym>,
+    /// Span indices of every match, drawn or hidden, in waterfall order: what a narrower
+    /// text has to look at (`narrowed`).
+    found: Vec<usize>,
 }
 
 impl Find {
     /// Finds `text` in `t`. `order` is every span index in waterfall order (nothing folded),
     /// so `matches` reads top to bottom; `visible` is `trace::visible` (`None`: all drawn).
     pub fn new(text: &str, t: &Trace, order: &[usize], visible: Option<&[bool]>) -> Self {
+        Find::among(text, t, order, visible)
+    }
+
+    /// The find of `text` when it only narrows this one (typed on at the end of it): only
+    /// this one's matches can match, so only they are asked, in their order. A key typed into
+    /// a find over a 100,000-span trace asked every span again. `None` when `text` may match
+    /// others (a shorter text, or a `-key` typed on: it names another key).
+    pub fn narrowed(&self, text: &str, t: &Trace, visible: Option<&[bool]>) -> Option<Find> {
+        let extends = text.starts_with(self.text.as_str())
+            && !self.text.trim().is_empty()
+            && (self.text.ends_with(char::is_whitespace)
+                || !self
+                    .text
+                    .split_whitespace()
+                    .last()
+                    .is_some_and(|w| w.starts_with('-')));
+        if !extends || !self.fits(t, self.only) {
+            return None;
+        }
+        let mut find = Find::among(text, t, &self.found, visible);
+        find.only = self.only;
+        Some(find)
+    }
+
+    /// Asks the spans `candidates` (indices into `t.spans`, in waterfall order).
+    fn among(text: &str, t: &Trace, candidates: &[usize], visible: Option<&[bool]>) -> Self {
         let q = Query::parse(text);
         let mut hidden = 0;
         let mut matches = Vec::new();
-        for &i in order {
-            let s = &t.spans[i];
+        let mut found = Vec::new();
+        for &i in candidates {
+            let Some(s) = t.spans.get(i) else { continue };
             if !q.matches(s) {
                 continue;
             }
+            found.push(i);
             if visible.is_some_and(|v| !v.get(i).copied().unwrap_or(true)) {
                 hidden += 1;
             } else {
@@ -129,6 +160,7 @@ impl Find {
             current: 0,
             trace: Some((t.trace_id, t.version)),
             only: None,
+            found,
         }
     }
 
@@ -229,6 +261,66 @@ mod tests {
             Find::new("nothing", &t, &order, None).label(None),
             "no match"
         );
+    }
+
+    /// Typed key by key, each find narrowed from the last gives what a find over every span
+    /// gives; a text that may match others (shorter, or a `-key` typed on) is not narrowed.
+    #[test]
+    fn a_find_typed_on_narrows_the_last_and_finds_what_a_full_find_does() {
+        let mut b = TraceBuilder::new();
+        let root = b.span("api", "GET /orders").at(0, 100).id();
+        b.span("db", "SELECT orders")
+            .parent(root)
+            .at(10, 50)
+            .str_attr("db.system", "postgresql")
+            .str_attr("cache.hit", "false")
+            .id();
+        b.span("db", "SELECT users")
+            .parent(root)
+            .at(60, 90)
+            .str_attr("db.system", "postgresql")
+            .str_attr("cache.key", "u1")
+            .id();
+        let t = b.build();
+        let order: Vec<usize> = (0..t.spans.len()).collect();
+        let visible: Vec<bool> = t
+            .spans
+            .iter()
+            .map(|s| s.name.as_str() != "SELECT users")
+            .collect();
+        let names = |f: &Find| -> Vec<String> {
+            f.matches
+                .iter()
+                .filter_map(|id| t.span(*id))
+                .map(|s| s.name.as_str().to_owned())
+                .collect()
+        };
+        for full in ["db.system=postgres select -cache.hit", "o -cache.k r"] {
+            let mut last: Option<Find> = None;
+            for end in 1..=full.len() {
+                let text = &full[..end];
+                let whole = Find::new(text, &t, &order, Some(&visible));
+                let narrowed = last
+                    .as_ref()
+                    .and_then(|l| l.narrowed(text, &t, Some(&visible)));
+                if let Some(n) = &narrowed {
+                    assert_eq!(names(n), names(&whole), "{text:?}");
+                    assert_eq!(n.hidden, whole.hidden, "{text:?}");
+                }
+                last = Some(narrowed.unwrap_or(whole));
+            }
+        }
+        let f = Find::new("select -cache.key", &t, &order, None);
+        assert_eq!(names(&f), ["SELECT orders"]);
+        // `-key` names a key in full: typed on, it names another key.
+        assert!(
+            f.narrowed("select -cache.key2", &t, None).is_none(),
+            "excludes others"
+        );
+        assert!(f.narrowed("select", &t, None).is_none(), "shorter");
+        let g = Find::new("select", &t, &order, None);
+        let narrowed = g.narrowed("select users", &t, None).expect("typed on");
+        assert_eq!(names(&narrowed), ["SELECT users"]);
     }
 
     /// n/N reuse a find while it `fits`: the same trace version under the same service
