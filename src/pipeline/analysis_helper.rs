@@ -1,9 +1,9 @@
-//! A second analysis thread beside the worker. The per-trace analyses are pure and
-//! independent, so while the worker analyses and adds the first part of a hand-over, this
-//! thread analyses the rest; the worker adds those results after its own, in completion order,
-//! so every figure is the same as with one thread. In a replay the analysis was the slowest
-//! stage: one thread with more than half of the samples while the process used 0.85 of its 2
-//! cores.
+//! A second analysis thread beside the worker, in batch mode (a replay, a report). The
+//! per-trace analyses are pure and independent, so while the worker analyses and adds the
+//! first part of a hand-over, this thread analyses the rest; the worker adds those results
+//! after its own, in completion order, so every figure is the same as with one thread. In a
+//! replay the analysis was the slowest stage: one thread with more than half of the samples
+//! while the process used 0.85 of its 2 cores.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -23,12 +23,10 @@ pub(super) struct Helper {
 
 impl Helper {
     /// The helper, unless the machine has one core (it would only take turns with the worker)
-    /// or the OS has no thread to give. `skip` says when the shutdown deadline has passed;
-    /// `lower_priority` runs first on the new thread.
+    /// or the OS has no thread to give. `skip` says when the shutdown deadline has passed.
     pub(super) fn spawn(
         analyser: TraceAnalyser,
         skip: impl Fn() -> bool + Send + 'static,
-        lower_priority: Option<fn()>,
     ) -> Option<Helper> {
         if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
             return None;
@@ -38,9 +36,6 @@ impl Helper {
         std::thread::Builder::new()
             .name("spantop-analysis-2".into())
             .spawn(move || {
-                if let Some(lower) = lower_priority {
-                    lower();
-                }
                 for traces in jobs {
                     let results = traces
                         .iter()

@@ -233,12 +233,15 @@ impl Worker {
         if live {
             lower_this_thread_priority();
         }
-        let shared = Arc::clone(&self.shared);
-        self.helper = Helper::spawn(
-            self.engine.trace_analyser(),
-            move || shared.past_deadline(),
-            live.then_some(lower_this_thread_priority as fn()),
-        );
+        // Batch only: there the analysis is what a replay or a report waits for. Live, even
+        // at nice 19 a second thread took cycles from intake (serve under load, traces
+        // completing: 0.91-0.95x of the intake without completions with it, 0.95-1.00x
+        // without, `benches/intake_ab.sh`).
+        if !live {
+            let shared = Arc::clone(&self.shared);
+            self.helper =
+                Helper::spawn(self.engine.trace_analyser(), move || shared.past_deadline());
+        }
         let mut dirty = false;
         let mut next_build = Instant::now();
         loop {
