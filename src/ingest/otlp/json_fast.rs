@@ -414,7 +414,6 @@ fn resource_spans(rs: ResourceSpans<'_>, out: &mut Converted) {
         };
         let scope = Arc::new(scope);
         let spans = ss.spans.unwrap_or_default();
-        out.batch.spans.reserve(spans.len());
         for s in spans {
             span(s, &res, &scope, out);
         }

@@ -250,15 +250,10 @@ fn scope_spans(mut r: Reader<'_>, resource: &Arc<Resource>, out: &mut Converted)
     let mut scope_msg = None;
     let mut schema_url = "";
     let start = r.pos;
-    let mut span_count = 0;
     while !r.done() {
         let (field, wt) = r.key()?;
         match field {
             1 => scope_msg = Some(r.sub(wt)?),
-            2 => {
-                r.skip(wt)?;
-                span_count += 1;
-            }
             3 => schema_url = r.str(wt)?.unwrap_or_default(),
             _ => r.skip(wt)?,
         }
@@ -269,7 +264,7 @@ fn scope_spans(mut r: Reader<'_>, resource: &Arc<Resource>, out: &mut Converted)
     };
     scope.schema_url = non_empty(schema_url);
     let scope = Arc::new(scope);
-    out.batch.spans.reserve(span_count);
+    // `decode_request` reserved room for every span of the request (`count_spans`).
     // Attributes gather here, then move to an exactly sized slice: a growing Vec per span
     // would leave its spare capacity behind in every span held.
     let mut scratch = Vec::new();
